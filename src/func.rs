@@ -1,0 +1,196 @@
+//! Task functions and the call context a running task sees.
+//!
+//! One C signature serves every task: `void fn(daskr_call_t *call, void *user_data)`. The task
+//! reads its arguments from `call`, and sets its result or its failure on it. Rust closures are
+//! accepted too (the engine's own tests and tools use them).
+
+use std::ffi::c_void;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::value::Value;
+
+/// The opaque call handle C task functions receive. It is a `Call` in disguise.
+#[allow(non_camel_case_types)]
+pub struct daskr_call_t {
+    _private: [u8; 0],
+}
+
+/// The C task signature.
+pub type TaskFn = unsafe extern "C" fn(call: *mut daskr_call_t, user_data: *mut c_void);
+
+/// Frees a C function's user data when the last graph using it goes away.
+pub type FreeFn = unsafe extern "C" fn(user_data: *mut c_void);
+
+type RustFn = dyn Fn(&mut Call<'_>) + Send + Sync;
+
+enum Imp {
+    C {
+        f: TaskFn,
+        user_data: *mut c_void,
+        free: Option<FreeFn>,
+    },
+    Rust(Box<RustFn>),
+}
+
+struct Inner {
+    name: Box<str>,
+    imp: Imp,
+}
+
+// SAFETY: whoever registers a C function promises (in the header) that it and its user data
+// may be used from any thread, concurrently.
+unsafe impl Send for Inner {}
+unsafe impl Sync for Inner {}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Imp::C {
+            user_data,
+            free: Some(free),
+            ..
+        } = self.imp
+        {
+            // SAFETY: supplied together with `user_data` by the creator; Arc makes this run once.
+            unsafe { free(user_data) }
+        }
+    }
+}
+
+/// A named task function, cheap to clone (shared by every task that uses it).
+#[derive(Clone)]
+pub struct Func(Arc<Inner>);
+
+impl Func {
+    /// A C function with its user data; `free` (if any) runs once, when the last reference
+    /// to this function is dropped.
+    pub fn from_c(name: &str, f: TaskFn, user_data: *mut c_void, free: Option<FreeFn>) -> Func {
+        Func(Arc::new(Inner {
+            name: name.into(),
+            imp: Imp::C { f, user_data, free },
+        }))
+    }
+
+    /// A Rust closure.
+    pub fn new(name: &str, f: impl Fn(&mut Call<'_>) + Send + Sync + 'static) -> Func {
+        Func(Arc::new(Inner {
+            name: name.into(),
+            imp: Imp::Rust(Box::new(f)),
+        }))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// An address identifying this function (shared by its clones).
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    /// Runs the function on `call`. A panic in a Rust closure becomes the task's failure.
+    pub(crate) fn invoke(&self, call: &mut Call<'_>) {
+        match &self.0.imp {
+            Imp::C { f, user_data, .. } => {
+                // SAFETY: `call` outlives the call; C sees it only through daskr_call_* functions.
+                unsafe { f(call as *mut Call<'_> as *mut daskr_call_t, *user_data) }
+            }
+            Imp::Rust(f) => {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| f(call))) {
+                    call.fail(format!("task panicked: {}", panic_message(&*panic)));
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Func {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Func({})", self.name())
+    }
+}
+
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// What a task did.
+pub(crate) enum Outcome {
+    Returned(Value),
+    Failed(String),
+}
+
+/// What a running task sees: its key, its arguments (borrowed for the call) and where its
+/// result goes.
+pub struct Call<'a> {
+    /// The key of the graph entry being computed, with a trailing NUL.
+    pub(crate) key: &'a [u8],
+    pub(crate) args: &'a [*const Value],
+    /// Keyword names (each with a trailing NUL) and their values, in the order given.
+    pub(crate) kwnames: &'a [&'a [u8]],
+    pub(crate) kwargs: &'a [*const Value],
+    pub(crate) outcome: Outcome,
+}
+
+impl<'a> Call<'a> {
+    /// The key of the graph entry this task computes (for an inline task, the enclosing entry).
+    pub fn key(&self) -> &str {
+        // SAFETY: keys are interned from &str; the slice ends with the NUL we strip here.
+        unsafe { std::str::from_utf8_unchecked(&self.key[..self.key.len() - 1]) }
+    }
+
+    pub fn nargs(&self) -> usize {
+        self.args.len()
+    }
+
+    pub fn arg(&self, i: usize) -> Option<&Value> {
+        // SAFETY: every pointer refers to a value that lives until the call ends.
+        self.args.get(i).map(|&p| unsafe { &*p })
+    }
+
+    pub fn nkwargs(&self) -> usize {
+        self.kwargs.len()
+    }
+
+    pub fn kwarg(&self, name: &str) -> Option<&Value> {
+        let i = self
+            .kwnames
+            .iter()
+            .position(|n| &n[..n.len() - 1] == name.as_bytes())?;
+        // SAFETY: as in `arg`.
+        Some(unsafe { &*self.kwargs[i] })
+    }
+
+    /// The i-th keyword argument's name and value.
+    pub fn kwarg_at(&self, i: usize) -> Option<(&str, &Value)> {
+        let name = self.kwnames.get(i)?;
+        // SAFETY: names are interned from &str; values as in `arg`.
+        unsafe {
+            Some((
+                std::str::from_utf8_unchecked(&name[..name.len() - 1]),
+                &*self.kwargs[i],
+            ))
+        }
+    }
+
+    pub(crate) fn kwname_c(&self, i: usize) -> Option<&[u8]> {
+        self.kwnames.get(i).copied()
+    }
+
+    /// Sets the result (replacing an earlier one, or an earlier failure).
+    pub fn ret(&mut self, value: Value) {
+        self.outcome = Outcome::Returned(value);
+    }
+
+    /// Marks the task failed with a message; its result, if any, is dropped.
+    pub fn fail(&mut self, message: impl Into<String>) {
+        self.outcome = Outcome::Failed(message.into());
+    }
+}

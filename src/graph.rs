@@ -1,0 +1,368 @@
+//! The graph: keys interned to dense ids, each defined entry's computation flattened into one
+//! expression arena, and each entry's distinct dependencies listed once, at build time, so a
+//! run never walks expressions to find edges and never hashes a key.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::comp::{Comp, CompKind, Ref, TaskId};
+use crate::error::{Error, ErrorKind, Result};
+use crate::func::Func;
+use crate::keys::Keys;
+use crate::value::Value;
+
+/// A flattened computation. Children of a list or task sit contiguously in the arena.
+#[derive(Debug)]
+pub(crate) enum Expr {
+    Lit(Value),
+    Ref(u32),
+    /// `len` children at `start`.
+    List {
+        start: u32,
+        len: u32,
+    },
+    /// `nargs` positional then `nkwargs` keyword children at `start`; the keyword names are
+    /// `kwname_ids[names..names + nkwargs]`.
+    Task {
+        func: u32,
+        start: u32,
+        nargs: u32,
+        nkwargs: u32,
+        names: u32,
+    },
+}
+
+const UNDEFINED: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+pub(crate) struct Node {
+    /// Root expression, or UNDEFINED for a key that is only referred to.
+    pub expr: u32,
+    pub deps_start: u32,
+    pub deps_len: u32,
+}
+
+#[derive(Default)]
+pub struct Graph {
+    keys: Keys,
+    nodes: Vec<Node>,
+    exprs: Vec<Expr>,
+    deps: Vec<u32>,
+    funcs: Vec<Func>,
+    func_ids: FxHashMap<usize, u32>,
+    kwnames: Vec<Box<[u8]>>,
+    kwname_index: FxHashMap<Box<str>, u32>,
+    kwname_ids: Vec<u32>,
+    defined: usize,
+}
+
+impl Graph {
+    pub fn new() -> Graph {
+        Graph::default()
+    }
+
+    /// Number of defined entries.
+    pub fn len(&self) -> usize {
+        self.defined
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.defined == 0
+    }
+
+    /// Adds an entry computing `comp` under `key`.
+    pub fn add(&mut self, key: &str, comp: Comp) -> Result<TaskId> {
+        check_key(key)?;
+        if let CompKind::Invalid(e) = &comp.kind {
+            return Err(Error {
+                message: format!("key '{key}': {}", e.message),
+                key: Some(key.to_string()),
+                ..e.clone()
+            });
+        }
+        let id = self.intern(key)?;
+        if self.nodes[id as usize].expr != UNDEFINED {
+            return Err(Error::invalid_graph(key, "the key is already in the graph"));
+        }
+        let (exprs_len, deps_start) = (self.exprs.len(), self.deps.len());
+        let kwnames_len = self.kwname_ids.len();
+        let mut seen = DepSet {
+            start: deps_start,
+            big: None,
+        };
+        let root = self.push_slot();
+        match self.flatten(root, comp, key, &mut seen) {
+            Ok(()) => {
+                let deps_len = (self.deps.len() - deps_start) as u32;
+                self.nodes[id as usize] = Node {
+                    expr: root,
+                    deps_start: deps_start as u32,
+                    deps_len,
+                };
+                self.defined += 1;
+                Ok(TaskId(id))
+            }
+            Err(e) => {
+                self.exprs.truncate(exprs_len);
+                self.deps.truncate(deps_start);
+                self.kwname_ids.truncate(kwnames_len);
+                Err(e)
+            }
+        }
+    }
+
+    /// Adds a task entry: `func(*args, **kwargs)`.
+    pub fn add_task(
+        &mut self,
+        key: &str,
+        func: &Func,
+        args: Vec<Comp>,
+        kwargs: Vec<(String, Comp)>,
+    ) -> Result<TaskId> {
+        self.add(key, Comp::task(func, args, kwargs))
+    }
+
+    /// Adds a literal entry.
+    pub fn add_value(&mut self, key: &str, value: Value) -> Result<TaskId> {
+        self.add(key, Comp::value(value))
+    }
+
+    /// Adds an alias: `key` takes the value of `target`.
+    pub fn add_alias(&mut self, key: &str, target: &str) -> Result<TaskId> {
+        check_key(target)
+            .map_err(|e| Error::invalid_graph(key, format!("alias target: {}", e.message)))?;
+        self.add(key, Comp::key(target))
+    }
+
+    /// The handle of `key`, interning it if it is not yet known (so an entry can be referred
+    /// to by handle before it is defined).
+    pub fn intern(&mut self, key: &str) -> Result<u32> {
+        check_key(key)?;
+        let id = self
+            .keys
+            .intern(key)
+            .ok_or_else(|| Error::invalid_argument("too many keys for one graph (2^32)"))?;
+        if id as usize == self.nodes.len() {
+            self.nodes.push(Node {
+                expr: UNDEFINED,
+                deps_start: 0,
+                deps_len: 0,
+            });
+        }
+        Ok(id)
+    }
+
+    /// The handle of a defined or referred-to key.
+    pub fn id_of(&self, key: &str) -> Option<TaskId> {
+        self.keys.get(key).map(TaskId)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.keys.get(key).is_some_and(|id| self.is_defined(id))
+    }
+
+    /// The key behind a handle.
+    pub fn key(&self, task: TaskId) -> Option<&str> {
+        ((task.0 as usize) < self.keys.len()).then(|| self.keys.name(task.0))
+    }
+
+    /// Approximate heap bytes held by the graph (for memory reports).
+    pub fn heap_bytes(&self) -> usize {
+        self.keys.heap_bytes()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.exprs.capacity() * std::mem::size_of::<Expr>()
+            + self.deps.capacity() * 4
+    }
+
+    // ---- read access for planning and running ----
+
+    pub(crate) fn id_count(&self) -> usize {
+        self.nodes.len()
+    }
+    pub(crate) fn is_defined(&self, id: u32) -> bool {
+        self.nodes[id as usize].expr != UNDEFINED
+    }
+    pub(crate) fn deps(&self, id: u32) -> &[u32] {
+        let n = self.nodes[id as usize];
+        &self.deps[n.deps_start as usize..(n.deps_start + n.deps_len) as usize]
+    }
+    pub(crate) fn root(&self, id: u32) -> &Expr {
+        &self.exprs[self.nodes[id as usize].expr as usize]
+    }
+    pub(crate) fn exprs(&self, start: u32, len: u32) -> &[Expr] {
+        &self.exprs[start as usize..(start + len) as usize]
+    }
+    pub(crate) fn func(&self, i: u32) -> &Func {
+        &self.funcs[i as usize]
+    }
+    pub(crate) fn kwnames(&self, names: u32, n: u32) -> impl Iterator<Item = &[u8]> {
+        self.kwname_ids[names as usize..(names + n) as usize]
+            .iter()
+            .map(|&k| &*self.kwnames[k as usize])
+    }
+    pub(crate) fn key_name(&self, id: u32) -> &str {
+        self.keys.name(id)
+    }
+    pub(crate) fn key_c(&self, id: u32) -> &[u8] {
+        self.keys.c_name(id)
+    }
+    /// Whether the entry is a task (as opposed to a literal, alias or list).
+    pub(crate) fn is_task(&self, id: u32) -> bool {
+        matches!(self.root(id), Expr::Task { .. })
+    }
+
+    // ---- building ----
+
+    fn push_slot(&mut self) -> u32 {
+        self.exprs.push(Expr::Ref(UNDEFINED));
+        (self.exprs.len() - 1) as u32
+    }
+
+    fn push_slots(&mut self, n: usize) -> Result<u32> {
+        let start = self.exprs.len();
+        if start + n > u32::MAX as usize {
+            return Err(Error::invalid_argument(
+                "graph too large: more than 2^32 expressions",
+            ));
+        }
+        self.exprs.resize_with(start + n, || Expr::Ref(UNDEFINED));
+        Ok(start as u32)
+    }
+
+    /// Writes `comp` into the reserved slot `at`, recording its references as dependencies of
+    /// the entry `key`. Recursion depth is bounded by `Comp`'s nesting cap.
+    fn flatten(&mut self, at: u32, comp: Comp, key: &str, seen: &mut DepSet) -> Result<()> {
+        let expr = match comp.kind {
+            CompKind::Value(v) => Expr::Lit(v),
+            CompKind::Ref(r) => {
+                let id = match r {
+                    Ref::Key(k) => self.intern(&k).map_err(|e| {
+                        Error::invalid_graph(key, format!("reference: {}", e.message))
+                    })?,
+                    Ref::Id(TaskId(id)) => {
+                        if id as usize >= self.nodes.len() {
+                            return Err(Error::invalid_graph(
+                                key,
+                                format!("task handle {id} does not belong to this graph"),
+                            ));
+                        }
+                        id
+                    }
+                };
+                if seen.insert(id, &self.deps) {
+                    self.deps.push(id);
+                }
+                Expr::Ref(id)
+            }
+            CompKind::List(items) => {
+                let len = items.len() as u32;
+                let start = self.push_slots(items.len())?;
+                for (i, item) in items.into_iter().enumerate() {
+                    self.flatten(start + i as u32, item, key, seen)?;
+                }
+                Expr::List { start, len }
+            }
+            CompKind::Task(t) => {
+                let func = self.func_id(&t.func);
+                let (nargs, nkwargs) = (t.args.len() as u32, t.kwargs.len() as u32);
+                let start = self.push_slots(t.args.len() + t.kwargs.len())?;
+                let names = self.kwname_ids.len() as u32;
+                for (name, _) in &t.kwargs {
+                    let kid = self.kwname(name, key)?;
+                    self.kwname_ids.push(kid);
+                }
+                for (i, arg) in t.args.into_iter().enumerate() {
+                    self.flatten(start + i as u32, arg, key, seen)?;
+                }
+                for (i, (_, kw)) in t.kwargs.into_iter().enumerate() {
+                    self.flatten(start + nargs + i as u32, kw, key, seen)?;
+                }
+                Expr::Task {
+                    func,
+                    start,
+                    nargs,
+                    nkwargs,
+                    names,
+                }
+            }
+            CompKind::Invalid(e) => return Err(Error::invalid_graph(key, e.message)),
+        };
+        self.exprs[at as usize] = expr;
+        Ok(())
+    }
+
+    fn func_id(&mut self, func: &Func) -> u32 {
+        // The graph keeps a clone of every Func it uses, so an address is never reused for
+        // another function while this map holds it.
+        let addr = func.identity();
+        if let Some(&id) = self.func_ids.get(&addr) {
+            return id;
+        }
+        let id = self.funcs.len() as u32;
+        self.funcs.push(func.clone());
+        self.func_ids.insert(addr, id);
+        id
+    }
+
+    fn kwname(&mut self, name: &str, key: &str) -> Result<u32> {
+        if name.is_empty() || name.as_bytes().contains(&0) {
+            return Err(Error::invalid_graph(
+                key,
+                format!("keyword name {name:?} is empty or holds a NUL"),
+            ));
+        }
+        if let Some(&id) = self.kwname_index.get(name) {
+            return Ok(id);
+        }
+        let id = self.kwnames.len() as u32;
+        let mut c = Vec::with_capacity(name.len() + 1);
+        c.extend_from_slice(name.as_bytes());
+        c.push(0);
+        self.kwnames.push(c.into_boxed_slice());
+        self.kwname_index.insert(name.into(), id);
+        Ok(id)
+    }
+}
+
+/// Keys are non-empty UTF-8 without NUL bytes (so they can be handed to C as C strings).
+pub(crate) fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "a key must not be empty",
+        ));
+    }
+    if key.as_bytes().contains(&0) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("key {key:?} holds a NUL byte"),
+        ));
+    }
+    Ok(())
+}
+
+/// The distinct dependencies of the entry being added: a scan of the few seen so far, and a
+/// hash set once there are many (a sink over a million inputs).
+struct DepSet {
+    /// Where this entry's edges begin in the graph's edge list.
+    start: usize,
+    big: Option<FxHashSet<u32>>,
+}
+
+impl DepSet {
+    /// True if `id` is new for this entry; `deps` is the graph's edge list.
+    fn insert(&mut self, id: u32, deps: &[u32]) -> bool {
+        let mine = &deps[self.start..];
+        if let Some(big) = &mut self.big {
+            return big.insert(id);
+        }
+        if mine.contains(&id) {
+            return false;
+        }
+        if mine.len() >= 16 {
+            let mut set: FxHashSet<u32> = mine.iter().copied().collect();
+            set.insert(id);
+            self.big = Some(set);
+        }
+        true
+    }
+}

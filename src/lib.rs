@@ -1,0 +1,27 @@
+//! daskr: Dask-style task graphs run natively.
+//!
+//! A graph maps keys to computations (literals, references, lists, tasks). `Graph::get` runs
+//! exactly the tasks the requested keys need — in parallel, in an order that keeps few
+//! results alive — and returns the results in the shape of the request.
+//!
+//! The engine (this crate's Rust API) is plain Rust; `ffi` is the C ABI over it, which the
+//! header `include/daskr.h` describes and the C++ and Go wrappers build on.
+
+pub mod comp;
+pub mod error;
+pub mod ffi;
+pub mod func;
+pub mod graph;
+mod keys;
+mod plan;
+pub mod run;
+pub mod sched;
+pub mod value;
+
+pub use comp::{Comp, Ref, TaskId};
+pub use error::{Error, ErrorKind, Result};
+pub use func::{Call, Func};
+pub use graph::Graph;
+pub use run::{Callbacks, CancelToken, KeyRef, Stats};
+pub use sched::{default_workers, Options, Scheduler};
+pub use value::{Kind, Value, MAX_NESTING};

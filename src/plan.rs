@@ -1,0 +1,239 @@
+//! Planning a `get`: resolve the requested keys, cull the graph to their ancestors, check it
+//! (missing keys and dependencies, cycles) and fix the static priority — all in one iterative
+//! depth-first pass, linear in the entries and edges it touches, before any task runs.
+//!
+//! Priority (in the spirit of `dask.order`): entries are numbered in depth-first post-order from
+//! the requested keys, visiting an entry's dependencies that have dependencies of their own
+//! before its leaf dependencies (literals, tasks without inputs), each group in argument order.
+//! So a branch is finished — and its inputs freed — before the next one is opened, and a leaf is
+//! produced just before the task that needs it. Post-order is a topological order: position
+//! `p` only depends on positions below `p`. Positions are the run's dense indices.
+//!
+//! Culling first means a cycle in a part of the graph that the requested keys do not need is
+//! not an error (Dask orders the whole graph, so it fails such a call).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::graph::{Expr, Graph};
+use crate::value::Value;
+
+/// Marks an id outside the plan.
+pub(crate) const UNPLANNED: u32 = u32::MAX;
+const ON_STACK: u32 = u32::MAX - 1;
+
+pub(crate) struct Plan {
+    /// Graph ids in priority order.
+    pub order: Vec<u32>,
+    /// Graph id -> position in `order` (UNPLANNED when culled).
+    pub pos: Vec<u32>,
+    /// Dependents of each position, as positions, in ascending order (CSR).
+    pub dependents_off: Vec<u32>,
+    pub dependents: Vec<u32>,
+    /// How many consumers each position's result has: its dependents, plus one if requested.
+    pub consumers: Vec<u32>,
+    /// Requested positions, each once.
+    pub requested: Vec<u32>,
+    /// Requested graph ids in the order they appear in the request (with repeats), to rebuild
+    /// the result in the request's shape.
+    pub request_ids: Vec<u32>,
+    /// Entries that compute something (everything but literals): what callbacks see.
+    pub computed: usize,
+}
+
+impl Plan {
+    pub fn new(graph: &Graph, keys: &Value) -> Result<Plan> {
+        let mut request_ids = Vec::new();
+        collect_keys(graph, keys, &mut request_ids)?;
+        let mut pos = vec![UNPLANNED; graph.id_count()];
+        let mut order = Vec::new();
+        let mut stack: Vec<(u32, u32)> = Vec::new();
+        for &root in &request_ids {
+            if pos[root as usize] != UNPLANNED {
+                continue;
+            }
+            pos[root as usize] = ON_STACK;
+            stack.push((root, 0));
+            while let Some(top) = stack.last_mut() {
+                let (id, next) = (top.0, &mut top.1);
+                let deps = graph.deps(id);
+                let n = deps.len() as u32;
+                let mut child = None;
+                // Two sweeps over the dependencies: first those with inputs, then leaves.
+                while *next < 2 * n {
+                    let leaves_sweep = *next >= n;
+                    let d = deps[(*next % n.max(1)) as usize];
+                    *next += 1;
+                    if !leaves_sweep && !graph.is_defined(d) {
+                        return Err(missing_dependency(graph, id, d));
+                    }
+                    if graph.deps(d).is_empty() != leaves_sweep {
+                        continue;
+                    }
+                    match pos[d as usize] {
+                        UNPLANNED => {
+                            child = Some(d);
+                            break;
+                        }
+                        ON_STACK => return Err(cycle(graph, &stack, d)),
+                        _ => {}
+                    }
+                }
+                match child {
+                    Some(d) => {
+                        pos[d as usize] = ON_STACK;
+                        stack.push((d, 0));
+                    }
+                    None => {
+                        stack.pop();
+                        pos[id as usize] = order.len() as u32;
+                        order.push(id);
+                    }
+                }
+            }
+        }
+
+        let n = order.len();
+        let mut dependents_off = vec![0u32; n + 1];
+        for &id in &order {
+            for &d in graph.deps(id) {
+                dependents_off[pos[d as usize] as usize + 1] += 1;
+            }
+        }
+        for p in 0..n {
+            dependents_off[p + 1] += dependents_off[p];
+        }
+        let mut fill: Vec<u32> = dependents_off[..n].to_vec();
+        let mut dependents = vec![0u32; dependents_off[n] as usize];
+        for (p, &id) in order.iter().enumerate() {
+            for &d in graph.deps(id) {
+                let q = pos[d as usize] as usize;
+                dependents[fill[q] as usize] = p as u32;
+                fill[q] += 1;
+            }
+        }
+        let mut consumers: Vec<u32> = (0..n)
+            .map(|p| dependents_off[p + 1] - dependents_off[p])
+            .collect();
+        let mut requested = Vec::new();
+        for &id in &request_ids {
+            let p = pos[id as usize] as usize;
+            if consumers[p] & REQUESTED_BIT == 0 {
+                consumers[p] |= REQUESTED_BIT;
+                requested.push(p as u32);
+            }
+        }
+        for c in &mut consumers {
+            if *c & REQUESTED_BIT != 0 {
+                *c = (*c & !REQUESTED_BIT) + 1;
+            }
+        }
+        let computed = order
+            .iter()
+            .filter(|&&id| !matches!(graph.root(id), Expr::Lit(_)))
+            .count();
+        Ok(Plan {
+            order,
+            pos,
+            dependents_off,
+            dependents,
+            consumers,
+            requested,
+            request_ids,
+            computed,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether position `p` was requested (it holds one consumer more than its dependents).
+    #[inline]
+    pub fn is_requested(&self, p: u32) -> bool {
+        let i = p as usize;
+        self.consumers[i] > self.dependents_off[i + 1] - self.dependents_off[i]
+    }
+
+    pub fn dependents(&self, p: u32) -> &[u32] {
+        let p = p as usize;
+        &self.dependents[self.dependents_off[p] as usize..self.dependents_off[p + 1] as usize]
+    }
+
+    /// Rebuilds the request's shape, taking each requested key's value from `value_of`.
+    pub fn shape_result(&self, keys: &Value, value_of: &mut dyn FnMut(u32) -> Value) -> Value {
+        let mut next = self.request_ids.iter();
+        shape(keys, &mut || {
+            value_of(*next.next().expect("request walked twice the same way"))
+        })
+    }
+}
+
+/// A flag bit while counting (a key can be requested several times but holds one extra
+/// consumer); no entry has 2^31 dependents.
+const REQUESTED_BIT: u32 = 1 << 31;
+
+fn shape(keys: &Value, next: &mut dyn FnMut() -> Value) -> Value {
+    match keys.as_list() {
+        Some(items) => {
+            let out: Vec<Value> = items.iter().map(|k| shape(k, next)).collect();
+            Value::list(out).expect("a result nests exactly as deep as its request")
+        }
+        None => next(),
+    }
+}
+
+/// Resolves a request — a key (string) or a list of requests — to graph ids, in order.
+fn collect_keys(graph: &Graph, keys: &Value, out: &mut Vec<u32>) -> Result<()> {
+    if let Some(items) = keys.as_list() {
+        for k in items {
+            collect_keys(graph, k, out)?;
+        }
+        return Ok(());
+    }
+    let Some(key) = keys.as_str() else {
+        return Err(Error::invalid_argument(format!(
+            "requested keys must be strings or lists of them, not {}",
+            keys.kind().name()
+        )));
+    };
+    match graph.id_of(key) {
+        Some(id) if graph.is_defined(id.0) => {
+            out.push(id.0);
+            Ok(())
+        }
+        _ => Err(Error::new(
+            ErrorKind::MissingKey,
+            format!("requested key '{key}' is not in the graph"),
+        )
+        .with_key(key)
+        .with_keys(vec![key.to_string()])),
+    }
+}
+
+fn missing_dependency(graph: &Graph, id: u32, missing: u32) -> Error {
+    let (key, dep) = (graph.key_name(id), graph.key_name(missing));
+    Error::new(
+        ErrorKind::MissingDependency,
+        format!("key '{key}' depends on '{dep}', which is not in the graph"),
+    )
+    .with_key(key)
+    .with_keys(vec![dep.to_string()])
+}
+
+/// `stack` runs from a requested key down to the entry being visited; `back` is on it and is
+/// a dependency of the top, so the cycle is `back` .. top.
+fn cycle(graph: &Graph, stack: &[(u32, u32)], back: u32) -> Error {
+    let from = stack.iter().position(|&(id, _)| id == back).unwrap_or(0);
+    let keys: Vec<String> = stack[from..]
+        .iter()
+        .map(|&(id, _)| graph.key_name(id).to_string())
+        .collect();
+    let mut path = keys
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(" depends on ");
+    path.push_str(&format!(" depends on '{}'", keys[0]));
+    Error::new(ErrorKind::Cycle, format!("cycle in the graph: {path}"))
+        .with_key(keys[0].clone())
+        .with_keys(keys)
+}

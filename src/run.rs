@@ -1,0 +1,355 @@
+//! One `get` in progress: the result slots, the release of results, failure and cancellation,
+//! callbacks and statistics. Shared by every scheduler; a scheduler only decides which
+//! position runs next and on which thread.
+//!
+//! Memory rule: each position's slot counts its remaining consumers (dependents, +1 if
+//! requested). The consumer that brings the count to zero drops the value — on its own worker
+//! thread, right after its task finished — so a result lives exactly as long as it is needed.
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+use crate::func::{Call, Outcome};
+use crate::graph::{Expr, Graph};
+use crate::plan::Plan;
+use crate::value::Value;
+
+/// What a `get` may be told to observe: start, then (pretask, posttask)* for each computed
+/// entry (not for literals), then finish — never two at once, finish always after start.
+pub trait Callbacks: Sync {
+    fn start(&self, _entries: usize) {}
+    fn pretask(&self, _key: KeyRef<'_>, _worker: usize) {}
+    fn posttask(&self, _key: KeyRef<'_>, _ok: bool, _worker: usize) {}
+    fn finish(&self, _failed: bool) {}
+}
+
+/// A key as callbacks see it: readable as `&str`, and as a NUL-terminated C string.
+#[derive(Clone, Copy)]
+pub struct KeyRef<'a>(&'a [u8]);
+
+impl<'a> KeyRef<'a> {
+    pub fn as_str(&self) -> &'a str {
+        // SAFETY: keys are interned from &str; the last byte is the NUL.
+        unsafe { std::str::from_utf8_unchecked(&self.0[..self.0.len() - 1]) }
+    }
+    pub fn as_c_ptr(&self) -> *const std::ffi::c_char {
+        self.0.as_ptr().cast()
+    }
+}
+
+/// A cancel switch another thread can flip; a run that sees it stops starting tasks and
+/// returns a `cancelled` error once the running ones finish.
+#[derive(Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Figures about one `get`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Entries the request needed (after culling), literals included.
+    pub entries: u64,
+    /// Entries whose computation ran (literals included).
+    pub entries_run: u64,
+    /// Most results held at once.
+    pub peak_held: u64,
+    /// Threads that ran tasks.
+    pub workers: u32,
+    /// Time to resolve, cull, check and order.
+    pub plan_time: Duration,
+    /// Time from the first task to the last.
+    pub run_time: Duration,
+}
+
+/// Result slots, one per position.
+///
+/// Invariants that make the unsafe accessors sound: position `p`'s slot is written once, by
+/// the worker that ran `p`, before that worker publishes completion (a Release decrement of a
+/// dependent's pending count or the end of the run); it is read only by consumers that have
+/// observed that publication (Acquire), while their consumer count is still held; it is
+/// emptied by the one consumer that brings the count to zero, or after every worker stopped.
+struct Slots(Box<[UnsafeCell<Option<Value>>]>);
+
+// SAFETY: see the invariants above; Value itself is Send + Sync.
+unsafe impl Sync for Slots {}
+
+impl Slots {
+    fn new(n: usize) -> Slots {
+        Slots((0..n).map(|_| UnsafeCell::new(None)).collect())
+    }
+    /// SAFETY: only the worker that ran `p`, before publishing its completion.
+    unsafe fn set(&self, p: u32, v: Value) {
+        *self.0[p as usize].get() = Some(v);
+    }
+    /// SAFETY: only after `p`'s completion was observed, while holding one of its consumers.
+    unsafe fn get(&self, p: u32) -> &Value {
+        (*self.0[p as usize].get())
+            .as_ref()
+            .expect("a dependency's result is present while it has consumers")
+    }
+    /// SAFETY: by the consumer that released the last count, or once no worker runs.
+    unsafe fn take(&self, p: u32) -> Option<Value> {
+        (*self.0[p as usize].get()).take()
+    }
+}
+
+pub(crate) struct Run<'a> {
+    pub graph: &'a Graph,
+    pub plan: &'a Plan,
+    slots: Slots,
+    consumers: Vec<AtomicU32>,
+    held: AtomicI64,
+    peak: AtomicI64,
+    stopped: AtomicBool,
+    failure: Mutex<Option<Error>>,
+    cancel: Option<&'a CancelToken>,
+    callbacks: Option<&'a dyn Callbacks>,
+    callback_lock: Mutex<()>,
+}
+
+/// Scratch a worker reuses from task to task (so a call allocates nothing).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    ptrs: Vec<*const Value>,
+    pub entries_run: u64,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        graph: &'a Graph,
+        plan: &'a Plan,
+        cancel: Option<&'a CancelToken>,
+        callbacks: Option<&'a dyn Callbacks>,
+    ) -> Run<'a> {
+        Run {
+            graph,
+            plan,
+            slots: Slots::new(plan.len()),
+            consumers: plan.consumers.iter().map(|&c| AtomicU32::new(c)).collect(),
+            held: AtomicI64::new(0),
+            peak: AtomicI64::new(0),
+            stopped: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            cancel,
+            callbacks,
+            callback_lock: Mutex::new(()),
+        }
+    }
+
+    /// True once a task failed or the run was cancelled: start nothing new.
+    #[inline]
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Checks the cancel switch; true (and the run stopped) if it is on.
+    #[inline]
+    pub fn check_cancel(&self) -> bool {
+        if let Some(c) = self.cancel {
+            if c.is_cancelled() {
+                self.stop(Error::cancelled());
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Records the first failure and stops the run.
+    pub fn stop(&self, error: Error) {
+        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            *failure = Some(error);
+        }
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    pub fn callbacks_start(&self) {
+        if let Some(cb) = self.callbacks {
+            cb.start(self.plan.computed);
+        }
+    }
+
+    /// Runs position `p` (whose dependencies have all completed), stores its result and
+    /// releases its inputs. Returns false if the task failed.
+    pub fn execute(&self, p: u32, worker: usize, scratch: &mut Scratch) -> bool {
+        let graph = self.graph;
+        let id = self.plan.order[p as usize];
+        let key = KeyRef(graph.key_c(id));
+        let root = graph.root(id);
+        let observed = self.callbacks.filter(|_| !matches!(root, Expr::Lit(_)));
+        if let Some(cb) = observed {
+            let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
+            cb.pretask(key, worker);
+        }
+        let result = match root {
+            Expr::Task {
+                func,
+                start,
+                nargs,
+                nkwargs,
+                names,
+            } => self.invoke(
+                id,
+                *func,
+                *start,
+                *nargs,
+                *nkwargs,
+                *names,
+                &mut scratch.ptrs,
+            ),
+            other => self.eval(id, other),
+        };
+        scratch.entries_run += 1;
+        let ok = result.is_ok();
+        let stored = match result {
+            Ok(v) => {
+                // SAFETY: this worker ran `p`; completion is published after this returns.
+                unsafe { self.slots.set(p, v) };
+                1
+            }
+            Err(message) => {
+                let key = key.as_str();
+                self.stop(
+                    Error::new(
+                        ErrorKind::TaskFailed,
+                        format!("task '{key}' failed: {message}"),
+                    )
+                    .with_key(key),
+                );
+                0
+            }
+        };
+        if let Some(cb) = observed {
+            let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
+            cb.posttask(key, ok, worker);
+        }
+        let mut released = 0;
+        for &d in graph.deps(id) {
+            let q = self.plan.pos[d as usize];
+            if self.consumers[q as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                // SAFETY: we released the last consumer count of `q`.
+                drop(unsafe { self.slots.take(q) });
+                released += 1;
+            }
+        }
+        let now = self.held.fetch_add(stored - released, Ordering::Relaxed) + stored - released;
+        if now > self.peak.load(Ordering::Relaxed) {
+            self.peak.fetch_max(now, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// The value of a completed dependency.
+    fn dep(&self, id: u32) -> &Value {
+        // SAFETY: called while evaluating a consumer of `id`, whose count it still holds.
+        unsafe { self.slots.get(self.plan.pos[id as usize]) }
+    }
+
+    fn eval(&self, id: u32, expr: &Expr) -> Result<Value, String> {
+        match expr {
+            Expr::Lit(v) => Ok(v.clone()),
+            Expr::Ref(d) => Ok(self.dep(*d).clone()),
+            Expr::List { start, len } => {
+                let items = self
+                    .graph
+                    .exprs(*start, *len)
+                    .iter()
+                    .map(|e| self.eval(id, e))
+                    .collect::<Result<Vec<Value>, String>>()?;
+                Value::list(items).map_err(|e| e.message)
+            }
+            Expr::Task {
+                func,
+                start,
+                nargs,
+                nkwargs,
+                names,
+            } => self.invoke(id, *func, *start, *nargs, *nkwargs, *names, &mut Vec::new()),
+        }
+    }
+
+    /// Calls a task. References are passed by pointer into the result slots and literals by
+    /// pointer into the graph; only nested lists and inline tasks are materialised.
+    #[allow(clippy::too_many_arguments)]
+    fn invoke(
+        &self,
+        id: u32,
+        func: u32,
+        start: u32,
+        nargs: u32,
+        nkwargs: u32,
+        names: u32,
+        ptrs: &mut Vec<*const Value>,
+    ) -> Result<Value, String> {
+        let children = self.graph.exprs(start, nargs + nkwargs);
+        let mut temps = Vec::new();
+        for e in children {
+            if matches!(e, Expr::List { .. } | Expr::Task { .. }) {
+                temps.push(self.eval(id, e)?);
+            }
+        }
+        ptrs.clear();
+        let mut temp = temps.iter();
+        for e in children {
+            ptrs.push(match e {
+                Expr::Lit(v) => v,
+                Expr::Ref(d) => self.dep(*d),
+                _ => temp.next().expect("one temporary per nested computation"),
+            });
+        }
+        let kwnames: Vec<&[u8]> = if nkwargs == 0 {
+            Vec::new()
+        } else {
+            self.graph.kwnames(names, nkwargs).collect()
+        };
+        let (args, kwargs) = ptrs.split_at(nargs as usize);
+        let mut call = Call {
+            key: self.graph.key_c(id),
+            args,
+            kwnames: &kwnames,
+            kwargs,
+            outcome: Outcome::Returned(Value::Null),
+        };
+        self.graph.func(func).invoke(&mut call);
+        match call.outcome {
+            Outcome::Returned(v) => Ok(v),
+            Outcome::Failed(message) => Err(message),
+        }
+    }
+
+    /// After the last worker stopped: the result in the request's shape (or the error), with
+    /// every held result released exactly once.
+    pub fn finish(self, keys: &Value, stats: &mut Stats) -> Result<Value, Error> {
+        stats.peak_held = self.peak.load(Ordering::Relaxed).max(0) as u64;
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let result = match failure {
+            Some(e) => Err(e),
+            None => Ok(self.plan.shape_result(keys, &mut |id| {
+                // SAFETY: every worker stopped; requested slots hold their results.
+                unsafe { self.slots.get(self.plan.pos[id as usize]) }.clone()
+            })),
+        };
+        drop(self.slots);
+        result
+    }
+}

@@ -1,0 +1,104 @@
+//! Schedulers: given a plan, decide which ready position runs next and where.
+
+mod pool;
+pub(crate) mod sync;
+pub(crate) mod threads;
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::plan::Plan;
+use crate::run::{Callbacks, CancelToken, Run, Stats};
+use crate::value::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheduler {
+    /// The calling thread alone, in priority order: deterministic, for debugging.
+    Sync,
+    /// A native pool reused across calls; the calling thread works too.
+    #[default]
+    Threads,
+}
+
+impl Scheduler {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Sync => "sync",
+            Scheduler::Threads => "threads",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Scheduler> {
+        match name {
+            "sync" => Ok(Scheduler::Sync),
+            "threads" => Ok(Scheduler::Threads),
+            other => Err(Error::invalid_argument(format!(
+                "unknown scheduler '{other}' (expected 'sync' or 'threads')"
+            ))),
+        }
+    }
+}
+
+/// How to run a `get`.
+#[derive(Default, Clone, Copy)]
+pub struct Options<'a> {
+    pub scheduler: Scheduler,
+    /// Threads for `threads` (the caller included); 0 means the available cores.
+    pub num_workers: usize,
+    pub callbacks: Option<&'a dyn Callbacks>,
+    pub cancel: Option<&'a CancelToken>,
+}
+
+/// The default number of workers: the cores this process may use.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+impl Graph {
+    /// Computes `keys` — a key (string value) or a nested list of keys — and returns the
+    /// results in the same shape.
+    pub fn get(&self, keys: &Value, options: &Options<'_>) -> Result<Value> {
+        self.get_with_stats(keys, options).0
+    }
+
+    /// Computes one key.
+    pub fn get_key(&self, key: &str, options: &Options<'_>) -> Result<Value> {
+        self.get(&Value::str(key), options)
+    }
+
+    /// `get`, with figures about the run.
+    pub fn get_with_stats(&self, keys: &Value, options: &Options<'_>) -> (Result<Value>, Stats) {
+        let mut stats = Stats::default();
+        let planning = Instant::now();
+        let plan = match Plan::new(self, keys) {
+            Ok(plan) => plan,
+            Err(e) => return (Err(e), stats),
+        };
+        stats.plan_time = planning.elapsed();
+        stats.entries = plan.len() as u64;
+        let run = Run::new(self, &plan, options.cancel, options.callbacks);
+        run.callbacks_start();
+        let running = Instant::now();
+        let workers = match options.scheduler {
+            Scheduler::Sync => 1,
+            Scheduler::Threads if options.num_workers == 0 => default_workers(),
+            Scheduler::Threads => options.num_workers,
+        };
+        // A run too small to share is not worth waking helpers for.
+        let workers = workers.min(plan.len().max(1));
+        stats.entries_run = match options.scheduler {
+            Scheduler::Sync => sync::run(&run),
+            Scheduler::Threads => threads::run(&run, workers),
+        };
+        stats.run_time = running.elapsed();
+        stats.workers = workers as u32;
+        let result = run.finish(keys, &mut stats);
+        if let Some(callbacks) = options.callbacks {
+            callbacks.finish(result.is_err());
+        }
+        (result, stats)
+    }
+}

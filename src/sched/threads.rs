@@ -1,0 +1,279 @@
+//! The `threads` scheduler: the caller plus pool helpers share one run.
+//!
+//! Hot path, per task: one atomic decrement per dependent (pending counts), one per input
+//! (consumer counts), no allocation, no string hashing, no global lock. What runs next, in
+//! order of preference: the one dependent this task just made ready with the best priority
+//! (a continuation that never touches a queue), the worker's own ready heap (ordered by
+//! static priority), the plan's initially-ready positions (shared, claimed in priority order),
+//! then the best entry of another worker's heap. Idle workers spin briefly, then park.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use crossbeam_utils::CachePadded;
+
+use super::pool;
+use crate::error::{Error, ErrorKind};
+use crate::func::panic_message;
+use crate::run::{Run, Scratch};
+
+const NONE: u32 = u32::MAX;
+
+/// A worker's ready positions, best (lowest) first. Others steal from it when idle.
+#[derive(Default)]
+struct Queue {
+    heap: Mutex<BinaryHeap<Reverse<u32>>>,
+    /// The heap's best entry (NONE if empty), readable without the lock. Exact under the lock;
+    /// a hint outside it.
+    top: AtomicU32,
+}
+
+impl Queue {
+    fn new() -> Queue {
+        Queue {
+            heap: Mutex::new(BinaryHeap::new()),
+            top: AtomicU32::new(NONE),
+        }
+    }
+    fn push(&self, p: u32) {
+        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        heap.push(Reverse(p));
+        self.top
+            .store(heap.peek().map_or(NONE, |r| r.0), Ordering::Relaxed);
+    }
+    fn pop(&self) -> Option<u32> {
+        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let p = heap.pop().map(|r| r.0);
+        self.top
+            .store(heap.peek().map_or(NONE, |r| r.0), Ordering::Relaxed);
+        p
+    }
+    fn try_steal(&self) -> Option<u32> {
+        if self.top.load(Ordering::Relaxed) == NONE {
+            return None;
+        }
+        let mut heap = self.heap.try_lock().ok()?;
+        let p = heap.pop().map(|r| r.0);
+        self.top
+            .store(heap.peek().map_or(NONE, |r| r.0), Ordering::Relaxed);
+        p
+    }
+}
+
+/// Parking for idle workers (an event count: no wake-up is lost, and a push costs nothing
+/// more than a fence and a load while nobody sleeps).
+#[derive(Default)]
+struct Sleep {
+    sleepers: AtomicUsize,
+    epoch: Mutex<u64>,
+    wake: Condvar,
+}
+
+impl Sleep {
+    fn notify(&self, all: bool) {
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let mut epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
+            *epoch += 1;
+            if all {
+                self.wake.notify_all();
+            } else {
+                self.wake.notify_one();
+            }
+        }
+    }
+}
+
+struct Shared<'r, 'g> {
+    run: &'r Run<'g>,
+    pending: Vec<AtomicU32>,
+    initial: Vec<u32>,
+    cursor: CachePadded<AtomicUsize>,
+    queues: Vec<CachePadded<Queue>>,
+    sleep: Sleep,
+    done: AtomicBool,
+    roots_left: AtomicUsize,
+    entries_run: AtomicU64,
+}
+
+/// Runs the plan on `workers` threads (the caller included); returns how many entries ran.
+pub(crate) fn run(run: &Run<'_>, workers: usize) -> u64 {
+    let plan = run.plan;
+    let n = plan.len();
+    if n == 0 {
+        return 0;
+    }
+    let pending: Vec<AtomicU32> = plan
+        .order
+        .iter()
+        .map(|&id| AtomicU32::new(run.graph.deps(id).len() as u32))
+        .collect();
+    let initial: Vec<u32> = (0..n as u32)
+        .filter(|&p| run.graph.deps(plan.order[p as usize]).is_empty())
+        .collect();
+    let shared = Shared {
+        run,
+        pending,
+        initial,
+        cursor: CachePadded::new(AtomicUsize::new(0)),
+        queues: (0..workers)
+            .map(|_| CachePadded::new(Queue::new()))
+            .collect(),
+        sleep: Sleep::default(),
+        done: AtomicBool::new(false),
+        roots_left: AtomicUsize::new(plan.requested.len()),
+        entries_run: AtomicU64::new(0),
+    };
+    pool::scoped(workers - 1, &|w| {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.work(w))) {
+            let message = format!("internal error in worker {w}: {}", panic_message(&*panic));
+            shared.run.stop(Error::new(ErrorKind::Internal, message));
+            shared.end();
+        }
+    });
+    shared.entries_run.load(Ordering::Relaxed)
+}
+
+impl Shared<'_, '_> {
+    fn over(&self) -> bool {
+        self.done.load(Ordering::Acquire) || self.run.stopped()
+    }
+
+    /// Ends the run for every worker.
+    fn end(&self) {
+        self.done.store(true, Ordering::Release);
+        self.sleep.notify(true);
+    }
+
+    fn work(&self, w: usize) {
+        let mut scratch = Scratch::default();
+        let mut next = None;
+        let plan = self.run.plan;
+        loop {
+            let p = match self.pick(w, next.take()) {
+                Some(p) => p,
+                None if self.idle(w) => continue,
+                None => break,
+            };
+            if self.over() || self.run.check_cancel() {
+                self.end();
+                break;
+            }
+            if !self.run.execute(p, w, &mut scratch) {
+                self.end();
+                break;
+            }
+            let mut pushed = false;
+            for &q in plan.dependents(p) {
+                if self.pending[q as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    // Dependents are sorted, so the first one ready is the best continuation.
+                    if next.is_none() {
+                        next = Some(q);
+                    } else {
+                        self.queues[w].push(q);
+                        pushed = true;
+                    }
+                }
+            }
+            if pushed {
+                self.sleep.notify(false);
+            }
+            if plan.is_requested(p) && self.roots_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.end();
+                break;
+            }
+        }
+        self.entries_run
+            .fetch_add(scratch.entries_run, Ordering::Relaxed);
+    }
+
+    fn initial_head(&self) -> u32 {
+        let c = self.cursor.load(Ordering::Relaxed);
+        self.initial.get(c).copied().unwrap_or(NONE)
+    }
+
+    fn claim_initial(&self) -> Option<u32> {
+        let mut c = self.cursor.load(Ordering::Relaxed);
+        loop {
+            let &p = self.initial.get(c)?;
+            match self
+                .cursor
+                .compare_exchange_weak(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(p),
+                Err(now) => c = now,
+            }
+        }
+    }
+
+    /// The best ready position this worker can get, or None if there is none right now.
+    fn pick(&self, w: usize, continuation: Option<u32>) -> Option<u32> {
+        let own = &self.queues[w];
+        if let Some(c) = continuation {
+            if c <= own.top.load(Ordering::Relaxed) && c <= self.initial_head() {
+                return Some(c);
+            }
+            own.push(c);
+        }
+        if self.initial_head() < own.top.load(Ordering::Relaxed) {
+            if let Some(p) = self.claim_initial() {
+                return Some(p);
+            }
+        }
+        if let Some(p) = own.pop() {
+            return Some(p);
+        }
+        if let Some(p) = self.claim_initial() {
+            return Some(p);
+        }
+        self.steal(w)
+    }
+
+    fn steal(&self, w: usize) -> Option<u32> {
+        let n = self.queues.len();
+        (1..n).find_map(|i| self.queues[(w + i) % n].try_steal())
+    }
+
+    fn work_visible(&self) -> bool {
+        self.cursor.load(Ordering::Relaxed) < self.initial.len()
+            || self
+                .queues
+                .iter()
+                .any(|q| q.top.load(Ordering::Relaxed) != NONE)
+    }
+
+    /// Waits for work. Returns false when the run is over.
+    fn idle(&self, _w: usize) -> bool {
+        for round in 0..64 {
+            if self.over() {
+                return false;
+            }
+            if self.work_visible() {
+                return true;
+            }
+            if round < 48 {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let sleep = &self.sleep;
+        sleep.sleepers.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let mut epoch = sleep.epoch.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = *epoch;
+        if !self.over() && !self.work_visible() {
+            while *epoch == seen {
+                epoch = sleep.wake.wait(epoch).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        drop(epoch);
+        sleep.sleepers.fetch_sub(1, Ordering::SeqCst);
+        !self.over()
+    }
+}

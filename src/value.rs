@@ -1,0 +1,338 @@
+//! Values: what tasks take and return, and what `get` hands back.
+//!
+//! A `Value` is 16 bytes: scalars live inline (no allocation per task result), strings, bytes
+//! and lists sit behind one thin reference-counted pointer, so cloning any value is O(1) and
+//! a value can be shared by several consumers without copying. Values are immutable.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::sync::Arc;
+
+use triomphe::ThinArc;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How deeply lists may nest inside one value (and computations inside one graph entry).
+/// Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
+/// stack overflow; deeper input gets a clear error instead.
+pub const MAX_NESTING: u32 = 256;
+
+/// A UTF-8 string (stored with a trailing NUL so C can use it directly), bytes, or a list.
+type Text = ThinArc<(), u8>;
+type Blob = ThinArc<(), u8>;
+type Items = ThinArc<u32, Value>; // header: nesting depth of the list (1 = holds no list)
+
+#[derive(Clone)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Text),
+    Bytes(Blob),
+    List(Items),
+    Pointer(Arc<Opaque>),
+}
+
+/// What kind of value a `Value` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+    Bytes,
+    List,
+    Pointer,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Null => "null",
+            Kind::Bool => "bool",
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Str => "string",
+            Kind::Bytes => "bytes",
+            Kind::List => "list",
+            Kind::Pointer => "pointer",
+        }
+    }
+}
+
+/// A foreign object owned by daskr: the pointer, a type tag naming what it points to, and
+/// the destructor run exactly once, when the last value referring to it is released.
+pub struct Opaque {
+    ptr: *mut c_void,
+    tag: Box<str>,
+    destructor: Option<unsafe extern "C" fn(*mut c_void)>,
+}
+
+// SAFETY: the creator of a pointer value promises (in the header) that the object may be used
+// and destroyed from any thread; daskr itself never dereferences `ptr`.
+unsafe impl Send for Opaque {}
+unsafe impl Sync for Opaque {}
+
+impl Opaque {
+    pub fn ptr(&self) -> *mut c_void {
+        self.ptr
+    }
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+}
+
+impl Drop for Opaque {
+    fn drop(&mut self) {
+        if let Some(destructor) = self.destructor {
+            // SAFETY: the destructor was supplied with this pointer by the value's creator, and
+            // Arc guarantees this runs once.
+            unsafe { destructor(self.ptr) }
+        }
+    }
+}
+
+impl Value {
+    /// A string value (copied).
+    pub fn str(s: &str) -> Value {
+        let mut with_nul = Vec::with_capacity(s.len() + 1);
+        with_nul.extend_from_slice(s.as_bytes());
+        with_nul.push(0);
+        Value::Str(ThinArc::from_header_and_slice((), &with_nul))
+    }
+
+    /// A string value from bytes that must be UTF-8.
+    pub fn str_from_utf8(bytes: &[u8]) -> Result<Value> {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(Value::str(s)),
+            Err(e) => Err(Error::invalid_argument(format!(
+                "string is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ))),
+        }
+    }
+
+    /// A bytes value (copied).
+    pub fn bytes(b: &[u8]) -> Value {
+        Value::Bytes(ThinArc::from_header_and_slice((), b))
+    }
+
+    /// A list value; fails if it would nest deeper than [`MAX_NESTING`].
+    pub fn list(items: Vec<Value>) -> Result<Value> {
+        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
+        if depth > MAX_NESTING {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("list nests {depth} levels deep; the limit is {MAX_NESTING}"),
+            ));
+        }
+        Ok(Value::List(ThinArc::from_header_and_iter(
+            depth,
+            items.into_iter(),
+        )))
+    }
+
+    /// An opaque pointer value; `destructor` (if any) runs once when the last reference goes.
+    pub fn pointer(
+        ptr: *mut c_void,
+        tag: &str,
+        destructor: Option<unsafe extern "C" fn(*mut c_void)>,
+    ) -> Value {
+        Value::Pointer(Arc::new(Opaque {
+            ptr,
+            tag: tag.into(),
+            destructor,
+        }))
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Null => Kind::Null,
+            Value::Bool(_) => Kind::Bool,
+            Value::Int(_) => Kind::Int,
+            Value::Float(_) => Kind::Float,
+            Value::Str(_) => Kind::Str,
+            Value::Bytes(_) => Kind::Bytes,
+            Value::List(_) => Kind::List,
+            Value::Pointer(_) => Kind::Pointer,
+        }
+    }
+
+    /// Nesting depth: 0 for anything but a list.
+    pub fn depth(&self) -> u32 {
+        match self {
+            Value::List(items) => items.header.header,
+            _ => 0,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(t) => {
+                let with_nul = &t.slice;
+                // SAFETY: only `Value::str` builds `Str`, from a &str plus one NUL byte.
+                Some(unsafe { std::str::from_utf8_unchecked(&with_nul[..with_nul.len() - 1]) })
+            }
+            _ => None,
+        }
+    }
+    /// The string's bytes followed by a NUL (for C callers).
+    pub fn as_c_str_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(t) => Some(&t.slice),
+            _ => None,
+        }
+    }
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(&b.slice),
+            _ => None,
+        }
+    }
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(items) => Some(&items.slice),
+            _ => None,
+        }
+    }
+    pub fn as_pointer(&self) -> Option<&Opaque> {
+        match self {
+            Value::Pointer(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The error a typed accessor reports when the value has another kind.
+    pub fn type_error(&self, wanted: Kind) -> Error {
+        Error::new(
+            ErrorKind::TypeMismatch,
+            format!(
+                "expected a {} value, got {}",
+                wanted.name(),
+                self.kind().name()
+            ),
+        )
+    }
+}
+
+impl PartialEq for Value {
+    /// Structural equality; floats compare by value, pointers by identity.
+    fn eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b,
+            (Value::Str(a), Value::Str(b)) => a.slice == b.slice,
+            (Value::Bytes(a), Value::Bytes(b)) => a.slice == b.slice,
+            (Value::List(a), Value::List(b)) => a.slice == b.slice,
+            (Value::Pointer(a), Value::Pointer(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => write!(f, "null"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Str(_) => write!(f, "{:?}", self.as_str().unwrap_or_default()),
+            Value::Bytes(b) => write!(f, "b{:?}", String::from_utf8_lossy(&b.slice)),
+            Value::List(items) => f.debug_list().entries(&items.slice).finish(),
+            Value::Pointer(p) => write!(f, "<pointer {} {:p}>", p.tag(), p.ptr()),
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::str(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn value_is_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 16);
+    }
+
+    #[test]
+    fn strings_keep_a_nul_for_c() {
+        let v = Value::str("héllo");
+        assert_eq!(v.as_str(), Some("héllo"));
+        assert_eq!(v.as_c_str_bytes().unwrap().last(), Some(&0));
+        assert!(Value::str_from_utf8(b"\xff").is_err());
+        assert_eq!(v.as_int(), None);
+    }
+
+    #[test]
+    fn list_depth_is_limited() {
+        let mut v = Value::Int(1);
+        for _ in 0..MAX_NESTING {
+            v = Value::list(vec![v]).unwrap();
+        }
+        assert_eq!(v.depth(), MAX_NESTING);
+        let err = Value::list(vec![v]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+    }
+
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    unsafe extern "C" fn count_drop(_p: *mut c_void) {
+        DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn pointer_destructor_runs_once_after_last_clone() {
+        let v = Value::pointer(8 as *mut c_void, "thing", Some(count_drop));
+        let w = v.clone();
+        let l = Value::list(vec![v, w.clone()]).unwrap();
+        drop(w);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 0);
+        assert_eq!(l.as_list().unwrap()[0].as_pointer().unwrap().tag(), "thing");
+        drop(l);
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+    }
+}

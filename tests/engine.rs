@@ -1,0 +1,450 @@
+//! The engine through its Rust API: results, culling, order, release, errors, schedulers.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use daskr::{
+    Callbacks, CancelToken, Comp, ErrorKind, Func, Graph, KeyRef, Options, Scheduler, Value,
+};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+fn add() -> Func {
+    Func::new("add", |call| {
+        let mut total = 0;
+        for i in 0..call.nargs() {
+            total += call.arg(i).and_then(Value::as_int).expect("int args");
+        }
+        let scale = call.kwarg("scale").and_then(Value::as_int).unwrap_or(1);
+        call.ret(Value::Int(total * scale));
+    })
+}
+
+fn sum_list() -> Func {
+    Func::new("sum", |call| {
+        let items = call.arg(0).and_then(Value::as_list).expect("a list");
+        call.ret(Value::Int(items.iter().map(|v| v.as_int().unwrap()).sum()));
+    })
+}
+
+fn opts(s: Scheduler) -> Options<'static> {
+    Options {
+        scheduler: s,
+        ..Options::default()
+    }
+}
+
+const BOTH: [Scheduler; 2] = [Scheduler::Sync, Scheduler::Threads];
+
+fn keys(ks: &[&str]) -> Value {
+    Value::list(ks.iter().map(|k| Value::str(k)).collect()).unwrap()
+}
+
+#[test]
+fn dask_style_graph_gives_shaped_results() {
+    let f = add();
+    let mut g = Graph::new();
+    g.add_value("x", Value::Int(1)).unwrap();
+    g.add_task(
+        "y",
+        &f,
+        vec![Comp::key("x"), Comp::value(Value::Int(1))],
+        vec![],
+    )
+    .unwrap();
+    g.add_task(
+        "z",
+        &f,
+        vec![Comp::key("y"), Comp::value(Value::Int(10))],
+        vec![("scale".into(), Comp::value(Value::Int(2)))],
+    )
+    .unwrap();
+    g.add_alias("w", "z").unwrap();
+    g.add(
+        "l",
+        Comp::list(vec![
+            Comp::key("x"),
+            Comp::key("y"),
+            Comp::value(Value::str("s")),
+        ]),
+    )
+    .unwrap();
+    g.add(
+        "n",
+        Comp::task(
+            &f,
+            vec![
+                Comp::task(&f, vec![Comp::key("x"), Comp::value(Value::Int(5))], vec![]),
+                Comp::key("y"),
+            ],
+            vec![],
+        ),
+    )
+    .unwrap();
+    for s in BOTH {
+        assert_eq!(g.get_key("z", &opts(s)).unwrap(), Value::Int(24));
+        let req = Value::list(vec![
+            Value::str("w"),
+            keys(&["l", "n", "w"]),
+            Value::list(vec![]).unwrap(),
+        ])
+        .unwrap();
+        let out = g.get(&req, &opts(s)).unwrap();
+        let expect = Value::list(vec![
+            Value::Int(24),
+            Value::list(vec![
+                Value::list(vec![Value::Int(1), Value::Int(2), Value::str("s")]).unwrap(),
+                Value::Int(8),
+                Value::Int(24),
+            ])
+            .unwrap(),
+            Value::list(vec![]).unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(out, expect);
+        assert_eq!(
+            g.get(&Value::list(vec![]).unwrap(), &opts(s)).unwrap(),
+            Value::list(vec![]).unwrap()
+        );
+    }
+}
+
+#[test]
+fn handles_name_dependencies_without_keys() {
+    let f = add();
+    let mut g = Graph::new();
+    let a = g.add_value("a", Value::Int(2)).unwrap();
+    let b = g
+        .add_task("b", &f, vec![Comp::id(a), Comp::id(a)], vec![])
+        .unwrap();
+    g.add_task("c", &f, vec![Comp::id(b), Comp::key("a")], vec![])
+        .unwrap();
+    assert_eq!(
+        g.get_key("c", &opts(Scheduler::Threads)).unwrap(),
+        Value::Int(6)
+    );
+    let err = g
+        .add_task("d", &f, vec![Comp::id(daskr::TaskId(99))], vec![])
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidGraph);
+    assert_eq!(err.key.as_deref(), Some("d"));
+}
+
+/// Counts runs per key and checks each task runs once and only when needed.
+#[test]
+fn only_needed_tasks_run_exactly_once() {
+    for s in BOTH {
+        let runs = Arc::new(Mutex::new(Vec::<String>::new()));
+        let r = runs.clone();
+        let f = Func::new("rec", move |call| {
+            r.lock().unwrap().push(call.key().to_string());
+            call.ret(Value::Int(1));
+        });
+        let mut g = Graph::new();
+        g.add_task("a", &f, vec![], vec![]).unwrap();
+        g.add_task("b", &f, vec![Comp::key("a")], vec![]).unwrap();
+        g.add_task("c", &f, vec![Comp::key("a"), Comp::key("b")], vec![])
+            .unwrap();
+        g.add_task("unrelated", &f, vec![], vec![]).unwrap();
+        g.add_alias("cyc1", "cyc2").unwrap();
+        g.add_alias("cyc2", "cyc1").unwrap();
+        g.get(&keys(&["c", "b", "c"]), &opts(s)).unwrap();
+        let mut got = runs.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, vec!["a", "b", "c"], "{s:?}");
+    }
+}
+
+#[test]
+fn errors_name_keys_before_anything_runs() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let f = Func::new("count", move |call| {
+        r.fetch_add(1, Ordering::SeqCst);
+        call.ret(Value::Null)
+    });
+    let mut g = Graph::new();
+    g.add_task("a", &f, vec![], vec![]).unwrap();
+    g.add_task("b", &f, vec![Comp::key("a"), Comp::key("ghost")], vec![])
+        .unwrap();
+    g.add_task("c1", &f, vec![Comp::key("a"), Comp::key("c3")], vec![])
+        .unwrap();
+    g.add_task("c2", &f, vec![Comp::key("c1")], vec![]).unwrap();
+    g.add_task("c3", &f, vec![Comp::key("c2")], vec![]).unwrap();
+    g.add_alias("self", "self").unwrap();
+    for s in BOTH {
+        let e = g.get_key("b", &opts(s)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MissingDependency);
+        assert_eq!(e.key.as_deref(), Some("b"));
+        assert_eq!(e.keys, vec!["ghost"]);
+        assert!(
+            e.message.contains("'b'") && e.message.contains("'ghost'"),
+            "{}",
+            e.message
+        );
+
+        let e = g.get_key("nope", &opts(s)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MissingKey);
+        assert_eq!(e.key.as_deref(), Some("nope"));
+
+        let e = g.get_key("c3", &opts(s)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Cycle);
+        let mut on_cycle = e.keys.clone();
+        on_cycle.sort();
+        assert_eq!(on_cycle, vec!["c1", "c2", "c3"], "{}", e.message);
+
+        let e = g.get_key("self", &opts(s)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Cycle);
+        assert_eq!(e.keys, vec!["self"]);
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn add_errors() {
+    let f = add();
+    let mut g = Graph::new();
+    g.add_value("x", Value::Int(1)).unwrap();
+    let e = g.add_value("x", Value::Int(2)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.key.as_deref()),
+        (ErrorKind::InvalidGraph, Some("x"))
+    );
+    assert_eq!(
+        g.add_value("", Value::Null).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(
+        g.add_value("a\0b", Value::Null).unwrap_err().kind,
+        ErrorKind::InvalidArgument
+    );
+    // A failed add leaves the graph as it was.
+    let mut deep = Comp::key("x");
+    for _ in 0..daskr::MAX_NESTING + 5 {
+        deep = Comp::list(vec![deep]);
+    }
+    let e = g.add("deep", deep).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("deep"));
+    assert!(!g.contains("deep"));
+    g.add_task("y", &f, vec![Comp::key("x")], vec![]).unwrap();
+    assert_eq!(g.len(), 2);
+}
+
+struct Log(Mutex<Vec<String>>);
+impl Callbacks for Log {
+    fn start(&self, n: usize) {
+        self.0.lock().unwrap().push(format!("start {n}"));
+    }
+    fn pretask(&self, key: KeyRef<'_>, _w: usize) {
+        self.0.lock().unwrap().push(format!("pre {}", key.as_str()));
+    }
+    fn posttask(&self, key: KeyRef<'_>, ok: bool, _w: usize) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("post {} {ok}", key.as_str()));
+    }
+    fn finish(&self, failed: bool) {
+        self.0.lock().unwrap().push(format!("finish {failed}"));
+    }
+}
+
+#[test]
+fn failure_stops_new_tasks_and_reports_key() {
+    let fail = Func::new("fail", |call| call.fail("boom"));
+    let f = add();
+    for s in BOTH {
+        let mut g = Graph::new();
+        g.add_value("x", Value::Int(1)).unwrap();
+        g.add_task("bad", &fail, vec![Comp::key("x")], vec![])
+            .unwrap();
+        g.add_task("after", &f, vec![Comp::key("bad")], vec![])
+            .unwrap();
+        let log = Log(Mutex::new(vec![]));
+        let o = Options {
+            scheduler: s,
+            callbacks: Some(&log),
+            ..Options::default()
+        };
+        let e = g.get_key("after", &o).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::TaskFailed);
+        assert_eq!(e.key.as_deref(), Some("bad"));
+        assert!(e.message.contains("boom"));
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            vec!["start 2", "pre bad", "post bad false", "finish true"]
+        );
+    }
+}
+
+#[test]
+fn cancel_returns_cancelled() {
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    let trip = Func::new("trip", move |call| {
+        c.cancel();
+        call.ret(Value::Int(0))
+    });
+    let f = add();
+    for s in BOTH {
+        cancel.reset();
+        let mut g = Graph::new();
+        g.add_task("a", &trip, vec![], vec![]).unwrap();
+        g.add_task("b", &f, vec![Comp::key("a")], vec![]).unwrap();
+        let o = Options {
+            scheduler: s,
+            cancel: Some(&cancel),
+            ..Options::default()
+        };
+        assert_eq!(g.get_key("b", &o).unwrap_err().kind, ErrorKind::Cancelled);
+    }
+}
+
+#[test]
+fn sync_follows_priority_and_keeps_few_results() {
+    // A binary reduction over 64 leaves: depth-first order holds at most ~log2(64)+2 results.
+    let f = add();
+    let mut g = Graph::new();
+    let mut level: Vec<String> = (0..64).map(|i| format!("leaf-{i}")).collect();
+    for k in &level {
+        g.add_value(k, Value::Int(1)).unwrap();
+    }
+    let mut depth = 0;
+    while level.len() > 1 {
+        depth += 1;
+        level = level
+            .chunks(2)
+            .enumerate()
+            .map(|(i, pair)| {
+                let k = format!("sum-{depth}-{i}");
+                g.add_task(
+                    &k,
+                    &f,
+                    vec![Comp::key(&pair[0]), Comp::key(&pair[1])],
+                    vec![],
+                )
+                .unwrap();
+                k
+            })
+            .collect();
+    }
+    for s in BOTH {
+        let (r, stats) = g.get_with_stats(&Value::str(&level[0]), &opts(s));
+        assert_eq!(r.unwrap(), Value::Int(64));
+        assert_eq!(stats.entries, 127);
+        assert_eq!(stats.entries_run, 127);
+        if s == Scheduler::Sync {
+            assert!(stats.peak_held <= 8, "peak {}", stats.peak_held);
+        }
+    }
+}
+
+#[test]
+fn deep_chain_has_no_recursion_limit() {
+    let f = add();
+    let mut g = Graph::new();
+    let mut prev = g.add_value("c-0", Value::Int(0)).unwrap();
+    let n = 200_000;
+    for i in 1..=n {
+        prev = g
+            .add_task(
+                &format!("c-{i}"),
+                &f,
+                vec![Comp::id(prev), Comp::value(Value::Int(1))],
+                vec![],
+            )
+            .unwrap();
+    }
+    for s in BOTH {
+        let (r, stats) = g.get_with_stats(&Value::str(&format!("c-{n}")), &opts(s));
+        assert_eq!(r.unwrap(), Value::Int(n as i64));
+        assert!(stats.peak_held <= 3, "{s:?} held {}", stats.peak_held);
+    }
+}
+
+/// Random DAGs: `threads` must agree with `sync` on every one.
+#[test]
+fn threads_agree_with_sync_on_random_dags() {
+    let f = add();
+    let sum = sum_list();
+    let mut rng = SmallRng::seed_from_u64(7);
+    for round in 0..2000 {
+        let n = rng.random_range(1..60);
+        let mut g = Graph::new();
+        for i in 0..n {
+            let key = format!("k{i}");
+            let kind = if i == 0 { 0 } else { rng.random_range(0..5) };
+            let pick = |rng: &mut SmallRng| Comp::key(format!("k{}", rng.random_range(0..i)));
+            match kind {
+                0 => g
+                    .add_value(&key, Value::Int(rng.random_range(0..100)))
+                    .map(|_| ()),
+                1 => g
+                    .add_alias(&key, &format!("k{}", rng.random_range(0..i)))
+                    .map(|_| ()),
+                2 => {
+                    let items = (0..rng.random_range(0..4))
+                        .map(|_| pick(&mut rng))
+                        .collect();
+                    g.add_task(&key, &sum, vec![Comp::list(items)], vec![])
+                        .map(|_| ())
+                }
+                _ => {
+                    let args = (0..rng.random_range(0..4))
+                        .map(|_| pick(&mut rng))
+                        .collect();
+                    let kw = vec![("scale".to_string(), Comp::value(Value::Int(1)))];
+                    g.add_task(&key, &f, args, kw).map(|_| ())
+                }
+            }
+            .unwrap();
+        }
+        let req: Vec<Value> = (0..rng.random_range(1..4))
+            .map(|_| Value::str(&format!("k{}", rng.random_range(0..n))))
+            .collect();
+        let req = Value::list(req).unwrap();
+        let expect = g.get(&req, &opts(Scheduler::Sync)).unwrap();
+        let workers = rng.random_range(1..5);
+        let got = g
+            .get(
+                &req,
+                &Options {
+                    scheduler: Scheduler::Threads,
+                    num_workers: workers,
+                    ..Options::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(got, expect, "round {round}");
+    }
+}
+
+#[test]
+fn concurrent_gets_share_a_graph() {
+    let f = add();
+    let mut g = Graph::new();
+    let mut prev = g.add_value("v0", Value::Int(0)).unwrap();
+    for i in 1..2000 {
+        prev = g
+            .add_task(
+                &format!("v{i}"),
+                &f,
+                vec![Comp::id(prev), Comp::value(Value::Int(1))],
+                vec![],
+            )
+            .unwrap();
+    }
+    let g = &g;
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(move || {
+                for _ in 0..20 {
+                    assert_eq!(
+                        g.get_key("v1999", &opts(Scheduler::Threads)).unwrap(),
+                        Value::Int(1999)
+                    );
+                }
+            });
+        }
+    });
+}
