@@ -205,10 +205,6 @@ impl Graph {
     pub(crate) fn key_c(&self, id: u32) -> &[u8] {
         self.keys.c_name(id)
     }
-    /// Whether the entry is a task (as opposed to a literal, alias or list).
-    pub(crate) fn is_task(&self, id: u32) -> bool {
-        matches!(self.root(id), Expr::Task { .. })
-    }
 
     // ---- building ----
 

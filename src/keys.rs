@@ -28,12 +28,9 @@ impl Default for Keys {
 }
 
 impl Keys {
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.starts.len() - 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// The key with this id. Panics on an id this table did not hand out.

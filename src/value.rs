@@ -66,7 +66,8 @@ impl Kind {
 /// the destructor run exactly once, when the last value referring to it is released.
 pub struct Opaque {
     ptr: *mut c_void,
-    tag: Box<str>,
+    /// The tag followed by a NUL (for C).
+    tag: Box<std::ffi::CStr>,
     destructor: Option<unsafe extern "C" fn(*mut c_void)>,
 }
 
@@ -80,6 +81,10 @@ impl Opaque {
         self.ptr
     }
     pub fn tag(&self) -> &str {
+        // SAFETY: built from a &str in `Value::pointer`.
+        unsafe { std::str::from_utf8_unchecked(self.tag.to_bytes()) }
+    }
+    pub fn c_tag(&self) -> &std::ffi::CStr {
         &self.tag
     }
 }
@@ -140,9 +145,11 @@ impl Value {
         tag: &str,
         destructor: Option<unsafe extern "C" fn(*mut c_void)>,
     ) -> Value {
+        let tag =
+            std::ffi::CString::new(tag.replace('\0', "\u{fffd}")).expect("NULs were replaced");
         Value::Pointer(Arc::new(Opaque {
             ptr,
-            tag: tag.into(),
+            tag: tag.into_boxed_c_str(),
             destructor,
         }))
     }

@@ -1,1 +1,113 @@
-pub mod placeholder {}
+//! The C ABI: thin `extern "C"` shims over the engine. Each one checks its arguments, runs
+//! inside `guard` (no panic crosses the boundary) and converts; no scheduling logic lives here.
+//!
+//! Conventions (shared by every function, and repeated in the header where it matters):
+//! - a function that can fail returns an owned `daskr_error_t *`, NULL on success;
+//! - `const T *` arguments are borrowed for the call; `T *` arguments documented as "takes"
+//!   are owned by daskr from the call on, on success and on failure alike;
+//! - strings are NUL-terminated UTF-8 unless a length is passed.
+
+#![allow(non_camel_case_types)]
+#![allow(clippy::missing_safety_doc)]
+
+pub mod call;
+pub mod error;
+pub mod get;
+pub mod graph;
+pub mod value;
+
+use std::ffi::{c_char, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::error::{Error, ErrorKind};
+use crate::func::panic_message;
+
+pub use error::daskr_error_t;
+
+/// The version of the C ABI this library implements. Plugins record the version they were
+/// built for; a mismatch is refused.
+pub const DASKR_ABI_VERSION: u32 = 1;
+
+/// What an `extern "C"` function returns when a panic is caught inside it.
+pub(crate) trait OnPanic {
+    fn on_panic(message: String) -> Self;
+}
+
+impl OnPanic for *mut daskr_error_t {
+    fn on_panic(message: String) -> Self {
+        error::into_raw(Error::new(
+            ErrorKind::Internal,
+            format!("internal error (panic): {message}"),
+        ))
+    }
+}
+
+macro_rules! null_on_panic {
+    ($($t:ty),*) => {$(
+        impl OnPanic for *mut $t { fn on_panic(_: String) -> Self { std::ptr::null_mut() } }
+        impl OnPanic for *const $t { fn on_panic(_: String) -> Self { std::ptr::null() } }
+    )*};
+}
+null_on_panic!(
+    value::daskr_value_t,
+    graph::daskr_graph_t,
+    graph::daskr_func_t,
+    graph::daskr_comp_t,
+    get::daskr_cancel_t,
+    c_char
+);
+
+macro_rules! default_on_panic {
+    ($($t:ty),*) => {$(
+        impl OnPanic for $t { fn on_panic(_: String) -> Self { <$t>::default() } }
+    )*};
+}
+default_on_panic!((), bool, usize, u32);
+
+/// Runs an ABI function body; a panic becomes the return type's failure value.
+pub(crate) fn guard<R: OnPanic>(body: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| R::on_panic(panic_message(&*panic)))
+}
+
+/// Runs a body that fails with an `Error`, returning the C error pointer (NULL for success).
+pub(crate) fn status(body: impl FnOnce() -> Result<(), Error>) -> *mut daskr_error_t {
+    guard(|| match body() {
+        Ok(()) => std::ptr::null_mut(),
+        Err(e) => error::into_raw(e),
+    })
+}
+
+/// A borrowed C string argument, checked: `what` names the argument in the error.
+pub(crate) unsafe fn arg_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
+    if p.is_null() {
+        return Err(Error::invalid_argument(format!("{what} is NULL")));
+    }
+    CStr::from_ptr(p).to_str().map_err(|e| {
+        Error::invalid_argument(format!(
+            "{what} is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
+    })
+}
+
+/// Writes an out-parameter, failing (and naming it) if it is NULL.
+pub(crate) unsafe fn put<T>(out: *mut T, value: T, what: &str) -> Result<(), Error> {
+    if out.is_null() {
+        return Err(Error::invalid_argument(format!("{what} is NULL")));
+    }
+    out.write(value);
+    Ok(())
+}
+
+/// The library's version, e.g. "0.1.0". Static; do not free.
+#[no_mangle]
+pub extern "C" fn daskr_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The C ABI version this library implements (`DASKR_ABI_VERSION` in the header it was built
+/// with).
+#[no_mangle]
+pub extern "C" fn daskr_abi_version() -> u32 {
+    DASKR_ABI_VERSION
+}

@@ -1,0 +1,178 @@
+//! `daskr_error_t`: what failed, the key at fault, the other keys involved and a message.
+
+use std::ffi::{c_char, CString};
+
+use super::guard;
+use crate::error::{Error, ErrorKind};
+
+/// The kinds of error. Stable numbers; `daskr_error_kind_name` gives the JSON name.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum daskr_error_kind_t {
+    /// A task failed (its message says why); `key` is the task's key.
+    DASKR_ERROR_TASK_FAILED = 1,
+    /// The needed part of the graph has a cycle; `keys` lists the keys on it.
+    DASKR_ERROR_CYCLE = 2,
+    /// `key` refers to a key that is not in the graph; `keys` holds that key.
+    DASKR_ERROR_MISSING_DEPENDENCY = 3,
+    /// A requested key (`key`) is not in the graph.
+    DASKR_ERROR_MISSING_KEY = 4,
+    /// The graph or a computation added to it is malformed (`key`: the entry).
+    DASKR_ERROR_INVALID_GRAPH = 5,
+    /// A plugin could not be loaded or used.
+    DASKR_ERROR_PLUGIN = 6,
+    /// The run was cancelled.
+    DASKR_ERROR_CANCELLED = 7,
+    /// A worker process died running a task.
+    DASKR_ERROR_WORKER_DIED = 8,
+    /// A bad argument: NULL, invalid UTF-8, a handle from elsewhere, a freed graph.
+    DASKR_ERROR_INVALID_ARGUMENT = 9,
+    /// The graph was changed during a get on it, or by two threads at once.
+    DASKR_ERROR_GRAPH_IN_USE = 10,
+    /// A value had another type than the one asked for.
+    DASKR_ERROR_TYPE_MISMATCH = 11,
+    /// A bug inside daskr (a caught panic).
+    DASKR_ERROR_INTERNAL = 12,
+}
+
+impl From<ErrorKind> for daskr_error_kind_t {
+    fn from(kind: ErrorKind) -> Self {
+        use daskr_error_kind_t::*;
+        match kind {
+            ErrorKind::TaskFailed => DASKR_ERROR_TASK_FAILED,
+            ErrorKind::Cycle => DASKR_ERROR_CYCLE,
+            ErrorKind::MissingDependency => DASKR_ERROR_MISSING_DEPENDENCY,
+            ErrorKind::MissingKey => DASKR_ERROR_MISSING_KEY,
+            ErrorKind::InvalidGraph => DASKR_ERROR_INVALID_GRAPH,
+            ErrorKind::Plugin => DASKR_ERROR_PLUGIN,
+            ErrorKind::Cancelled => DASKR_ERROR_CANCELLED,
+            ErrorKind::WorkerDied => DASKR_ERROR_WORKER_DIED,
+            ErrorKind::InvalidArgument => DASKR_ERROR_INVALID_ARGUMENT,
+            ErrorKind::GraphInUse => DASKR_ERROR_GRAPH_IN_USE,
+            ErrorKind::TypeMismatch => DASKR_ERROR_TYPE_MISMATCH,
+            ErrorKind::Internal => DASKR_ERROR_INTERNAL,
+        }
+    }
+}
+
+impl From<daskr_error_kind_t> for ErrorKind {
+    fn from(kind: daskr_error_kind_t) -> Self {
+        use daskr_error_kind_t::*;
+        match kind {
+            DASKR_ERROR_TASK_FAILED => ErrorKind::TaskFailed,
+            DASKR_ERROR_CYCLE => ErrorKind::Cycle,
+            DASKR_ERROR_MISSING_DEPENDENCY => ErrorKind::MissingDependency,
+            DASKR_ERROR_MISSING_KEY => ErrorKind::MissingKey,
+            DASKR_ERROR_INVALID_GRAPH => ErrorKind::InvalidGraph,
+            DASKR_ERROR_PLUGIN => ErrorKind::Plugin,
+            DASKR_ERROR_CANCELLED => ErrorKind::Cancelled,
+            DASKR_ERROR_WORKER_DIED => ErrorKind::WorkerDied,
+            DASKR_ERROR_INVALID_ARGUMENT => ErrorKind::InvalidArgument,
+            DASKR_ERROR_GRAPH_IN_USE => ErrorKind::GraphInUse,
+            DASKR_ERROR_TYPE_MISMATCH => ErrorKind::TypeMismatch,
+            DASKR_ERROR_INTERNAL => ErrorKind::Internal,
+        }
+    }
+}
+
+/// An error. Owned by whoever received it; free it with `daskr_error_free`. Immutable, so it
+/// may be read from any thread.
+pub struct daskr_error_t {
+    error: Error,
+    key: Option<CString>,
+    keys: Vec<CString>,
+    message: CString,
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\u{fffd}")).expect("NULs were replaced")
+}
+
+pub(crate) fn into_raw(error: Error) -> *mut daskr_error_t {
+    let key = error.key.as_deref().map(c_string);
+    let keys = error.keys.iter().map(|k| c_string(k)).collect();
+    let message = c_string(&error.message);
+    Box::into_raw(Box::new(daskr_error_t {
+        error,
+        key,
+        keys,
+        message,
+    }))
+}
+
+/// The error's kind. `error` must not be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_error_kind(error: *const daskr_error_t) -> daskr_error_kind_t {
+    match error.as_ref() {
+        Some(e) => e.error.kind.into(),
+        None => daskr_error_kind_t::DASKR_ERROR_INVALID_ARGUMENT,
+    }
+}
+
+/// The stable name of a kind ("task_failed", "cycle", ...). Static; do not free.
+#[no_mangle]
+pub extern "C" fn daskr_error_kind_name(kind: daskr_error_kind_t) -> *const c_char {
+    let name: &'static str = match ErrorKind::from(kind) {
+        ErrorKind::TaskFailed => "task_failed\0",
+        ErrorKind::Cycle => "cycle\0",
+        ErrorKind::MissingDependency => "missing_dependency\0",
+        ErrorKind::MissingKey => "missing_key\0",
+        ErrorKind::InvalidGraph => "invalid_graph\0",
+        ErrorKind::Plugin => "plugin\0",
+        ErrorKind::Cancelled => "cancelled\0",
+        ErrorKind::WorkerDied => "worker_died\0",
+        ErrorKind::InvalidArgument => "invalid_argument\0",
+        ErrorKind::GraphInUse => "graph_in_use\0",
+        ErrorKind::TypeMismatch => "type_mismatch\0",
+        ErrorKind::Internal => "internal\0",
+    };
+    name.as_ptr().cast()
+}
+
+/// The key at fault, or NULL if the error is not about one key. Borrowed from `error`: valid
+/// until it is freed.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_error_key(error: *const daskr_error_t) -> *const c_char {
+    guard(|| match error.as_ref().and_then(|e| e.key.as_ref()) {
+        Some(k) => k.as_ptr(),
+        None => std::ptr::null(),
+    })
+}
+
+/// How many other keys the error involves (the keys on a cycle, the missing dependency).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_error_keys_len(error: *const daskr_error_t) -> usize {
+    guard(|| error.as_ref().map_or(0, |e| e.keys.len()))
+}
+
+/// The i-th involved key, or NULL past the end. Borrowed from `error`.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_error_keys_at(
+    error: *const daskr_error_t,
+    i: usize,
+) -> *const c_char {
+    guard(|| match error.as_ref().and_then(|e| e.keys.get(i)) {
+        Some(k) => k.as_ptr(),
+        None => std::ptr::null(),
+    })
+}
+
+/// A message for people, naming what went wrong. Borrowed from `error`; never NULL for a
+/// non-NULL error.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_error_message(error: *const daskr_error_t) -> *const c_char {
+    guard(|| match error.as_ref() {
+        Some(e) => e.message.as_ptr(),
+        None => c"(null error)".as_ptr(),
+    })
+}
+
+/// Frees an error. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_error_free(error: *mut daskr_error_t) {
+    guard(|| {
+        if !error.is_null() {
+            drop(Box::from_raw(error));
+        }
+    })
+}

@@ -1,0 +1,263 @@
+//! Running graphs over the C ABI: options, callbacks, cancellation, statistics and `get`.
+
+use std::ffi::{c_char, c_void};
+
+use super::graph::{daskr_graph_t, live};
+use super::value::{borrow, boxed, daskr_value_t};
+use super::{arg_str, guard, put, status};
+use crate::error::Error;
+use crate::ffi::daskr_error_t;
+use crate::run::{Callbacks, CancelToken, KeyRef, Stats};
+use crate::sched::{Options, Scheduler};
+use crate::value::Value;
+
+/// Which scheduler runs a get.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum daskr_scheduler_t {
+    /// A native thread pool, reused across gets; the calling thread works too. The default.
+    DASKR_SCHEDULER_THREADS = 0,
+    /// The calling thread alone, in priority order: deterministic, for debugging.
+    DASKR_SCHEDULER_SYNC = 1,
+}
+
+/// Observers of a run (Dask's start/pretask/posttask/finish). Any member may be NULL. Calls
+/// are never concurrent with each other (daskr serialises them), though they may come from
+/// different threads: `start` once, then `pretask`/`posttask` around each computed entry
+/// (literals are not reported), then `finish` once — always, if `start` was called. `key` is
+/// borrowed for the call; `worker` numbers the thread (0 is the caller's).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct daskr_callbacks_t {
+    pub user_data: *mut c_void,
+    pub start: Option<unsafe extern "C" fn(user_data: *mut c_void, entries: usize)>,
+    pub pretask:
+        Option<unsafe extern "C" fn(user_data: *mut c_void, key: *const c_char, worker: u32)>,
+    pub posttask: Option<
+        unsafe extern "C" fn(user_data: *mut c_void, key: *const c_char, ok: bool, worker: u32),
+    >,
+    pub finish: Option<unsafe extern "C" fn(user_data: *mut c_void, failed: bool)>,
+}
+
+/// Figures about one get, filled in when `daskr_get_options_t.stats` points here.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct daskr_stats_t {
+    /// Entries the request needed (after culling), literals included.
+    pub entries: u64,
+    /// Entries that ran.
+    pub entries_run: u64,
+    /// The most results held at once: how we compare memory with Dask.
+    pub peak_held: u64,
+    /// Threads that ran tasks.
+    pub workers: u32,
+    /// Nanoseconds spent resolving, culling, checking and ordering.
+    pub plan_ns: u64,
+    /// Nanoseconds from the first task to the last.
+    pub run_ns: u64,
+}
+
+/// How to run a get. Initialise with `daskr_get_options_init` (which sets `struct_size`, so
+/// later versions of the library can add fields without breaking callers), then set fields.
+#[repr(C)]
+pub struct daskr_get_options_t {
+    /// `sizeof(daskr_get_options_t)` as the caller compiled it.
+    pub struct_size: usize,
+    pub scheduler: daskr_scheduler_t,
+    /// Threads for the threads scheduler, the caller's included; 0 = available cores.
+    pub num_workers: u32,
+    /// Borrowed for the get; NULL for none.
+    pub callbacks: *const daskr_callbacks_t,
+    /// Borrowed for the get; NULL for none.
+    pub cancel: *const daskr_cancel_t,
+    /// Filled in when the get returns (success or not); NULL for none.
+    pub stats: *mut daskr_stats_t,
+}
+
+/// A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
+pub struct daskr_cancel_t(CancelToken);
+
+/// Sets `options` to the defaults: threads scheduler, all cores, no callbacks, no cancel.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_get_options_init(options: *mut daskr_get_options_t) {
+    guard(|| {
+        if !options.is_null() {
+            options.write(daskr_get_options_t {
+                struct_size: std::mem::size_of::<daskr_get_options_t>(),
+                scheduler: daskr_scheduler_t::DASKR_SCHEDULER_THREADS,
+                num_workers: 0,
+                callbacks: std::ptr::null(),
+                cancel: std::ptr::null(),
+                stats: std::ptr::null_mut(),
+            });
+        }
+    })
+}
+
+/// A new cancel switch, off. Free it with `daskr_cancel_free` once no get uses it.
+#[no_mangle]
+pub extern "C" fn daskr_cancel_new() -> *mut daskr_cancel_t {
+    guard(|| Box::into_raw(Box::new(daskr_cancel_t(CancelToken::new()))))
+}
+
+/// Turns the switch on: gets using it start no new task and return `DASKR_ERROR_CANCELLED`
+/// once their running tasks finish.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_cancel_trigger(cancel: *const daskr_cancel_t) {
+    guard(|| {
+        if let Some(c) = cancel.as_ref() {
+            c.0.cancel();
+        }
+    })
+}
+
+/// Whether the switch is on.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_cancel_is_triggered(cancel: *const daskr_cancel_t) -> bool {
+    guard(|| cancel.as_ref().is_some_and(|c| c.0.is_cancelled()))
+}
+
+/// Turns the switch off again, for reuse.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_cancel_reset(cancel: *const daskr_cancel_t) {
+    guard(|| {
+        if let Some(c) = cancel.as_ref() {
+            c.0.reset();
+        }
+    })
+}
+
+/// Frees a cancel switch. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_cancel_free(cancel: *mut daskr_cancel_t) {
+    guard(|| {
+        if !cancel.is_null() {
+            drop(Box::from_raw(cancel));
+        }
+    })
+}
+
+struct CCallbacks(daskr_callbacks_t);
+
+// SAFETY: the caller of get promises its callbacks may be called from daskr's threads; daskr
+// never calls two at once.
+unsafe impl Sync for CCallbacks {}
+
+impl Callbacks for CCallbacks {
+    fn start(&self, entries: usize) {
+        if let Some(f) = self.0.start {
+            unsafe { f(self.0.user_data, entries) }
+        }
+    }
+    fn pretask(&self, key: KeyRef<'_>, worker: usize) {
+        if let Some(f) = self.0.pretask {
+            unsafe { f(self.0.user_data, key.as_c_ptr(), worker as u32) }
+        }
+    }
+    fn posttask(&self, key: KeyRef<'_>, ok: bool, worker: usize) {
+        if let Some(f) = self.0.posttask {
+            unsafe { f(self.0.user_data, key.as_c_ptr(), ok, worker as u32) }
+        }
+    }
+    fn finish(&self, failed: bool) {
+        if let Some(f) = self.0.finish {
+            unsafe { f(self.0.user_data, failed) }
+        }
+    }
+}
+
+/// Reads the caller's options, honouring `struct_size` (fields past it keep their defaults).
+unsafe fn read_options(options: *const daskr_get_options_t) -> Result<daskr_get_options_t, Error> {
+    let mut o = std::mem::zeroed::<daskr_get_options_t>();
+    daskr_get_options_init(&mut o);
+    if options.is_null() {
+        return Ok(o);
+    }
+    let size = (*options).struct_size;
+    if size < std::mem::size_of::<usize>() {
+        return Err(Error::invalid_argument(
+            "options.struct_size is not set: initialise options with daskr_get_options_init",
+        ));
+    }
+    let n = size.min(std::mem::size_of::<daskr_get_options_t>());
+    std::ptr::copy_nonoverlapping(
+        options.cast::<u8>(),
+        (&mut o as *mut daskr_get_options_t).cast::<u8>(),
+        n,
+    );
+    o.struct_size = std::mem::size_of::<daskr_get_options_t>();
+    Ok(o)
+}
+
+/// Computes `keys` — a string value naming one key, or a (nested) list of them — and stores
+/// the results, in the same shape, in `*out` (owned by the caller). Only the entries the keys
+/// need run, each once. `options` may be NULL for the defaults. The graph is only read: any
+/// number of gets may run on it at once. On failure `*out` is left alone and every result
+/// computed so far has been released.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_get(
+    graph: *const daskr_graph_t,
+    keys: *const daskr_value_t,
+    options: *const daskr_get_options_t,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let keys = borrow(keys).ok_or_else(|| Error::invalid_argument("keys is NULL"))?;
+        get(graph, keys, options, out)
+    })
+}
+
+/// `daskr_graph_get` for one key: `*out` is that key's value.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_get_key(
+    graph: *const daskr_graph_t,
+    key: *const c_char,
+    options: *const daskr_get_options_t,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let key = Value::str(arg_str(key, "key")?);
+        get(graph, &key, options, out)
+    })
+}
+
+unsafe fn get(
+    graph: *const daskr_graph_t,
+    keys: &Value,
+    options: *const daskr_get_options_t,
+    out: *mut *mut daskr_value_t,
+) -> Result<(), Error> {
+    let g = live(graph)?;
+    if out.is_null() {
+        return Err(Error::invalid_argument("out is NULL"));
+    }
+    let o = read_options(options)?;
+    let callbacks = o.callbacks.as_ref().map(|c| CCallbacks(*c));
+    let cancel = o.cancel.as_ref().map(|c| &c.0);
+    let options = Options {
+        scheduler: match o.scheduler {
+            daskr_scheduler_t::DASKR_SCHEDULER_SYNC => Scheduler::Sync,
+            daskr_scheduler_t::DASKR_SCHEDULER_THREADS => Scheduler::Threads,
+        },
+        num_workers: o.num_workers as usize,
+        callbacks: callbacks.as_ref().map(|c| c as &dyn Callbacks),
+        cancel,
+    };
+    let graph = g.read();
+    let (result, stats) = graph.get_with_stats(keys, &options);
+    if let Some(s) = o.stats.as_mut() {
+        *s = c_stats(&stats);
+    }
+    put(out, boxed(result?), "out")
+}
+
+fn c_stats(s: &Stats) -> daskr_stats_t {
+    daskr_stats_t {
+        entries: s.entries,
+        entries_run: s.entries_run,
+        peak_held: s.peak_held,
+        workers: s.workers,
+        plan_ns: s.plan_time.as_nanos() as u64,
+        run_ns: s.run_time.as_nanos() as u64,
+    }
+}

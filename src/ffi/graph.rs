@@ -1,0 +1,426 @@
+//! `daskr_graph_t`, `daskr_func_t` and `daskr_comp_t`: building graphs over the C ABI.
+
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+
+use super::value::{daskr_value_t, take};
+use super::{arg_str, guard, put, status};
+use crate::comp::{Comp, TaskId};
+use crate::error::{Error, ErrorKind};
+use crate::ffi::daskr_error_t;
+use crate::func::{daskr_call_t, Func};
+use crate::graph::Graph;
+
+/// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
+/// for the graph that made it, for that graph's whole life.
+pub type daskr_task_t = u32;
+
+/// A task function: reads its arguments from `call` and sets its result (or its failure) on
+/// it — see the `daskr_call_*` functions. It may run on any thread, concurrently with itself.
+pub type daskr_task_fn =
+    Option<unsafe extern "C" fn(call: *mut daskr_call_t, user_data: *mut c_void)>;
+
+/// Frees user data.
+pub type daskr_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
+/// A task graph.
+///
+/// Thread safety: any number of threads may run `daskr_graph_get` on one graph at once.
+/// Changing it (`daskr_graph_add*`) while a get on it runs — or from two threads at once —
+/// fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then.
+pub struct daskr_graph_t {
+    magic: AtomicU64,
+    graph: RwLock<Graph>,
+}
+
+const LIVE: u64 = 0x6461_736b_7267_7068;
+
+/// A named task function with its user data; shared by the graphs that use it.
+pub struct daskr_func_t(pub(crate) Func);
+
+/// A computation being built: a literal, a reference, a list or an inline task. Owned by the
+/// caller until passed to a function that takes it.
+pub struct daskr_comp_t(Comp);
+
+// ---- graphs ----
+
+/// A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.
+#[no_mangle]
+pub extern "C" fn daskr_graph_new() -> *mut daskr_graph_t {
+    guard(|| {
+        Box::into_raw(Box::new(daskr_graph_t {
+            magic: AtomicU64::new(LIVE),
+            graph: RwLock::new(Graph::new()),
+        }))
+    })
+}
+
+/// Frees a graph and everything it holds (literal values, its references to functions).
+/// Must not be called while a get on it runs. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_free(graph: *mut daskr_graph_t) {
+    guard(|| {
+        if let Some(g) = graph.as_ref() {
+            if g.magic.swap(0, Ordering::AcqRel) == LIVE {
+                drop(Box::from_raw(graph));
+            }
+        }
+    })
+}
+
+pub(crate) unsafe fn live<'a>(graph: *const daskr_graph_t) -> Result<&'a daskr_graph_t, Error> {
+    match graph.as_ref() {
+        None => Err(Error::invalid_argument("graph is NULL")),
+        Some(g) if g.magic.load(Ordering::Acquire) == LIVE => Ok(g),
+        Some(_) => Err(Error::invalid_argument(
+            "graph is not a live daskr graph (was it freed?)",
+        )),
+    }
+}
+
+impl daskr_graph_t {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Graph> {
+        self.graph.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, Graph>, Error> {
+        match self.graph.try_write() {
+            Ok(g) => Ok(g),
+            Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(Error::new(
+                ErrorKind::GraphInUse,
+                "the graph cannot change now: a get on it is running, or another thread is changing it",
+            )),
+        }
+    }
+}
+
+/// The number of entries defined in the graph.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_len(graph: *const daskr_graph_t) -> usize {
+    guard(|| live(graph).map_or(0, |g| g.read().len()))
+}
+
+/// Whether `key` is defined in the graph.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_contains(
+    graph: *const daskr_graph_t,
+    key: *const c_char,
+) -> bool {
+    guard(|| match (live(graph), arg_str(key, "key")) {
+        (Ok(g), Ok(k)) => g.read().contains(k),
+        _ => false,
+    })
+}
+
+/// Adds the entry `key` computing `comp`. Takes `comp` (on failure too). On success, if
+/// `out_task` is not NULL, `*out_task` is the entry's handle. Fails on a NULL, empty or
+/// non-UTF-8 key, a key already defined, a bad computation (the error names the key).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_add(
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+    comp: *mut daskr_comp_t,
+    out_task: *mut daskr_task_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let comp = take_comp(comp);
+        let g = live(graph)?;
+        let key = arg_str(key, "key")?;
+        let comp = comp.ok_or_else(|| Error::invalid_graph(key, "computation is NULL"))?;
+        let id = g.write()?.add(key, comp)?;
+        put_task(out_task, id)
+    })
+}
+
+/// Adds the task entry `key`: `func(args..., kwnames[i]=kwvalues[i]...)`. Takes every
+/// `args[i]` and `kwvalues[i]` (on failure too); `func`, `kwnames` and the arrays are
+/// borrowed. `*out_task` (if not NULL) receives the entry's handle.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_add_task(
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+    func: *const daskr_func_t,
+    args: *const *mut daskr_comp_t,
+    nargs: usize,
+    kwnames: *const *const c_char,
+    kwvalues: *const *mut daskr_comp_t,
+    nkwargs: usize,
+    out_task: *mut daskr_task_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let task = task_comp(func, args, nargs, kwnames, kwvalues, nkwargs);
+        let g = live(graph)?;
+        let key = arg_str(key, "key")?;
+        let id = g.write()?.add(key, task)?;
+        put_task(out_task, id)
+    })
+}
+
+/// Adds the literal entry `key` with `value`. Takes `value` (on failure too).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_add_value(
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+    value: *mut daskr_value_t,
+    out_task: *mut daskr_task_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let value = take(value);
+        let g = live(graph)?;
+        let key = arg_str(key, "key")?;
+        let value = value.ok_or_else(|| Error::invalid_graph(key, "value is NULL"))?;
+        let id = g.write()?.add_value(key, value)?;
+        put_task(out_task, id)
+    })
+}
+
+/// Adds the alias `key`, whose value is the value of `target`.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_add_alias(
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+    target: *const c_char,
+    out_task: *mut daskr_task_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let g = live(graph)?;
+        let key = arg_str(key, "key")?;
+        let target =
+            arg_str(target, "alias target").map_err(|e| Error::invalid_graph(key, e.message))?;
+        let id = g.write()?.add_alias(key, target)?;
+        put_task(out_task, id)
+    })
+}
+
+/// The handle of `key` in `*out_task`, whether or not the key is defined yet (so an entry can
+/// be referred to by handle before it is added).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_handle(
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+    out_task: *mut daskr_task_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let g = live(graph)?;
+        let key = arg_str(key, "key")?;
+        let id = g.write()?.intern(key)?;
+        put_task(out_task, TaskId(id))
+    })
+}
+
+/// The key behind a handle (NUL-terminated, borrowed from the graph: valid until the graph
+/// is next changed or freed), or NULL for a handle the graph did not hand out.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_key(
+    graph: *const daskr_graph_t,
+    task: daskr_task_t,
+) -> *const c_char {
+    guard(|| {
+        let Ok(g) = live(graph) else {
+            return std::ptr::null();
+        };
+        let g = g.read();
+        match g.key(TaskId(task)) {
+            Some(_) => g.key_c(task).as_ptr().cast(),
+            None => std::ptr::null(),
+        }
+    })
+}
+
+unsafe fn put_task(out: *mut daskr_task_t, id: TaskId) -> Result<(), Error> {
+    if !out.is_null() {
+        put(out, id.0, "out_task")?;
+    }
+    Ok(())
+}
+
+// ---- functions ----
+
+/// A new task function named `name` (used in errors, traces and pictures). `user_data` is
+/// passed to every call; `free_user_data` (if not NULL) runs once when the last graph or
+/// handle using the function is gone — and right away if this call fails. On success
+/// `*out` is owned by the caller: free it with `daskr_func_free` (graphs keep their own
+/// reference, so that may happen right after adding tasks).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_func_new(
+    name: *const c_char,
+    fn_: daskr_task_fn,
+    user_data: *mut c_void,
+    free_user_data: daskr_free_fn,
+    out: *mut *mut daskr_func_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let checked = (|| {
+            let name = arg_str(name, "name")?;
+            let f =
+                fn_.ok_or_else(|| Error::invalid_argument(format!("function '{name}' is NULL")))?;
+            if out.is_null() {
+                return Err(Error::invalid_argument("out is NULL"));
+            }
+            Ok((name, f))
+        })();
+        match checked {
+            Ok((name, f)) => put(
+                out,
+                Box::into_raw(Box::new(daskr_func_t(Func::from_c(
+                    name,
+                    f,
+                    user_data,
+                    free_user_data,
+                )))),
+                "out",
+            ),
+            Err(e) => {
+                if let Some(free) = free_user_data {
+                    free(user_data);
+                }
+                Err(e)
+            }
+        }
+    })
+}
+
+/// Releases the caller's reference to a function. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_func_free(func: *mut daskr_func_t) {
+    guard(|| {
+        if !func.is_null() {
+            drop(Box::from_raw(func));
+        }
+    })
+}
+
+// ---- computations ----
+//
+// A reference by handle is the hot path of graph building, so it costs no allocation: its
+// `daskr_comp_t *` is the handle itself, tagged in the low bit (a real comp is a Box, whose
+// address is even). Every function that takes a comp decodes it through `take_comp`.
+
+fn comp_ptr(comp: Comp) -> *mut daskr_comp_t {
+    Box::into_raw(Box::new(daskr_comp_t(comp)))
+}
+
+pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
+    if p.is_null() {
+        None
+    } else if p as usize & 1 == 1 {
+        Some(Comp::id(TaskId((p as usize >> 1) as u32)))
+    } else {
+        Some(Box::from_raw(p).0)
+    }
+}
+
+unsafe fn take_comps(
+    items: *const *mut daskr_comp_t,
+    n: usize,
+    what: &str,
+) -> Result<Vec<Comp>, Error> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if items.is_null() {
+        return Err(Error::invalid_argument(format!(
+            "{what} is NULL but its length is {n}"
+        )));
+    }
+    let taken: Vec<Option<Comp>> = std::slice::from_raw_parts(items, n)
+        .iter()
+        .map(|&p| take_comp(p))
+        .collect();
+    taken
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.ok_or_else(|| Error::invalid_argument(format!("{what}[{i}] is NULL"))))
+        .collect()
+}
+
+unsafe fn task_comp(
+    func: *const daskr_func_t,
+    args: *const *mut daskr_comp_t,
+    nargs: usize,
+    kwnames: *const *const c_char,
+    kwvalues: *const *mut daskr_comp_t,
+    nkwargs: usize,
+) -> Comp {
+    let built = (|| {
+        let args = take_comps(args, nargs, "args");
+        let kwvalues = take_comps(kwvalues, nkwargs, "kwargs");
+        let func = func
+            .as_ref()
+            .ok_or_else(|| Error::invalid_argument("function is NULL"))?;
+        let (args, kwvalues) = (args?, kwvalues?);
+        if nkwargs > 0 && kwnames.is_null() {
+            return Err(Error::invalid_argument(
+                "kwnames is NULL but there are keyword arguments",
+            ));
+        }
+        let mut kwargs = Vec::with_capacity(nkwargs);
+        for (i, v) in kwvalues.into_iter().enumerate() {
+            let name = arg_str(*kwnames.add(i), &format!("keyword name {i}"))?;
+            kwargs.push((name.to_string(), v));
+        }
+        Ok(Comp::task(&func.0, args, kwargs))
+    })();
+    built.unwrap_or_else(Comp::invalid)
+}
+
+/// A literal computation. Takes `value`.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_comp_value(value: *mut daskr_value_t) -> *mut daskr_comp_t {
+    guard(|| match take(value) {
+        Some(v) => comp_ptr(Comp::value(v)),
+        None => comp_ptr(Comp::invalid(Error::invalid_argument(
+            "literal value is NULL",
+        ))),
+    })
+}
+
+/// A reference to the entry `key` (copied; it may be added later). Problems with `key` are
+/// reported when the computation is added, naming the entry.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_comp_ref(key: *const c_char) -> *mut daskr_comp_t {
+    guard(|| match arg_str(key, "referenced key") {
+        Ok(k) => comp_ptr(Comp::key(k)),
+        Err(e) => comp_ptr(Comp::invalid(e)),
+    })
+}
+
+/// A reference to the entry behind a handle. Costs no allocation and no key lookup.
+#[no_mangle]
+pub extern "C" fn daskr_comp_ref_task(task: daskr_task_t) -> *mut daskr_comp_t {
+    ((task as usize) << 1 | 1) as *mut daskr_comp_t
+}
+
+/// A list computation: evaluates to the list of its items' values. Takes every `items[i]`.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_comp_list(
+    items: *const *mut daskr_comp_t,
+    n: usize,
+) -> *mut daskr_comp_t {
+    guard(|| match take_comps(items, n, "items") {
+        Ok(items) => comp_ptr(Comp::list(items)),
+        Err(e) => comp_ptr(Comp::invalid(e)),
+    })
+}
+
+/// An inline task: evaluated as part of the entry that contains it, not scheduled alone.
+/// Takes `args[i]` and `kwvalues[i]`; `func` and `kwnames` are borrowed.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_comp_task(
+    func: *const daskr_func_t,
+    args: *const *mut daskr_comp_t,
+    nargs: usize,
+    kwnames: *const *const c_char,
+    kwvalues: *const *mut daskr_comp_t,
+    nkwargs: usize,
+) -> *mut daskr_comp_t {
+    guard(|| comp_ptr(task_comp(func, args, nargs, kwnames, kwvalues, nkwargs)))
+}
+
+/// Frees a computation that was not passed on. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_comp_free(comp: *mut daskr_comp_t) {
+    guard(|| drop(take_comp(comp)))
+}
