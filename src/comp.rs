@@ -26,7 +26,7 @@ pub(crate) enum CompKind {
     Task(Box<TaskComp>),
     /// A computation that could not be built (too deep, bad input at an API boundary); adding
     /// it reports this error, named with the key it was added under.
-    Invalid(Error),
+    Invalid(Box<Error>),
 }
 
 #[derive(Debug)]
@@ -85,40 +85,68 @@ impl Comp {
 
     pub fn invalid(error: Error) -> Comp {
         Comp {
-            kind: CompKind::Invalid(error),
+            kind: CompKind::Invalid(Box::new(error)),
             depth: 0,
         }
     }
 
     fn nest(kind: CompKind) -> Comp {
-        let children: Box<dyn Iterator<Item = &Comp>> = match &kind {
-            CompKind::List(items) => Box::new(items.iter()),
-            CompKind::Task(t) => Box::new(t.args.iter().chain(t.kwargs.iter().map(|(_, c)| c))),
-            _ => Box::new(std::iter::empty()),
-        };
-        let mut depth = 0;
-        let mut invalid = None;
-        for c in children {
-            depth = depth.max(c.depth);
-            if let CompKind::Invalid(e) = &c.kind {
-                invalid.get_or_insert_with(|| e.clone());
+        let problem = match &kind {
+            CompKind::List(items) => Comp::children_problem(items.iter()),
+            CompKind::Task(t) => {
+                Comp::children_problem(t.args.iter().chain(t.kwargs.iter().map(|(_, c)| c)))
             }
-        }
-        if let Some(e) = invalid {
+            _ => None,
+        };
+        if let Some(e) = problem {
             return Comp::invalid(e);
         }
-        let depth = depth + 1;
-        if depth > MAX_NESTING {
-            return Comp::invalid(Error::invalid_argument(format!(
-                "computation nests more than {MAX_NESTING} levels deep"
-            )));
-        }
+        let depth = 1 + match &kind {
+            CompKind::List(items) => items.iter().map(|c| c.depth).max().unwrap_or(0),
+            CompKind::Task(t) => {
+                let kw = t.kwargs.iter().map(|(_, c)| c.depth).max().unwrap_or(0);
+                t.args.iter().map(|c| c.depth).max().unwrap_or(0).max(kw)
+            }
+            _ => 0,
+        };
         Comp { kind, depth }
+    }
+
+    /// The error this computation stands for, if it could not be built.
+    pub(crate) fn problem(&self) -> Option<&Error> {
+        match &self.kind {
+            CompKind::Invalid(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Why a computation holding `children` cannot be built: one of them is invalid, or it
+    /// would nest deeper than [`MAX_NESTING`].
+    pub(crate) fn children_problem<'c>(children: impl Iterator<Item = &'c Comp>) -> Option<Error> {
+        let mut depth = 0;
+        for c in children {
+            if let Some(e) = c.problem() {
+                return Some(e.clone());
+            }
+            depth = depth.max(c.depth);
+        }
+        (depth + 1 > MAX_NESTING).then(|| {
+            Error::invalid_argument(format!("computation nests more than {MAX_NESTING} levels deep"))
+        })
     }
 }
 
 impl From<Value> for Comp {
     fn from(v: Value) -> Comp {
         Comp::value(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn comp_stays_small() {
+        // Argument vectors are built per task: keep a computation to a few words.
+        assert!(std::mem::size_of::<super::Comp>() <= 40, "{}", std::mem::size_of::<super::Comp>());
     }
 }

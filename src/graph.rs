@@ -49,6 +49,7 @@ pub struct Graph {
     deps: Vec<u32>,
     funcs: Vec<Func>,
     func_ids: FxHashMap<usize, u32>,
+    last_func: Option<(usize, u32)>,
     kwnames: Vec<Box<[u8]>>,
     kwname_index: FxHashMap<Box<str>, u32>,
     kwname_ids: Vec<u32>,
@@ -58,6 +59,15 @@ pub struct Graph {
 impl Graph {
     pub fn new() -> Graph {
         Graph::default()
+    }
+
+    /// Makes room for `entries` more entries holding `args` argument computations in all, so
+    /// building a graph of known size never regrows its tables.
+    pub fn reserve(&mut self, entries: usize, args: usize) {
+        self.keys.reserve(entries);
+        self.nodes.reserve(entries);
+        self.exprs.reserve(entries + args);
+        self.deps.reserve(args);
     }
 
     /// Number of defined entries.
@@ -71,12 +81,35 @@ impl Graph {
 
     /// Adds an entry computing `comp` under `key`.
     pub fn add(&mut self, key: &str, comp: Comp) -> Result<TaskId> {
+        self.add_root(key, Root::Comp(comp))
+    }
+
+    /// Adds a task entry: `func(*args, **kwargs)`. (The same as `add` with `Comp::task`,
+    /// without building the intermediate computation: this is the hot path of building.)
+    pub fn add_task(
+        &mut self,
+        key: &str,
+        func: &Func,
+        args: Vec<Comp>,
+        kwargs: Vec<(String, Comp)>,
+    ) -> Result<TaskId> {
+        self.add_root(key, Root::Task { func, args, kwargs })
+    }
+
+    fn add_root(&mut self, key: &str, root: Root<'_>) -> Result<TaskId> {
         check_key(key)?;
-        if let CompKind::Invalid(e) = &comp.kind {
+        let invalid = match &root {
+            Root::Comp(comp) => comp.problem().map(Error::clone),
+            Root::Task { args, kwargs, .. } => {
+                let children = args.iter().chain(kwargs.iter().map(|(_, c)| c));
+                Comp::children_problem(children)
+            }
+        };
+        if let Some(e) = invalid {
             return Err(Error {
                 message: format!("key '{key}': {}", e.message),
                 key: Some(key.to_string()),
-                ..e.clone()
+                ..e
             });
         }
         let id = self.intern(key)?;
@@ -85,19 +118,19 @@ impl Graph {
         }
         let (exprs_len, deps_start) = (self.exprs.len(), self.deps.len());
         let kwnames_len = self.kwname_ids.len();
-        let mut seen = DepSet {
-            start: deps_start,
-            big: None,
+        let mut seen = DepSet { start: deps_start, big: None };
+        let at = self.push_slot();
+        let flattened = match root {
+            Root::Comp(comp) => self.flatten(at, comp, key, &mut seen),
+            Root::Task { func, args, kwargs } => {
+                self.flatten_task(at, func, args, kwargs, key, &mut seen)
+            }
         };
-        let root = self.push_slot();
-        match self.flatten(root, comp, key, &mut seen) {
+        match flattened {
             Ok(()) => {
                 let deps_len = (self.deps.len() - deps_start) as u32;
-                self.nodes[id as usize] = Node {
-                    expr: root,
-                    deps_start: deps_start as u32,
-                    deps_len,
-                };
+                self.nodes[id as usize] =
+                    Node { expr: at, deps_start: deps_start as u32, deps_len };
                 self.defined += 1;
                 Ok(TaskId(id))
             }
@@ -108,17 +141,6 @@ impl Graph {
                 Err(e)
             }
         }
-    }
-
-    /// Adds a task entry: `func(*args, **kwargs)`.
-    pub fn add_task(
-        &mut self,
-        key: &str,
-        func: &Func,
-        args: Vec<Comp>,
-        kwargs: Vec<(String, Comp)>,
-    ) -> Result<TaskId> {
-        self.add(key, Comp::task(func, args, kwargs))
     }
 
     /// Adds a literal entry.
@@ -258,35 +280,56 @@ impl Graph {
                 Expr::List { start, len }
             }
             CompKind::Task(t) => {
-                let func = self.func_id(&t.func);
-                let (nargs, nkwargs) = (t.args.len() as u32, t.kwargs.len() as u32);
-                let start = self.push_slots(t.args.len() + t.kwargs.len())?;
-                let names = self.kwname_ids.len() as u32;
-                for (name, _) in &t.kwargs {
-                    let kid = self.kwname(name, key)?;
-                    self.kwname_ids.push(kid);
-                }
-                for (i, arg) in t.args.into_iter().enumerate() {
-                    self.flatten(start + i as u32, arg, key, seen)?;
-                }
-                for (i, (_, kw)) in t.kwargs.into_iter().enumerate() {
-                    self.flatten(start + nargs + i as u32, kw, key, seen)?;
-                }
-                Expr::Task {
-                    func,
-                    start,
-                    nargs,
-                    nkwargs,
-                    names,
-                }
+                let t = *t;
+                return self.flatten_task(at, &t.func, t.args, t.kwargs, key, seen);
             }
-            CompKind::Invalid(e) => return Err(Error::invalid_graph(key, e.message)),
+            CompKind::Invalid(e) => return Err(Error::invalid_graph(key, &e.message)),
         };
         self.exprs[at as usize] = expr;
         Ok(())
     }
 
+    /// Writes a task with its arguments into the reserved slot `at`.
+    fn flatten_task(
+        &mut self,
+        at: u32,
+        func: &Func,
+        args: Vec<Comp>,
+        kwargs: Vec<(String, Comp)>,
+        key: &str,
+        seen: &mut DepSet,
+    ) -> Result<()> {
+        let func = self.func_id(func);
+        let (nargs, nkwargs) = (args.len() as u32, kwargs.len() as u32);
+        let start = self.push_slots(args.len() + kwargs.len())?;
+        let names = self.kwname_ids.len() as u32;
+        for (name, _) in &kwargs {
+            let kid = self.kwname(name, key)?;
+            self.kwname_ids.push(kid);
+        }
+        for (i, arg) in args.into_iter().enumerate() {
+            self.flatten(start + i as u32, arg, key, seen)?;
+        }
+        for (i, (_, kw)) in kwargs.into_iter().enumerate() {
+            self.flatten(start + nargs + i as u32, kw, key, seen)?;
+        }
+        self.exprs[at as usize] = Expr::Task { func, start, nargs, nkwargs, names };
+        Ok(())
+    }
+
     fn func_id(&mut self, func: &Func) -> u32 {
+        // Graphs are mostly built from a few functions, one after another: remember the last.
+        if let Some(&(last, id)) = self.last_func.as_ref() {
+            if last == func.identity() {
+                return id;
+            }
+        }
+        let id = self.func_id_slow(func);
+        self.last_func = Some((func.identity(), id));
+        id
+    }
+
+    fn func_id_slow(&mut self, func: &Func) -> u32 {
         // The graph keeps a clone of every Func it uses, so an address is never reused for
         // another function while this map holds it.
         let addr = func.identity();
@@ -334,6 +377,12 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// What `add_root` adds: any computation, or a task given by its parts.
+enum Root<'f> {
+    Comp(Comp),
+    Task { func: &'f Func, args: Vec<Comp>, kwargs: Vec<(String, Comp)> },
 }
 
 /// The distinct dependencies of the entry being added: a scan of the few seen so far, and a

@@ -12,8 +12,18 @@ pub struct Keys {
     arena: Vec<u8>,
     /// `starts[i]..starts[i+1]-1` is key i (the extra entry at the end closes the last key).
     starts: Vec<u64>,
-    table: HashTable<u32>,
+    /// Entries are `tag << 32 | id`, where `tag` is the high half of the key's hash. The table
+    /// hashes an entry from its tag alone, so growing it never reads the arena (which, at a
+    /// million keys, would be a cache miss per key), and most mismatches are rejected by the
+    /// tag before any key bytes are compared.
+    table: HashTable<u64>,
     hasher: FxBuildHasher,
+}
+
+/// Spreads a 32-bit tag over the 64 bits hashbrown uses (bucket index and control byte).
+#[inline]
+fn spread(tag: u64) -> u64 {
+    (tag | tag << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Default for Keys {
@@ -46,46 +56,49 @@ impl Keys {
         &self.arena[self.starts[i] as usize..self.starts[i + 1] as usize]
     }
 
-    pub fn get(&self, key: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(key.as_bytes());
+    /// Makes room for `n` more keys (of a typical length).
+    pub fn reserve(&mut self, n: usize) {
+        self.starts.reserve(n);
+        self.arena.reserve(n * 16);
+        self.table.reserve(n, |&e| spread(e >> 32));
+    }
+
+    fn tag(&self, key: &str) -> u64 {
+        self.hasher.hash_one(key.as_bytes()) >> 32
+    }
+
+    fn find(&self, key: &str, tag: u64) -> Option<u32> {
+        let (arena, starts) = (&self.arena, &self.starts);
         self.table
-            .find(hash, |&id| self.name(id).as_bytes() == key.as_bytes())
-            .copied()
+            .find(spread(tag), |&e| {
+                let i = (e as u32) as usize;
+                e >> 32 == tag
+                    && &arena[starts[i] as usize..starts[i + 1] as usize - 1] == key.as_bytes()
+            })
+            .map(|&e| e as u32)
+    }
+
+    pub fn get(&self, key: &str) -> Option<u32> {
+        self.find(key, self.tag(key))
     }
 
     /// The id of `key`, adding it if it is new. `None` when ids would overflow `u32`.
     pub fn intern(&mut self, key: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(key.as_bytes());
-        let Keys {
-            arena,
-            starts,
-            table,
-            hasher,
-        } = self;
-        let name = |id: u32| {
-            let i = id as usize;
-            &arena[starts[i] as usize..starts[i + 1] as usize - 1]
-        };
-        if let Some(&id) = table.find(hash, |&id| name(id) == key.as_bytes()) {
+        let tag = self.tag(key);
+        if let Some(id) = self.find(key, tag) {
             return Some(id);
         }
-        let id = u32::try_from(starts.len() - 1)
-            .ok()
-            .filter(|&id| id < u32::MAX - 2)?;
-        arena.extend_from_slice(key.as_bytes());
-        arena.push(0);
-        starts.push(arena.len() as u64);
-        let (arena, starts) = (&*arena, &*starts);
-        table.insert_unique(hash, id, |&other| {
-            let i = other as usize;
-            hasher.hash_one(&arena[starts[i] as usize..starts[i + 1] as usize - 1])
-        });
+        let id = u32::try_from(self.starts.len() - 1).ok().filter(|&id| id < u32::MAX - 2)?;
+        self.arena.extend_from_slice(key.as_bytes());
+        self.arena.push(0);
+        self.starts.push(self.arena.len() as u64);
+        self.table.insert_unique(spread(tag), tag << 32 | id as u64, |&e| spread(e >> 32));
         Some(id)
     }
 
     /// Bytes held, for memory reports.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.starts.capacity() * 8 + self.table.capacity() * 4
+        self.arena.capacity() + self.starts.capacity() * 8 + self.table.capacity() * 8
     }
 }
 

@@ -150,10 +150,11 @@ pub unsafe extern "C" fn daskr_graph_add_task(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        let task = task_comp(func, args, nargs, kwnames, kwvalues, nkwargs);
+        let parts = task_parts(func, args, nargs, kwnames, kwvalues, nkwargs);
         let g = live(graph)?;
         let key = arg_str(key, "key")?;
-        let id = g.write()?.add(key, task)?;
+        let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
+        let id = g.write()?.add_task(key, func, args, kwargs)?;
         put_task(out_task, id)
     })
 }
@@ -312,58 +313,54 @@ pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
     }
 }
 
-unsafe fn take_comps(
-    items: *const *mut daskr_comp_t,
-    n: usize,
-    what: &str,
-) -> Result<Vec<Comp>, Error> {
+unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> Result<Vec<Comp>, Error> {
     if n == 0 {
         return Ok(Vec::new());
     }
     if items.is_null() {
-        return Err(Error::invalid_argument(format!(
-            "{what} is NULL but its length is {n}"
-        )));
+        return Err(Error::invalid_argument(format!("{what} is NULL but its length is {n}")));
     }
-    let taken: Vec<Option<Comp>> = std::slice::from_raw_parts(items, n)
-        .iter()
-        .map(|&p| take_comp(p))
-        .collect();
-    taken
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| c.ok_or_else(|| Error::invalid_argument(format!("{what}[{i}] is NULL"))))
-        .collect()
+    // Take every item before reporting a NULL one, so nothing handed over leaks.
+    let mut comps = Vec::with_capacity(n);
+    let mut null_at = None;
+    for (i, &p) in std::slice::from_raw_parts(items, n).iter().enumerate() {
+        match take_comp(p) {
+            Some(c) => comps.push(c),
+            None => {
+                null_at.get_or_insert(i);
+            }
+        }
+    }
+    match null_at {
+        None => Ok(comps),
+        Some(i) => Err(Error::invalid_argument(format!("{what}[{i}] is NULL"))),
+    }
 }
 
-unsafe fn task_comp(
+type TaskParts<'f> = (&'f Func, Vec<Comp>, Vec<(String, Comp)>);
+
+/// Takes a task's argument computations (all of them, before anything can fail).
+unsafe fn task_parts<'f>(
     func: *const daskr_func_t,
     args: *const *mut daskr_comp_t,
     nargs: usize,
     kwnames: *const *const c_char,
     kwvalues: *const *mut daskr_comp_t,
     nkwargs: usize,
-) -> Comp {
-    let built = (|| {
-        let args = take_comps(args, nargs, "args");
-        let kwvalues = take_comps(kwvalues, nkwargs, "kwargs");
-        let func = func
-            .as_ref()
-            .ok_or_else(|| Error::invalid_argument("function is NULL"))?;
-        let (args, kwvalues) = (args?, kwvalues?);
-        if nkwargs > 0 && kwnames.is_null() {
-            return Err(Error::invalid_argument(
-                "kwnames is NULL but there are keyword arguments",
-            ));
-        }
-        let mut kwargs = Vec::with_capacity(nkwargs);
-        for (i, v) in kwvalues.into_iter().enumerate() {
-            let name = arg_str(*kwnames.add(i), &format!("keyword name {i}"))?;
-            kwargs.push((name.to_string(), v));
-        }
-        Ok(Comp::task(&func.0, args, kwargs))
-    })();
-    built.unwrap_or_else(Comp::invalid)
+) -> Result<TaskParts<'f>, Error> {
+    let args = take_comps(args, nargs, "args");
+    let kwvalues = take_comps(kwvalues, nkwargs, "kwargs");
+    let func = func.as_ref().ok_or_else(|| Error::invalid_argument("function is NULL"))?;
+    let (args, kwvalues) = (args?, kwvalues?);
+    if nkwargs > 0 && kwnames.is_null() {
+        return Err(Error::invalid_argument("kwnames is NULL but there are keyword arguments"));
+    }
+    let mut kwargs = Vec::with_capacity(nkwargs);
+    for (i, v) in kwvalues.into_iter().enumerate() {
+        let name = arg_str(*kwnames.add(i), &format!("keyword name {i}"))?;
+        kwargs.push((name.to_string(), v));
+    }
+    Ok((&func.0, args, kwargs))
 }
 
 /// A literal computation. Takes `value`.
@@ -416,7 +413,12 @@ pub unsafe extern "C" fn daskr_comp_task(
     kwvalues: *const *mut daskr_comp_t,
     nkwargs: usize,
 ) -> *mut daskr_comp_t {
-    guard(|| comp_ptr(task_comp(func, args, nargs, kwnames, kwvalues, nkwargs)))
+    guard(|| {
+        comp_ptr(match task_parts(func, args, nargs, kwnames, kwvalues, nkwargs) {
+            Ok((func, args, kwargs)) => Comp::task(func, args, kwargs),
+            Err(e) => Comp::invalid(e),
+        })
+    })
 }
 
 /// Frees a computation that was not passed on. NULL is ignored.
