@@ -1,7 +1,8 @@
 /*
  * Build + run cost per task through the C ABI, on the benchmark shapes (no-op task bodies that
  * read their args and return a small int). Usage: shapes [N] [threads] [shape...]
- * Prints one line per shape: build and run ns per task, peak results held.
+ * Each shape is built and run ROUNDS times (env, default 5); prints the round with the median
+ * total: build and run ns per task, peak results held.
  */
 #define _POSIX_C_SOURCE 199309L
 #include <inttypes.h>
@@ -125,8 +126,15 @@ int main(int argc, char **argv) {
     int nshapes = argc > 3 ? argc - 3 : 4;
     ok(daskr_func_new("noop", noop, NULL, NULL, &f_noop));
     ok(daskr_func_new("sink", sink, NULL, NULL, &f_sink));
+    int rounds = getenv("ROUNDS") ? atoi(getenv("ROUNDS")) : 5;
+    if (rounds < 1) rounds = 1;
     for (int s = 0; s < nshapes; s++) {
-        long tasks = 0;
+      double totals[64][5];
+      long tasks = 0;
+      uint64_t peak = 0;
+      unsigned workers = 0;
+      if (rounds > 64) rounds = 64;
+      for (int r = 0; r < rounds; r++) {
         double t0 = now();
         daskr_graph_t *g = daskr_graph_new();
         const char *key = build(g, shapes[s], n, &tasks);
@@ -142,9 +150,23 @@ int main(int argc, char **argv) {
         daskr_value_free(out);
         daskr_graph_free(g);
         double t3 = now();
-        printf("%-12s tasks=%ld threads=%u build=%.0f ns/task run=%.0f ns/task (plan %.0f) free=%.0f total=%.0f ns/task peak_held=%" PRIu64 "\n",
-               shapes[s], tasks, st.workers, (t1 - t0) * 1e9 / tasks, (t2 - t1) * 1e9 / tasks,
-               st.plan_ns / (double)tasks, (t3 - t2) * 1e9 / tasks, (t3 - t0) * 1e9 / tasks, st.peak_held);
+        totals[r][0] = (t2 - t0) * 1e9 / tasks;
+        totals[r][1] = (t1 - t0) * 1e9 / tasks;
+        totals[r][2] = (t2 - t1) * 1e9 / tasks;
+        totals[r][3] = st.plan_ns / (double)tasks;
+        totals[r][4] = (t3 - t2) * 1e9 / tasks;
+        peak = st.peak_held;
+        workers = st.workers;
+      }
+      /* the round with the median build+run */
+      int order[64];
+      for (int r = 0; r < rounds; r++) order[r] = r;
+      for (int a = 0; a < rounds; a++)
+          for (int b = a + 1; b < rounds; b++)
+              if (totals[order[b]][0] < totals[order[a]][0]) { int t = order[a]; order[a] = order[b]; order[b] = t; }
+      double *m = totals[order[rounds / 2]];
+      printf("%-12s tasks=%ld threads=%u build+run=%.0f ns/task (build %.0f, run %.0f incl. plan %.0f; free %.0f) peak_held=%" PRIu64 "\n",
+             shapes[s], tasks, workers, m[0], m[1], m[2], m[3], m[4], peak);
     }
     daskr_func_free(f_noop);
     daskr_func_free(f_sink);
