@@ -1,0 +1,1062 @@
+// daskr.hpp: a header-only C++17 wrapper over the daskr C ABI (include/daskr.h).
+//
+//   daskr::Graph g;
+//   auto x = g.add_value("x", 1);                                    // 'x': 1
+//   auto inc = daskr::Func("inc", [](daskr::Call &c) { return c.arg<int64_t>(0) + 1; });
+//   g.add_task("y", inc, {x});                                       // 'y': (inc, 'x')
+//   int64_t y = g.get("y").as<int64_t>();                            // 2
+//
+// What it gives:
+//  - RAII, move-only handles: Graph, Value, Func, Comp (a computation being built), Cancel.
+//    Every C object is freed exactly once, on every path (including exceptions).
+//  - Any callable as a task: a lambda (with captures), a std::function, a function object.
+//    It is called as `f(daskr::Call &)`; whatever it returns becomes the task's result (see
+//    `to_value` below for what converts), `void` returns null (or what `call.ret` set).
+//    One C trampoline adapts them all; the callable is owned by the daskr_func_t (freed
+//    through daskr_func_new's free function when the last graph using it is gone).
+//  - Exceptions both ways: a failed get or build call throws daskr::Error (kind, key, keys,
+//    message); an exception thrown inside a task is caught by the trampoline and becomes
+//    that task's failure (its what() is the message) -- it never unwinds into Rust.
+//  - C++ objects as values: return a std::unique_ptr<T> (or daskr::Value::object) and the
+//    object travels as a pointer value tagged with its type; the value deletes it exactly
+//    once. Reading it back (`call.object<T>(0)`, `value.object<T>()`) checks the tag.
+//  - daskr::key("x", 0, 1) renders a Dask tuple key as one canonical string: "('x', 0, 1)".
+//
+// Threading: a task may run on any of daskr's threads, concurrently with itself; a callable
+// that mutates captured state must synchronise. Callbacks are never concurrent with each
+// other. Graph::get may run from several threads at once on one graph; changing a graph
+// while a get runs throws Error(DASKR_ERROR_GRAPH_IN_USE).
+
+#ifndef DASKR_HPP
+#define DASKR_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "daskr.h"
+
+namespace daskr {
+
+class Value;
+class ValueView;
+class Call;
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/// An error from daskr (or from this wrapper, e.g. a value of the wrong type). Copies the
+/// C error's kind, key, keys and message; the daskr_error_t itself is freed on the spot.
+class Error : public std::exception {
+public:
+    Error(daskr_error_kind_t kind, std::string message, std::optional<std::string> key = std::nullopt,
+          std::vector<std::string> keys = {})
+        : kind_(kind), key_(std::move(key)), keys_(std::move(keys)), message_(std::move(message)) {
+        what_ = std::string(kind_name()) + ": " + message_;
+    }
+
+    /// Takes `e` (frees it) and copies what it says.
+    static Error take(daskr_error_t *e) {
+        std::unique_ptr<daskr_error_t, decltype(&daskr_error_free)> owned(e, &daskr_error_free);
+        const char *k = daskr_error_key(e);
+        std::vector<std::string> keys;
+        for (size_t i = 0, n = daskr_error_keys_len(e); i < n; i++) {
+            const char *s = daskr_error_keys_at(e, i);
+            keys.emplace_back(s ? s : "");
+        }
+        const char *m = daskr_error_message(e);
+        return Error(daskr_error_kind(e), m ? m : "", k ? std::optional<std::string>(k) : std::nullopt,
+                     std::move(keys));
+    }
+
+    daskr_error_kind_t kind() const noexcept { return kind_; }
+    /// The stable name of the kind: "task_failed", "cycle", "missing_key", ...
+    const char *kind_name() const noexcept {
+        const char *n = daskr_error_kind_name(kind_);
+        return n ? n : "unknown";
+    }
+    /// The key at fault, if the error is about one key.
+    const std::optional<std::string> &key() const noexcept { return key_; }
+    /// Other keys involved: the keys on a cycle, the missing dependency.
+    const std::vector<std::string> &keys() const noexcept { return keys_; }
+    /// daskr's message (it names the key and what went wrong).
+    const std::string &message() const noexcept { return message_; }
+    /// "<kind>: <message>".
+    const char *what() const noexcept override { return what_.c_str(); }
+
+private:
+    daskr_error_kind_t kind_;
+    std::optional<std::string> key_;
+    std::vector<std::string> keys_;
+    std::string message_;
+    std::string what_;
+};
+
+namespace detail {
+/// Throws the error if there is one (taking it).
+inline void check(daskr_error_t *e) {
+    if (e) throw Error::take(e);
+}
+
+[[noreturn]] inline void type_error(std::string message) {
+    throw Error(DASKR_ERROR_TYPE_MISMATCH, std::move(message));
+}
+
+inline const char *kind_str(daskr_kind_t k) {
+    switch (k) {
+    case DASKR_KIND_NULL: return "null";
+    case DASKR_KIND_BOOL: return "bool";
+    case DASKR_KIND_INT: return "int";
+    case DASKR_KIND_FLOAT: return "float";
+    case DASKR_KIND_STRING: return "string";
+    case DASKR_KIND_BYTES: return "bytes";
+    case DASKR_KIND_LIST: return "list";
+    case DASKR_KIND_POINTER: return "pointer";
+    }
+    return "unknown";
+}
+
+struct ValueDeleter {
+    void operator()(daskr_value_t *v) const noexcept { daskr_value_free(v); }
+};
+using ValuePtr = std::unique_ptr<daskr_value_t, ValueDeleter>;
+
+template <class T> struct is_vector : std::false_type {};
+template <class T, class A> struct is_vector<std::vector<T, A>> : std::true_type {};
+template <class T> struct is_optional : std::false_type {};
+template <class T> struct is_optional<std::optional<T>> : std::true_type {};
+template <class T> struct is_unique_ptr : std::false_type {};
+template <class T> struct is_unique_ptr<std::unique_ptr<T>> : std::true_type {};
+template <class T> inline constexpr bool dependent_false = false;
+} // namespace detail
+
+// ---------------------------------------------------------------------------------------
+// Type tags for C++ objects carried as pointer values
+// ---------------------------------------------------------------------------------------
+
+/// The tag a C++ object of type T carries inside a pointer value: by default its
+/// `typeid(T).name()` (stable within one program and across libraries built by the same
+/// compiler). Give a type a readable or cross-compiler name with DASKR_TYPE_TAG(T, "name")
+/// at global scope, or pass a tag explicitly to Value::object.
+template <class T> struct type_tag {
+    static std::string name() { return typeid(T).name(); }
+};
+
+#define DASKR_TYPE_TAG(TYPE, NAME)                        \
+    template <> struct daskr::type_tag<TYPE> {            \
+        static std::string name() { return (NAME); }      \
+    }
+
+namespace detail {
+template <class T> void delete_object(void *p) noexcept { delete static_cast<T *>(p); }
+} // namespace detail
+
+/// Bytes (a bytes value), as opposed to a list of small ints.
+struct Bytes {
+    std::vector<std::uint8_t> data;
+    Bytes() = default;
+    explicit Bytes(std::vector<std::uint8_t> d) : data(std::move(d)) {}
+    Bytes(const void *p, size_t n)
+        : data(static_cast<const std::uint8_t *>(p), static_cast<const std::uint8_t *>(p) + n) {}
+    explicit Bytes(std::string_view s) : Bytes(s.data(), s.size()) {}
+    bool operator==(const Bytes &o) const { return data == o.data; }
+};
+
+/// Borrowed bytes inside a value (valid while the value lives).
+struct BytesView {
+    const std::uint8_t *data = nullptr;
+    size_t size = 0;
+    std::string_view str() const { return {reinterpret_cast<const char *>(data), size}; }
+};
+
+// ---------------------------------------------------------------------------------------
+// Values
+// ---------------------------------------------------------------------------------------
+
+template <class T> struct from_value; // specialised below for every readable type
+
+/// A borrowed value: a task's argument, or an item of a Value. Valid while what it was
+/// borrowed from lives (a task's arguments: until the task returns; an item: while its
+/// Value lives). Reading never copies more than the C++ type asked for.
+class ValueView {
+public:
+    ValueView() = default;
+    explicit ValueView(const daskr_value_t *v) : v_(v) {}
+
+    const daskr_value_t *raw() const noexcept { return v_; }
+    daskr_kind_t kind() const noexcept { return v_ ? daskr_value_kind(v_) : DASKR_KIND_NULL; }
+    bool is_null() const noexcept { return kind() == DASKR_KIND_NULL; }
+
+    /// Converts to T; throws Error(DASKR_ERROR_TYPE_MISMATCH) if the value is not a T.
+    /// T: bool, any integer type (range-checked), double/float (ints convert too),
+    /// std::string, std::string_view (borrowed), Bytes, BytesView (borrowed),
+    /// std::vector<U> (a list, items converted; nests), std::optional<U> (null -> nullopt),
+    /// Value (a new reference), ValueView.
+    template <class T> T as() const { return from_value<T>::get(*this); }
+
+    /// Whether the value converts to T (without throwing).
+    template <class T> bool is() const {
+        try {
+            (void)as<T>();
+            return true;
+        } catch (const Error &) {
+            return false;
+        }
+    }
+
+    /// Items of a list (0 for any other kind).
+    size_t size() const noexcept { return daskr_value_list_len(v_); }
+    /// The i-th item of a list, borrowed. Throws if this is not a list or i is out of range.
+    ValueView operator[](size_t i) const {
+        if (kind() != DASKR_KIND_LIST)
+            detail::type_error(std::string("expected a list, got ") + detail::kind_str(kind()));
+        const daskr_value_t *item = daskr_value_list_at(v_, i);
+        if (!item)
+            throw Error(DASKR_ERROR_INVALID_ARGUMENT,
+                        "list index " + std::to_string(i) + " out of range (size " + std::to_string(size()) + ")");
+        return ValueView(item);
+    }
+
+    /// The C++ object behind a pointer value made from a T. Throws unless the value is a
+    /// pointer value whose tag is type_tag<T>::name() (or `tag`, if given). The object
+    /// stays owned by the value (and may be shared by several tasks at once).
+    template <class T> T &object(const char *tag = nullptr) const {
+        std::string want = tag ? std::string(tag) : type_tag<T>::name();
+        void *p = nullptr;
+        if (!daskr_value_get_pointer(v_, want.c_str(), &p)) {
+            const char *have = daskr_value_pointer_tag(v_);
+            if (have)
+                detail::type_error("expected an object tagged '" + want + "', got one tagged '" + have + "'");
+            detail::type_error("expected an object tagged '" + want + "', got " + detail::kind_str(kind()));
+        }
+        return *static_cast<T *>(p);
+    }
+    /// The tag of a pointer value, or nullopt for any other kind.
+    std::optional<std::string_view> tag() const {
+        const char *t = daskr_value_pointer_tag(v_);
+        if (!t) return std::nullopt;
+        return std::string_view(t);
+    }
+
+    /// Structural equality (floats by value, pointers by identity).
+    bool operator==(const ValueView &o) const noexcept { return daskr_value_equal(v_, o.v_); }
+    bool operator!=(const ValueView &o) const noexcept { return !(*this == o); }
+
+    /// A new owned reference to the same value (O(1)).
+    Value clone() const;
+
+protected:
+    const daskr_value_t *v_ = nullptr;
+};
+
+/// An owned value (move-only; `clone()` makes another reference in O(1)). Read it through
+/// the ValueView methods it inherits: `as<T>()`, `[i]`, `object<T>()`, ...
+class Value : public ValueView {
+public:
+    /// Null.
+    Value() : Value(daskr_value_null()) {}
+    /// Takes `v` (owned).
+    explicit Value(daskr_value_t *v) : ValueView(v) {
+        if (!v) throw Error(DASKR_ERROR_INVALID_ARGUMENT, "value is NULL");
+    }
+    Value(Value &&o) noexcept : ValueView(o.v_) { o.v_ = nullptr; }
+    Value &operator=(Value &&o) noexcept {
+        if (this != &o) {
+            daskr_value_free(mut());
+            v_ = o.v_;
+            o.v_ = nullptr;
+        }
+        return *this;
+    }
+    Value(const Value &) = delete;
+    Value &operator=(const Value &) = delete;
+    ~Value() { daskr_value_free(mut()); }
+
+    /// Gives up ownership: the caller must free (or pass on) the pointer.
+    daskr_value_t *release() noexcept {
+        daskr_value_t *p = mut();
+        v_ = nullptr;
+        return p;
+    }
+    ValueView view() const noexcept { return ValueView(v_); }
+    using ValueView::object; // reading an object back: value.object<T>()
+
+    static Value null() { return Value(daskr_value_null()); }
+    static Value boolean(bool b) { return Value(daskr_value_bool(b)); }
+    static Value integer(int64_t i) { return Value(daskr_value_int(i)); }
+    static Value number(double x) { return Value(daskr_value_float(x)); }
+    static Value string(std::string_view s) {
+        daskr_value_t *out = nullptr;
+        detail::check(daskr_value_string(s.data(), s.size(), &out));
+        return Value(out);
+    }
+    static Value bytes(const void *data, size_t n) {
+        daskr_value_t *out = nullptr;
+        detail::check(daskr_value_bytes(static_cast<const uint8_t *>(data), n, &out));
+        return Value(out);
+    }
+    static Value list(std::vector<Value> items) {
+        std::vector<daskr_value_t *> raw;
+        raw.reserve(items.size());
+        for (auto &v : items) raw.push_back(v.release()); // taken by daskr_value_list, even on failure
+        daskr_value_t *out = nullptr;
+        detail::check(daskr_value_list(raw.data(), raw.size(), &out));
+        return Value(out);
+    }
+    /// A pointer value owning `obj`, tagged `tag` (default type_tag<T>::name()); the
+    /// object is deleted exactly once, when the last reference to the value goes.
+    template <class T> static Value object(std::unique_ptr<T> obj, const std::string &tag = type_tag<T>::name()) {
+        if (!obj) return null();
+        daskr_value_t *out = nullptr;
+        detail::check(daskr_value_pointer(obj.get(), tag.c_str(), &detail::delete_object<T>, &out));
+        obj.release(); // owned by the value now (on failure it stayed ours and is deleted)
+        return Value(out);
+    }
+
+private:
+    daskr_value_t *mut() const noexcept { return const_cast<daskr_value_t *>(v_); }
+};
+
+inline Value ValueView::clone() const {
+    daskr_value_t *c = daskr_value_clone(v_);
+    return c ? Value(c) : Value::null();
+}
+
+// ----- C++ -> value ---------------------------------------------------------------------
+
+/// Converts a C++ value to a daskr Value: Value (moved), ValueView (a new reference),
+/// nullptr / std::nullopt-holding optional (null), bool, integers (int64; unsigned values
+/// above INT64_MAX throw), float/double, std::string / std::string_view / const char*
+/// (UTF-8 string), Bytes, std::vector<U> (a list; nests), std::optional<U>,
+/// std::unique_ptr<T> (a pointer value owning the object, tagged type_tag<T>).
+template <class T> Value to_value(T &&x) {
+    using D = std::decay_t<T>;
+    if constexpr (std::is_same_v<D, Value>) {
+        return std::move(x);
+    } else if constexpr (std::is_same_v<D, ValueView>) {
+        return x.clone();
+    } else if constexpr (std::is_same_v<D, std::nullptr_t> || std::is_same_v<D, std::nullopt_t>) {
+        return Value::null();
+    } else if constexpr (std::is_same_v<D, bool>) {
+        return Value::boolean(x);
+    } else if constexpr (std::is_integral_v<D>) {
+        if constexpr (std::is_unsigned_v<D> && sizeof(D) >= sizeof(int64_t)) {
+            if (x > static_cast<D>(std::numeric_limits<int64_t>::max()))
+                throw Error(DASKR_ERROR_INVALID_ARGUMENT, "integer " + std::to_string(x) + " does not fit in int64");
+        }
+        return Value::integer(static_cast<int64_t>(x));
+    } else if constexpr (std::is_floating_point_v<D>) {
+        return Value::number(static_cast<double>(x));
+    } else if constexpr (std::is_same_v<D, std::string> || std::is_same_v<D, std::string_view>) {
+        return Value::string(x);
+    } else if constexpr (std::is_same_v<D, const char *> || std::is_same_v<D, char *>) {
+        const char *s = x; // (an array decays here; only a real pointer can be NULL)
+        if (!s) throw Error(DASKR_ERROR_INVALID_ARGUMENT, "string is NULL");
+        return Value::string(std::string_view(s));
+    } else if constexpr (std::is_same_v<D, Bytes>) {
+        return Value::bytes(x.data.data(), x.data.size());
+    } else if constexpr (std::is_same_v<D, BytesView>) {
+        return Value::bytes(x.data, x.size);
+    } else if constexpr (detail::is_vector<D>::value) {
+        std::vector<Value> items;
+        items.reserve(x.size());
+        if constexpr (std::is_rvalue_reference_v<T &&>) {
+            for (auto &item : x) items.push_back(to_value(std::move(item)));
+        } else {
+            for (const auto &item : x) items.push_back(to_value(item));
+        }
+        return Value::list(std::move(items));
+    } else if constexpr (detail::is_optional<D>::value) {
+        if (!x) return Value::null();
+        if constexpr (std::is_rvalue_reference_v<T &&>)
+            return to_value(std::move(*x));
+        else
+            return to_value(*x);
+    } else if constexpr (detail::is_unique_ptr<D>::value) {
+        static_assert(std::is_rvalue_reference_v<T &&>, "move the std::unique_ptr into the value");
+        return Value::object(std::move(x));
+    } else {
+        static_assert(detail::dependent_false<D>,
+                      "daskr::to_value: no conversion for this type (return a std::unique_ptr<T> "
+                      "to carry a C++ object)");
+    }
+}
+
+// ----- value -> C++ ---------------------------------------------------------------------
+
+namespace detail {
+[[noreturn]] inline void mismatch(const char *want, const ValueView &v) {
+    type_error(std::string("expected ") + want + ", got " + kind_str(v.kind()));
+}
+} // namespace detail
+
+template <class T> struct from_value {
+    static T get(const ValueView &v) {
+        if constexpr (std::is_same_v<T, bool>) {
+            bool b;
+            if (!daskr_value_get_bool(v.raw(), &b)) detail::mismatch("bool", v);
+            return b;
+        } else if constexpr (std::is_integral_v<T>) {
+            int64_t i;
+            if (!daskr_value_get_int(v.raw(), &i)) detail::mismatch("int", v);
+            if constexpr (!std::is_same_v<T, int64_t>) {
+                bool fits = std::is_signed_v<T>
+                                ? (i >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                                   i <= static_cast<int64_t>(std::numeric_limits<T>::max()))
+                                : (i >= 0 && static_cast<uint64_t>(i) <= std::numeric_limits<T>::max());
+                if (!fits) detail::type_error("int " + std::to_string(i) + " out of range for the requested type");
+            }
+            return static_cast<T>(i);
+        } else if constexpr (std::is_floating_point_v<T>) {
+            double x;
+            int64_t i;
+            if (daskr_value_get_float(v.raw(), &x)) return static_cast<T>(x);
+            if (daskr_value_get_int(v.raw(), &i)) return static_cast<T>(i);
+            detail::mismatch("float", v);
+        } else if constexpr (std::is_same_v<T, std::string_view> || std::is_same_v<T, std::string>) {
+            const char *s;
+            size_t n;
+            if (!daskr_value_get_string(v.raw(), &s, &n)) detail::mismatch("string", v);
+            return T(s, n);
+        } else if constexpr (std::is_same_v<T, BytesView> || std::is_same_v<T, Bytes>) {
+            const uint8_t *d;
+            size_t n;
+            if (!daskr_value_get_bytes(v.raw(), &d, &n)) detail::mismatch("bytes", v);
+            if constexpr (std::is_same_v<T, BytesView>)
+                return BytesView{d, n};
+            else
+                return Bytes(d, n);
+        } else if constexpr (detail::is_vector<T>::value) {
+            if (v.kind() != DASKR_KIND_LIST) detail::mismatch("list", v);
+            T out;
+            out.reserve(v.size());
+            for (size_t i = 0, n = v.size(); i < n; i++) {
+                try {
+                    out.push_back(v[i].template as<typename T::value_type>());
+                } catch (const Error &e) {
+                    throw Error(e.kind(), "item " + std::to_string(i) + ": " + e.message());
+                }
+            }
+            return out;
+        } else if constexpr (detail::is_optional<T>::value) {
+            if (v.raw() == nullptr || v.is_null()) return std::nullopt;
+            return v.template as<typename T::value_type>();
+        } else if constexpr (std::is_same_v<T, ValueView>) {
+            return v;
+        } else if constexpr (std::is_same_v<T, Value>) {
+            return v.clone();
+        } else {
+            static_assert(detail::dependent_false<T>,
+                          "daskr: no conversion to this type (use object<T>() for C++ objects)");
+        }
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Tuple keys
+// ---------------------------------------------------------------------------------------
+
+namespace detail {
+/// Python's repr of a str: single quotes unless the text has ' and no ", backslash
+/// escapes for \\, the quote, \t \n \r and other control characters (\xNN).
+inline void py_repr(std::string &out, std::string_view s) {
+    bool has_single = s.find('\'') != std::string_view::npos;
+    bool has_double = s.find('"') != std::string_view::npos;
+    char q = (has_single && !has_double) ? '"' : '\'';
+    out += q;
+    for (unsigned char c : s) {
+        switch (c) {
+        case '\\': out += "\\\\"; break;
+        case '\t': out += "\\t"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        default:
+            if (c == static_cast<unsigned char>(q)) {
+                out += '\\';
+                out += static_cast<char>(c);
+            } else if (c < 0x20 || c == 0x7f) {
+                static const char hex[] = "0123456789abcdef";
+                out += "\\x";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            } else {
+                out += static_cast<char>(c);
+            }
+        }
+    }
+    out += q;
+}
+
+template <class T> void key_part(std::string &out, const T &part) {
+    using D = std::decay_t<T>;
+    if constexpr (std::is_same_v<D, bool>) {
+        out += part ? "True" : "False";
+    } else if constexpr (std::is_integral_v<D>) {
+        out += std::to_string(part);
+    } else if constexpr (std::is_convertible_v<const D &, std::string_view>) {
+        py_repr(out, std::string_view(part));
+    } else {
+        static_assert(dependent_false<D>, "daskr::key: parts must be strings or integers");
+    }
+}
+} // namespace detail
+
+/// The canonical string for Dask's tuple key (parts...): Python's repr of the tuple, as
+/// Dask prints it. Strings are single-quoted (Python's escaping rules), integers decimal,
+/// bools True/False: key("x", 0, 1) == "('x', 0, 1)", key("x") == "('x',)".
+template <class... Parts> std::string key(const Parts &...parts) {
+    static_assert(sizeof...(Parts) > 0, "daskr::key needs at least one part");
+    std::string out = "(";
+    size_t i = 0;
+    ((out += (i++ ? ", " : ""), detail::key_part(out, parts)), ...);
+    if (sizeof...(Parts) == 1) out += ',';
+    out += ')';
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Tasks: the call a task sees, functions, the trampoline
+// ---------------------------------------------------------------------------------------
+
+/// What a running task sees: its key, its arguments (borrowed until it returns) and ways to
+/// set its result. Only valid inside the task.
+class Call {
+public:
+    explicit Call(daskr_call_t *c) : c_(c) {}
+
+    daskr_call_t *raw() const noexcept { return c_; }
+    std::string_view key() const {
+        const char *k = daskr_call_key(c_);
+        return k ? std::string_view(k) : std::string_view();
+    }
+
+    size_t nargs() const noexcept { return daskr_call_nargs(c_); }
+    /// The i-th positional argument; throws if there are fewer.
+    ValueView arg(size_t i) const {
+        const daskr_value_t *v = daskr_call_arg(c_, i);
+        if (!v)
+            throw Error(DASKR_ERROR_INVALID_ARGUMENT,
+                        "missing argument " + std::to_string(i) + " (the task has " + std::to_string(nargs()) + ")");
+        return ValueView(v);
+    }
+    /// The i-th positional argument as T (see ValueView::as); std::optional<U> gives
+    /// nullopt for a missing or null argument.
+    template <class T> T arg(size_t i) const {
+        const daskr_value_t *v = daskr_call_arg(c_, i);
+        if constexpr (detail::is_optional<T>::value) {
+            if (!v) return std::nullopt;
+        }
+        try {
+            return arg(i).as<T>();
+        } catch (const Error &e) {
+            throw Error(e.kind(), "argument " + std::to_string(i) + ": " + e.message());
+        }
+    }
+    /// The C++ object in the i-th argument (tag-checked, see ValueView::object).
+    template <class T> T &object(size_t i, const char *tag = nullptr) const {
+        try {
+            return arg(i).object<T>(tag);
+        } catch (const Error &e) {
+            throw Error(e.kind(), "argument " + std::to_string(i) + ": " + e.message());
+        }
+    }
+
+    size_t nkwargs() const noexcept { return daskr_call_nkwargs(c_); }
+    bool has_kwarg(const std::string &name) const { return daskr_call_kwarg(c_, name.c_str()) != nullptr; }
+    /// The keyword argument `name`, if given.
+    std::optional<ValueView> kwarg(const std::string &name) const {
+        const daskr_value_t *v = daskr_call_kwarg(c_, name.c_str());
+        if (!v) return std::nullopt;
+        return ValueView(v);
+    }
+    /// The keyword argument `name` as T; throws if missing, unless T is std::optional<U>
+    /// (nullopt when missing or null).
+    template <class T> T kwarg(const std::string &name) const {
+        const daskr_value_t *v = daskr_call_kwarg(c_, name.c_str());
+        if (!v) {
+            if constexpr (detail::is_optional<T>::value)
+                return std::nullopt;
+            else
+                throw Error(DASKR_ERROR_INVALID_ARGUMENT, "missing keyword argument '" + name + "'");
+        }
+        try {
+            return ValueView(v).as<T>();
+        } catch (const Error &e) {
+            throw Error(e.kind(), "keyword argument '" + name + "': " + e.message());
+        }
+    }
+    /// The keyword argument `name` as T, or `fallback` if it was not given.
+    template <class T> T kwarg(const std::string &name, T fallback) const {
+        if (!has_kwarg(name)) return fallback;
+        return kwarg<T>(name);
+    }
+    /// All keyword arguments, in the order they were given (names and values borrowed).
+    std::vector<std::pair<std::string_view, ValueView>> kwargs() const {
+        std::vector<std::pair<std::string_view, ValueView>> out;
+        for (size_t i = 0, n = nkwargs(); i < n; i++)
+            out.emplace_back(daskr_call_kwarg_name(c_, i), ValueView(daskr_call_kwarg_at(c_, i)));
+        return out;
+    }
+
+    /// Sets the result (anything to_value converts). A task whose callable returns a value
+    /// need not call this.
+    template <class T> void ret(T &&x) { daskr_call_return(c_, to_value(std::forward<T>(x)).release()); }
+    void ret_int(int64_t i) noexcept { daskr_call_return_int(c_, i); }
+    void ret_float(double x) noexcept { daskr_call_return_float(c_, x); }
+    void ret_bool(bool b) noexcept { daskr_call_return_bool(c_, b); }
+    void ret_string(std::string_view s) noexcept { daskr_call_return_string(c_, s.data(), s.size()); }
+    /// Fails the task (as throwing would).
+    void fail(const std::string &message) noexcept { daskr_call_fail(c_, message.c_str()); }
+
+private:
+    daskr_call_t *c_;
+};
+
+namespace detail {
+struct FnBase {
+    virtual ~FnBase() = default;
+    virtual void run(Call &call) = 0;
+};
+
+template <class F> struct Fn final : FnBase {
+    F f;
+    explicit Fn(F fn) : f(std::move(fn)) {}
+    void run(Call &call) override {
+        using R = std::invoke_result_t<F &, Call &>;
+        if constexpr (std::is_void_v<R>) {
+            std::invoke(f, call);
+        } else {
+            call.ret(std::invoke(f, call));
+        }
+    }
+};
+} // namespace detail
+} // namespace daskr
+
+extern "C" {
+/// The one trampoline every C++ task goes through: runs the callable behind `user_data` and
+/// turns any exception into the task's failure. Never lets an exception reach daskr.
+inline void daskr_hpp_trampoline(daskr_call_t *call, void *user_data) noexcept {
+    try {
+        daskr::Call c(call);
+        static_cast<daskr::detail::FnBase *>(user_data)->run(c);
+    } catch (const std::exception &e) {
+        daskr_call_fail(call, e.what());
+    } catch (...) {
+        daskr_call_fail(call, "a C++ exception that is not a std::exception");
+    }
+}
+/// Frees the callable (daskr calls it once the last graph using the function is gone).
+inline void daskr_hpp_free_fn(void *user_data) noexcept { delete static_cast<daskr::detail::FnBase *>(user_data); }
+}
+
+namespace daskr {
+
+/// A named task function wrapping any callable `R f(daskr::Call &)`. Move-only; graphs keep
+/// their own reference, so a Func may be destroyed right after adding tasks with it.
+class Func {
+public:
+    template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Func> &&
+                                                std::is_invocable_v<std::decay_t<F> &, Call &>>>
+    Func(const std::string &name, F &&f) {
+        auto *fn = new detail::Fn<std::decay_t<F>>(std::forward<F>(f));
+        daskr_func_t *out = nullptr;
+        // On failure daskr frees `fn` through daskr_hpp_free_fn right away.
+        detail::check(daskr_func_new(name.c_str(), &daskr_hpp_trampoline, fn, &daskr_hpp_free_fn, &out));
+        f_.reset(out);
+    }
+    /// Adopts a C function (user_data and its free function as daskr_func_new takes them).
+    static Func from_c(const std::string &name, daskr_task_fn fn, void *user_data = nullptr,
+                       daskr_free_fn free_user_data = nullptr) {
+        daskr_func_t *out = nullptr;
+        detail::check(daskr_func_new(name.c_str(), fn, user_data, free_user_data, &out));
+        return Func(out);
+    }
+    const daskr_func_t *raw() const noexcept { return f_.get(); }
+
+private:
+    explicit Func(daskr_func_t *f) : f_(f) {}
+    struct Deleter {
+        void operator()(daskr_func_t *f) const noexcept { daskr_func_free(f); }
+    };
+    std::unique_ptr<daskr_func_t, Deleter> f_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Computations
+// ---------------------------------------------------------------------------------------
+
+/// The handle of a graph entry (returned by every Graph::add*); converts to a reference to
+/// that entry (cheaper than a reference by key).
+struct Task {
+    daskr_task_t id;
+};
+
+class Comp;
+
+namespace detail {
+/// Whether to_value converts a D (decayed).
+template <class D> struct can_to_value
+    : std::bool_constant<std::is_same_v<D, Value> || std::is_same_v<D, ValueView> ||
+                         std::is_same_v<D, std::nullptr_t> || std::is_same_v<D, std::nullopt_t> ||
+                         std::is_arithmetic_v<D> || std::is_same_v<D, std::string> ||
+                         std::is_same_v<D, std::string_view> || std::is_same_v<D, const char *> ||
+                         std::is_same_v<D, char *> || std::is_same_v<D, Bytes> || std::is_same_v<D, BytesView>> {};
+template <class U, class A> struct can_to_value<std::vector<U, A>> : can_to_value<U> {};
+template <class U> struct can_to_value<std::optional<U>> : can_to_value<U> {};
+template <class U> struct can_to_value<std::unique_ptr<U>> : std::true_type {};
+template <class T> inline constexpr bool is_literal_v = can_to_value<std::decay_t<T>>::value;
+} // namespace detail
+
+/// A computation being built: a literal, a reference, a list or an inline task. Owned until
+/// passed to a graph (or into another computation), which consumes it. Anything to_value
+/// converts is a literal (note: a string is a literal string; use ref("k") for a key), and
+/// a Task handle is a reference. Comps inside braces ({...}) are consumed from the list.
+class Comp {
+public:
+    Comp(Task t) : c_(daskr_comp_ref_task(t.id)) {}
+    Comp(Value v) : c_(daskr_comp_value(v.release())) {}
+    template <class T, class = std::enable_if_t<detail::is_literal_v<T> && !std::is_same_v<std::decay_t<T>, Value>>>
+    Comp(T &&x) : Comp(to_value(std::forward<T>(x))) {}
+
+    Comp(Comp &&o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+    Comp &operator=(Comp &&o) noexcept {
+        if (this != &o) {
+            daskr_comp_free(c_);
+            c_ = o.c_;
+            o.c_ = nullptr;
+        }
+        return *this;
+    }
+    Comp(const Comp &) = delete;
+    Comp &operator=(const Comp &) = delete;
+    ~Comp() { daskr_comp_free(c_); }
+
+    /// Takes ownership of a C computation.
+    static Comp adopt(daskr_comp_t *c) { return Comp(c, 0); }
+    /// Gives up ownership (the caller passes it on or frees it).
+    daskr_comp_t *release() const noexcept {
+        daskr_comp_t *p = c_;
+        c_ = nullptr;
+        return p;
+    }
+
+private:
+    Comp(daskr_comp_t *c, int) : c_(c) {}
+    // mutable so a Comp can be consumed out of a std::initializer_list (whose items are const)
+    mutable daskr_comp_t *c_ = nullptr;
+};
+
+/// Positional arguments: {a, b, ...} or a std::vector<Comp>.
+class Args {
+public:
+    Args() = default;
+    Args(std::initializer_list<Comp> items) {
+        items_.reserve(items.size());
+        for (const Comp &c : items) items_.push_back(Comp::adopt(c.release()));
+    }
+    Args(std::vector<Comp> &&items) : items_(std::move(items)) {}
+    /// Releases every item (the caller passes them to a function that takes them).
+    std::vector<daskr_comp_t *> release() {
+        std::vector<daskr_comp_t *> out;
+        out.reserve(items_.size());
+        for (auto &c : items_) out.push_back(c.release());
+        items_.clear();
+        return out;
+    }
+    size_t size() const noexcept { return items_.size(); }
+
+private:
+    std::vector<Comp> items_;
+};
+
+/// One keyword argument: {"name", computation}.
+struct Kwarg {
+    std::string name;
+    Comp value;
+};
+
+/// Keyword arguments: {{"sep", ","}, {"n", ref("n")}} or a std::vector<Kwarg>.
+class Kwargs {
+public:
+    Kwargs() = default;
+    Kwargs(std::initializer_list<Kwarg> items) {
+        items_.reserve(items.size());
+        for (const Kwarg &k : items) items_.push_back(Kwarg{k.name, Comp::adopt(k.value.release())});
+    }
+    Kwargs(std::vector<Kwarg> &&items) : items_(std::move(items)) {}
+
+    struct Raw {
+        std::vector<const char *> names;
+        std::vector<daskr_comp_t *> values;
+    };
+    /// Borrowed names (valid while this lives) and released values.
+    Raw release() {
+        Raw r;
+        for (auto &k : items_) {
+            r.names.push_back(k.name.c_str());
+            r.values.push_back(k.value.release());
+        }
+        return r;
+    }
+    size_t size() const noexcept { return items_.size(); }
+
+private:
+    std::vector<Kwarg> items_;
+};
+
+/// A reference to the entry `key`.
+inline Comp ref(const std::string &key) { return Comp::adopt(daskr_comp_ref(key.c_str())); }
+/// A reference to the entry behind a handle.
+inline Comp ref(Task t) { return Comp::adopt(daskr_comp_ref_task(t.id)); }
+/// A literal (for when a type would otherwise be ambiguous).
+template <class T> Comp lit(T &&x) { return Comp(to_value(std::forward<T>(x))); }
+/// A list computation: evaluates to the list of its items' values.
+inline Comp list(Args items) {
+    auto raw = items.release();
+    return Comp::adopt(daskr_comp_list(raw.data(), raw.size()));
+}
+/// An inline task: evaluated within the entry that contains it.
+inline Comp task(const Func &f, Args args = {}, Kwargs kwargs = {}) {
+    auto a = args.release();
+    auto k = kwargs.release();
+    return Comp::adopt(daskr_comp_task(f.raw(), a.data(), a.size(), k.names.data(), k.values.data(), k.values.size()));
+}
+
+// ---------------------------------------------------------------------------------------
+// Running: keys, options, cancel, callbacks
+// ---------------------------------------------------------------------------------------
+
+/// What to get: one key, or a (nested) list of keys — the result has the same shape.
+///   g.get("a");  g.get({"a", "b"});  g.get({"a", {"b", "c"}});  g.get(Keys::list({}));
+class Keys {
+public:
+    Keys(const char *key) : key_(key), is_key_(true) {}
+    Keys(std::string key) : key_(std::move(key)), is_key_(true) {}
+    Keys(std::string_view key) : key_(key), is_key_(true) {}
+    Keys(std::initializer_list<Keys> items) : items_(items) {}
+    explicit Keys(std::vector<Keys> items) : items_(std::move(items)) {}
+    template <class S, class = std::enable_if_t<std::is_convertible_v<const S &, std::string_view>>>
+    Keys(const std::vector<S> &keys) {
+        for (const auto &k : keys) items_.emplace_back(std::string(std::string_view(k)));
+    }
+    /// A list of keys (also the empty list).
+    static Keys list(std::vector<Keys> items = {}) { return Keys(std::move(items)); }
+
+    Value to_value() const {
+        if (is_key_) return Value::string(key_);
+        std::vector<Value> items;
+        items.reserve(items_.size());
+        for (const auto &k : items_) items.push_back(k.to_value());
+        return Value::list(std::move(items));
+    }
+
+private:
+    std::string key_;
+    std::vector<Keys> items_;
+    bool is_key_ = false;
+};
+
+/// A cancel switch: trigger() from any thread stops the gets given it (they throw
+/// Error(DASKR_ERROR_CANCELLED) once their running tasks finish). Thread-safe; move-only.
+class Cancel {
+public:
+    Cancel() : c_(daskr_cancel_new()) {
+        if (!c_) throw Error(DASKR_ERROR_INTERNAL, "daskr_cancel_new failed");
+    }
+    void trigger() const noexcept { daskr_cancel_trigger(c_.get()); }
+    bool is_triggered() const noexcept { return daskr_cancel_is_triggered(c_.get()); }
+    void reset() const noexcept { daskr_cancel_reset(c_.get()); }
+    const daskr_cancel_t *raw() const noexcept { return c_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(daskr_cancel_t *c) const noexcept { daskr_cancel_free(c); }
+    };
+    std::unique_ptr<daskr_cancel_t, Deleter> c_;
+};
+
+/// Observers of a run (Dask's start/pretask/posttask/finish); empty ones are not called.
+/// Never called concurrently with each other. If one throws, the get still runs to its end
+/// (no further callbacks are called) and then rethrows that exception.
+struct Callbacks {
+    std::function<void(size_t entries)> start;
+    std::function<void(std::string_view key, uint32_t worker)> pretask;
+    std::function<void(std::string_view key, bool ok, uint32_t worker)> posttask;
+    std::function<void(bool failed)> finish;
+    bool empty() const { return !start && !pretask && !posttask && !finish; }
+};
+
+enum class Scheduler { Threads = DASKR_SCHEDULER_THREADS, Sync = DASKR_SCHEDULER_SYNC };
+
+/// Figures about one get (entries, entries_run, peak_held, workers, plan_ns, run_ns).
+using Stats = daskr_stats_t;
+
+struct Options {
+    Scheduler scheduler = Scheduler::Threads;
+    /// Threads for the threads scheduler (the caller's included); 0 = available cores.
+    uint32_t workers = 0;
+    Callbacks callbacks;
+    /// Borrowed for the get; nullptr for none.
+    const Cancel *cancel = nullptr;
+    /// Filled in when the get returns (success or not); nullptr for none.
+    Stats *stats = nullptr;
+};
+
+namespace detail {
+struct CallbackState {
+    const Callbacks *cb;
+    std::exception_ptr error;
+    template <class F> void guarded(F &&f) noexcept {
+        if (error) return;
+        try {
+            f();
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+};
+} // namespace detail
+} // namespace daskr
+
+extern "C" {
+inline void daskr_hpp_cb_start(void *ud, size_t entries) noexcept {
+    auto *s = static_cast<daskr::detail::CallbackState *>(ud);
+    if (s->cb->start) s->guarded([&] { s->cb->start(entries); });
+}
+inline void daskr_hpp_cb_pretask(void *ud, const char *key, uint32_t worker) noexcept {
+    auto *s = static_cast<daskr::detail::CallbackState *>(ud);
+    if (s->cb->pretask) s->guarded([&] { s->cb->pretask(key ? key : "", worker); });
+}
+inline void daskr_hpp_cb_posttask(void *ud, const char *key, bool ok, uint32_t worker) noexcept {
+    auto *s = static_cast<daskr::detail::CallbackState *>(ud);
+    if (s->cb->posttask) s->guarded([&] { s->cb->posttask(key ? key : "", ok, worker); });
+}
+inline void daskr_hpp_cb_finish(void *ud, bool failed) noexcept {
+    auto *s = static_cast<daskr::detail::CallbackState *>(ud);
+    if (s->cb->finish) s->guarded([&] { s->cb->finish(failed); });
+}
+}
+
+namespace daskr {
+
+// ---------------------------------------------------------------------------------------
+// Graphs
+// ---------------------------------------------------------------------------------------
+
+/// A task graph (move-only). Build it with add*, run it with get. Every failed call throws
+/// Error and leaves the graph unchanged.
+class Graph {
+public:
+    Graph() : g_(daskr_graph_new()) {
+        if (!g_) throw Error(DASKR_ERROR_INTERNAL, "daskr_graph_new failed");
+    }
+
+    /// Adds the entry `key` computing `comp` (a literal, ref, list or inline task).
+    Task add(const std::string &key, Comp comp) {
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add(g_.get(), key.c_str(), comp.release(), &t));
+        return Task{t};
+    }
+    /// Adds the literal entry `key`.
+    template <class T> Task add_value(const std::string &key, T &&value) {
+        Value v = to_value(std::forward<T>(value));
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add_value(g_.get(), key.c_str(), v.release(), &t));
+        return Task{t};
+    }
+    /// Adds the task entry `key`: f(args..., kwargs...).
+    Task add_task(const std::string &key, const Func &f, Args args = {}, Kwargs kwargs = {}) {
+        auto a = args.release();
+        auto k = kwargs.release();
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add_task(g_.get(), key.c_str(), f.raw(), a.data(), a.size(), k.names.data(),
+                                           k.values.data(), k.values.size(), &t));
+        return Task{t};
+    }
+    /// Adds a task running a callable directly (a function named after the key).
+    template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Func> &&
+                                                std::is_invocable_v<std::decay_t<F> &, Call &>>>
+    Task add_task(const std::string &key, F &&f, Args args = {}, Kwargs kwargs = {}) {
+        Func fn(key, std::forward<F>(f));
+        return add_task(key, fn, std::move(args), std::move(kwargs));
+    }
+    /// Adds the alias `key` for `target`.
+    Task add_alias(const std::string &key, const std::string &target) {
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add_alias(g_.get(), key.c_str(), target.c_str(), &t));
+        return Task{t};
+    }
+    /// The handle of `key`, defined yet or not.
+    Task handle(const std::string &key) {
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_handle(g_.get(), key.c_str(), &t));
+        return Task{t};
+    }
+    /// The key behind a handle; throws for a handle this graph did not hand out.
+    std::string key(Task t) const {
+        const char *k = daskr_graph_key(g_.get(), t.id);
+        if (!k) throw Error(DASKR_ERROR_INVALID_ARGUMENT, "unknown task handle " + std::to_string(t.id));
+        return k;
+    }
+    size_t size() const noexcept { return daskr_graph_len(g_.get()); }
+    bool contains(const std::string &key) const { return daskr_graph_contains(g_.get(), key.c_str()); }
+
+    /// Computes `keys` (one key or a nested list) and returns the results in the same shape.
+    /// Throws Error on failure (every held result has been released by then).
+    Value get(const Keys &keys, const Options &options = {}) const {
+        Value request = keys.to_value();
+        daskr_get_options_t o;
+        daskr_get_options_init(&o);
+        o.scheduler = static_cast<daskr_scheduler_t>(options.scheduler);
+        o.num_workers = options.workers;
+        o.cancel = options.cancel ? options.cancel->raw() : nullptr;
+        o.stats = options.stats;
+        detail::CallbackState state{&options.callbacks, nullptr};
+        daskr_callbacks_t cb{};
+        if (!options.callbacks.empty()) {
+            cb.user_data = &state;
+            cb.start = &daskr_hpp_cb_start;
+            cb.pretask = &daskr_hpp_cb_pretask;
+            cb.posttask = &daskr_hpp_cb_posttask;
+            cb.finish = &daskr_hpp_cb_finish;
+            o.callbacks = &cb;
+        }
+        daskr_value_t *out = nullptr;
+        daskr_error_t *e = daskr_graph_get(g_.get(), request.raw(), &o, &out);
+        if (e) {
+            if (state.error) daskr_error_free(e); // the callback's exception says more
+            else throw Error::take(e);
+        }
+        Value result = out ? Value(out) : Value::null();
+        if (state.error) std::rethrow_exception(state.error);
+        return result;
+    }
+
+    const daskr_graph_t *raw() const noexcept { return g_.get(); }
+    daskr_graph_t *raw() noexcept { return g_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(daskr_graph_t *g) const noexcept { daskr_graph_free(g); }
+    };
+    std::unique_ptr<daskr_graph_t, Deleter> g_;
+};
+
+} // namespace daskr
+
+#endif // DASKR_HPP

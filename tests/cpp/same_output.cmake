@@ -1,0 +1,13 @@
+# Runs programs A and B and fails unless both succeed and print the same stdout.
+execute_process(COMMAND "${A}" OUTPUT_VARIABLE out_a RESULT_VARIABLE rc_a)
+execute_process(COMMAND "${B}" OUTPUT_VARIABLE out_b RESULT_VARIABLE rc_b)
+if(NOT rc_a EQUAL 0 OR NOT rc_b EQUAL 0)
+  message(FATAL_ERROR "exit codes: ${A}: ${rc_a}, ${B}: ${rc_b}")
+endif()
+if(NOT out_a STREQUAL out_b)
+  message(FATAL_ERROR "outputs differ:\n--- ${A}\n${out_a}--- ${B}\n${out_b}")
+endif()
+if(out_a STREQUAL "")
+  message(FATAL_ERROR "no output")
+endif()
+message(STATUS "same output:\n${out_a}")

@@ -1,0 +1,720 @@
+// Tests of include/daskr.hpp against the real libdaskr.so. Each test asserts results, error
+// kinds and keys, and destructor counts; the binary also runs under valgrind
+// (`make test-cpp-memcheck`) to check that nothing leaks.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "daskr.hpp"
+
+using daskr::Call;
+using daskr::Error;
+using daskr::Func;
+using daskr::Graph;
+using daskr::Value;
+
+namespace {
+
+// ----- helpers ---------------------------------------------------------------------------
+
+/// A C++ object that counts its constructions and destructions.
+struct Counted {
+    static std::atomic<int> made, destroyed;
+    int64_t n;
+    explicit Counted(int64_t v) : n(v) { made++; }
+    ~Counted() { destroyed++; }
+    Counted(const Counted &) = delete;
+    static void reset() { made = 0, destroyed = 0; }
+};
+std::atomic<int> Counted::made{0}, Counted::destroyed{0};
+
+struct Named {
+    std::string text;
+};
+struct Other {
+    int x = 0;
+};
+
+/// Calls `f` and returns the daskr::Error it throws (fails the test if it throws nothing).
+template <class F> Error expect_error(F &&f) {
+    try {
+        f();
+    } catch (const Error &e) {
+        return e;
+    }
+    ADD_FAILURE() << "expected a daskr::Error";
+    return Error(DASKR_ERROR_INTERNAL, "no error was thrown");
+}
+
+Func inc_func() {
+    return Func("inc", [](Call &c) { return c.arg<int64_t>(0) + 1; });
+}
+
+daskr::Options sync_options() {
+    daskr::Options o;
+    o.scheduler = daskr::Scheduler::Sync;
+    return o;
+}
+
+// ----- RAII and types --------------------------------------------------------------------
+
+static_assert(!std::is_copy_constructible_v<Graph> && std::is_move_constructible_v<Graph>);
+static_assert(!std::is_copy_constructible_v<Value> && std::is_move_constructible_v<Value>);
+static_assert(!std::is_copy_constructible_v<Func> && std::is_move_constructible_v<Func>);
+static_assert(!std::is_copy_constructible_v<daskr::Comp> && std::is_move_constructible_v<daskr::Comp>);
+static_assert(!std::is_copy_constructible_v<daskr::Cancel> && std::is_move_constructible_v<daskr::Cancel>);
+static_assert(std::is_base_of_v<std::exception, Error>);
+
+TEST(Basics, IncrementLikeTheReadme) {
+    Graph g;
+    auto x = g.add_value("x", 1);
+    g.add_task("y", inc_func(), {x});
+    EXPECT_EQ(g.get("y").as<int64_t>(), 2);
+    EXPECT_EQ(g.size(), 2u);
+    EXPECT_TRUE(g.contains("y"));
+    EXPECT_FALSE(g.contains("z"));
+    EXPECT_EQ(g.key(x), "x");
+}
+
+TEST(Basics, MovedGraphStillWorksAndMovedFromIsEmpty) {
+    Graph a;
+    a.add_value("x", 41);
+    Graph b = std::move(a);
+    b.add_task("y", inc_func(), {daskr::ref("x")});
+    EXPECT_EQ(b.get("y").as<int>(), 42);
+    Value v = b.get("y");
+    Value w = std::move(v);
+    EXPECT_EQ(w.as<int64_t>(), 42);
+    EXPECT_EQ(v.raw(), nullptr); // NOLINT: moved-from is empty
+}
+
+TEST(Basics, LambdaCapturesAndStdFunction) {
+    std::atomic<int> calls{0};
+    int64_t offset = 100;
+    Graph g;
+    g.add_value("x", 1);
+    g.add_task("y", [&calls, offset](Call &c) {
+        calls++;
+        return c.arg<int64_t>(0) + offset;
+    }, {daskr::ref("x")});
+    std::function<int64_t(Call &)> twice = [](Call &c) { return 2 * c.arg<int64_t>(0); };
+    g.add_task("z", Func("twice", twice), {daskr::ref("y")});
+    EXPECT_EQ(g.get("z").as<int64_t>(), 202);
+    EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(Basics, CallableFreedExactlyOnceWhenLastGraphGoes) {
+    auto token = std::make_shared<int>(7);
+    std::weak_ptr<int> watch = token;
+    {
+        Graph g;
+        {
+            Func f("hold", [token](Call &) { return *token; });
+            token.reset();
+            g.add_task("a", f, {});
+            g.add_task("b", f, {});
+        } // the Func handle goes; the graph keeps the function
+        EXPECT_FALSE(watch.expired());
+        EXPECT_EQ(g.get("a").as<int>(), 7);
+    }
+    EXPECT_TRUE(watch.expired());
+}
+
+// ----- reading arguments -----------------------------------------------------------------
+
+TEST(Args, TypedReadersForEveryKind) {
+    Graph g;
+    std::map<std::string, std::string> seen;
+    std::mutex m;
+    Func check("check", [&](Call &c) {
+        std::lock_guard<std::mutex> lock(m);
+        EXPECT_EQ(c.nargs(), 8u);
+        EXPECT_EQ(c.arg<int64_t>(0), -5);
+        EXPECT_EQ(c.arg<int>(0), -5);
+        EXPECT_DOUBLE_EQ(c.arg<double>(1), 2.5);
+        EXPECT_DOUBLE_EQ(c.arg<double>(0), -5.0); // ints read as doubles
+        EXPECT_EQ(c.arg<std::string>(2), "héllo");
+        EXPECT_EQ(c.arg<std::string_view>(2), "héllo");
+        EXPECT_EQ(c.arg<bool>(3), true);
+        EXPECT_EQ(c.arg<std::vector<int64_t>>(4), (std::vector<int64_t>{1, 2, 3}));
+        EXPECT_EQ(c.arg<std::vector<std::vector<std::string>>>(5),
+                  (std::vector<std::vector<std::string>>{{"a"}, {}, {"b", "c"}}));
+        EXPECT_EQ(c.arg<daskr::Bytes>(6), daskr::Bytes(std::string_view("\x00\xff", 2)));
+        EXPECT_EQ(c.arg<daskr::BytesView>(6).size, 2u);
+        EXPECT_TRUE(c.arg(7).is_null());
+        EXPECT_EQ(c.arg<std::optional<int64_t>>(7), std::nullopt);
+        EXPECT_EQ(c.arg<std::optional<int64_t>>(0), std::optional<int64_t>(-5));
+        EXPECT_EQ(c.arg<std::optional<int64_t>>(99), std::nullopt);
+        EXPECT_EQ(c.arg(4)[1].as<int64_t>(), 2);
+        EXPECT_EQ(c.arg(4).size(), 3u);
+        EXPECT_TRUE(c.arg(0).is<int64_t>());
+        EXPECT_FALSE(c.arg(0).is<std::string>());
+
+        EXPECT_EQ(c.nkwargs(), 3u);
+        EXPECT_EQ(c.kwarg<std::string>("sep"), ",");
+        EXPECT_EQ(c.kwarg<std::string_view>("sep"), ",");
+        EXPECT_EQ(c.kwarg<int64_t>("n"), 3);
+        EXPECT_EQ(c.kwarg<std::optional<std::string>>("absent"), std::nullopt);
+        EXPECT_EQ(c.kwarg<std::optional<std::string>>("sep"), std::optional<std::string>(","));
+        EXPECT_EQ(c.kwarg<std::string>("absent", "fallback"), "fallback");
+        EXPECT_EQ(c.kwarg<int64_t>("n", 9), 3);
+        EXPECT_TRUE(c.has_kwarg("flag"));
+        EXPECT_FALSE(c.has_kwarg("absent"));
+        EXPECT_FALSE(c.kwarg("absent").has_value());
+        EXPECT_EQ(c.kwarg<bool>("flag"), false);
+        auto all = c.kwargs();
+        EXPECT_EQ(all.size(), 3u);
+        for (auto &[name, v] : all) seen[std::string(name)] = daskr::detail::kind_str(v.kind());
+        EXPECT_EQ(c.key(), "t");
+        return true;
+    });
+    g.add_value("n", 3);
+    g.add_task("t", check,
+               {-5, 2.5, "héllo", true, std::vector<int64_t>{1, 2, 3},
+                daskr::list({daskr::list({"a"}), daskr::list({}), std::vector<std::string>{"b", "c"}}),
+                daskr::Bytes(std::string_view("\x00\xff", 2)), nullptr},
+               {{"sep", ","}, {"n", daskr::ref("n")}, {"flag", false}});
+    EXPECT_TRUE(g.get("t").as<bool>());
+    EXPECT_EQ(seen["sep"], "string");
+    EXPECT_EQ(seen["n"], "int");
+    EXPECT_EQ(seen["flag"], "bool");
+}
+
+TEST(Args, WrongTypeFailsTheTaskWithAClearMessage) {
+    Graph g;
+    g.add_task("t", inc_func(), {"not a number"});
+    Error e = expect_error([&] { g.get("t"); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_TASK_FAILED);
+    EXPECT_EQ(e.key(), std::optional<std::string>("t"));
+    EXPECT_NE(e.message().find("argument 0: expected int, got string"), std::string::npos) << e.message();
+}
+
+TEST(Args, MissingArgumentAndKwargFailTheTask) {
+    Graph g;
+    g.add_task("no-arg", inc_func(), {});
+    g.add_task("no-kw", [](Call &c) { return c.kwarg<std::string>("sep"); }, {});
+    g.add_task("range", [](Call &c) { return c.arg<uint8_t>(0); }, {300});
+    Error e1 = expect_error([&] { g.get("no-arg"); });
+    EXPECT_NE(e1.message().find("missing argument 0"), std::string::npos) << e1.message();
+    Error e2 = expect_error([&] { g.get("no-kw"); });
+    EXPECT_NE(e2.message().find("missing keyword argument 'sep'"), std::string::npos) << e2.message();
+    Error e3 = expect_error([&] { g.get("range"); });
+    EXPECT_NE(e3.message().find("out of range"), std::string::npos) << e3.message();
+}
+
+// ----- returning results -----------------------------------------------------------------
+
+TEST(Results, EveryKindRoundTrips) {
+    Graph g;
+    g.add_task("int", [](Call &) { return int64_t{-7}; });
+    g.add_task("uint", [](Call &) { return 7u; });
+    g.add_task("double", [](Call &) { return 0.25; });
+    g.add_task("bool", [](Call &) { return true; });
+    g.add_task("string", [](Call &) { return std::string("s"); });
+    g.add_task("cstr", [](Call &) { return "c"; });
+    g.add_task("bytes", [](Call &) { return daskr::Bytes(std::string_view("\x01\x02\x03", 3)); });
+    g.add_task("vector", [](Call &) { return std::vector<double>{1.5, 2.5}; });
+    g.add_task("nested", [](Call &) { return std::vector<std::vector<int>>{{1}, {2, 3}}; });
+    g.add_task("void", [](Call &) {});
+    g.add_task("set-ret", [](Call &c) { c.ret(std::vector<std::string>{"x", "y"}); });
+    g.add_task("nullopt", [](Call &) { return std::optional<int>(); });
+    g.add_task("null", [](Call &) { return nullptr; });
+    g.add_task("value", [](Call &) { return Value::list({}); });
+    g.add_task("echo", [](Call &c) { return c.arg(0); }, {daskr::ref("nested")});
+
+    EXPECT_EQ(g.get("int").as<int64_t>(), -7);
+    EXPECT_EQ(g.get("uint").as<int64_t>(), 7);
+    EXPECT_EQ(g.get("double").as<double>(), 0.25);
+    EXPECT_EQ(g.get("bool").as<bool>(), true);
+    EXPECT_EQ(g.get("string").as<std::string>(), "s");
+    EXPECT_EQ(g.get("cstr").as<std::string>(), "c");
+    EXPECT_EQ(g.get("bytes").as<daskr::Bytes>().data, (std::vector<uint8_t>{1, 2, 3}));
+    EXPECT_EQ(g.get("vector").as<std::vector<double>>(), (std::vector<double>{1.5, 2.5}));
+    EXPECT_EQ(g.get("nested").as<std::vector<std::vector<int>>>(), (std::vector<std::vector<int>>{{1}, {2, 3}}));
+    EXPECT_TRUE(g.get("void").is_null());
+    EXPECT_EQ(g.get("set-ret").as<std::vector<std::string>>(), (std::vector<std::string>{"x", "y"}));
+    EXPECT_TRUE(g.get("nullopt").is_null());
+    EXPECT_TRUE(g.get("null").is_null());
+    EXPECT_EQ(g.get("value").kind(), DASKR_KIND_LIST);
+    EXPECT_EQ(g.get("echo"), g.get("nested"));
+    EXPECT_EQ(g.get("int").kind(), DASKR_KIND_INT);
+    EXPECT_EQ(g.get("bytes").kind(), DASKR_KIND_BYTES);
+    // Wrong reads of a result throw TYPE_MISMATCH.
+    Error e = expect_error([&] { (void)g.get("string").as<int64_t>(); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_TYPE_MISMATCH);
+}
+
+TEST(Results, ExplicitRetHelpers) {
+    Graph g;
+    g.add_task("i", [](Call &c) { c.ret_int(3); });
+    g.add_task("f", [](Call &c) { c.ret_float(1.5); });
+    g.add_task("b", [](Call &c) { c.ret_bool(false); });
+    g.add_task("s", [](Call &c) { c.ret_string("str"); });
+    g.add_task("fail", [](Call &c) { c.fail("explicitly failed"); });
+    Value v = g.get({"i", "f", "b", "s"});
+    EXPECT_EQ(v[0].as<int>(), 3);
+    EXPECT_EQ(v[1].as<double>(), 1.5);
+    EXPECT_EQ(v[2].as<bool>(), false);
+    EXPECT_EQ(v[3].as<std::string>(), "str");
+    Error e = expect_error([&] { g.get("fail"); });
+    EXPECT_EQ(e.message().find("explicitly failed") != std::string::npos, true) << e.message();
+}
+
+// ----- C++ objects as pointer values -----------------------------------------------------
+
+TEST(Objects, PassedBetweenTasksAndDeletedExactlyOnceOnSuccess) {
+    Counted::reset();
+    {
+        Graph g;
+        g.add_task("make", [](Call &c) { return std::make_unique<Counted>(c.arg<int64_t>(0)); }, {20});
+        g.add_task("use", [](Call &c) { return c.object<Counted>(0).n + 1; }, {daskr::ref("make")});
+        EXPECT_EQ(g.get("use").as<int64_t>(), 21);
+        // Not requested: released during the get.
+        EXPECT_EQ(Counted::made.load(), 1);
+        EXPECT_EQ(Counted::destroyed.load(), 1);
+
+        // Requested: lives as long as the result does.
+        {
+            Value v = g.get({"make", "use"});
+            EXPECT_EQ(v[0].object<Counted>().n, 20);
+            EXPECT_EQ(v[0].tag(), std::optional<std::string_view>(daskr::type_tag<Counted>::name()));
+            EXPECT_EQ(Counted::made.load(), 2);
+            EXPECT_EQ(Counted::destroyed.load(), 1);
+            Value keep = v[0].clone();
+            v = Value();
+            EXPECT_EQ(Counted::destroyed.load(), 1); // `keep` still refers to it
+            EXPECT_EQ(keep.object<Counted>().n, 20);
+        }
+        EXPECT_EQ(Counted::destroyed.load(), 2);
+    }
+    EXPECT_EQ(Counted::made.load(), Counted::destroyed.load());
+}
+
+TEST(Objects, DeletedExactlyOnceOnFailure) {
+    Counted::reset();
+    Graph g;
+    g.add_task("make", [](Call &) { return std::make_unique<Counted>(1); });
+    g.add_task("boom", [](Call &c) -> int64_t {
+        (void)c.object<Counted>(0);
+        throw std::runtime_error("boom after reading the object");
+    }, {daskr::ref("make")});
+    g.add_task("after", inc_func(), {daskr::ref("boom")});
+    for (auto options : {daskr::Options{}, sync_options()}) {
+        Counted::reset();
+        Error e = expect_error([&] { g.get({"make", "after"}, options); });
+        EXPECT_EQ(e.kind(), DASKR_ERROR_TASK_FAILED);
+        EXPECT_EQ(e.key(), std::optional<std::string>("boom"));
+        EXPECT_EQ(Counted::made.load(), 1);
+        EXPECT_EQ(Counted::destroyed.load(), 1); // even though "make" was requested
+    }
+}
+
+TEST(Objects, DeletedExactlyOnceOnCancel) {
+    Counted::reset();
+    daskr::Cancel cancel;
+    std::atomic<bool> after_ran{false};
+    Graph g;
+    g.add_task("make", [](Call &) { return std::make_unique<Counted>(1); });
+    g.add_task("stop", [&cancel](Call &c) {
+        cancel.trigger();
+        return c.object<Counted>(0).n;
+    }, {daskr::ref("make")});
+    g.add_task("after", [&after_ran](Call &c) {
+        after_ran = true;
+        return c.arg<int64_t>(0);
+    }, {daskr::ref("stop")});
+    daskr::Options o = sync_options();
+    o.cancel = &cancel;
+    Error e = expect_error([&] { g.get({"make", "after"}, o); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_CANCELLED);
+    EXPECT_FALSE(after_ran.load());
+    EXPECT_EQ(Counted::made.load(), 1);
+    EXPECT_EQ(Counted::destroyed.load(), 1);
+}
+
+TEST(Objects, TagIsChecked) {
+    Graph g;
+    g.add_task("make", [](Call &) { return std::make_unique<Other>(); });
+    g.add_task("misuse", [](Call &c) { return c.object<Counted>(0).n; }, {daskr::ref("make")});
+    g.add_task("not-a-pointer", [](Call &c) { return c.object<Counted>(0).n; }, {5});
+    Error e = expect_error([&] { g.get("misuse"); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_TASK_FAILED);
+    EXPECT_NE(e.message().find("expected an object tagged"), std::string::npos) << e.message();
+    Error e2 = expect_error([&] { g.get("not-a-pointer"); });
+    EXPECT_NE(e2.message().find("got int"), std::string::npos) << e2.message();
+    Value other = g.get("make");
+    EXPECT_EQ(expect_error([&] { other.object<Counted>(); }).kind(), DASKR_ERROR_TYPE_MISMATCH);
+    EXPECT_EQ(other.object<Other>().x, 0);
+}
+
+} // namespace
+
+DASKR_TYPE_TAG(Named, "test.Named");
+
+namespace {
+
+TEST(Objects, UserGivenTags) {
+    Graph g;
+    g.add_task("named", [](Call &) { return std::make_unique<Named>(Named{"hi"}); });
+    g.add_value("explicit", Value::object(std::make_unique<Other>(Other{5}), "my-other"));
+    Value v = g.get({"named", "explicit"});
+    EXPECT_EQ(v[0].tag(), std::optional<std::string_view>("test.Named"));
+    EXPECT_EQ(v[0].object<Named>().text, "hi");
+    EXPECT_EQ(v[1].tag(), std::optional<std::string_view>("my-other"));
+    EXPECT_EQ(v[1].object<Other>("my-other").x, 5);
+    EXPECT_THROW(v[1].object<Other>(), Error); // the default tag differs
+}
+
+TEST(Objects, LiteralObjectsInTheGraphDieWithTheGraph) {
+    Counted::reset();
+    {
+        Graph g;
+        g.add_value("obj", std::make_unique<Counted>(3));
+        g.add_task("read", [](Call &c) { return c.object<Counted>(0).n; }, {daskr::ref("obj")});
+        EXPECT_EQ(g.get("read").as<int>(), 3);
+        EXPECT_EQ(g.get("read").as<int>(), 3);
+        EXPECT_EQ(Counted::destroyed.load(), 0);
+    }
+    EXPECT_EQ(Counted::made.load(), 1);
+    EXPECT_EQ(Counted::destroyed.load(), 1);
+}
+
+// ----- errors both ways ------------------------------------------------------------------
+
+TEST(Errors, TaskExceptionBecomesTheTaskFailure) {
+    Graph g;
+    g.add_task("std", [](Call &) -> int { throw std::invalid_argument("bad input 42"); });
+    g.add_task("other", [](Call &) -> int { throw 42; });
+    g.add_task("daskr", [](Call &) -> int { throw Error(DASKR_ERROR_TYPE_MISMATCH, "inner daskr error"); });
+    g.add_task("down", inc_func(), {daskr::ref("std")});
+
+    Error e = expect_error([&] { g.get("down"); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_TASK_FAILED);
+    EXPECT_STREQ(e.kind_name(), "task_failed");
+    EXPECT_EQ(e.key(), std::optional<std::string>("std"));
+    EXPECT_NE(e.message().find("bad input 42"), std::string::npos) << e.message();
+    EXPECT_NE(std::string(e.what()).find("bad input 42"), std::string::npos);
+
+    Error e2 = expect_error([&] { g.get("other"); });
+    EXPECT_EQ(e2.key(), std::optional<std::string>("other"));
+    EXPECT_NE(e2.message().find("not a std::exception"), std::string::npos) << e2.message();
+
+    Error e3 = expect_error([&] { g.get("daskr"); });
+    EXPECT_NE(e3.message().find("inner daskr error"), std::string::npos) << e3.message();
+
+    // Catchable as a std::exception too.
+    EXPECT_THROW(g.get("std"), std::exception);
+}
+
+TEST(Errors, GetErrorsCarryKindKeyAndKeys) {
+    Graph g;
+    g.add_alias("a", "b");
+    g.add_alias("b", "a");
+    g.add_task("lost", inc_func(), {daskr::ref("nowhere")});
+    g.add_value("fine", 1);
+
+    Error missing = expect_error([&] { g.get({"fine", "nope"}); });
+    EXPECT_EQ(missing.kind(), DASKR_ERROR_MISSING_KEY);
+    EXPECT_EQ(missing.key(), std::optional<std::string>("nope"));
+
+    Error cycle = expect_error([&] { g.get("a"); });
+    EXPECT_EQ(cycle.kind(), DASKR_ERROR_CYCLE);
+    std::set<std::string> on_cycle(cycle.keys().begin(), cycle.keys().end());
+    EXPECT_EQ(on_cycle, (std::set<std::string>{"a", "b"}));
+
+    Error dep = expect_error([&] { g.get("lost"); });
+    EXPECT_EQ(dep.kind(), DASKR_ERROR_MISSING_DEPENDENCY);
+    EXPECT_EQ(dep.key(), std::optional<std::string>("lost"));
+    EXPECT_EQ(dep.keys(), (std::vector<std::string>{"nowhere"}));
+    EXPECT_NE(dep.message().find("nowhere"), std::string::npos);
+
+    // The graph still works after errors.
+    EXPECT_EQ(g.get("fine").as<int>(), 1);
+}
+
+TEST(Errors, FailedBuildCallsThrow) {
+    Graph g;
+    g.add_value("x", 1);
+    Error dup = expect_error([&] { g.add_value("x", 2); });
+    EXPECT_EQ(dup.key(), std::optional<std::string>("x"));
+    EXPECT_NE(dup.kind(), DASKR_ERROR_INTERNAL);
+    EXPECT_THROW(g.add_value("", 1), Error);
+    EXPECT_THROW(g.add_task("x", inc_func(), {1}), Error);
+    EXPECT_THROW(g.add_alias("alias", std::string("bad\xff", 4)), Error);
+    EXPECT_THROW(g.add_value(std::string("bad\xff", 4), 1), Error);
+    EXPECT_THROW(Value::string(std::string("bad\xff", 4)), Error);
+    EXPECT_THROW(g.key(daskr::Task{12345}), Error);
+    EXPECT_THROW(Func(std::string("bad\xff", 4), [](Call &) {}), Error);
+    EXPECT_EQ(g.size(), 1u);
+    EXPECT_EQ(g.get("x").as<int>(), 1);
+}
+
+// ----- tuple keys ------------------------------------------------------------------------
+
+TEST(Keys, TupleKeysUseDasksRepr) {
+    EXPECT_EQ(daskr::key("x", 0, 1), "('x', 0, 1)");
+    EXPECT_EQ(daskr::key("x"), "('x',)");
+    EXPECT_EQ(daskr::key(std::string("load"), -3), "('load', -3)");
+    EXPECT_EQ(daskr::key("it's", 2), "(\"it's\", 2)");
+    EXPECT_EQ(daskr::key("both'\"", 2), "('both\\'\"', 2)");
+    EXPECT_EQ(daskr::key("a\\b\n", uint64_t{18446744073709551615ull}), "('a\\\\b\\n', 18446744073709551615)");
+    EXPECT_EQ(daskr::key(std::string_view("x"), true), "('x', True)");
+
+    Graph g;
+    for (int i = 0; i < 3; i++) g.add_value(daskr::key("x", i), i * 10);
+    g.add_task(daskr::key("sum", 0), [](Call &c) {
+        int64_t s = 0;
+        for (auto x : c.arg<std::vector<int64_t>>(0)) s += x;
+        return s;
+    }, {daskr::list({daskr::ref(daskr::key("x", 0)), daskr::ref(daskr::key("x", 1)), daskr::ref(daskr::key("x", 2))})});
+    EXPECT_EQ(g.get("('sum', 0)").as<int64_t>(), 30);
+}
+
+// ----- computations and requests ---------------------------------------------------------
+
+TEST(Requests, NestedKeysGiveNestedResults) {
+    Graph g;
+    g.add_value("a", 1);
+    g.add_value("b", "two");
+    g.add_task("c", inc_func(), {daskr::ref("a")});
+    Value r = g.get({"a", {"b", "c"}, {}});
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[0].as<int>(), 1);
+    EXPECT_EQ(r[1][0].as<std::string>(), "two");
+    EXPECT_EQ(r[1][1].as<int>(), 2);
+    EXPECT_EQ(r[2].size(), 0u);
+    EXPECT_EQ(r[2].kind(), DASKR_KIND_LIST);
+    EXPECT_THROW(r[3], Error);
+    EXPECT_THROW(r[0][0], Error);
+
+    EXPECT_EQ(g.get(daskr::Keys::list()).size(), 0u);
+    EXPECT_EQ(g.get({"c", "c"}).as<std::vector<int>>(), (std::vector<int>{2, 2}));
+    EXPECT_EQ(g.get(std::vector<std::string>{"a", "c"}).as<std::vector<int>>(), (std::vector<int>{1, 2}));
+    EXPECT_EQ(g.get({"a"}).as<std::vector<int>>(), (std::vector<int>{1}));
+}
+
+TEST(Requests, ListsInlineTasksAliasesAndHandles) {
+    Graph g;
+    auto add = Func("add", [](Call &c) { return c.arg<int64_t>(0) + c.kwarg<int64_t>("y", 0); });
+    auto one = g.add_value("one", 1);
+    g.add("pair", daskr::list({one, daskr::task(add, {one}, {{"y", 10}})})); // [1, add(1, y=10)]
+    g.add_alias("alias", "pair");
+    auto later = g.handle("later"); // referred to before it is defined
+    g.add_task("use-later", add, {later}, {{"y", daskr::ref("one")}});
+    g.add_value("later", 5);
+    std::vector<daskr::Comp> many;
+    for (int i = 0; i < 4; i++) many.push_back(daskr::lit(i));
+    g.add("many", daskr::list(std::move(many)));
+
+    EXPECT_EQ(g.get("alias").as<std::vector<int64_t>>(), (std::vector<int64_t>{1, 11}));
+    EXPECT_EQ(g.get("use-later").as<int64_t>(), 6);
+    EXPECT_EQ(g.get("many").as<std::vector<int>>(), (std::vector<int>{0, 1, 2, 3}));
+}
+
+// ----- options ---------------------------------------------------------------------------
+
+TEST(Options, SyncSchedulerRunsOnTheCallingThread) {
+    Graph g;
+    auto caller = std::this_thread::get_id();
+    std::atomic<int> elsewhere{0};
+    for (int i = 0; i < 20; i++)
+        g.add_task("t" + std::to_string(i), [&, caller](Call &) {
+            if (std::this_thread::get_id() != caller) elsewhere++;
+            return 1;
+        });
+    std::vector<std::string> keys;
+    for (int i = 0; i < 20; i++) keys.push_back("t" + std::to_string(i));
+    daskr::Stats stats{};
+    auto o = sync_options();
+    o.stats = &stats;
+    g.get(keys, o);
+    EXPECT_EQ(elsewhere.load(), 0);
+    EXPECT_EQ(stats.workers, 1u);
+    EXPECT_EQ(stats.entries_run, 20u);
+    EXPECT_EQ(stats.entries, 20u);
+}
+
+TEST(Options, ThreadsSchedulerWithWorkersAndStats) {
+    Graph g;
+    std::atomic<int> ran{0};
+    std::vector<daskr::Comp> parts;
+    for (int i = 0; i < 1000; i++) {
+        std::string k = daskr::key("part", i);
+        g.add_task(k, [&ran](Call &c) {
+            ran++;
+            return c.arg<int64_t>(0) * 2;
+        }, {i});
+        parts.push_back(daskr::ref(k));
+    }
+    g.add_task("total", [](Call &c) {
+        int64_t s = 0;
+        for (auto x : c.arg<std::vector<int64_t>>(0)) s += x;
+        return s;
+    }, {daskr::list(std::move(parts))});
+    daskr::Stats stats{};
+    daskr::Options o;
+    o.workers = 4;
+    o.stats = &stats;
+    EXPECT_EQ(g.get("total", o).as<int64_t>(), 999 * 1000);
+    EXPECT_EQ(ran.load(), 1000);
+    EXPECT_EQ(stats.entries_run, 1001u);
+    EXPECT_GE(stats.workers, 1u);
+    EXPECT_LE(stats.workers, 4u);
+}
+
+TEST(Options, CallbacksSeeStartTasksAndFinish) {
+    Graph g;
+    g.add_value("x", 1);
+    g.add_task("y", inc_func(), {daskr::ref("x")});
+    g.add_task("z", inc_func(), {daskr::ref("y")});
+    std::vector<std::string> events; // never concurrent: no lock needed
+    daskr::Options o;
+    o.callbacks.start = [&](size_t n) { events.push_back("start " + std::to_string(n)); };
+    o.callbacks.pretask = [&](std::string_view k, uint32_t) { events.push_back("pre " + std::string(k)); };
+    o.callbacks.posttask = [&](std::string_view k, bool ok, uint32_t) {
+        events.push_back("post " + std::string(k) + (ok ? " ok" : " failed"));
+    };
+    o.callbacks.finish = [&](bool failed) { events.push_back(failed ? "finish failed" : "finish ok"); };
+    EXPECT_EQ(g.get("z", o).as<int>(), 3);
+    // start's count is the entries that will be computed (the literal "x" is not reported;
+    // stats.entries counts it).
+    EXPECT_EQ(events, (std::vector<std::string>{"start 2", "pre y", "post y ok", "pre z", "post z ok", "finish ok"}));
+
+    g.add_task("bad", [](Call &) -> int { throw std::runtime_error("no"); });
+    events.clear();
+    EXPECT_THROW(g.get("bad", o), Error);
+    EXPECT_EQ(events, (std::vector<std::string>{"start 1", "pre bad", "post bad failed", "finish failed"}));
+}
+
+TEST(Options, ThrowingCallbackIsRethrownAfterTheGet) {
+    Counted::reset();
+    Graph g;
+    g.add_task("make", [](Call &) { return std::make_unique<Counted>(1); });
+    std::atomic<int> finished{0};
+    daskr::Options o;
+    o.callbacks.pretask = [](std::string_view, uint32_t) { throw std::logic_error("progress bar broke"); };
+    o.callbacks.finish = [&](bool) { finished++; };
+    try {
+        g.get("make", o);
+        ADD_FAILURE() << "expected the callback's exception";
+    } catch (const std::logic_error &e) {
+        EXPECT_STREQ(e.what(), "progress bar broke");
+    }
+    EXPECT_EQ(finished.load(), 0); // callbacks stop after the first exception
+    EXPECT_EQ(Counted::made.load(), 1);
+    EXPECT_EQ(Counted::destroyed.load(), 1); // the result was freed, not leaked
+}
+
+TEST(Options, CancelFromAnotherThread) {
+    Counted::reset();
+    daskr::Cancel cancel;
+    EXPECT_FALSE(cancel.is_triggered());
+    std::mutex m;
+    std::condition_variable cv;
+    bool started = false, release = false;
+    std::atomic<bool> after_ran{false};
+    Graph g;
+    g.add_task("obj", [](Call &) { return std::make_unique<Counted>(1); });
+    g.add_task("slow", [&](Call &c) {
+        std::unique_lock<std::mutex> lock(m);
+        started = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return release; });
+        return c.object<Counted>(0).n;
+    }, {daskr::ref("obj")});
+    g.add_task("after", [&](Call &c) {
+        after_ran = true;
+        return c.arg<int64_t>(0);
+    }, {daskr::ref("slow")});
+
+    std::thread canceller([&] {
+        std::unique_lock<std::mutex> lock(m);
+        cv.wait(lock, [&] { return started; });
+        cancel.trigger();
+        release = true;
+        cv.notify_all();
+    });
+    daskr::Options o;
+    o.cancel = &cancel;
+    Error e = expect_error([&] { g.get("after", o); });
+    canceller.join();
+    EXPECT_EQ(e.kind(), DASKR_ERROR_CANCELLED);
+    EXPECT_FALSE(after_ran.load());
+    EXPECT_TRUE(cancel.is_triggered());
+    EXPECT_EQ(Counted::made.load(), Counted::destroyed.load());
+
+    // Reset and reuse.
+    cancel.reset();
+    EXPECT_FALSE(cancel.is_triggered());
+    release = true;
+    EXPECT_EQ(g.get("after", o).as<int>(), 1);
+    EXPECT_EQ(Counted::made.load(), Counted::destroyed.load());
+}
+
+TEST(Options, ConcurrentGetsOnOneGraph) {
+    Graph g;
+    g.add_value("x", 1);
+    for (int i = 0; i < 50; i++) g.add_task("y" + std::to_string(i), inc_func(), {daskr::ref("x")});
+    std::vector<std::string> keys;
+    for (int i = 0; i < 50; i++) keys.push_back("y" + std::to_string(i));
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; t++)
+        threads.emplace_back([&] {
+            for (int r = 0; r < 20; r++) {
+                auto v = g.get(keys).as<std::vector<int>>();
+                if (v == std::vector<int>(50, 2)) ok++;
+            }
+        });
+    for (auto &t : threads) t.join();
+    EXPECT_EQ(ok.load(), 80);
+}
+
+TEST(Options, ChangingAGraphDuringAGetThrowsGraphInUse) {
+    Graph g;
+    Error seen(DASKR_ERROR_INTERNAL, "not set");
+    bool threw = false;
+    g.add_task("t", [&](Call &) {
+        try {
+            g.add_value("new", 1);
+        } catch (const Error &e) {
+            seen = e;
+            threw = true;
+        }
+        return 0;
+    });
+    g.get("t", sync_options());
+    EXPECT_TRUE(threw);
+    EXPECT_EQ(seen.kind(), DASKR_ERROR_GRAPH_IN_USE);
+    EXPECT_FALSE(g.contains("new"));
+}
+
+TEST(Interop, CFunctionsAndValuesMix) {
+    Graph g;
+    auto cfn = Func::from_c("c-inc", [](daskr_call_t *call, void *) {
+        int64_t x = 0;
+        daskr_value_get_int(daskr_call_arg(call, 0), &x);
+        daskr_call_return_int(call, x + 1);
+    });
+    g.add_value("x", Value(daskr_value_int(4)));
+    g.add_task("y", cfn, {daskr::ref("x")});
+    Value y = g.get("y");
+    int64_t raw = 0;
+    EXPECT_TRUE(daskr_value_get_int(y.raw(), &raw));
+    EXPECT_EQ(raw, 5);
+    daskr_value_t *released = y.release();
+    daskr_value_free(released);
+}
+
+} // namespace
