@@ -448,3 +448,29 @@ fn concurrent_gets_share_a_graph() {
         }
     });
 }
+
+/// Depth-first: a branch is finished (and its inputs freed) before the next one opens, and
+/// leaf inputs are produced just before the task that needs them.
+#[test]
+fn sync_order_finishes_branches_first() {
+    let order = Arc::new(Mutex::new(Vec::<String>::new()));
+    let o = order.clone();
+    let rec = Func::new("rec", move |call| {
+        o.lock().unwrap().push(call.key().to_string());
+        call.ret(Value::Int(1));
+    });
+    let mut g = Graph::new();
+    for k in ["a1", "a2", "b1", "b2"] {
+        g.add_task(k, &rec, vec![], vec![]).unwrap();
+    }
+    g.add_task("a", &rec, vec![Comp::key("a1"), Comp::key("a2")], vec![]).unwrap();
+    g.add_task("b", &rec, vec![Comp::key("b1"), Comp::key("b2")], vec![]).unwrap();
+    // `c` lists its leaf input first; the leaf still runs after the branches.
+    g.add_task("leaf", &rec, vec![], vec![]).unwrap();
+    g.add_task("c", &rec, vec![Comp::key("leaf"), Comp::key("a"), Comp::key("b")], vec![]).unwrap();
+    let (r, stats) = g.get_with_stats(&Value::str("c"), &opts(Scheduler::Sync));
+    r.unwrap();
+    assert_eq!(*order.lock().unwrap(), vec!["a1", "a2", "a", "b1", "b2", "b", "leaf", "c"]);
+    // a, b1 and b2 are held while b's branch runs; then b, a, leaf until c.
+    assert_eq!(stats.peak_held, 3);
+}

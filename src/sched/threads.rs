@@ -9,6 +9,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -151,9 +152,10 @@ impl Shared<'_, '_> {
     fn work(&self, w: usize) {
         let mut scratch = Scratch::default();
         let mut next = None;
+        let mut claimed = 0..0;
         let plan = self.run.plan;
         loop {
-            let p = match self.pick(w, next.take()) {
+            let p = match self.pick(w, next.take(), &mut claimed) {
                 Some(p) => p,
                 None if self.idle(w) => continue,
                 None => break,
@@ -195,38 +197,56 @@ impl Shared<'_, '_> {
         self.initial.get(c).copied().unwrap_or(NONE)
     }
 
-    fn claim_initial(&self) -> Option<u32> {
-        let mut c = self.cursor.load(Ordering::Relaxed);
-        loop {
-            let &p = self.initial.get(c)?;
-            match self
-                .cursor
-                .compare_exchange_weak(c, c + 1, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(p),
-                Err(now) => c = now,
+    /// Takes the next initially-ready position: from this worker's claimed batch, claiming a
+    /// new batch when it is used up. Batches (a few dozen positions, fewer near the end) keep
+    /// the shared cursor off the hot path when a million tasks start out ready.
+    fn take_initial(&self, claimed: &mut Range<usize>) -> Option<u32> {
+        if (claimed.start >= claimed.end) {
+            let mut c = self.cursor.load(Ordering::Relaxed);
+            loop {
+                let left = self.initial.len().checked_sub(c).filter(|&n| n > 0)?;
+                let batch = (left / (4 * self.queues.len())).clamp(1, 32);
+                match self.cursor.compare_exchange_weak(
+                    c,
+                    c + batch,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        *claimed = c..c + batch;
+                        break;
+                    }
+                    Err(now) => c = now,
+                }
             }
         }
+        let i = claimed.next()?;
+        Some(self.initial[i])
     }
 
     /// The best ready position this worker can get, or None if there is none right now.
-    fn pick(&self, w: usize, continuation: Option<u32>) -> Option<u32> {
+    fn pick(&self, w: usize, continuation: Option<u32>, claimed: &mut Range<usize>) -> Option<u32> {
         let own = &self.queues[w];
+        let initial_head = if (claimed.start >= claimed.end) {
+            self.initial_head()
+        } else {
+            self.initial[claimed.start]
+        };
         if let Some(c) = continuation {
-            if c <= own.top.load(Ordering::Relaxed) && c <= self.initial_head() {
+            if c <= own.top.load(Ordering::Relaxed) && c <= initial_head {
                 return Some(c);
             }
             own.push(c);
         }
-        if self.initial_head() < own.top.load(Ordering::Relaxed) {
-            if let Some(p) = self.claim_initial() {
+        if initial_head < own.top.load(Ordering::Relaxed) {
+            if let Some(p) = self.take_initial(claimed) {
                 return Some(p);
             }
         }
         if let Some(p) = own.pop() {
             return Some(p);
         }
-        if let Some(p) = self.claim_initial() {
+        if let Some(p) = self.take_initial(claimed) {
             return Some(p);
         }
         self.steal(w)
