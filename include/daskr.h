@@ -33,6 +33,13 @@ typedef struct daskr_value_t daskr_value_t;
 #define DASKR_ABI_VERSION 1
 
 /**
+ * How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
+ * object and the `graph` object included: a computation nests at most 126 levels (an inline
+ * task takes two, its object and its `args` array). Deeper input is an `invalid_graph` error.
+ */
+#define DASKR_GRAPH_FILE_MAX_DEPTH 128
+
+/**
  * How deeply lists may nest inside one value (and computations inside one graph entry).
  * Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
  * stack overflow; deeper input gets a clear error instead.
@@ -158,6 +165,13 @@ typedef struct daskr_func_t daskr_func_t;
 typedef struct daskr_graph_t daskr_graph_t;
 
 /**
+ * An open plugin. Immutable: may be used from any thread. Functions taken from it (and the
+ * graphs using them) keep the library loaded, so the handle may be freed at any time. daskr
+ * never unloads a plugin library (pointer values it made may outlive every graph).
+ */
+typedef struct daskr_plugin_t daskr_plugin_t;
+
+/**
  * Observers of a run (Dask's start/pretask/posttask/finish). Any member may be NULL. Calls
  * are never concurrent with each other (daskr serialises them), though they may come from
  * different threads: `start` once, then `pretask`/`posttask` around each computed entry
@@ -246,6 +260,52 @@ typedef void (*daskr_task_fn)(daskr_call_t *call, void *user_data);
  * Frees user data.
  */
 typedef void (*daskr_free_fn)(void *user_data);
+
+/**
+ * One task a plugin declares: its exported symbol and a one-line description (may be NULL).
+ */
+typedef struct {
+  const char *symbol;
+  const char *doc;
+} daskr_plugin_task_t;
+
+/**
+ * What a plugin declares about itself. A plugin is a shared library that exports
+ *
+ * ```c
+ * const daskr_plugin_info_t *daskr_plugin_info(void);
+ * ```
+ *
+ * returning a pointer to static data (read once, when the plugin is opened). `abi_version`
+ * must be `DASKR_ABI_VERSION` as in the daskr.h the plugin was built with: a plugin built for
+ * another version is refused (the error names both versions). `abi_version` comes first so
+ * that it can be read whatever the rest of the layout is.
+ *
+ * Each declared task is a function `void symbol(daskr_call_t *call, void *user_data)`
+ * (`user_data` is NULL) that the library exports. Only declared tasks can be used: a symbol
+ * that is exported but not declared is refused, and a declared task that is not exported
+ * makes the plugin fail to open. Task functions call `daskr_call_*` / `daskr_value_*` without
+ * linking libdaskr (`cc -shared -fPIC`): the program that loads the plugin provides them.
+ */
+typedef struct {
+  /**
+   * `DASKR_ABI_VERSION` as the plugin was built.
+   */
+  uint32_t abi_version;
+  /**
+   * The plugin's name (non-empty UTF-8): the default prefix of its functions' names.
+   */
+  const char *name;
+  /**
+   * The plugin's own version, free-form (e.g. "1.0.0").
+   */
+  const char *version;
+  /**
+   * `ntasks` declared tasks.
+   */
+  const daskr_plugin_task_t *tasks;
+  size_t ntasks;
+} daskr_plugin_info_t;
 
 /**
  * Destroys the object behind a pointer value.
@@ -551,6 +611,90 @@ daskr_comp_t *daskr_comp_task(const daskr_func_t *func,
  * Frees a computation that was not passed on. NULL is ignored.
  */
 void daskr_comp_free(daskr_comp_t *comp);
+
+/**
+ * Builds a graph from the graph-file JSON in `json` (`len` bytes of UTF-8; see
+ * graph-format.md). Relative plugin paths are relative to `base_dir` (NULL: the current
+ * directory). On success `*out` is a new graph owned by the caller (free it with
+ * `daskr_graph_free`) and, if `out_keys` is not NULL, `*out_keys` is the file's default
+ * `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded
+ * with it. Fails with `DASKR_ERROR_INVALID_GRAPH` naming the key and the place in it
+ * (`key 'z': args[1].kwargs.scale: ...`), or `DASKR_ERROR_PLUGIN` for a plugin that cannot be
+ * loaded or an unknown alias or symbol. A graph file nests at most 128 JSON levels.
+ */
+daskr_error_t *daskr_graph_from_json(const char *json,
+                                     size_t len,
+                                     const char *base_dir,
+                                     daskr_graph_t **out,
+                                     daskr_value_t **out_keys);
+
+/**
+ * `daskr_graph_from_json` on the file at `path`; relative plugin paths are relative to the
+ * file's folder.
+ */
+daskr_error_t *daskr_graph_from_file(const char *path,
+                                     daskr_graph_t **out,
+                                     daskr_value_t **out_keys);
+
+/**
+ * Writes `graph` as graph-file JSON into `*out`, a new string value owned by the caller.
+ * `keys` (borrowed; NULL for none) becomes the file's default `keys`. Plugin paths inside
+ * `base_dir` are written relative to it (NULL: all absolute). Fails with
+ * `DASKR_ERROR_INVALID_GRAPH` naming the key if an entry uses a function that does not come
+ * from a plugin, holds a pointer value or a NaN/infinite float, or nests deeper than a graph
+ * file may. Reading the text back gives the same graph.
+ */
+daskr_error_t *daskr_graph_to_json(const daskr_graph_t *graph,
+                                   const daskr_value_t *keys,
+                                   const char *base_dir,
+                                   daskr_value_t **out);
+
+/**
+ * A value as JSON text, the way the `daskr` command prints results (bytes as
+ * `{"bytes": base64}`, a pointer as `{"pointer": tag}`, NaN and infinities as null): `*out`
+ * is a new string value owned by the caller.
+ */
+daskr_error_t *daskr_value_to_json(const daskr_value_t *value, daskr_value_t **out);
+
+/**
+ * Opens the plugin library at `path` (a relative path is relative to the current directory;
+ * no library search path is used), checks its ABI version and declaration, and resolves its
+ * tasks. On success `*out` is owned by the caller: free it with `daskr_plugin_free`. Fails
+ * with `DASKR_ERROR_PLUGIN`, naming the path, when the file is missing, is not a shared
+ * library, cannot resolve the `daskr_*` functions in this process, does not export
+ * `daskr_plugin_info`, was built for another ABI version, or declares a task it does not
+ * export.
+ */
+daskr_error_t *daskr_plugin_open(const char *path, daskr_plugin_t **out);
+
+/**
+ * Closes the caller's handle. Functions taken from the plugin stay valid. NULL is ignored.
+ */
+void daskr_plugin_free(daskr_plugin_t *plugin);
+
+/**
+ * The declared task `symbol` as a task function for `daskr_graph_add_task` /
+ * `daskr_comp_task`, named `<plugin name>:<symbol>` in errors and traces. On success `*out`
+ * is owned by the caller: free it with `daskr_func_free` (graphs keep their own reference).
+ * Fails with `DASKR_ERROR_PLUGIN`, naming the plugin's path and the symbol, if the plugin does
+ * not declare `symbol`.
+ */
+daskr_error_t *daskr_plugin_func(const daskr_plugin_t *plugin,
+                                 const char *symbol,
+                                 daskr_func_t **out);
+
+/**
+ * What the plugin declares (a copy owned by the handle, with `abi_version` equal to
+ * `DASKR_ABI_VERSION`; descriptions the plugin left NULL read as ""). Borrowed from `plugin`:
+ * valid until it is freed. NULL if `plugin` is NULL.
+ */
+const daskr_plugin_info_t *daskr_plugin_get_info(const daskr_plugin_t *plugin);
+
+/**
+ * The plugin library's absolute path. Borrowed from `plugin`: valid until it is freed. NULL
+ * if `plugin` is NULL.
+ */
+const char *daskr_plugin_path(const daskr_plugin_t *plugin);
 
 /**
  * A new null value. Owned by the caller.

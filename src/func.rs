@@ -4,9 +4,11 @@
 //! reads its arguments from `call`, and sets its result or its failure on it. Rust closures are
 //! accepted too (the engine's own tests and tools use them).
 
+use std::any::Any;
 use std::ffi::c_void;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::value::Value;
@@ -37,6 +39,36 @@ enum Imp {
 struct Inner {
     name: Box<str>,
     imp: Imp,
+    origin: Option<Origin>,
+}
+
+/// Where a plugin's task function came from: enough to name it in a graph file and to load
+/// it again in another process. Holding it keeps the plugin loaded.
+#[derive(Clone)]
+pub struct Origin {
+    /// The plugin library's absolute path.
+    pub path: Arc<Path>,
+    /// The name the plugin declares for itself.
+    pub plugin: Arc<str>,
+    /// The exported symbol.
+    pub symbol: Box<str>,
+    /// The alias a graph file gave the plugin, if the function came from one.
+    pub alias: Option<Box<str>>,
+    /// The loaded library, held (never read) so every function taken from it keeps it alive.
+    #[allow(dead_code)]
+    pub(crate) library: Arc<dyn Any + Send + Sync>,
+}
+
+impl fmt::Debug for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{} ({})",
+            self.plugin,
+            self.symbol,
+            self.path.display()
+        )
+    }
 }
 
 // SAFETY: whoever registers a C function promises (in the header) that it and its user data
@@ -69,6 +101,20 @@ impl Func {
         Func(Arc::new(Inner {
             name: name.into(),
             imp: Imp::C { f, user_data, free },
+            origin: None,
+        }))
+    }
+
+    /// A C function exported by a plugin (no user data); it keeps the plugin loaded.
+    pub(crate) fn from_plugin(name: &str, f: TaskFn, origin: Origin) -> Func {
+        Func(Arc::new(Inner {
+            name: name.into(),
+            imp: Imp::C {
+                f,
+                user_data: std::ptr::null_mut(),
+                free: None,
+            },
+            origin: Some(origin),
         }))
     }
 
@@ -77,11 +123,17 @@ impl Func {
         Func(Arc::new(Inner {
             name: name.into(),
             imp: Imp::Rust(Box::new(f)),
+            origin: None,
         }))
     }
 
     pub fn name(&self) -> &str {
         &self.0.name
+    }
+
+    /// The plugin and symbol this function was loaded from, if it came from a plugin.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.0.origin.as_ref()
     }
 
     /// An address identifying this function (shared by its clones).

@@ -80,6 +80,14 @@ pub(crate) unsafe fn live<'a>(graph: *const daskr_graph_t) -> Result<&'a daskr_g
 }
 
 impl daskr_graph_t {
+    /// A new C handle owning `graph` (free it with `daskr_graph_free`).
+    pub(crate) fn from_graph(graph: Graph) -> *mut daskr_graph_t {
+        Box::into_raw(Box::new(daskr_graph_t {
+            magic: AtomicU64::new(LIVE),
+            graph: RwLock::new(graph),
+        }))
+    }
+
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Graph> {
         self.graph.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -14,6 +14,8 @@ pub mod call;
 pub mod error;
 pub mod get;
 pub mod graph;
+pub mod graphfile;
+pub mod plugin;
 pub mod value;
 
 use std::ffi::{c_char, CStr};

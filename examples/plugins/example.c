@@ -1,0 +1,284 @@
+/*
+ * An example daskr plugin: the seed pipeline's tasks and a few general ones that tests and
+ * graph files use.
+ *
+ *   load(name)                 8 deterministic readings for a file name (some negative)
+ *   clean(readings)            drops the negative readings (sensor glitches)
+ *   analyze(files, method=)    summarises every file's readings ("mean" or "max")
+ *   store(summary, to=)        writes "[store -> <to>] <summary>" to stderr, returns its length
+ *   inc(x)                     x + 1
+ *   add(a, b, ..., scale=1)    (a + b + ...) * scale, ints or floats
+ *   sum(list)                  the sum of a list of numbers
+ *   concat(s, ...)             the strings joined
+ *   identity(x)                x
+ *   fail(message)              fails with `message`
+ *   sleep_ms(ms, value=)       sleeps, then returns `value` (or ms)
+ *
+ * Built without linking libdaskr: the program that loads it provides the daskr_* functions.
+ *   cc -std=c11 -shared -fPIC -Iinclude examples/plugins/example.c -o libexample.so
+ * (`make plugins` does this into target/plugins/).
+ *
+ * `store` writes to stderr rather than stdout because stdout belongs to the program that runs
+ * the graph (`daskr run` prints its JSON results there).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daskr.h"
+
+/* Fails the task and returns from it if `cond` does not hold. */
+#define REQUIRE(call, cond, msg)          \
+    do {                                  \
+        if (!(cond)) {                    \
+            daskr_call_fail((call), msg); \
+            return;                       \
+        }                                 \
+    } while (0)
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- the seed's pipeline (the same data and results as examples/pipeline.c) ---- */
+
+EXPORT void load(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const char *path;
+    size_t len;
+    REQUIRE(call, daskr_value_get_string(daskr_call_arg(call, 0), &path, &len), "load: expected a file name");
+    /* A small deterministic generator seeded by the file name stands in for reading it. */
+    uint64_t seed = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++) seed = (seed ^ (unsigned char)path[i]) * 1099511628211ull;
+    enum { N = 8 };
+    daskr_value_t *readings[N];
+    for (int i = 0; i < N; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        double x = (double)((seed >> 33) % 2000) / 10.0 - 20.0; /* -20.0 .. 179.9 */
+        readings[i] = daskr_value_float(x);
+    }
+    daskr_value_t *list = NULL;
+    daskr_error_t *e = daskr_value_list(readings, N, &list);
+    if (e) daskr_error_free(e);
+    REQUIRE(call, e == NULL, "load: could not build the list");
+    daskr_call_return(call, list);
+}
+
+EXPORT void clean(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const daskr_value_t *raw = daskr_call_arg(call, 0);
+    REQUIRE(call, daskr_value_kind(raw) == DASKR_KIND_LIST, "clean: expected a list of readings");
+    size_t n = daskr_value_list_len(raw), kept = 0;
+    daskr_value_t **good = malloc((n ? n : 1) * sizeof *good);
+    REQUIRE(call, good != NULL, "clean: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        double x;
+        if (daskr_value_get_float(daskr_value_list_at(raw, i), &x) && x >= 0.0) good[kept++] = daskr_value_float(x);
+    }
+    daskr_value_t *list = NULL;
+    daskr_error_t *e = daskr_value_list(good, kept, &list);
+    free(good);
+    if (e) daskr_error_free(e);
+    REQUIRE(call, e == NULL, "clean: could not build the list");
+    daskr_call_return(call, list);
+}
+
+EXPORT void analyze(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const daskr_value_t *files = daskr_call_arg(call, 0);
+    const char *method = "mean";
+    daskr_value_get_string(daskr_call_kwarg(call, "method"), &method, NULL);
+    REQUIRE(call, strcmp(method, "mean") == 0 || strcmp(method, "max") == 0,
+            "analyze: method must be \"mean\" or \"max\"");
+    double total = 0.0, max = 0.0;
+    int64_t count = 0;
+    for (size_t f = 0; f < daskr_value_list_len(files); f++) {
+        const daskr_value_t *readings = daskr_value_list_at(files, f);
+        for (size_t i = 0; i < daskr_value_list_len(readings); i++) {
+            double x;
+            if (!daskr_value_get_float(daskr_value_list_at(readings, i), &x)) continue;
+            total += x;
+            max = (count == 0 || x > max) ? x : max;
+            count++;
+        }
+    }
+    REQUIRE(call, count > 0, "analyze: no readings left after cleaning");
+    double stat = strcmp(method, "mean") == 0 ? total / (double)count : max;
+    char summary[128];
+    int n = snprintf(summary, sizeof summary, "%" PRId64 " readings from %zu files, %s %.2f", count,
+                     daskr_value_list_len(files), method, stat);
+    daskr_call_return_string(call, summary, (size_t)n);
+}
+
+EXPORT void store(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const char *summary, *to = "stdout";
+    REQUIRE(call, daskr_value_get_string(daskr_call_arg(call, 0), &summary, NULL), "store: expected a summary string");
+    daskr_value_get_string(daskr_call_kwarg(call, "to"), &to, NULL);
+    int n = fprintf(stderr, "[store -> %s] %s\n", to, summary);
+    fflush(stderr);
+    daskr_call_return_int(call, n);
+}
+
+/* ---- general tasks ---- */
+
+EXPORT void inc(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    int64_t x;
+    double f;
+    if (daskr_value_get_int(daskr_call_arg(call, 0), &x)) {
+        daskr_call_return_int(call, x + 1);
+    } else if (daskr_value_get_float(daskr_call_arg(call, 0), &f)) {
+        daskr_call_return_float(call, f + 1.0);
+    } else {
+        daskr_call_fail(call, "inc: expected a number");
+    }
+}
+
+/* Reads a number: returns 0 if it is not one, 1 for an int, 2 for a float. */
+static int number(const daskr_value_t *v, int64_t *i, double *f) {
+    if (daskr_value_get_int(v, i)) {
+        *f = (double)*i;
+        return 1;
+    }
+    if (daskr_value_get_float(v, f)) return 2;
+    return 0;
+}
+
+/* Adds numbers, staying in int64 until a float shows up. */
+struct total {
+    int64_t i;
+    double f;
+    int is_float;
+};
+
+static int accumulate(struct total *t, const daskr_value_t *v) {
+    int64_t i;
+    double f;
+    switch (number(v, &i, &f)) {
+    case 1:
+        t->i += i;
+        t->f += f;
+        return 1;
+    case 2:
+        t->f += f;
+        t->is_float = 1;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void return_total(daskr_call_t *call, const struct total *t) {
+    if (t->is_float) daskr_call_return_float(call, t->f);
+    else daskr_call_return_int(call, t->i);
+}
+
+EXPORT void add(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    struct total t = {0, 0.0, 0};
+    for (size_t a = 0; a < daskr_call_nargs(call); a++)
+        REQUIRE(call, accumulate(&t, daskr_call_arg(call, a)), "add: every argument must be a number");
+    const daskr_value_t *scale = daskr_call_kwarg(call, "scale");
+    if (scale) {
+        int64_t si;
+        double sf;
+        switch (number(scale, &si, &sf)) {
+        case 1:
+            t.i *= si;
+            t.f *= sf;
+            break;
+        case 2:
+            t.f *= sf;
+            t.is_float = 1;
+            break;
+        default:
+            REQUIRE(call, 0, "add: scale must be a number");
+        }
+    }
+    return_total(call, &t);
+}
+
+EXPORT void sum(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const daskr_value_t *list = daskr_call_arg(call, 0);
+    REQUIRE(call, daskr_value_kind(list) == DASKR_KIND_LIST, "sum: expected a list of numbers");
+    struct total t = {0, 0.0, 0};
+    for (size_t i = 0; i < daskr_value_list_len(list); i++)
+        REQUIRE(call, accumulate(&t, daskr_value_list_at(list, i)), "sum: every item must be a number");
+    return_total(call, &t);
+}
+
+EXPORT void concat(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    size_t n = daskr_call_nargs(call), total = 0;
+    for (size_t a = 0; a < n; a++) {
+        size_t len;
+        const char *s;
+        REQUIRE(call, daskr_value_get_string(daskr_call_arg(call, a), &s, &len), "concat: every argument must be a string");
+        total += len;
+    }
+    char *buf = malloc(total + 1);
+    REQUIRE(call, buf != NULL, "concat: out of memory");
+    size_t at = 0;
+    for (size_t a = 0; a < n; a++) {
+        size_t len;
+        const char *s;
+        daskr_value_get_string(daskr_call_arg(call, a), &s, &len);
+        memcpy(buf + at, s, len);
+        at += len;
+    }
+    daskr_call_return_string(call, buf, total);
+    free(buf);
+}
+
+EXPORT void identity(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    REQUIRE(call, daskr_call_nargs(call) == 1, "identity: expected one argument");
+    daskr_call_return(call, daskr_value_clone(daskr_call_arg(call, 0)));
+}
+
+EXPORT void fail(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const char *message = "fail: failed as asked";
+    daskr_value_get_string(daskr_call_arg(call, 0), &message, NULL);
+    daskr_call_fail(call, message);
+}
+
+EXPORT void sleep_ms(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    int64_t ms;
+    REQUIRE(call, daskr_value_get_int(daskr_call_arg(call, 0), &ms) && ms >= 0 && ms <= 600000,
+            "sleep_ms: expected milliseconds (0 .. 600000)");
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    const daskr_value_t *value = daskr_call_kwarg(call, "value");
+    if (value) daskr_call_return(call, daskr_value_clone(value));
+    else daskr_call_return_int(call, ms);
+}
+
+/* ---- the declaration daskr reads when it opens the plugin ---- */
+
+static const daskr_plugin_task_t TASKS[] = {
+    {"load", "load(name): 8 deterministic readings for a file name, some negative"},
+    {"clean", "clean(readings): the readings without the negative ones"},
+    {"analyze", "analyze(files, method=\"mean\"|\"max\"): a one-line summary of every file's readings"},
+    {"store", "store(summary, to=label): writes the summary to stderr, returns the bytes written"},
+    {"inc", "inc(x): x + 1"},
+    {"add", "add(a, b, ..., scale=1): (a + b + ...) * scale"},
+    {"sum", "sum(list): the sum of a list of numbers"},
+    {"concat", "concat(s, ...): the strings joined"},
+    {"identity", "identity(x): x"},
+    {"fail", "fail(message): fails with the message"},
+    {"sleep_ms", "sleep_ms(ms, value=v): sleeps ms milliseconds, returns v (or ms)"},
+};
+
+static const daskr_plugin_info_t INFO = {
+    DASKR_ABI_VERSION, "example", "1.0.0", TASKS, sizeof TASKS / sizeof TASKS[0],
+};
+
+EXPORT const daskr_plugin_info_t *daskr_plugin_info(void) {
+    return &INFO;
+}

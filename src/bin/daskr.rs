@@ -1,0 +1,210 @@
+//! The `daskr` command: runs graph files (shared/design/graph-format.md) and lists what
+//! plugins declare.
+//!
+//! Exit status: 0 on success; 1 when the graph could not be read or run (stdout holds
+//! `{"error": {...}}`, stderr a sentence); 2 when the command line is wrong (usage on stderr),
+//! which includes asking for a scheduler this build does not have yet (`processes`,
+//! `distributed`).
+//!
+//! Plugins loaded by this command take the `daskr_*` functions from it: build.rs links it with
+//! `--export-dynamic`, and `C_ABI` below keeps every C ABI function in the binary.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use daskr::graphfile::{self, error_to_json, value_to_json};
+use daskr::{Error, ErrorKind, Options, Plugin, Scheduler, Value};
+
+// Every `#[no_mangle]` function of the C ABI, listed by build.rs from src/ffi. Referring to
+// them from a `#[used]` static makes the linker keep them, and `--export-dynamic` puts them in
+// the dynamic symbol table, where plugins find them.
+include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
+
+#[derive(Parser)]
+#[command(
+    name = "daskr",
+    version,
+    about = "Run Dask-style task graphs natively: graph files of plugin tasks",
+    long_about = "Run Dask-style task graphs natively.\n\n\
+        A graph file (JSON) maps keys to computations: literals, references to other keys, \
+        lists, and tasks that call functions in plugin libraries. `daskr run` computes the \
+        keys asked for, running only the tasks they need, in parallel, and prints the results \
+        as JSON. See shared/design/graph-format.md, or the README's section on graph files."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a graph file and print the results as JSON on stdout
+    #[command(
+        long_about = "Run a graph file and print the results as JSON on stdout.\n\n\
+        The output has the shape of the keys asked for: one --keys gives its value, several \
+        give a list, none gives the file's \"keys\". Values print as JSON; bytes as \
+        {\"bytes\": \"<base64>\"}, a pointer as {\"pointer\": \"<type tag>\"}.\n\n\
+        Exit status: 0 on success; 1 if the graph could not be read or a task failed (stdout \
+        then holds {\"error\": {\"kind\", \"key\", \"keys\", \"message\"}} and stderr says the \
+        same in words); 2 for a wrong command line."
+    )]
+    Run(RunArgs),
+    /// List the tasks a plugin library declares
+    Plugins(PluginsArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The graph file (JSON). Relative plugin paths in it are relative to its folder
+    #[arg(value_name = "GRAPH.json")]
+    graph: PathBuf,
+    /// A key to compute; give --keys several times for a list of results [default: the
+    /// file's "keys"]
+    #[arg(long = "keys", value_name = "KEY", action = clap::ArgAction::Append)]
+    keys: Vec<String>,
+    /// Which scheduler runs the tasks (processes and distributed are not available yet)
+    #[arg(long, value_enum, default_value_t = SchedulerArg::Threads)]
+    scheduler: SchedulerArg,
+    /// Threads for the threads scheduler, this one included [default: the available cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    workers: Option<u32>,
+}
+
+#[derive(Args)]
+struct PluginsArgs {
+    /// The plugin library (a shared object exporting daskr_plugin_info)
+    path: PathBuf,
+    /// Print the declaration as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SchedulerArg {
+    /// The calling thread alone, in priority order: deterministic
+    Sync,
+    /// A native thread pool
+    Threads,
+    /// Worker processes (not available yet)
+    Processes,
+    /// A distributed engine (not available yet)
+    Distributed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Plugins(args) => plugins(args),
+    }
+}
+
+/// Reports a failure: the JSON error on stdout, a sentence on stderr; exit status 1.
+fn failed(e: &Error) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", error_to_json(e));
+    let _ = out.flush();
+    eprintln!("daskr: {} ({})", e.message, e.kind.name());
+    ExitCode::from(1)
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let scheduler = match args.scheduler {
+        SchedulerArg::Sync => Scheduler::Sync,
+        SchedulerArg::Threads => Scheduler::Threads,
+        SchedulerArg::Processes | SchedulerArg::Distributed => {
+            let name = args
+                .scheduler
+                .to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            eprintln!(
+                "error: the '{name}' scheduler is not available in this version of daskr \
+                 (available: sync, threads)\n\nFor more information, try 'daskr run --help'."
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let file = match graphfile::read(&args.graph) {
+        Ok(f) => f,
+        Err(e) => return failed(&e),
+    };
+    let keys = match args.keys.len() {
+        0 => match file.keys {
+            Some(k) => k,
+            None => {
+                return failed(&Error::new(
+                    ErrorKind::MissingKey,
+                    format!(
+                        "no keys to compute: '{}' has no \"keys\"; name some with --keys",
+                        args.graph.display()
+                    ),
+                ))
+            }
+        },
+        1 => Value::str(&args.keys[0]),
+        _ => Value::list(args.keys.iter().map(|k| Value::str(k)).collect())
+            .expect("a flat list of keys nests one level"),
+    };
+    let options = Options {
+        scheduler,
+        num_workers: args.workers.unwrap_or(0) as usize,
+        ..Options::default()
+    };
+    match file.graph.get(&keys, &options) {
+        Ok(result) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", value_to_json(&result));
+            let _ = out.flush();
+            // Results are dropped before the graph (and the plugins it keeps loaded).
+            drop(result);
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+fn plugins(args: PluginsArgs) -> ExitCode {
+    let plugin = match Plugin::open(&args.path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("daskr: {} ({})", e.message, e.kind.name());
+            return ExitCode::from(1);
+        }
+    };
+    let info = plugin.info();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let tasks: Vec<serde_json::Value> = info
+            .tasks
+            .iter()
+            .map(|t| serde_json::json!({"symbol": t.symbol, "doc": t.doc}))
+            .collect();
+        let doc = serde_json::json!({
+            "name": info.name,
+            "version": info.version,
+            "abi_version": info.abi_version,
+            "path": plugin.path().to_string_lossy(),
+            "tasks": tasks,
+        });
+        let _ = writeln!(out, "{doc:#}");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} {} (daskr ABI {})\n{}\n{} tasks:",
+            info.name,
+            info.version,
+            info.abi_version,
+            plugin.path().display(),
+            info.tasks.len()
+        );
+        let width = info.tasks.iter().map(|t| t.symbol.len()).max().unwrap_or(0);
+        for t in &info.tasks {
+            let _ = writeln!(out, "  {:width$}  {}", t.symbol, t.doc);
+        }
+    }
+    let _ = out.flush();
+    ExitCode::SUCCESS
+}
