@@ -429,6 +429,7 @@ static void concurrent_gets(const daskr_graph_t *g, int gets) {
 
 /* ---- changing a graph during a get on it ---- */
 
+static daskr_func_t *f_inc_plain; /* a valid function for the adds tried during a get */
 static atomic_int in_use_seen;
 static atomic_int in_use_other;
 
@@ -438,7 +439,7 @@ static void mutate(daskr_call_t *call, void *user_data) {
     daskr_task_t h = 0;
     e[0] = daskr_graph_add_value(g, "new", tracked_value(100), NULL);
     daskr_comp_t *args[] = {daskr_comp_value(tracked_value(101))};
-    e[1] = daskr_graph_add_task(g, "new2", NULL, args, 1, NULL, NULL, 0, NULL);
+    e[1] = daskr_graph_add_task(g, "new2", f_inc_plain, args, 1, NULL, NULL, 0, NULL);
     e[2] = daskr_graph_add_alias(g, "new3", "m", NULL);
     e[3] = daskr_graph_handle(g, "new4", &h);
     for (int i = 0; i < 4; i++) {
@@ -456,6 +457,7 @@ static void mutate(daskr_call_t *call, void *user_data) {
 static void graph_in_use(const daskr_get_options_t *o) {
     daskr_graph_t *g = daskr_graph_new();
     daskr_func_t *m = make_func("mutate", mutate, g);
+    f_inc_plain = make_func("inc", inc, NULL);
     CHECK_OK(daskr_graph_add_task(g, "m", m, NULL, 0, NULL, NULL, 0, NULL));
     daskr_func_free(m);
     atomic_store(&in_use_seen, 0);
@@ -473,6 +475,7 @@ static void graph_in_use(const daskr_get_options_t *o) {
     /* After the get, the graph can change again. */
     CHECK_OK(daskr_graph_add_value(g, "new", daskr_value_int(1), NULL));
     CHECK(daskr_graph_len(g) == 2);
+    daskr_func_free(f_inc_plain);
     daskr_graph_free(g);
 }
 
