@@ -1,0 +1,78 @@
+// Package daskr runs Dask-style task graphs natively, through libdaskr's C ABI.
+//
+// A graph maps keys to computations: literal values, references to other keys, lists, and
+// tasks (a function plus positional and keyword arguments). Get computes the requested keys,
+// running only the tasks they need, in parallel on daskr's native threads:
+//
+//	g := daskr.NewGraph()
+//	defer g.Close()
+//	inc := daskr.MustFunc("inc", func(c *daskr.Call) (any, error) {
+//		x, err := c.Int(0)
+//		return x + 1, err
+//	})
+//	defer inc.Close()
+//	g.AddValue("x", 1)
+//	g.AddTask("y", inc, []any{daskr.Ref("x")}, nil)
+//	y, err := g.Get(ctx, "y") // int64(2)
+//
+// Go functions run as tasks through one exported trampoline and a runtime/cgo.Handle per
+// function; a panic in a task becomes that task's error. Results come back as Go values:
+// nil, bool, int64, float64, string, []byte, []any, or any Go value a task returned (kept
+// alive by a cgo.Handle inside a pointer value while daskr holds it). Errors are *Error
+// (use errors.As); a context.Context cancels a running Get.
+//
+// Building: the package links against the repository's library with cgo directives relative
+// to this directory (include/ and target/release/, with an rpath), so `cargo build --release
+// --lib` at the repository root is all it needs. To use another build or an installed copy,
+// set CGO_CFLAGS/CGO_LDFLAGS (e.g. from `pkg-config --cflags --libs daskr`): they come
+// before these directives, so their -I and -L win.
+package daskr
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../../include
+#cgo LDFLAGS: -L${SRCDIR}/../../target/release -ldaskr -Wl,-rpath,${SRCDIR}/../../target/release
+#include <stdlib.h>
+#include "daskr.h"
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"runtime/cgo"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Version is the library's version, e.g. "0.1.0".
+func Version() string { return C.GoString(C.daskr_version()) }
+
+// ABIVersion is the C ABI version the library implements.
+func ABIVersion() uint32 { return uint32(C.daskr_abi_version()) }
+
+// liveHandles counts the cgo handles this package holds: one per Func still referenced by
+// daskr, one per Go value inside a pointer value daskr still holds, one per running Get with
+// callbacks. Tests read it (export_test.go) to check that nothing leaks.
+var liveHandles atomic.Int64
+
+func newHandle(v any) cgo.Handle {
+	liveHandles.Add(1)
+	return cgo.NewHandle(v)
+}
+
+func deleteHandle(h cgo.Handle) {
+	h.Delete()
+	liveHandles.Add(-1)
+}
+
+//export daskrGoDeleteHandle
+func daskrGoDeleteHandle(h C.uintptr_t) {
+	// Called by daskr (a function's user data or a pointer value's destructor). A panic must
+	// not reach C: an invalid handle would be a bug, and is reported without crashing.
+	defer func() { _ = recover() }()
+	deleteHandle(cgo.Handle(h))
+}
+
+// cString is a C copy of s; free it with C.free.
+func cString(s string) *C.char { return C.CString(s) }
+
+func free(p *C.char) { C.free(unsafe.Pointer(p)) }

@@ -1,0 +1,3 @@
+module github.com/daskr/daskr/bindings/go
+
+go 1.22

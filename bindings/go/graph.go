@@ -1,0 +1,526 @@
+package daskr
+
+/*
+#include <stdlib.h>
+#include "daskr.h"
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime"
+	"runtime/cgo"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Ref is a reference to the entry with this key (a computation).
+type Ref string
+
+// TaskHandle is the handle of a graph entry, returned when it is added. As a computation it
+// refers to that entry (cheaper than a Ref: no key lookup).
+type TaskHandle uint32
+
+// Inline is a task evaluated as part of the entry that contains it, not scheduled alone.
+type Inline struct {
+	Func   *Func
+	Args   []any
+	Kwargs Kwargs
+}
+
+// Kwargs are keyword arguments: names to computations (passed in sorted name order).
+type Kwargs map[string]any
+
+// Graph is a task graph. Any number of goroutines may Get from one graph at once; adding to
+// it while a Get runs fails with GraphInUse. Close it when done (a finalizer closes a
+// forgotten graph).
+type Graph struct {
+	mu sync.RWMutex // held for reading by every call, for writing by Close
+	g  *C.daskr_graph_t
+}
+
+// NewGraph makes an empty graph.
+func NewGraph() *Graph {
+	g := &Graph{g: C.daskr_graph_new()}
+	runtime.SetFinalizer(g, (*Graph).Close)
+	return g
+}
+
+// Close frees the graph and everything it holds (it waits for running Gets). Safe to call
+// twice.
+func (g *Graph) Close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.g != nil {
+		C.daskr_graph_free(g.g)
+		g.g = nil
+		runtime.SetFinalizer(g, nil)
+	}
+}
+
+var errClosed = newError(InvalidArgument, "the graph is closed")
+
+// with runs f on the live graph, holding the read lock.
+func (g *Graph) with(f func(*C.daskr_graph_t) error) error {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.g == nil {
+		return errClosed
+	}
+	return f(g.g)
+}
+
+// comp converts a Go value to an owned computation:
+//   - Ref("k") and TaskHandle: references;
+//   - Inline{...}: an inline task;
+//   - a slice or array (other than []byte): a list computation of its items (which may hold
+//     references);
+//   - anything else: a literal value (see AddValue).
+func comp(x any) (*C.daskr_comp_t, error) {
+	switch x := x.(type) {
+	case Ref:
+		k := cString(string(x))
+		defer free(k)
+		return C.daskr_comp_ref(k), nil
+	case TaskHandle:
+		return C.daskr_comp_ref_task(C.daskr_task_t(x)), nil
+	case Inline:
+		return inlineComp(&x)
+	case *Inline:
+		return inlineComp(x)
+	case []byte, string, nil, Object, *Pointer:
+	default:
+		rv := reflect.ValueOf(x)
+		if rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array {
+			items, err := comps(rv.Len(), func(i int) any { return rv.Index(i).Interface() })
+			if err != nil {
+				return nil, err
+			}
+			return C.daskr_comp_list(ptrOrNil(items), C.size_t(len(items))), nil
+		}
+	}
+	v, err := toC(x)
+	if err != nil {
+		return nil, err
+	}
+	return C.daskr_comp_value(v), nil
+}
+
+func inlineComp(t *Inline) (*C.daskr_comp_t, error) {
+	if t.Func == nil || t.Func.f == nil {
+		return nil, newError(InvalidArgument, "an inline task without a function (or with a closed one)")
+	}
+	args, err := comps(len(t.Args), func(i int) any { return t.Args[i] })
+	if err != nil {
+		return nil, err
+	}
+	kw, err := kwargComps(t.Kwargs)
+	if err != nil {
+		freeComps(args)
+		return nil, err
+	}
+	defer kw.free()
+	c := C.daskr_comp_task(t.Func.f, ptrOrNil(args), C.size_t(len(args)), ptrOrNil(kw.names), ptrOrNil(kw.values), C.size_t(len(kw.values)))
+	runtime.KeepAlive(t.Func)
+	return c, nil
+}
+
+func comps(n int, item func(int) any) ([]*C.daskr_comp_t, error) {
+	out := make([]*C.daskr_comp_t, n)
+	for i := range out {
+		c, err := comp(item(i))
+		if err != nil {
+			freeComps(out[:i])
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func freeComps(cs []*C.daskr_comp_t) {
+	for _, c := range cs {
+		C.daskr_comp_free(c)
+	}
+}
+
+type kwargs struct {
+	names  []*C.char
+	values []*C.daskr_comp_t
+}
+
+// free frees the names (the values are taken by the call they were passed to).
+func (k *kwargs) free() {
+	for _, n := range k.names {
+		free(n)
+	}
+}
+
+func kwargComps(kw Kwargs) (*kwargs, error) {
+	names := make([]string, 0, len(kw))
+	for n := range kw {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	k := &kwargs{}
+	for _, n := range names {
+		c, err := comp(kw[n])
+		if err != nil {
+			freeComps(k.values)
+			k.free()
+			return nil, fmt.Errorf("keyword argument %q: %w", n, err)
+		}
+		k.names = append(k.names, cString(n))
+		k.values = append(k.values, c)
+	}
+	return k, nil
+}
+
+func ptrOrNil[T any](s []T) *T {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
+}
+
+// Add adds the entry key computing comp: a Ref (an alias), a TaskHandle, an Inline task, a
+// slice (a list computation, whose items may be references), or a literal.
+func (g *Graph) Add(key string, computation any) (TaskHandle, error) {
+	var t C.daskr_task_t
+	err := g.with(func(cg *C.daskr_graph_t) error {
+		c, err := comp(computation)
+		if err != nil {
+			return err
+		}
+		ck := cString(key)
+		defer free(ck)
+		return takeError(C.daskr_graph_add(cg, ck, c, &t))
+	})
+	return TaskHandle(t), err
+}
+
+// AddValue adds the literal entry key. Go values convert as follows: nil -> null; bool;
+// every integer type -> int64 (a uint64 above MaxInt64 is an error); float32/float64;
+// string (must be UTF-8); []byte -> bytes; []any and other slices and arrays -> lists;
+// nil pointers, maps, funcs and channels -> null; any other value (a struct, a pointer, a
+// map, ...) and anything wrapped in Object -> an opaque pointer value holding the Go value
+// itself (a task reads it back with Call.Object; Get returns it as it was).
+func (g *Graph) AddValue(key string, value any) (TaskHandle, error) {
+	var t C.daskr_task_t
+	err := g.with(func(cg *C.daskr_graph_t) error {
+		v, err := toC(value)
+		if err != nil {
+			return err
+		}
+		ck := cString(key)
+		defer free(ck)
+		return takeError(C.daskr_graph_add_value(cg, ck, v, &t))
+	})
+	return TaskHandle(t), err
+}
+
+// AddTask adds the task entry key: f(args..., kwargs...). Arguments are computations (see
+// Add): use Ref("k") or a TaskHandle to pass another entry's value.
+func (g *Graph) AddTask(key string, f *Func, args []any, kw Kwargs) (TaskHandle, error) {
+	var t C.daskr_task_t
+	err := g.with(func(cg *C.daskr_graph_t) error {
+		if f == nil || f.f == nil {
+			return newError(InvalidArgument, "AddTask(%q): the function is nil or closed", key)
+		}
+		a, err := comps(len(args), func(i int) any { return args[i] })
+		if err != nil {
+			return fmt.Errorf("AddTask(%q): argument %w", key, err)
+		}
+		k, err := kwargComps(kw)
+		if err != nil {
+			freeComps(a)
+			return fmt.Errorf("AddTask(%q): %w", key, err)
+		}
+		defer k.free()
+		ck := cString(key)
+		defer free(ck)
+		err = takeError(C.daskr_graph_add_task(cg, ck, f.f, ptrOrNil(a), C.size_t(len(a)),
+			ptrOrNil(k.names), ptrOrNil(k.values), C.size_t(len(k.values)), &t))
+		runtime.KeepAlive(f)
+		return err
+	})
+	return TaskHandle(t), err
+}
+
+// AddAlias adds the alias key for target.
+func (g *Graph) AddAlias(key, target string) (TaskHandle, error) {
+	var t C.daskr_task_t
+	err := g.with(func(cg *C.daskr_graph_t) error {
+		ck, ct := cString(key), cString(target)
+		defer free(ck)
+		defer free(ct)
+		return takeError(C.daskr_graph_add_alias(cg, ck, ct, &t))
+	})
+	return TaskHandle(t), err
+}
+
+// Handle is the handle of key, whether or not it is defined yet.
+func (g *Graph) Handle(key string) (TaskHandle, error) {
+	var t C.daskr_task_t
+	err := g.with(func(cg *C.daskr_graph_t) error {
+		ck := cString(key)
+		defer free(ck)
+		return takeError(C.daskr_graph_handle(cg, ck, &t))
+	})
+	return TaskHandle(t), err
+}
+
+// Key is the key behind a handle, and whether the graph handed that handle out.
+func (g *Graph) Key(t TaskHandle) (string, bool) {
+	var key string
+	var ok bool
+	_ = g.with(func(cg *C.daskr_graph_t) error {
+		if k := C.daskr_graph_key(cg, C.daskr_task_t(t)); k != nil {
+			key, ok = C.GoString(k), true
+		}
+		return nil
+	})
+	return key, ok
+}
+
+// Len is the number of entries in the graph.
+func (g *Graph) Len() int {
+	n := 0
+	_ = g.with(func(cg *C.daskr_graph_t) error {
+		n = int(C.daskr_graph_len(cg))
+		return nil
+	})
+	return n
+}
+
+// Contains reports whether key is defined.
+func (g *Graph) Contains(key string) bool {
+	found := false
+	_ = g.with(func(cg *C.daskr_graph_t) error {
+		ck := cString(key)
+		defer free(ck)
+		found = bool(C.daskr_graph_contains(cg, ck))
+		return nil
+	})
+	return found
+}
+
+// Scheduler chooses what runs a Get.
+type Scheduler int
+
+const (
+	// Threads is daskr's native thread pool (the default).
+	Threads Scheduler = C.DASKR_SCHEDULER_THREADS
+	// Sync runs every task on the calling thread, in priority order: deterministic.
+	Sync Scheduler = C.DASKR_SCHEDULER_SYNC
+)
+
+// Callbacks observe a run (Dask's start/pretask/posttask/finish); nil ones are skipped.
+// They are never called concurrently with each other. A panic in one is recovered: no
+// further callbacks run, and Get returns it as an error after the run.
+type Callbacks struct {
+	Start    func(entries int)
+	Pretask  func(key string, worker int)
+	Posttask func(key string, ok bool, worker int)
+	Finish   func(failed bool)
+}
+
+// Stats are figures about one Get.
+type Stats struct {
+	Entries    uint64 // entries the request needed (after culling), literals included
+	EntriesRun uint64 // entries that ran
+	PeakHeld   uint64 // the most results held at once
+	Workers    uint32 // threads that ran tasks
+	PlanTime   time.Duration
+	RunTime    time.Duration
+}
+
+// Options tune a Get. The zero value means: threads scheduler, all cores, no callbacks.
+type Options struct {
+	Scheduler Scheduler
+	Workers   int // threads for the threads scheduler, the caller's included; 0 = all cores
+	Callbacks *Callbacks
+	Stats     *Stats // filled in when Get returns (success or not)
+}
+
+// Get computes keys and returns their values as Go values (see Call.Arg for the types). One
+// key gives its value; several keys give a []any of their values, in order; a key may also
+// be a []string or a (nested) []any of keys, which gives results of the same shape; no keys
+// give an empty []any. Only the tasks the keys need run. Cancelling ctx stops the run: Get
+// returns a *Error of kind Cancelled (which wraps ctx.Err()) once the running tasks finish.
+func (g *Graph) Get(ctx context.Context, keys ...any) (any, error) {
+	return g.GetWith(ctx, nil, keys...)
+}
+
+type cbState struct {
+	mu    sync.Mutex
+	cb    *Callbacks
+	panic any
+}
+
+func (s *cbState) call(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.panic != nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.panic = r
+		}
+	}()
+	f()
+}
+
+func cbOf(h C.uintptr_t) *cbState { return cgo.Handle(h).Value().(*cbState) }
+
+//export daskrGoCbStart
+func daskrGoCbStart(h C.uintptr_t, entries C.size_t) {
+	s := cbOf(h)
+	if s.cb.Start != nil {
+		s.call(func() { s.cb.Start(int(entries)) })
+	}
+}
+
+//export daskrGoCbPretask
+func daskrGoCbPretask(h C.uintptr_t, key *C.char, worker C.uint32_t) {
+	s := cbOf(h)
+	if s.cb.Pretask != nil {
+		k := C.GoString(key)
+		s.call(func() { s.cb.Pretask(k, int(worker)) })
+	}
+}
+
+//export daskrGoCbPosttask
+func daskrGoCbPosttask(h C.uintptr_t, key *C.char, ok C.bool, worker C.uint32_t) {
+	s := cbOf(h)
+	if s.cb.Posttask != nil {
+		k := C.GoString(key)
+		s.call(func() { s.cb.Posttask(k, bool(ok), int(worker)) })
+	}
+}
+
+//export daskrGoCbFinish
+func daskrGoCbFinish(h C.uintptr_t, failed C.bool) {
+	s := cbOf(h)
+	if s.cb.Finish != nil {
+		s.call(func() { s.cb.Finish(bool(failed)) })
+	}
+}
+
+func keysValue(keys []any) (*C.daskr_value_t, error) {
+	var request any
+	if len(keys) == 1 {
+		request = keys[0]
+	} else {
+		request = keys
+	}
+	if err := checkKeys(request); err != nil {
+		return nil, err
+	}
+	return toC(request)
+}
+
+func checkKeys(k any) error {
+	switch k := k.(type) {
+	case string, []string:
+		return nil
+	case Ref:
+		return newError(InvalidArgument, "keys are plain strings (got Ref(%q))", string(k))
+	case []any:
+		for _, item := range k {
+			if err := checkKeys(item); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return newError(InvalidArgument, "a key must be a string, []string or []any of keys, not %T", k)
+}
+
+// GetWith is Get with options (nil for the defaults).
+func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if opts.Workers < 0 {
+		return nil, newError(InvalidArgument, "Options.Workers is negative")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Kind: Cancelled, Message: "the context was done before the get started", cause: err}
+	}
+	request, err := keysValue(keys)
+	if err != nil {
+		return nil, err
+	}
+	defer C.daskr_value_free(request)
+
+	// Cancellation: a goroutine turns the switch on when ctx is done.
+	var cancel *C.daskr_cancel_t
+	if ctx.Done() != nil {
+		cancel = C.daskr_cancel_new()
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-ctx.Done():
+				C.daskr_cancel_trigger(cancel)
+			case <-stop:
+			}
+		}()
+		defer func() {
+			close(stop)
+			<-done
+			C.daskr_cancel_free(cancel)
+		}()
+	}
+
+	var cbHandle cgo.Handle
+	var state *cbState
+	if opts.Callbacks != nil {
+		state = &cbState{cb: opts.Callbacks}
+		cbHandle = newHandle(state)
+		defer deleteHandle(cbHandle)
+	}
+
+	var stats C.daskr_stats_t
+	var out *C.daskr_value_t
+	err = g.with(func(cg *C.daskr_graph_t) error {
+		return takeError(C.daskr_go_get(cg, request, C.int(opts.Scheduler), C.uint32_t(opts.Workers), cancel,
+			C.uintptr_t(cbHandle), &stats, &out))
+	})
+	if opts.Stats != nil {
+		*opts.Stats = Stats{
+			Entries:    uint64(stats.entries),
+			EntriesRun: uint64(stats.entries_run),
+			PeakHeld:   uint64(stats.peak_held),
+			Workers:    uint32(stats.workers),
+			PlanTime:   time.Duration(stats.plan_ns),
+			RunTime:    time.Duration(stats.run_ns),
+		}
+	}
+	var result any
+	if out != nil {
+		result = fromC(out)
+		C.daskr_value_free(out)
+	}
+	if err != nil {
+		if e, ok := err.(*Error); ok && e.Kind == Cancelled {
+			e.cause = ctx.Err()
+		}
+		return nil, err
+	}
+	if state != nil {
+		state.mu.Lock()
+		p := state.panic
+		state.mu.Unlock()
+		if p != nil {
+			return nil, fmt.Errorf("daskr: a callback panicked: %v", p)
+		}
+	}
+	return result, nil
+}

@@ -1,0 +1,56 @@
+// See shim.h.
+#include <string.h>
+
+#include "_cgo_export.h"
+#include "shim.h"
+
+static void daskr_go_trampoline(daskr_call_t *call, void *user_data) {
+    daskrGoCall(call, (uintptr_t)user_data);
+}
+
+static void daskr_go_delete_handle(void *user_data) { daskrGoDeleteHandle((uintptr_t)user_data); }
+
+daskr_error_t *daskr_go_func_new(const char *name, uintptr_t handle, daskr_func_t **out) {
+    return daskr_func_new(name, daskr_go_trampoline, (void *)handle, daskr_go_delete_handle, out);
+}
+
+daskr_error_t *daskr_go_value_object(uintptr_t handle, const char *tag, daskr_value_t **out) {
+    return daskr_value_pointer((void *)handle, tag, daskr_go_delete_handle, out);
+}
+
+uintptr_t daskr_go_value_handle(const daskr_value_t *value) {
+    const char *tag = daskr_value_pointer_tag(value);
+    if (!tag || strncmp(tag, DASKR_GO_TAG_PREFIX, strlen(DASKR_GO_TAG_PREFIX)) != 0) return 0;
+    void *p = NULL;
+    if (!daskr_value_get_pointer(value, tag, &p)) return 0;
+    return (uintptr_t)p;
+}
+
+uintptr_t daskr_go_value_address(const daskr_value_t *value) {
+    void *p = NULL;
+    if (!daskr_value_get_pointer(value, NULL, &p)) return 0;
+    return (uintptr_t)p;
+}
+
+static void cb_start(void *ud, size_t entries) { daskrGoCbStart((uintptr_t)ud, entries); }
+static void cb_pretask(void *ud, const char *key, uint32_t worker) {
+    daskrGoCbPretask((uintptr_t)ud, (char *)key, worker);
+}
+static void cb_posttask(void *ud, const char *key, bool ok, uint32_t worker) {
+    daskrGoCbPosttask((uintptr_t)ud, (char *)key, ok, worker);
+}
+static void cb_finish(void *ud, bool failed) { daskrGoCbFinish((uintptr_t)ud, failed); }
+
+daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *keys, int scheduler,
+                            uint32_t workers, const daskr_cancel_t *cancel, uintptr_t cb_handle,
+                            daskr_stats_t *stats, daskr_value_t **out) {
+    daskr_get_options_t options;
+    daskr_get_options_init(&options);
+    options.scheduler = (daskr_scheduler_t)scheduler;
+    options.num_workers = workers;
+    options.cancel = cancel;
+    options.stats = stats;
+    daskr_callbacks_t callbacks = {(void *)cb_handle, cb_start, cb_pretask, cb_posttask, cb_finish};
+    if (cb_handle) options.callbacks = &callbacks;
+    return daskr_graph_get(graph, keys, &options, out);
+}
