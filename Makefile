@@ -21,7 +21,7 @@ target/examples/pipeline: examples/pipeline.c include/daskr.h lib
 pipeline: target/examples/pipeline
 	./target/examples/pipeline
 
-test: test-rust
+test: test-rust test-cpp test-go
 
 # Rust unit and integration tests; tests/c_abi.rs compiles and runs the C programs in tests/c.
 test-rust:
@@ -33,3 +33,69 @@ test-c-memcheck:
 
 clean:
 	cargo clean
+
+# ---- C++ wrapper, Go package, install ---------------------------------------------------
+CXX ?= c++
+CXXFLAGS_EXAMPLE := -std=c++17 -O2 -Wall -Wextra -Werror
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+PREFIX ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+
+.PHONY: test-cpp test-cpp-memcheck test-go pipeline-cpp pipeline-go install test-install
+
+# The C++ wrapper's GoogleTest suite (tests/cpp), built by CMake in target/cpp, run by ctest.
+test-cpp: lib
+	cmake -S tests/cpp -B target/cpp -DCMAKE_BUILD_TYPE=Debug
+	cmake --build target/cpp --parallel
+	cd target/cpp && ctest --output-on-failure
+
+# The same GoogleTest binary under valgrind: memory errors and definite leaks fail.
+test-cpp-memcheck: test-cpp
+	$(VALGRIND) target/cpp/daskr_cpp_tests --gtest_brief=1
+
+# The Go package, plain and with the race detector (the pipeline test compares with the C one).
+test-go: lib target/examples/pipeline
+	cd bindings/go && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) test -count=1 -race ./...
+
+target/examples/pipeline-cpp: examples/pipeline.cpp include/daskr.hpp include/daskr.h lib
+	@mkdir -p target/examples
+	$(CXX) $(CXXFLAGS_EXAMPLE) -Iinclude $< -Ltarget/release -ldaskr -Wl,-rpath,$(CURDIR)/target/release -o $@
+
+pipeline-cpp: target/examples/pipeline-cpp
+	./target/examples/pipeline-cpp
+
+pipeline-go: lib
+	cd bindings/go && $(GO) run ./examples/pipeline
+
+# Installs the library, headers, CMake package (daskr::daskr) and pkg-config file under
+# $(DESTDIR)$(PREFIX): make install PREFIX=$$HOME/.local
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/lib/cmake/daskr $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 target/release/libdaskr.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 target/release/libdaskr.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/daskr.h include/daskr.hpp $(DESTDIR)$(PREFIX)/include/
+	sed 's|@VERSION@|$(VERSION)|g' cmake/daskrConfig.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/daskr/daskrConfig.cmake
+	sed 's|@VERSION@|$(VERSION)|g' cmake/daskrConfigVersion.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/daskr/daskrConfigVersion.cmake
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|g' -e 's|@VERSION@|$(VERSION)|g' daskr.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/daskr.pc
+
+# Installs into a temporary prefix and builds a tiny C and C++ consumer (tests/cpp/install)
+# both ways: CMake find_package(daskr) and pkg-config; each must run against the installed lib.
+test-install: lib
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	prefix=$$tmp/prefix; \
+	$(MAKE) --no-print-directory install PREFIX=$$prefix; \
+	echo "== CMake: find_package(daskr)"; \
+	cmake -S tests/cpp/install -B $$tmp/cmake -DCMAKE_PREFIX_PATH=$$prefix; \
+	cmake --build $$tmp/cmake; \
+	echo "== pkg-config --cflags --libs daskr"; \
+	flags=$$(PKG_CONFIG_PATH=$$prefix/lib/pkgconfig pkg-config --cflags --libs daskr); echo "$$flags"; \
+	$(CC) -std=c11 -Wall -Werror tests/cpp/install/consumer.c $$flags -o $$tmp/consumer_c_pc; \
+	$(CXX) -std=c++17 -Wall -Werror tests/cpp/install/consumer.cpp $$flags -o $$tmp/consumer_cpp_pc; \
+	for exe in $$tmp/cmake/consumer_c $$tmp/cmake/consumer_cpp $$tmp/consumer_c_pc $$tmp/consumer_cpp_pc; do \
+	  ldd $$exe | grep -q "$$prefix/lib/libdaskr.so" || { echo "$$exe does not use $$prefix/lib/libdaskr.so"; ldd $$exe; exit 1; }; \
+	  $$exe; \
+	done; \
+	echo "test-install: OK"
