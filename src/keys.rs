@@ -85,15 +85,37 @@ impl Keys {
     /// The id of `key`, adding it if it is new. `None` when ids would overflow `u32`.
     pub fn intern(&mut self, key: &str) -> Option<u32> {
         let tag = self.tag(key);
-        if let Some(id) = self.find(key, tag) {
-            return Some(id);
+        let next = u32::try_from(self.starts.len() - 1)
+            .ok()
+            .filter(|&id| id < u32::MAX - 2);
+        let Keys {
+            arena,
+            starts,
+            table,
+            ..
+        } = self;
+        // One probe finds the key or the slot for it: at a million keys that probe is a
+        // cache miss, the main cost of adding an entry.
+        let entry = table.entry(
+            spread(tag),
+            |&e| {
+                let i = (e as u32) as usize;
+                e >> 32 == tag
+                    && &arena[starts[i] as usize..starts[i + 1] as usize - 1] == key.as_bytes()
+            },
+            |&e| spread(e >> 32),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get() as u32),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let id = next?;
+                arena.extend_from_slice(key.as_bytes());
+                arena.push(0);
+                starts.push(arena.len() as u64);
+                slot.insert(tag << 32 | id as u64);
+                Some(id)
+            }
         }
-        let id = u32::try_from(self.starts.len() - 1).ok().filter(|&id| id < u32::MAX - 2)?;
-        self.arena.extend_from_slice(key.as_bytes());
-        self.arena.push(0);
-        self.starts.push(self.arena.len() as u64);
-        self.table.insert_unique(spread(tag), tag << 32 | id as u64, |&e| spread(e >> 32));
-        Some(id)
     }
 
     /// Bytes held, for memory reports.

@@ -7,14 +7,15 @@
 //! thread, right after its task finished — so a result lives exactly as long as it is needed.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
 use crate::graph::{Expr, Graph};
 use crate::plan::Plan;
+use crate::profile::{Profile, Profiler, TaskSpan};
 use crate::value::Value;
 
 /// What a `get` may be told to observe: start, then (pretask, posttask)* for each computed
@@ -121,13 +122,28 @@ pub(crate) struct Run<'a> {
     cancel: Option<&'a CancelToken>,
     callbacks: Option<&'a dyn Callbacks>,
     callback_lock: Mutex<()>,
+    entries_run: AtomicU64,
+    /// When profiling: the get's start, and the spans workers handed in when they retired.
+    epoch: Option<Instant>,
+    spans: Mutex<Vec<Span>>,
 }
 
-/// Scratch a worker reuses from task to task (so a call allocates nothing).
+/// A timed run of position `p` (times in ns since the epoch).
+struct Span {
+    p: u32,
+    worker: u32,
+    start: u64,
+    end: u64,
+    ok: bool,
+}
+
+/// Scratch a worker reuses from task to task (so a call allocates nothing), and what it
+/// counted; handed back with `Run::retire`.
 #[derive(Default)]
 pub(crate) struct Scratch {
     ptrs: Vec<*const Value>,
-    pub entries_run: u64,
+    entries_run: u64,
+    spans: Vec<Span>,
 }
 
 impl<'a> Run<'a> {
@@ -136,6 +152,7 @@ impl<'a> Run<'a> {
         plan: &'a Plan,
         cancel: Option<&'a CancelToken>,
         callbacks: Option<&'a dyn Callbacks>,
+        epoch: Option<Instant>,
     ) -> Run<'a> {
         Run {
             graph,
@@ -149,7 +166,28 @@ impl<'a> Run<'a> {
             cancel,
             callbacks,
             callback_lock: Mutex::new(()),
+            entries_run: AtomicU64::new(0),
+            epoch,
+            spans: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A worker is done with this run: add what it counted and recorded.
+    pub fn retire(&self, scratch: Scratch) {
+        self.entries_run
+            .fetch_add(scratch.entries_run, Ordering::Relaxed);
+        if !scratch.spans.is_empty() {
+            self.spans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(scratch.spans);
+        }
+    }
+
+    /// Nanoseconds since the epoch (0 when not profiling).
+    #[inline]
+    fn clock(&self) -> u64 {
+        self.epoch.map_or(0, |e| e.elapsed().as_nanos() as u64)
     }
 
     /// True once a task failed or the run was cancelled: start nothing new.
@@ -197,6 +235,7 @@ impl<'a> Run<'a> {
             let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
             cb.pretask(key, worker);
         }
+        let started = self.clock();
         let result = match root {
             Expr::Task {
                 func,
@@ -217,6 +256,16 @@ impl<'a> Run<'a> {
         };
         scratch.entries_run += 1;
         let ok = result.is_ok();
+        if self.epoch.is_some() {
+            let end = self.clock();
+            scratch.spans.push(Span {
+                p,
+                worker: worker as u32,
+                start: started,
+                end,
+                ok,
+            });
+        }
         let stored = match result {
             Ok(v) => {
                 // SAFETY: this worker ran `p`; completion is published after this returns.
@@ -337,6 +386,7 @@ impl<'a> Run<'a> {
     /// every held result released exactly once.
     pub fn finish(self, keys: &Value, stats: &mut Stats) -> Result<Value, Error> {
         stats.peak_held = self.peak.load(Ordering::Relaxed).max(0) as u64;
+        stats.entries_run = self.entries_run.load(Ordering::Relaxed);
         let failure = self
             .failure
             .lock()
@@ -352,4 +402,48 @@ impl<'a> Run<'a> {
         drop(self.slots);
         result
     }
+
+    /// The recorded spans as a profile (keys and function names resolved), in start order.
+    pub fn take_profile(&self) -> Profile {
+        let mut spans = std::mem::take(&mut *self.spans.lock().unwrap_or_else(|e| e.into_inner()));
+        spans.sort_by_key(|s| (s.start, s.p));
+        let tasks = spans
+            .into_iter()
+            .map(|s| {
+                let id = self.plan.order[s.p as usize];
+                let func = match self.graph.root(id) {
+                    Expr::Task { func, .. } => self.graph.func(*func).name().to_string(),
+                    Expr::Ref(_) => "alias".to_string(),
+                    Expr::List { .. } => "list".to_string(),
+                    Expr::Lit(_) => "literal".to_string(),
+                };
+                TaskSpan {
+                    key: self.graph.key_name(id).to_string(),
+                    func,
+                    worker: s.worker,
+                    start: Duration::from_nanos(s.start),
+                    end: Duration::from_nanos(s.end),
+                    ok: s.ok,
+                }
+            })
+            .collect();
+        Profile {
+            tasks,
+            phases: Vec::new(),
+            workers: 0,
+        }
+    }
+}
+
+/// Records a finished run's profile, with its phases, into `profiler`.
+pub(crate) fn record_profile(
+    run: &Run<'_>,
+    profiler: &Profiler,
+    phases: Vec<crate::profile::PhaseSpan>,
+    workers: u32,
+) {
+    let mut profile = run.take_profile();
+    profile.phases = phases;
+    profile.workers = workers;
+    profiler.record(profile);
 }

@@ -474,3 +474,36 @@ fn sync_order_finishes_branches_first() {
     // a, b1 and b2 are held while b's branch runs; then b, a, leaf until c.
     assert_eq!(stats.peak_held, 3);
 }
+
+#[test]
+fn profiler_records_one_span_per_entry_on_its_worker() {
+    let f = add();
+    let mut g = Graph::new();
+    g.add_value("x", Value::Int(1)).unwrap();
+    for i in 0..50 {
+        g.add_task(&format!("t{i}"), &f, vec![Comp::key("x"), Comp::value(Value::Int(i))], vec![]).unwrap();
+    }
+    let all: Vec<Comp> = (0..50).map(|i| Comp::key(format!("t{i}"))).collect();
+    g.add("all", Comp::list(all)).unwrap();
+    let profiler = daskr::Profiler::new();
+    for s in BOTH {
+        let o = Options { scheduler: s, num_workers: 2, profiler: Some(&profiler), ..Options::default() };
+        g.get_key("all", &o).unwrap();
+        let p = profiler.profile();
+        assert_eq!(p.tasks.len(), 52, "{s:?}");
+        let mut keys: Vec<&str> = p.tasks.iter().map(|t| t.key.as_str()).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 52);
+        assert!(p.tasks.windows(2).all(|w| w[0].start <= w[1].start), "start order");
+        assert!(p.tasks.iter().all(|t| t.ok && t.end >= t.start && t.worker < 2));
+        let x = p.tasks.iter().find(|t| t.key == "x").unwrap();
+        assert_eq!(x.func, "literal");
+        assert_eq!(p.tasks.iter().find(|t| t.key == "t3").unwrap().func, "add");
+        assert_eq!(p.tasks.iter().find(|t| t.key == "all").unwrap().func, "list");
+        assert_eq!(p.phases.iter().map(|ph| ph.name.as_str()).collect::<Vec<_>>(), vec!["plan", "run"]);
+        let json = p.chrome_trace_json();
+        assert_eq!(json.matches("\"ph\":\"X\"").count(), 54);
+        assert!(json.starts_with('{') && json.trim_end().ends_with('}'));
+    }
+}

@@ -370,3 +370,35 @@ pub unsafe extern "C" fn daskr_value_equal(
 pub unsafe extern "C" fn daskr_value_free(value: *mut daskr_value_t) {
     guard(|| drop(take(value)))
 }
+
+/// Encodes `value` in daskr's binary value encoding (docs/value-encoding.md: versioned,
+/// compact, the form values take between processes and machines). On success `*out` is a new
+/// bytes value holding the message, owned by the caller. Pointer values cannot be encoded
+/// (`DASKR_ERROR_INVALID_ARGUMENT`, naming the pointer's type).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_encode(
+    value: *const daskr_value_t,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let v = borrow(value).ok_or_else(|| Error::invalid_argument("value is NULL"))?;
+        let bytes = crate::encode::encode(v)?;
+        put(out, boxed(Value::bytes(&bytes)), "out")
+    })
+}
+
+/// Decodes a message made by `daskr_value_encode` (`len` bytes at `data`). On success `*out`
+/// is the value, owned by the caller. Malformed, truncated or too deeply nested input is a
+/// `DASKR_ERROR_INVALID_ARGUMENT` saying where; it is never trusted.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_decode(
+    data: *const u8,
+    len: usize,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let bytes = raw_bytes(data, len, "encoded")?;
+        let v = crate::encode::decode(bytes)?;
+        put(out, boxed(v), "out")
+    })
+}

@@ -4,12 +4,13 @@ mod pool;
 pub(crate) mod sync;
 pub(crate) mod threads;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::plan::Plan;
-use crate::run::{Callbacks, CancelToken, Run, Stats};
+use crate::profile::{PhaseSpan, Profiler};
+use crate::run::{record_profile, Callbacks, CancelToken, Run, Stats};
 use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,6 +49,8 @@ pub struct Options<'a> {
     pub num_workers: usize,
     pub callbacks: Option<&'a dyn Callbacks>,
     pub cancel: Option<&'a CancelToken>,
+    /// Records each entry's run and the scheduler's phases (costs two clock reads a task).
+    pub profiler: Option<&'a Profiler>,
 }
 
 /// The default number of workers: the cores this process may use.
@@ -73,13 +76,14 @@ impl Graph {
     pub fn get_with_stats(&self, keys: &Value, options: &Options<'_>) -> (Result<Value>, Stats) {
         let mut stats = Stats::default();
         let planning = Instant::now();
+        let epoch = options.profiler.map(|_| planning);
         let plan = match Plan::new(self, keys) {
             Ok(plan) => plan,
             Err(e) => return (Err(e), stats),
         };
         stats.plan_time = planning.elapsed();
         stats.entries = plan.len() as u64;
-        let run = Run::new(self, &plan, options.cancel, options.callbacks);
+        let run = Run::new(self, &plan, options.cancel, options.callbacks, epoch);
         run.callbacks_start();
         let running = Instant::now();
         let workers = match options.scheduler {
@@ -89,12 +93,28 @@ impl Graph {
         };
         // A run too small to share is not worth waking helpers for.
         let workers = workers.min(plan.len().max(1));
-        stats.entries_run = match options.scheduler {
+        match options.scheduler {
             Scheduler::Sync => sync::run(&run),
             Scheduler::Threads => threads::run(&run, workers),
-        };
+        }
         stats.run_time = running.elapsed();
         stats.workers = workers as u32;
+        if let Some(profiler) = options.profiler {
+            let since = |t: Instant| t.duration_since(planning);
+            let phases = vec![
+                PhaseSpan {
+                    name: "plan".into(),
+                    start: Duration::ZERO,
+                    end: since(running),
+                },
+                PhaseSpan {
+                    name: "run".into(),
+                    start: since(running),
+                    end: since(running) + stats.run_time,
+                },
+            ];
+            record_profile(&run, profiler, phases, stats.workers);
+        }
         let result = run.finish(keys, &mut stats);
         if let Some(callbacks) = options.callbacks {
             callbacks.finish(result.is_err());

@@ -3,8 +3,8 @@
 
 use crate::run::{Run, Scratch};
 
-/// Runs the plan; returns how many entries ran.
-pub(crate) fn run(run: &Run<'_>) -> u64 {
+/// Runs the plan.
+pub(crate) fn run(run: &Run<'_>) {
     let mut scratch = Scratch::default();
     for p in 0..run.plan.len() as u32 {
         if run.stopped() || run.check_cancel() {
@@ -12,5 +12,5 @@ pub(crate) fn run(run: &Run<'_>) -> u64 {
         }
         run.execute(p, 0, &mut scratch);
     }
-    scratch.entries_run
+    run.retire(scratch);
 }

@@ -11,7 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use crossbeam_utils::CachePadded;
@@ -97,15 +97,14 @@ struct Shared<'r, 'g> {
     sleep: Sleep,
     done: AtomicBool,
     roots_left: AtomicUsize,
-    entries_run: AtomicU64,
 }
 
-/// Runs the plan on `workers` threads (the caller included); returns how many entries ran.
-pub(crate) fn run(run: &Run<'_>, workers: usize) -> u64 {
+/// Runs the plan on `workers` threads (the caller included).
+pub(crate) fn run(run: &Run<'_>, workers: usize) {
     let plan = run.plan;
     let n = plan.len();
     if n == 0 {
-        return 0;
+        return;
     }
     let pending: Vec<AtomicU32> = plan
         .order
@@ -126,7 +125,6 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) -> u64 {
         sleep: Sleep::default(),
         done: AtomicBool::new(false),
         roots_left: AtomicUsize::new(plan.requested.len()),
-        entries_run: AtomicU64::new(0),
     };
     pool::scoped(workers - 1, &|w| {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.work(w))) {
@@ -135,7 +133,6 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) -> u64 {
             shared.end();
         }
     });
-    shared.entries_run.load(Ordering::Relaxed)
 }
 
 impl Shared<'_, '_> {
@@ -188,8 +185,7 @@ impl Shared<'_, '_> {
                 break;
             }
         }
-        self.entries_run
-            .fetch_add(scratch.entries_run, Ordering::Relaxed);
+        self.run.retire(scratch);
     }
 
     fn initial_head(&self) -> u32 {
@@ -201,7 +197,7 @@ impl Shared<'_, '_> {
     /// new batch when it is used up. Batches (a few dozen positions, fewer near the end) keep
     /// the shared cursor off the hot path when a million tasks start out ready.
     fn take_initial(&self, claimed: &mut Range<usize>) -> Option<u32> {
-        if (claimed.start >= claimed.end) {
+        if claimed.start >= claimed.end {
             let mut c = self.cursor.load(Ordering::Relaxed);
             loop {
                 let left = self.initial.len().checked_sub(c).filter(|&n| n > 0)?;
@@ -227,7 +223,7 @@ impl Shared<'_, '_> {
     /// The best ready position this worker can get, or None if there is none right now.
     fn pick(&self, w: usize, continuation: Option<u32>, claimed: &mut Range<usize>) -> Option<u32> {
         let own = &self.queues[w];
-        let initial_head = if (claimed.start >= claimed.end) {
+        let initial_head = if claimed.start >= claimed.end {
             self.initial_head()
         } else {
             self.initial[claimed.start]
