@@ -365,6 +365,54 @@ static void found_before_running(const daskr_get_options_t *o) {
     daskr_graph_free(g);
 }
 
+/* A list entry whose value would nest deeper than 256 fails like a task, naming the entry;
+ * stats are filled in on failure too. */
+static void too_deep_at_run_time(const daskr_get_options_t *o0) {
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_value_t *deep = tracked_value(1);
+    for (int i = 0; i < 256; i++) deep = list_value(&deep, 1);
+    CHECK_OK(daskr_graph_add_value(g, "deep", deep, NULL));
+    daskr_comp_t *item[] = {daskr_comp_ref("deep")};
+    CHECK_OK(daskr_graph_add(g, "wrap", daskr_comp_list(item, 1), NULL));
+    daskr_comp_t *after_args[] = {daskr_comp_ref("wrap")};
+    CHECK_OK(daskr_graph_add_task(g, "after", f_after, after_args, 1, NULL, NULL, 0, NULL));
+    daskr_get_options_t o = *o0;
+    daskr_stats_t st;
+    memset(&st, 0, sizeof st);
+    o.stats = &st;
+    daskr_value_t *out = NULL;
+    atomic_store(&after_calls, 0);
+    daskr_error_t *e = daskr_graph_get_key(g, "after", &o, &out);
+    CHECK(e && daskr_error_kind(e) == DASKR_ERROR_TASK_FAILED);
+    CHECK(e && daskr_error_key(e) && strcmp(daskr_error_key(e), "wrap") == 0);
+    CHECK(e && check_contains(daskr_error_message(e), "256"));
+    daskr_error_free(e);
+    CHECK(out == NULL);
+    CHECK(atomic_load(&after_calls) == 0);
+    CHECK(st.entries == 3);
+    CHECK(st.entries_run >= 1 && st.entries_run <= 2);
+    CHECK(tracked_live() == 1); /* the graph's literal */
+    daskr_graph_free(g);
+    CHECK(tracked_live() == 0);
+}
+
+static void kind_names(void) {
+    const char *names[] = {"task_failed", "cycle", "missing_dependency", "missing_key", "invalid_graph", "plugin",
+                           "cancelled", "worker_died", "invalid_argument", "graph_in_use", "type_mismatch", "internal"};
+    for (int k = DASKR_ERROR_TASK_FAILED; k <= DASKR_ERROR_INTERNAL; k++)
+        CHECK_STR(daskr_error_kind_name((daskr_error_kind_t)k), names[k - 1]);
+#if DASKR_KNOWN_BUG_KIND_NAME_OUT_OF_RANGE
+    /* BUG: daskr_error_kind_name converts the C int into a Rust enum unchecked; a value that is
+     * not a kind (0, 99) is undefined behaviour and crashes (SIGSEGV in
+     * `impl From<daskr_error_kind_t> for ErrorKind`). Expected: no crash, and some static
+     * string (e.g. "unknown") or NULL. */
+    const char *n0 = daskr_error_kind_name((daskr_error_kind_t)0);
+    const char *n99 = daskr_error_kind_name((daskr_error_kind_t)99);
+    CHECK(n0 == NULL || strcmp(n0, "task_failed") != 0);
+    CHECK(n99 == NULL || strlen(n99) > 0);
+#endif
+}
+
 int main(void) {
     f_mk = make_func("mk", mk, NULL);
     f_consume = make_func("consume", consume, NULL);
@@ -383,6 +431,12 @@ int main(void) {
         plan_errors(&threads);
         found_before_running(&threads);
     }
+    too_deep_at_run_time(&sync);
+    for (uint32_t w = 2; w <= 3; w++) {
+        daskr_get_options_t threads = make_options(DASKR_SCHEDULER_THREADS, w);
+        too_deep_at_run_time(&threads);
+    }
+    kind_names();
     int reps = check_slow_mode() ? 3 : 30;
     for (int i = 0; i < reps; i++) wide_failure(2 + i % 3, 64);
 

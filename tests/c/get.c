@@ -488,6 +488,17 @@ static void options(const daskr_graph_t *g) {
     CHECK_OK(daskr_graph_get_key(g, "e", NULL, &out));
     CHECK_INT(out, 7);
     daskr_value_free(out);
+    /* daskr_get_options_init writes exactly the struct this header declares, no more (a
+     * library whose options grew must not overrun a caller built against this header). */
+    struct {
+        daskr_get_options_t o;
+        unsigned char canary[64];
+    } guarded;
+    memset(&guarded, 0xab, sizeof guarded);
+    daskr_get_options_init(&guarded.o);
+    int canary_ok = 1;
+    for (size_t i = 0; i < sizeof guarded.canary; i++) canary_ok &= guarded.canary[i] == 0xab;
+    CHECK(canary_ok);
     daskr_get_options_t o;
     memset(&o, 0xab, sizeof o);
     daskr_get_options_init(&o);
@@ -563,6 +574,136 @@ static void options(const daskr_graph_t *g) {
     daskr_value_free(k);
 }
 
+/* ---- a get inside a task: gets on one graph may nest (any number may run at once) ---- */
+
+static const daskr_graph_t *nest_graph;
+
+static void nested_get(daskr_call_t *call, void *user_data) {
+    daskr_get_options_t o = make_options(user_data ? DASKR_SCHEDULER_THREADS : DASKR_SCHEDULER_SYNC, 3);
+    daskr_value_t *out = NULL;
+    daskr_error_t *e = daskr_graph_get_key(nest_graph, "e", &o, &out);
+    if (e) {
+        daskr_call_fail(call, daskr_error_message(e));
+        daskr_error_free(e);
+        return;
+    }
+    daskr_call_return(call, out);
+}
+
+static void nested_gets(daskr_graph_t *g, int width) {
+    nest_graph = g;
+    daskr_func_t *nt = make_func("nested", nested_get, (void *)1), *ns = make_func("nested", nested_get, NULL);
+    daskr_graph_t *outer = daskr_graph_new();
+    daskr_value_t **keys = malloc(sizeof *keys * (size_t)width);
+    for (int i = 0; i < width; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "n%d", i);
+        CHECK_OK(daskr_graph_add_task(outer, key, i % 2 ? nt : ns, NULL, 0, NULL, NULL, 0, NULL));
+        keys[i] = str_value(key);
+    }
+    daskr_value_t *req = list_value(keys, (size_t)width);
+    free(keys);
+    reset_counts();
+    for (int s = 0; s < 2; s++) {
+        daskr_get_options_t o = make_options(s ? DASKR_SCHEDULER_THREADS : DASKR_SCHEDULER_SYNC, 4);
+        daskr_value_t *out = NULL;
+        CHECK_OK(daskr_graph_get(outer, req, &o, &out));
+        CHECK(daskr_value_list_len(out) == (size_t)width);
+        for (int i = 0; i < width; i++) CHECK_INT(daskr_value_list_at(out, (size_t)i), 7);
+        daskr_value_free(out);
+    }
+    long n = 2L * width;
+    COUNTS(0, n, n, n, n, 0);
+    daskr_value_free(req);
+    daskr_func_free(nt);
+    daskr_func_free(ns);
+    daskr_graph_free(outer);
+}
+
+/* ---- several graphs at once, from several threads, sharing the pool ---- */
+
+static daskr_func_t *f_plain;
+
+static void *own_graph_worker(void *p) {
+    worker_arg_t *w = p;
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_task_t prev;
+    daskr_error_t *e = daskr_graph_add_value(g, "x0", daskr_value_int(w->index), &prev);
+    if (e) w->failures++;
+    daskr_error_free(e);
+    for (int i = 1; i < 50; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "x%d", i);
+        daskr_comp_t *a[] = {daskr_comp_ref_task(prev), int_comp(0)};
+        e = daskr_graph_add_task(g, key, f_plain, a, 2, NULL, NULL, 0, &prev);
+        if (e) w->failures++;
+        daskr_error_free(e);
+    }
+    for (int i = 0; i < w->gets; i++) {
+        daskr_get_options_t o = make_options(DASKR_SCHEDULER_THREADS, 2 + (uint32_t)(i % 3));
+        daskr_value_t *out = NULL;
+        e = daskr_graph_get_key(g, "x49", &o, &out);
+        int64_t v = 0;
+        if (e || !daskr_value_get_int(out, &v) || v != w->index + 49) w->failures++;
+        daskr_error_free(e);
+        daskr_value_free(out);
+    }
+    daskr_graph_free(g);
+    return NULL;
+}
+
+static void many_graphs(int gets) {
+    f_plain = make_func("inc", inc, NULL);
+    enum { T = 4 };
+    pthread_t threads[T];
+    worker_arg_t args[T];
+    for (int i = 0; i < T; i++) {
+        args[i] = (worker_arg_t){NULL, 100 * i, gets, 0};
+        CHECK(pthread_create(&threads[i], NULL, own_graph_worker, &args[i]) == 0);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(args[i].failures == 0);
+    }
+    daskr_func_free(f_plain);
+}
+
+/* ---- the call API given a NULL call: harmless ---- */
+
+static void null_call(void) {
+    CHECK(daskr_call_key(NULL) == NULL);
+    CHECK(daskr_call_nargs(NULL) == 0 && daskr_call_nkwargs(NULL) == 0);
+    CHECK(daskr_call_arg(NULL, 0) == NULL && daskr_call_kwarg(NULL, "x") == NULL);
+    CHECK(daskr_call_kwarg_name(NULL, 0) == NULL && daskr_call_kwarg_at(NULL, 0) == NULL);
+    daskr_call_return_int(NULL, 1);
+    daskr_call_return_float(NULL, 1);
+    daskr_call_return_bool(NULL, 1);
+    daskr_call_return_string(NULL, "x", 1);
+    daskr_call_fail(NULL, "x");
+    long d0 = atomic_load(&tracked_destroyed);
+    daskr_call_return(NULL, tracked_value(1)); /* takes the value even so */
+    CHECK(atomic_load(&tracked_destroyed) == d0 + 1);
+}
+
+/* ---- options holding values outside their enum ---- */
+
+static void bad_enum_options(const daskr_graph_t *g) {
+#if DASKR_KNOWN_BUG_OPTIONS_ENUM_UNCHECKED
+    /* BUG: read_options copies the caller's bytes into a Rust enum without checking the
+     * scheduler value, which is undefined behaviour in Rust; observed: the get runs (with some
+     * scheduler) and succeeds. Expected: DASKR_ERROR_INVALID_ARGUMENT naming the scheduler. */
+    daskr_get_options_t o = make_options(DASKR_SCHEDULER_SYNC, 1);
+    memset(&o.scheduler, 0, sizeof o.scheduler);
+    o.scheduler = (daskr_scheduler_t)7;
+    daskr_value_t *sentinel = (daskr_value_t *)&o, *out = sentinel;
+    CHECK_ERR(daskr_graph_get_key(g, "e", &o, &out), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK(out == sentinel);
+    if (out != sentinel) daskr_value_free(out);
+#else
+    (void)g;
+#endif
+}
+
 int main(void) {
     int slow = check_slow_mode();
     daskr_func_t *funcs[NCOUNT];
@@ -595,7 +736,11 @@ int main(void) {
     COUNTS(0, reps, reps, reps, reps, 0);
 
     concurrent_gets(g, slow ? 5 : 50);
+    nested_gets(g, slow ? 8 : 64);
+    many_graphs(slow ? 5 : 50);
+    null_call();
     options(g);
+    bad_enum_options(g);
     daskr_graph_free(g);
     CHECK(tracked_live() == 0);
     return check_report("get");

@@ -2,6 +2,8 @@
  * key and by handle, lists, inline tasks, kwargs), handles and forward references, and every
  * error an add can give. Computations are taken even on failure: pointer literals inside
  * them are counted to prove it. */
+#include <pthread.h>
+
 #include "check.h"
 
 /* Sums every int in its arguments and keyword arguments, walking into lists. */
@@ -465,6 +467,52 @@ static void func_user_data(void) {
     CHECK(atomic_load(&userdata_freed) == u0 + 1);
 }
 
+/* Two threads adding to one graph at once: each add either succeeds or fails with
+ * GRAPH_IN_USE (changing nothing, but still taking its value); retried, all land. */
+typedef struct {
+    daskr_graph_t *g;
+    int id, n;
+    long in_use, other_errors;
+} adder_t;
+
+static void *adder(void *p) {
+    adder_t *a = p;
+    for (int i = 0; i < a->n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "t%d-%d", a->id, i);
+        for (;;) {
+            daskr_error_t *e = i % 2 ? daskr_graph_add_value(a->g, key, tracked_value(i), NULL)
+                                     : daskr_graph_add(a->g, key, daskr_comp_value(tracked_value(i)), NULL);
+            if (!e) break;
+            if (daskr_error_kind(e) == DASKR_ERROR_GRAPH_IN_USE)
+                a->in_use++;
+            else
+                a->other_errors++;
+            daskr_error_free(e);
+            if (a->other_errors) break;
+        }
+    }
+    return NULL;
+}
+
+static void concurrent_adds(int n) {
+    daskr_graph_t *g = daskr_graph_new();
+    long c0 = atomic_load(&tracked_created), d0 = atomic_load(&tracked_destroyed);
+    adder_t a[2] = {{g, 0, n, 0, 0}, {g, 1, n, 0, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, adder, &a[i]) == 0);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    CHECK(a[0].other_errors == 0 && a[1].other_errors == 0);
+    CHECK(daskr_graph_len(g) == (size_t)(2 * n));
+    /* Every value passed was taken: the failed attempts' were released right away. */
+    long made = atomic_load(&tracked_created) - c0, gone = atomic_load(&tracked_destroyed) - d0;
+    CHECK(made == 2 * n + a[0].in_use + a[1].in_use);
+    CHECK(gone == a[0].in_use + a[1].in_use);
+    CHECK(daskr_graph_contains(g, "t0-0") && daskr_graph_contains(g, "t1-0"));
+    daskr_graph_free(g);
+    CHECK(atomic_load(&tracked_destroyed) - d0 == made);
+}
+
 int main(void) {
     daskr_func_t *f = make_func("sum", sum, NULL);
     adds_and_handles(f);
@@ -474,6 +522,7 @@ int main(void) {
     freed_comps(f);
     daskr_func_free(f);
     func_user_data();
+    concurrent_adds(check_slow_mode() ? 300 : 3000);
     CHECK(tracked_live() == 0);
     return check_report("graph_build");
 }

@@ -324,6 +324,48 @@ static void threads_release(uint32_t workers, int width) {
     daskr_graph_free(g);
 }
 
+/* Returns a new tracked value; fails if more than two tracked values are alive (its input
+ * and, momentarily, nothing else: the input's own input was released already). */
+static atomic_long chain_violations;
+static void step(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    if (tracked_live() > 1 + (long)(intptr_t)user_data) atomic_fetch_add(&chain_violations, 1);
+    long id = tracked_id(daskr_call_arg(call, 0));
+    daskr_call_return(call, tracked_value(id + 1));
+}
+
+/* A long chain: no depth limit, one result alive at a time. */
+static void deep_chain(int n) {
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_func_t *f = make_func("step", step, NULL);
+    daskr_task_t prev;
+    daskr_comp_t *first[] = {int_comp(0)};
+    CHECK_OK(daskr_graph_add_task(g, "c0", f_mk, first, 1, NULL, NULL, 0, &prev));
+    char key[32];
+    for (int i = 1; i < n; i++) {
+        snprintf(key, sizeof key, "c%d", i);
+        daskr_comp_t *a[] = {daskr_comp_ref_task(prev)};
+        CHECK_OK(daskr_graph_add_task(g, key, f, a, 1, NULL, NULL, 0, &prev));
+    }
+    for (int s = 0; s < 2; s++) {
+        daskr_stats_t st;
+        daskr_get_options_t o = make_options(s ? DASKR_SCHEDULER_THREADS : DASKR_SCHEDULER_SYNC, 3);
+        o.stats = &st;
+        atomic_store(&chain_violations, 0);
+        daskr_value_t *out = NULL;
+        CHECK_OK(daskr_graph_get_key(g, key, &o, &out));
+        CHECK(tracked_id(out) == n - 1);
+        CHECK(tracked_live() == 1);
+        daskr_value_free(out);
+        CHECK(atomic_load(&chain_violations) == 0);
+        CHECK(st.entries == (uint64_t)n && st.entries_run == (uint64_t)n);
+        CHECK(st.peak_held <= 2);
+    }
+    CHECK(tracked_live() == 0);
+    daskr_func_free(f);
+    daskr_graph_free(g);
+}
+
 int main(void) {
     f_mk = make_func("mk", mk, NULL);
     f_add = make_func("add", add, NULL);
@@ -338,6 +380,7 @@ int main(void) {
         graph_owned_literals(&threads);
     }
     branches();
+    deep_chain(check_slow_mode() ? 20000 : 100000);
     reduction_tree(check_slow_mode() ? 6 : 10);
     int reps = check_slow_mode() ? 4 : 40;
     for (int i = 0; i < reps; i++) threads_release(2 + (uint32_t)(i % 3), 100);
