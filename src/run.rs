@@ -61,6 +61,46 @@ impl CancelToken {
     }
 }
 
+/// Live progress of a get, readable from any thread while it runs (for progress bars): how
+/// many entries it needs and how many have run so far. Workers publish their counts every
+/// `PROGRESS_BATCH` entries and when they stop, so a progress reader costs the run nothing
+/// measurable (no lock, no callback per task).
+#[derive(Default)]
+pub struct Progress {
+    total: AtomicU64,
+    done: AtomicU64,
+    running: AtomicBool,
+}
+
+const PROGRESS_BATCH: u64 = 256;
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress::default()
+    }
+    /// Entries the current (or last) get needs, literals included.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+    /// Entries run so far (lags by at most `PROGRESS_BATCH` per worker while running; exact
+    /// once the get returned).
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+    /// Whether a get using it is running.
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+    pub(crate) fn begin(&self, total: u64) {
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+        self.running.store(true, Ordering::Release);
+    }
+    pub(crate) fn end(&self) {
+        self.running.store(false, Ordering::Release);
+    }
+}
+
 /// Figures about one `get`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -123,6 +163,7 @@ pub(crate) struct Run<'a> {
     callbacks: Option<&'a dyn Callbacks>,
     callback_lock: Mutex<()>,
     entries_run: AtomicU64,
+    progress: Option<&'a Progress>,
     /// When profiling: the get's start, and the spans workers handed in when they retired.
     epoch: Option<Instant>,
     spans: Mutex<Vec<Span>>,
@@ -143,6 +184,8 @@ struct Span {
 pub(crate) struct Scratch {
     ptrs: Vec<*const Value>,
     entries_run: u64,
+    /// Entries run but not yet published to `Progress`.
+    unpublished: u64,
     spans: Vec<Span>,
 }
 
@@ -152,8 +195,12 @@ impl<'a> Run<'a> {
         plan: &'a Plan,
         cancel: Option<&'a CancelToken>,
         callbacks: Option<&'a dyn Callbacks>,
+        progress: Option<&'a Progress>,
         epoch: Option<Instant>,
     ) -> Run<'a> {
+        if let Some(p) = progress {
+            p.begin(plan.len() as u64);
+        }
         Run {
             graph,
             plan,
@@ -167,6 +214,7 @@ impl<'a> Run<'a> {
             callbacks,
             callback_lock: Mutex::new(()),
             entries_run: AtomicU64::new(0),
+            progress,
             epoch,
             spans: Mutex::new(Vec::new()),
         }
@@ -176,6 +224,9 @@ impl<'a> Run<'a> {
     pub fn retire(&self, scratch: Scratch) {
         self.entries_run
             .fetch_add(scratch.entries_run, Ordering::Relaxed);
+        if let Some(p) = self.progress {
+            p.done.fetch_add(scratch.unpublished, Ordering::Relaxed);
+        }
         if !scratch.spans.is_empty() {
             self.spans
                 .lock()
@@ -255,6 +306,13 @@ impl<'a> Run<'a> {
             other => self.eval(id, other),
         };
         scratch.entries_run += 1;
+        if let Some(progress) = self.progress {
+            scratch.unpublished += 1;
+            if scratch.unpublished == PROGRESS_BATCH {
+                progress.done.fetch_add(PROGRESS_BATCH, Ordering::Relaxed);
+                scratch.unpublished = 0;
+            }
+        }
         let ok = result.is_ok();
         if self.epoch.is_some() {
             let end = self.clock();
@@ -387,6 +445,9 @@ impl<'a> Run<'a> {
     pub fn finish(self, keys: &Value, stats: &mut Stats) -> Result<Value, Error> {
         stats.peak_held = self.peak.load(Ordering::Relaxed).max(0) as u64;
         stats.entries_run = self.entries_run.load(Ordering::Relaxed);
+        if let Some(p) = self.progress {
+            p.end();
+        }
         let failure = self
             .failure
             .lock()

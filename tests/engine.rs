@@ -507,3 +507,37 @@ fn profiler_records_one_span_per_entry_on_its_worker() {
         assert!(json.starts_with('{') && json.trim_end().ends_with('}'));
     }
 }
+
+#[test]
+fn progress_counts_entries_as_they_run() {
+    let f = add();
+    let mut g = Graph::new();
+    let mut prev = g.add_value("p0", Value::Int(0)).unwrap();
+    let n = 20_000;
+    for i in 1..n {
+        prev = g.add_task(&format!("p{i}"), &f, vec![Comp::id(prev), Comp::value(Value::Int(1))], vec![]).unwrap();
+    }
+    let progress = daskr::Progress::new();
+    for s in BOTH {
+        let seen = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut seen = vec![];
+                while seen.len() < 10_000 {
+                    seen.push(progress.done());
+                    if !progress.running() && !seen.is_empty() && progress.done() == n as u64 {
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+                seen
+            });
+            g.get_key(&format!("p{}", n - 1), &Options { scheduler: s, progress: Some(&progress), ..Options::default() })
+                .unwrap();
+            reader.join().unwrap()
+        });
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "never goes backwards");
+        assert_eq!(progress.total(), n as u64);
+        assert_eq!(progress.done(), n as u64);
+        assert!(!progress.running());
+    }
+}

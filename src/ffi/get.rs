@@ -8,7 +8,7 @@ use super::{arg_str, guard, put, status};
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
 use crate::profile::Profiler;
-use crate::run::{Callbacks, CancelToken, KeyRef, Stats};
+use crate::run::{Callbacks, CancelToken, KeyRef, Progress, Stats};
 use crate::sched::{Options, Scheduler};
 use crate::value::Value;
 
@@ -76,6 +76,9 @@ pub struct daskr_get_options_t {
     /// Records the get's profile (each entry's run, the scheduler's phases) when not NULL.
     /// Borrowed for the get.
     pub profile: *const daskr_profile_t,
+    /// Counts entries as they run, readable from another thread (progress bars) when not
+    /// NULL. Borrowed for the get.
+    pub progress: *const daskr_progress_t,
 }
 
 /// A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
@@ -94,6 +97,7 @@ pub unsafe extern "C" fn daskr_get_options_init(options: *mut daskr_get_options_
                 cancel: std::ptr::null(),
                 stats: std::ptr::null_mut(),
                 profile: std::ptr::null(),
+                progress: std::ptr::null(),
             });
         }
     })
@@ -248,6 +252,7 @@ unsafe fn get(
         callbacks: callbacks.as_ref().map(|c| c as &dyn Callbacks),
         cancel,
         profiler: o.profile.as_ref().map(|p| &p.profiler),
+        progress: o.progress.as_ref().map(|p| &p.0),
     };
     let graph = g.read();
     let (result, stats) = graph.get_with_stats(keys, &options);
@@ -377,5 +382,44 @@ pub unsafe extern "C" fn daskr_profile_write_trace(
         let json = p.profiler.with(|_, prof| prof.chrome_trace_json());
         std::fs::write(path, json)
             .map_err(|e| Error::invalid_argument(format!("cannot write trace file '{path}': {e}")))
+    })
+}
+
+/// Live progress of the gets it is attached to (`daskr_get_options_t.progress`): read it from
+/// another thread while a get runs, e.g. to draw a progress bar. Workers publish counts in
+/// small batches, so attaching it costs a run nothing measurable. Thread-safe.
+pub struct daskr_progress_t(Progress);
+
+/// A new progress counter. Free it with `daskr_progress_free` once no get uses it.
+#[no_mangle]
+pub extern "C" fn daskr_progress_new() -> *mut daskr_progress_t {
+    guard(|| Box::into_raw(Box::new(daskr_progress_t(Progress::new()))))
+}
+
+/// Entries the current (or last) get needs, literals included.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_progress_total(progress: *const daskr_progress_t) -> u64 {
+    guard(|| progress.as_ref().map_or(0, |p| p.0.total()))
+}
+
+/// Entries run so far (a little behind while running; exact once the get has returned).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_progress_done(progress: *const daskr_progress_t) -> u64 {
+    guard(|| progress.as_ref().map_or(0, |p| p.0.done()))
+}
+
+/// Whether a get using this counter is running.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_progress_running(progress: *const daskr_progress_t) -> bool {
+    guard(|| progress.as_ref().is_some_and(|p| p.0.running()))
+}
+
+/// Frees a progress counter. NULL is ignored.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_progress_free(progress: *mut daskr_progress_t) {
+    guard(|| {
+        if !progress.is_null() {
+            drop(Box::from_raw(progress));
+        }
     })
 }

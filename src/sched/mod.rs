@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::plan::Plan;
 use crate::profile::{PhaseSpan, Profiler};
-use crate::run::{record_profile, Callbacks, CancelToken, Run, Stats};
+use crate::run::{record_profile, Callbacks, CancelToken, Progress, Run, Stats};
 use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +51,8 @@ pub struct Options<'a> {
     pub cancel: Option<&'a CancelToken>,
     /// Records each entry's run and the scheduler's phases (costs two clock reads a task).
     pub profiler: Option<&'a Profiler>,
+    /// Counts entries as they run, for a progress display on another thread.
+    pub progress: Option<&'a Progress>,
 }
 
 /// The default number of workers: the cores this process may use.
@@ -83,7 +85,14 @@ impl Graph {
         };
         stats.plan_time = planning.elapsed();
         stats.entries = plan.len() as u64;
-        let run = Run::new(self, &plan, options.cancel, options.callbacks, epoch);
+        let run = Run::new(
+            self,
+            &plan,
+            options.cancel,
+            options.callbacks,
+            options.progress,
+            epoch,
+        );
         run.callbacks_start();
         let running = Instant::now();
         let workers = match options.scheduler {

@@ -1,4 +1,5 @@
-/* A profile recorder attached to a get: one span per entry, on the worker that ran it. */
+/* A profile recorder attached to a get (one span per entry, on the worker that ran it), and a
+ * progress counter. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@ int main(void) {
     CHECK_OK(daskr_graph_add(g, "all", daskr_comp_list(refs, N), NULL));
 
     daskr_profile_t *profile = daskr_profile_new();
+    daskr_progress_t *progress = daskr_progress_new();
     CHECK(daskr_profile_len(profile) == 0);
     for (int s = 0; s < 2; s++) {
         daskr_get_options_t o;
@@ -33,10 +35,14 @@ int main(void) {
         o.scheduler = s ? DASKR_SCHEDULER_THREADS : DASKR_SCHEDULER_SYNC;
         o.num_workers = 2;
         o.profile = profile;
+        o.progress = progress;
         daskr_value_t *out = NULL;
         CHECK_OK(daskr_graph_get_key(g, "all", &o, &out));
         daskr_value_free(out);
         CHECK(daskr_profile_len(profile) == N + 1);
+        CHECK(daskr_progress_total(progress) == N + 1);
+        CHECK(daskr_progress_done(progress) == N + 1);
+        CHECK(!daskr_progress_running(progress));
         int lists = 0;
         uint64_t last_start = 0;
         for (size_t i = 0; i < daskr_profile_len(profile); i++) {
@@ -71,6 +77,7 @@ int main(void) {
     CHECK_ERR(daskr_profile_write_trace(profile, "/nonexistent-dir/x.json"), DASKR_ERROR_INVALID_ARGUMENT, NULL);
 
     daskr_profile_free(profile);
+    daskr_progress_free(progress);
     daskr_func_free(f);
     daskr_graph_free(g);
     return check_report("profile");
