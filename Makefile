@@ -1,13 +1,17 @@
 # Entry points a newcomer needs (see README.md):
-#   make pipeline   build libdaskr and run the seed's load/clean/analyze/store pipeline (C)
+#   make pipeline   build the daskr command and the example plugin, and run the seed's
+#                   load/clean/analyze/store pipeline: daskr run examples/pipeline.json
+#   make pipeline-c the same pipeline as a C program linked with libdaskr
 #   make test       every test suite: Rust (engine, header, C programs), C++, Go
 # Everything builds into target/.
 
 CC ?= cc
 CFLAGS ?= -std=c11 -O2 -Wall -Wextra -Werror
 RELEASE_LIB := target/release/libdaskr.so
+DASKR := target/release/daskr
+EXAMPLE_PLUGIN := target/plugins/libexample.so
 
-.PHONY: all lib pipeline test test-rust test-c-memcheck clean
+.PHONY: all lib bin plugins pipeline pipeline-c test test-rust test-c-memcheck clean
 
 all: lib
 
@@ -18,8 +22,22 @@ target/examples/pipeline: examples/pipeline.c include/daskr.h lib
 	@mkdir -p target/examples
 	$(CC) $(CFLAGS) -Iinclude $< -Ltarget/release -ldaskr -Wl,-rpath,$(CURDIR)/target/release -o $@
 
-pipeline: target/examples/pipeline
+pipeline-c: target/examples/pipeline
 	./target/examples/pipeline
+
+# The daskr command; it exports the daskr_* functions that plugins call.
+bin:
+	cargo build --release --bin daskr
+
+# Plugins are built without linking libdaskr: the program that loads them provides daskr_*.
+$(EXAMPLE_PLUGIN): examples/plugins/example.c include/daskr.h
+	@mkdir -p target/plugins
+	$(CC) $(CFLAGS) -shared -fPIC -Iinclude $< -o $@
+
+plugins: $(EXAMPLE_PLUGIN)
+
+pipeline: bin plugins
+	$(DASKR) run examples/pipeline.json
 
 test: test-rust test-cpp test-go
 

@@ -15,12 +15,15 @@ fn main() {
 /// Plugins are built without linking libdaskr: they take the `daskr_*` functions from the
 /// process that loads them. For the `daskr` command to be such a process, its binary must keep
 /// every C ABI function (a `#[used]` static referring to each, written here from the
-/// `#[no_mangle]` functions in src/ffi) and export them (`-rdynamic`).
+/// `#[no_mangle]` functions in src/ffi, into $OUT_DIR/c_abi_symbols.rs for `include!`) and
+/// export them (`-rdynamic`).
 fn c_abi_symbols() {
     println!("cargo:rerun-if-changed=src/ffi");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if os != "windows" {
         println!("cargo:rustc-link-arg-bins=-rdynamic");
+        // The integration tests that load plugins in-process include the same list.
+        println!("cargo:rustc-link-arg-tests=-rdynamic");
     }
     let mut names = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir("src/ffi")

@@ -34,10 +34,11 @@ typedef struct daskr_value_t daskr_value_t;
 
 /**
  * How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
- * object and the `graph` object included: a computation nests at most 126 levels (an inline
- * task takes two, its object and its `args` array). Deeper input is an `invalid_graph` error.
+ * object and the `graph` object included (serde_json's recursion limit): a computation nests
+ * at most 125 levels (an inline task takes two, its object and its `args` array). Deeper
+ * input is an `invalid_graph` error naming the key.
  */
-#define DASKR_GRAPH_FILE_MAX_DEPTH 128
+#define DASKR_GRAPH_FILE_MAX_DEPTH 127
 
 /**
  * How deeply lists may nest inside one value (and computations inside one graph entry).
@@ -620,7 +621,7 @@ void daskr_comp_free(daskr_comp_t *comp);
  * `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded
  * with it. Fails with `DASKR_ERROR_INVALID_GRAPH` naming the key and the place in it
  * (`key 'z': args[1].kwargs.scale: ...`), or `DASKR_ERROR_PLUGIN` for a plugin that cannot be
- * loaded or an unknown alias or symbol. A graph file nests at most 128 JSON levels.
+ * loaded or an unknown alias or symbol. A graph file nests at most `DASKR_GRAPH_FILE_MAX_DEPTH` JSON levels.
  */
 daskr_error_t *daskr_graph_from_json(const char *json,
                                      size_t len,

@@ -5,10 +5,10 @@
 //!   literal (Dask's rule); `{"ref": k}`, `{"lit": v}` and `{"bytes": b64}` say it explicitly.
 //! - A task is `{"fn": "alias:symbol", "args": [...], "kwargs": {...}}`; aliases come from the
 //!   file's `plugins` (relative paths are relative to the file's folder).
-//! - Depth: a graph file nests at most [`MAX_FILE_DEPTH`] (128) JSON levels, the document's
+//! - Depth: a graph file nests at most [`MAX_FILE_DEPTH`] (127) JSON levels, the document's
 //!   own object and the `graph` object included — serde_json's recursion limit, so too-deep
 //!   input is an error found while parsing, never a stack overflow. A computation therefore
-//!   nests at most 126 levels (an inline task takes two: its object and its `args` array),
+//!   nests at most 125 levels (an inline task takes two: its object and its `args` array),
 //!   well inside the engine's [`MAX_NESTING`](crate::MAX_NESTING).
 //! - Every malformed input is an `invalid_graph` error naming the key and the place in it
 //!   (`key 'z': args[1].kwargs.scale: ...`), or a `plugin` error for a plugin that cannot be

@@ -31,7 +31,12 @@ include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
         A graph file (JSON) maps keys to computations: literals, references to other keys, \
         lists, and tasks that call functions in plugin libraries. `daskr run` computes the \
         keys asked for, running only the tasks they need, in parallel, and prints the results \
-        as JSON. See shared/design/graph-format.md, or the README's section on graph files."
+        as JSON. The README's section \"Graph files, plugins and the daskr command\" describes \
+        the format.\n\n\
+        Examples:\n  \
+        daskr run examples/pipeline.json\n  \
+        daskr run examples/pipeline.json --keys analyze --scheduler sync\n  \
+        daskr plugins target/plugins/libexample.so"
 )]
 struct Cli {
     #[command(subcommand)]

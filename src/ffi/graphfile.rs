@@ -12,9 +12,10 @@ use crate::graphfile::{self, GraphFile};
 use crate::value::Value;
 
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
-/// object and the `graph` object included: a computation nests at most 126 levels (an inline
-/// task takes two, its object and its `args` array). Deeper input is an `invalid_graph` error.
-pub const DASKR_GRAPH_FILE_MAX_DEPTH: u32 = 128;
+/// object and the `graph` object included (serde_json's recursion limit): a computation nests
+/// at most 125 levels (an inline task takes two, its object and its `args` array). Deeper
+/// input is an `invalid_graph` error naming the key.
+pub const DASKR_GRAPH_FILE_MAX_DEPTH: u32 = 127;
 
 unsafe fn hand_over(
     file: GraphFile,
@@ -34,7 +35,7 @@ unsafe fn hand_over(
 /// `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded
 /// with it. Fails with `DASKR_ERROR_INVALID_GRAPH` naming the key and the place in it
 /// (`key 'z': args[1].kwargs.scale: ...`), or `DASKR_ERROR_PLUGIN` for a plugin that cannot be
-/// loaded or an unknown alias or symbol. A graph file nests at most 128 JSON levels.
+/// loaded or an unknown alias or symbol. A graph file nests at most `DASKR_GRAPH_FILE_MAX_DEPTH` JSON levels.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_graph_from_json(
     json: *const c_char,

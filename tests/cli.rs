@@ -1,0 +1,369 @@
+//! The `daskr` command, run as a person or a script would: results on stdout, errors as JSON
+//! with exit status 1, a wrong command line with exit status 2, the same output under every
+//! scheduler, and the README's pipeline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the example plugin where examples/pipeline.json expects it
+/// (target/plugins/libexample.so, as `make plugins` does) and returns that folder.
+fn plugins_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = root().join("target/plugins");
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = env!("DASKR_TARGET");
+        let tmp = dir.join(format!("libexample.so.{}.tmp", std::process::id()));
+        let status = cc::Build::new()
+            .cargo_metadata(false)
+            .target(target)
+            .host(target)
+            .opt_level(0)
+            .get_compiler()
+            .to_command()
+            .args([
+                "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
+            ])
+            .arg(format!("-I{}", root().join("include").display()))
+            .arg(root().join("examples/plugins/example.c"))
+            .arg("-o")
+            .arg(&tmp)
+            .status()
+            .expect("the C compiler runs");
+        assert!(status.success(), "compiling the example plugin failed");
+        std::fs::rename(&tmp, dir.join("libexample.so")).unwrap();
+        dir
+    })
+}
+
+/// A folder for this test's graph files.
+fn scratch(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("cli-tests")
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a graph file using the example plugin as `ex` and returns its path.
+fn graph_file(name: &str, graph: &str, keys: &str) -> PathBuf {
+    let lib = plugins_dir().join("libexample.so");
+    let path = scratch(name).join("graph.json");
+    let text = format!(
+        r#"{{"plugins": {{"ex": {}}}, "graph": {graph}, "keys": {keys}}}"#,
+        serde_json::Value::String(lib.to_string_lossy().into_owned())
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn daskr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_daskr"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("daskr runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
+}
+
+const GRAPH: &str = r#"{
+    "x": 1,
+    "y": {"fn": "ex:inc", "args": ["x"]},
+    "z": {"fn": "ex:add", "args": ["y", 10], "kwargs": {"scale": 2}},
+    "w": "z",
+    "s": "hello",
+    "l": ["x", "y", [1, 2.5, null, true]],
+    "b": {"bytes": "aGVsbG8="},
+    "sum": {"fn": "ex:sum", "args": [[
+        {"fn": "ex:sleep_ms", "args": [5], "kwargs": {"value": 1}},
+        {"fn": "ex:sleep_ms", "args": [5], "kwargs": {"value": 2}},
+        {"fn": "ex:sleep_ms", "args": [5], "kwargs": {"value": 3}}]]}
+}"#;
+
+#[test]
+fn run_prints_results_in_the_shape_of_the_keys() {
+    let g = graph_file("shape", GRAPH, r#"["z", ["w", "l"]]"#);
+    let g = g.to_str().unwrap();
+    let o = daskr(&["run", g]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "[24,[24,[1,2,[1,2.5,null,true]]]]\n");
+
+    let o = daskr(&["run", g, "--keys", "s"]);
+    assert_eq!(json(&o), serde_json::json!("hello"));
+    let o = daskr(&["run", g, "--keys", "b", "--keys", "sum", "--keys", "b"]);
+    assert_eq!(
+        json(&o),
+        serde_json::json!([{"bytes": "aGVsbG8="}, 6, {"bytes": "aGVsbG8="}])
+    );
+}
+
+#[test]
+fn every_scheduler_prints_the_same() {
+    let g = graph_file("schedulers", GRAPH, r#"["z", ["w", "l"], "s", "b", "sum"]"#);
+    let g = g.to_str().unwrap();
+    let mut outputs = Vec::new();
+    for args in [
+        &["--scheduler", "sync"][..],
+        &["--scheduler", "threads", "--workers", "1"],
+        &["--scheduler", "threads", "--workers", "2"],
+        &["--scheduler", "threads", "--workers", "4"],
+        &[],
+    ] {
+        let mut all = vec!["run", g];
+        all.extend_from_slice(args);
+        let o = daskr(&all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        outputs.push(stdout(&o));
+    }
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "{outputs:?}");
+    assert_eq!(
+        outputs[0],
+        "[24,[24,[1,2,[1,2.5,null,true]]],\"hello\",{\"bytes\":\"aGVsbG8=\"},6]\n"
+    );
+}
+
+#[test]
+fn a_failing_task_exits_1_with_a_json_error() {
+    let g = graph_file(
+        "fails",
+        r#"{"a": 1, "bad": {"fn": "ex:fail", "args": ["boom"]}, "c": {"fn": "ex:inc", "args": ["bad"]}}"#,
+        r#""c""#,
+    );
+    for scheduler in ["sync", "threads"] {
+        let o = daskr(&["run", g.to_str().unwrap(), "--scheduler", scheduler]);
+        assert_eq!(o.status.code(), Some(1));
+        let e = &json(&o)["error"];
+        assert_eq!(e["kind"], "task_failed");
+        assert_eq!(e["key"], "bad");
+        assert_eq!(e["keys"], serde_json::json!([]));
+        assert!(e["message"].as_str().unwrap().contains("boom"), "{e}");
+        let err = stderr(&o);
+        assert!(err.contains("task 'bad' failed: boom"), "{err}");
+    }
+}
+
+#[test]
+fn graph_errors_exit_1_naming_the_key() {
+    let cases = [
+        (
+            r#"{"z": {"fn": "ex:add", "args": [1, {"fn": "ex:inc", "kwargs": {"scale": {"x": 1}}}]}}"#,
+            r#""z""#,
+            "invalid_graph",
+            Some("z"),
+            "key 'z': args[1].kwargs.scale: ",
+        ),
+        (
+            r#"{"z": {"fn": "ex:nope"}}"#,
+            r#""z""#,
+            "plugin",
+            Some("z"),
+            "no task 'nope'",
+        ),
+        (
+            r#"{"z": {"fn": "qq:inc"}}"#,
+            r#""z""#,
+            "plugin",
+            Some("z"),
+            "no plugin has the alias 'qq'",
+        ),
+        (r#"{"a": "b", "b": "a"}"#, r#""a""#, "cycle", None, "cycle"),
+        (
+            r#"{"a": {"ref": "gone"}}"#,
+            r#""a""#,
+            "missing_dependency",
+            Some("a"),
+            "gone",
+        ),
+        (
+            r#"{"a": 1}"#,
+            r#""nope""#,
+            "missing_key",
+            Some("nope"),
+            "nope",
+        ),
+    ];
+    for (i, (graph, keys, kind, key, needle)) in cases.into_iter().enumerate() {
+        let g = graph_file(&format!("graph-error-{i}"), graph, keys);
+        let o = daskr(&["run", g.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{graph}: {}", stdout(&o));
+        let e = &json(&o)["error"];
+        assert_eq!(e["kind"], kind, "{e}");
+        if let Some(key) = key {
+            assert_eq!(e["key"], key, "{e}");
+        }
+        assert!(e["message"].as_str().unwrap().contains(needle), "{e}");
+        assert!(stderr(&o).starts_with("daskr: "), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn unreadable_files_exit_1() {
+    let dir = scratch("unreadable");
+    let missing = dir.join("missing.json");
+    let o = daskr(&["run", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["error"]["kind"], "invalid_graph");
+    assert!(stderr(&o).contains("missing.json"));
+
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, r#"{"graph": {"a": 1, "b": [1, 2"#).unwrap();
+    let o = daskr(&["run", broken.to_str().unwrap(), "--keys", "a"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["error"]["key"], "b");
+
+    let plugin = dir.join("plugin.json");
+    std::fs::write(&plugin, r#"{"plugins": {"ex": "nope.so"}, "graph": {}}"#).unwrap();
+    let o = daskr(&["run", plugin.to_str().unwrap(), "--keys", "a"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = &json(&o)["error"];
+    assert_eq!(e["kind"], "plugin");
+    // A relative plugin path is resolved against the graph file's folder.
+    let shown = dir.join("nope.so");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains(&*shown.to_string_lossy()),
+        "{e}"
+    );
+
+    let nokeys = dir.join("nokeys.json");
+    std::fs::write(&nokeys, r#"{"graph": {"a": 1}}"#).unwrap();
+    let o = daskr(&["run", nokeys.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--keys"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_wrong_command_line_exits_2_with_usage() {
+    let g = graph_file("usage", GRAPH, r#""z""#);
+    let g = g.to_str().unwrap();
+    for args in [
+        &[][..],
+        &["run"],
+        &["frobnicate"],
+        &["run", g, "--scheduler", "fast"],
+        &["run", g, "--workers", "0"],
+        &["run", g, "--workers", "many"],
+        &["run", g, "--keys"],
+        &["run", g, "--no-such-flag"],
+    ] {
+        let o = daskr(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+        let err = stderr(&o);
+        // (No command at all prints the help, as a usage error.)
+        assert!(
+            err.starts_with("error:") || args.is_empty(),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("Usage:") || err.contains("--help"),
+            "{args:?}: {err}"
+        );
+    }
+    // Schedulers that do not exist yet are refused the same way, by name.
+    for name in ["processes", "distributed"] {
+        let o = daskr(&["run", g, "--scheduler", name]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        assert!(o.stdout.is_empty());
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("'{name}' scheduler is not available")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn help_describes_every_option() {
+    let o = daskr(&["--help"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for word in ["run", "plugins", "graph file"] {
+        assert!(out.contains(word), "{out}");
+    }
+    let o = daskr(&["run", "--help"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    for word in [
+        "--keys",
+        "--scheduler",
+        "--workers",
+        "sync",
+        "threads",
+        "Exit status",
+        "GRAPH.json",
+    ] {
+        assert!(out.contains(word), "{word}: {out}");
+    }
+    let o = daskr(&["--version"]);
+    assert!(stdout(&o).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn plugins_lists_what_a_plugin_declares() {
+    let lib = plugins_dir().join("libexample.so");
+    let o = daskr(&["plugins", lib.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("example 1.0.0 (daskr ABI 1)\n"), "{out}");
+    assert!(out.contains("11 tasks:"), "{out}");
+    assert!(out.contains("  add       add(a, b, ..., scale=1)"), "{out}");
+
+    let o = daskr(&["plugins", "--json", lib.to_str().unwrap()]);
+    let j = json(&o);
+    assert_eq!(j["name"], "example");
+    assert_eq!(j["tasks"].as_array().unwrap().len(), 11);
+    assert_eq!(j["tasks"][0]["symbol"], "load");
+
+    let o = daskr(&["plugins", "no/such/lib.so"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no/such/lib.so"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_readme_pipeline_runs_from_its_graph_file() {
+    plugins_dir();
+    let o = daskr(&["run", "examples/pipeline.json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "[\"19 readings from 3 files, mean 87.31\",56]\n"
+    );
+    // The same line as the C program's store task, on stderr (stdout is daskr's JSON).
+    assert_eq!(
+        stderr(&o),
+        "[store -> results] 19 readings from 3 files, mean 87.31\n"
+    );
+    let o = daskr(&[
+        "run",
+        "examples/pipeline.json",
+        "--keys",
+        "store",
+        "--scheduler",
+        "sync",
+    ]);
+    assert_eq!(stdout(&o), "56\n");
+}
