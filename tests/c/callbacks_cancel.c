@@ -433,6 +433,70 @@ static void cancel_from_task(void) {
     daskr_cancel_free(c);
 }
 
+/* A progress callback cancels the get (a "stop" button): after the third task. */
+static void pre_cancel(void *ud, const char *key, uint32_t worker) {
+    (void)key;
+    (void)worker;
+    daskr_cancel_t *c = ud;
+    if (atomic_fetch_add(&started, 0) >= 3) daskr_cancel_trigger(c);
+}
+
+static void cancel_from_callback(daskr_scheduler_t sched) {
+    daskr_graph_t *g = sleepers(30, 1);
+    daskr_cancel_t *c = daskr_cancel_new();
+    daskr_callbacks_t cb = {c, NULL, pre_cancel, NULL, NULL};
+    daskr_get_options_t o = make_options(sched, 2);
+    o.cancel = c;
+    o.callbacks = &cb;
+    atomic_store(&started, 0);
+    atomic_store(&finished, 0);
+    daskr_value_t *out = NULL;
+    CHECK_ERR(daskr_graph_get_key(g, "all", &o, &out), DASKR_ERROR_CANCELLED, NULL);
+    CHECK(atomic_load(&started) == atomic_load(&finished));
+    CHECK(atomic_load(&started) >= 3 && atomic_load(&started) < 30);
+    CHECK(tracked_live() == 0);
+    daskr_cancel_free(c);
+    daskr_graph_free(g);
+}
+
+/* One switch, two gets running at once on two threads: one trigger cancels both. */
+typedef struct {
+    daskr_graph_t *g;
+    daskr_cancel_t *c;
+    daskr_error_kind_t kind;
+} shared_get_t;
+
+static void *get_thread(void *p) {
+    shared_get_t *s = p;
+    daskr_get_options_t o = make_options(DASKR_SCHEDULER_THREADS, 2);
+    o.cancel = s->c;
+    daskr_value_t *out = NULL;
+    daskr_error_t *e = daskr_graph_get_key(s->g, "all", &o, &out);
+    s->kind = e ? daskr_error_kind(e) : (daskr_error_kind_t)0;
+    daskr_error_free(e);
+    daskr_value_free(out);
+    return NULL;
+}
+
+static void one_switch_two_gets(void) {
+    daskr_graph_t *g = sleepers(40, 3);
+    daskr_cancel_t *c = daskr_cancel_new();
+    atomic_store(&started, 0);
+    atomic_store(&finished, 0);
+    shared_get_t s[2] = {{g, c, 0}, {g, c, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) CHECK(pthread_create(&t[i], NULL, get_thread, &s[i]) == 0);
+    while (atomic_load(&started) < 4) sleep_ms(1);
+    daskr_cancel_trigger(c);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    CHECK(s[0].kind == DASKR_ERROR_CANCELLED && s[1].kind == DASKR_ERROR_CANCELLED);
+    CHECK(atomic_load(&started) == atomic_load(&finished));
+    CHECK(atomic_load(&started) < 80);
+    CHECK(tracked_live() == 0);
+    daskr_cancel_free(c);
+    daskr_graph_free(g);
+}
+
 int main(void) {
     int slow = check_slow_mode();
     sync_sequence();
@@ -444,6 +508,9 @@ int main(void) {
     cancel_from_thread(DASKR_SCHEDULER_SYNC, 1);
     for (uint32_t w = 1; w <= 4; w++) cancel_from_thread(DASKR_SCHEDULER_THREADS, w);
     pre_triggered();
+    cancel_from_callback(DASKR_SCHEDULER_SYNC);
+    cancel_from_callback(DASKR_SCHEDULER_THREADS);
+    one_switch_two_gets();
     cancel_from_task();
     CHECK(tracked_live() == 0);
     return check_report("callbacks_cancel");

@@ -1,6 +1,9 @@
 /* Errors from get: a failing task (its key and message; no dependent runs; every held result
  * released), cycles (keys on the cycle), self-aliases, missing dependencies and missing
  * requested keys (all found before any task runs), and culling before checking. */
+#define _POSIX_C_SOURCE 200809L
+#include <time.h>
+
 #include "check.h"
 
 static atomic_long calls;        /* every task call */
@@ -413,6 +416,66 @@ static void kind_names(void) {
 #endif
 }
 
+/* Under threads, a failure while other tasks run: those finish (their results released),
+ * and the tasks still queued never start. */
+static atomic_long slept_start, slept_end;
+static void sleepy(daskr_call_t *call, void *user_data) {
+    atomic_fetch_add(&slept_start, 1);
+    struct timespec ts = {0, (long)(intptr_t)user_data * 1000000L};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+    daskr_call_return(call, tracked_value(7));
+    atomic_fetch_add(&slept_end, 1);
+}
+
+static void failure_while_running(uint32_t workers) {
+    enum { WIDTH = 40 };
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_func_t *s = make_func("sleepy", sleepy, (void *)5);
+    daskr_func_t *quick_fail = make_func("bad", fail, "early boom");
+    daskr_comp_t *items[WIDTH + 1];
+    /* "boom" comes early in priority order (first argument), the sleepers after it. */
+    CHECK_OK(daskr_graph_add_task(g, "boom", quick_fail, NULL, 0, NULL, NULL, 0, NULL));
+    items[0] = daskr_comp_ref("boom");
+    for (int i = 0; i < WIDTH; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "s%d", i);
+        CHECK_OK(daskr_graph_add_task(g, key, s, NULL, 0, NULL, NULL, 0, NULL));
+        items[i + 1] = daskr_comp_ref(key);
+    }
+    daskr_comp_t *list = daskr_comp_list(items, WIDTH + 1);
+    CHECK_OK(daskr_graph_add_task(g, "all", f_after, &list, 1, NULL, NULL, 0, NULL));
+    atomic_store(&slept_start, 0);
+    atomic_store(&slept_end, 0);
+    atomic_store(&after_calls, 0);
+    daskr_get_options_t o = make_options(DASKR_SCHEDULER_THREADS, workers);
+    daskr_stats_t st;
+    o.stats = &st;
+    daskr_value_t *out = NULL;
+    CHECK_ERR(daskr_graph_get_key(g, "all", &o, &out), DASKR_ERROR_TASK_FAILED, "boom");
+    CHECK(atomic_load(&slept_start) == atomic_load(&slept_end));
+    CHECK(atomic_load(&slept_start) < WIDTH);
+    CHECK(atomic_load(&after_calls) == 0);
+    CHECK(st.entries == WIDTH + 2 && st.entries_run < WIDTH + 2);
+    CHECK(tracked_live() == 0);
+    daskr_func_free(s);
+    daskr_func_free(quick_fail);
+    daskr_graph_free(g);
+}
+
+/* Stats are written even when planning fails (nothing ran). */
+static void stats_on_plan_error(void) {
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_stats_t st;
+    memset(&st, 0xff, sizeof st);
+    daskr_get_options_t o = make_options(DASKR_SCHEDULER_SYNC, 1);
+    o.stats = &st;
+    daskr_value_t *out = NULL;
+    CHECK_ERR(daskr_graph_get_key(g, "nope", &o, &out), DASKR_ERROR_MISSING_KEY, "nope");
+    CHECK(st.entries == 0 && st.entries_run == 0 && st.peak_held == 0);
+    daskr_graph_free(g);
+}
+
 int main(void) {
     f_mk = make_func("mk", mk, NULL);
     f_consume = make_func("consume", consume, NULL);
@@ -437,6 +500,8 @@ int main(void) {
         too_deep_at_run_time(&threads);
     }
     kind_names();
+    stats_on_plan_error();
+    for (uint32_t w = 2; w <= 4; w++) failure_while_running(w);
     int reps = check_slow_mode() ? 3 : 30;
     for (int i = 0; i < reps; i++) wide_failure(2 + i % 3, 64);
 
