@@ -541,3 +541,37 @@ fn progress_counts_entries_as_they_run() {
         assert!(!progress.running());
     }
 }
+
+#[test]
+fn dot_pictures_the_culled_graph() {
+    let f = add();
+    let fail = Func::new("fail", |call| call.fail("no"));
+    let mut g = Graph::new();
+    g.add_value("x", Value::Int(1)).unwrap();
+    g.add_task("y", &f, vec![Comp::key("x")], vec![]).unwrap();
+    g.add_task("z \"quoted\"", &f, vec![Comp::key("y"), Comp::key("x")], vec![]).unwrap();
+    g.add_task("unused", &fail, vec![Comp::key("x")], vec![]).unwrap();
+    let keys = Value::str("z \"quoted\"");
+    let profiler = daskr::Profiler::new();
+    g.get(&keys, &Options { profiler: Some(&profiler), ..Options::default() }).unwrap();
+    let profile = profiler.profile();
+    let dot = daskr::dot::to_dot(&g, &keys, daskr::dot::DotStyle { profile: Some(&profile), failed_key: Some("y") }).unwrap();
+    assert!(dot.starts_with("digraph daskr {"));
+    assert_eq!(dot.matches(" -> ").count(), 3, "{dot}");
+    assert!(!dot.contains("unused"));
+    assert!(dot.contains("z \\\"quoted\\\"\\nadd"), "{dot}");
+    assert!(dot.contains("peripheries=2"));
+    assert!(dot.contains("#ff6b6b"));
+    assert!(dot.contains("fillcolor=\"#ff"), "profile colours");
+    // Graphviz, when installed, must accept it.
+    if std::process::Command::new("dot").arg("-V").output().is_ok() {
+        let dir = std::env::temp_dir().join(format!("daskr-dot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let svg = dir.join("g.svg");
+        daskr::dot::write(&svg, &dot).unwrap();
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+    let e = daskr::dot::to_dot(&g, &Value::str("nope"), Default::default()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::MissingKey);
+}
