@@ -135,8 +135,12 @@ static inline long tracked_live(void) {
     return atomic_load(&tracked_created) - atomic_load(&tracked_destroyed);
 }
 
-/* ---- func user data: count frees ---- */
+/* ---- func user data: count frees ----
+ * Every function made with make_func (and every daskr_func_new given userdata_free, counted
+ * by hand in userdata_given) must have its user data freed exactly once by the end:
+ * check_report checks it. */
 static atomic_long userdata_freed;
+static atomic_long userdata_given;
 
 static inline void userdata_free(void *p) {
     (void)p;
@@ -189,7 +193,8 @@ static inline daskr_value_t *keys_value(const char *const *keys) {
 /* A function, or NULL (counted as a failure). */
 static inline daskr_func_t *make_func(const char *name, daskr_task_fn fn, void *user_data) {
     daskr_func_t *f = NULL;
-    daskr_error_t *e = daskr_func_new(name, fn, user_data, NULL, &f);
+    atomic_fetch_add(&userdata_given, 1);
+    daskr_error_t *e = daskr_func_new(name, fn, user_data, userdata_free, &f);
     if (e) {
         check_print_error("make_func", e);
         daskr_error_free(e);
@@ -226,6 +231,11 @@ static inline int check_slow_mode(void) {
 }
 
 static int check_report(const char *name) {
+    if (atomic_load(&userdata_freed) != atomic_load(&userdata_given)) {
+        fprintf(stderr, "%s: %ld function user data given, %ld freed\n", name, (long)atomic_load(&userdata_given),
+                (long)atomic_load(&userdata_freed));
+        check_failures++;
+    }
     if (check_failures) {
         fprintf(stderr, "%s: %d check(s) failed\n", name, check_failures);
         return 1;
