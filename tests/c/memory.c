@@ -366,6 +366,78 @@ static void deep_chain(int n) {
     daskr_graph_free(g);
 }
 
+/* Fan-out / fan-in under threads: x feeds 50 tasks running in parallel; when the gather
+ * runs, x has been released (its last consumer finished) and the 50 results are alive. */
+static atomic_long gather_saw_live = -1;
+static void gather(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    atomic_store(&gather_saw_live, tracked_live());
+    daskr_call_return_int(call, (int64_t)daskr_call_nargs(call));
+}
+
+static void fan_out_in(uint32_t workers) {
+    enum { W = 50 };
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_func_t *fg = make_func("gather", gather, NULL);
+    add_mk(g, "x", 1);
+    daskr_comp_t *gargs[W];
+    for (int i = 0; i < W; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "c%d", i);
+        daskr_comp_t *a[] = {daskr_comp_ref("x")};
+        add_task1(g, key, pass, 20, a, 1);
+        gargs[i] = daskr_comp_ref(key);
+    }
+    CHECK_OK(daskr_graph_add_task(g, "gather", fg, gargs, W, NULL, NULL, 0, NULL));
+    daskr_get_options_t o = make_options(DASKR_SCHEDULER_THREADS, workers);
+    start();
+    daskr_value_t *out = NULL;
+    CHECK_OK(daskr_graph_get_key(g, "gather", &o, &out));
+    CHECK_INT(out, W);
+    daskr_value_free(out);
+    CHECK(atomic_load(&gather_saw_live) == W);
+    CHECK(tracked_live() == 0);
+    daskr_func_free(fg);
+    daskr_graph_free(g);
+}
+
+/* One entry referring to many keys, each several times (in args, kwargs, lists and inline
+ * tasks): each input counts once, so each is released exactly once, after the entry ran. */
+static void many_repeated_refs(const daskr_get_options_t *o) {
+    enum { K = 40 };
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_comp_t *args[3 * K], *kwv[2];
+    char key[16];
+    for (int i = 0; i < K; i++) {
+        snprintf(key, sizeof key, "l%d", i);
+        add_mk(g, key, i);
+    }
+    for (int i = 0; i < K; i++) {
+        snprintf(key, sizeof key, "l%d", i);
+        args[i] = daskr_comp_ref(key);
+        args[K + i] = daskr_comp_ref(key);
+        daskr_comp_t *inner[] = {daskr_comp_ref(key), daskr_comp_ref(key)};
+        args[2 * K + i] = i % 2 ? daskr_comp_list(inner, 2) : daskr_comp_task(f_identity, inner, 2, NULL, NULL, 0);
+    }
+    const char *kwn[] = {"first", "last"};
+    kwv[0] = daskr_comp_ref("l0");
+    kwv[1] = daskr_comp_ref("l39");
+    add_task1(g, "unneeded", consume, 30, NULL, 0); /* culled away: must not run */
+    daskr_func_t *c = make_func("consume", consume, (void *)31);
+    CHECK_OK(daskr_graph_add_task(g, "all", c, args, 3 * K, kwn, kwv, 2, NULL));
+    daskr_func_free(c);
+    start();
+    daskr_value_t *out = NULL;
+    CHECK_OK(daskr_graph_get_key(g, "all", o, &out));
+    CHECK_INT(out, 3 * K);
+    daskr_value_free(out);
+    CHECK(seen[31] == 0); /* every input alive while it ran */
+    CHECK(seen[30] == -1);
+    CHECK(tracked_live() == 0);
+    CHECK(atomic_load(&tracked_destroyed) - d0 == K);
+    daskr_graph_free(g);
+}
+
 int main(void) {
     f_mk = make_func("mk", mk, NULL);
     f_add = make_func("add", add, NULL);
@@ -380,6 +452,12 @@ int main(void) {
         graph_owned_literals(&threads);
     }
     branches();
+    for (uint32_t w = 2; w <= 4; w++) fan_out_in(w);
+    many_repeated_refs(&sync);
+    for (uint32_t w = 2; w <= 4; w++) {
+        daskr_get_options_t threads = make_options(DASKR_SCHEDULER_THREADS, w);
+        many_repeated_refs(&threads);
+    }
     deep_chain(check_slow_mode() ? 20000 : 100000);
     reduction_tree(check_slow_mode() ? 6 : 10);
     int reps = check_slow_mode() ? 4 : 40;
