@@ -27,6 +27,11 @@
 typedef struct daskr_value_t daskr_value_t;
 
 /**
+ * The format version written first in every message.
+ */
+#define ENCODING_VERSION 1
+
+/**
  * The version of the C ABI this library implements. Plugins record the version they were
  * built for; a mismatch is refused.
  */
@@ -130,7 +135,15 @@ typedef enum {
 } daskr_kind_t;
 
 /**
- * The opaque call handle C task functions receive. It is a `Call` in disguise.
+ * What a running task sees: its arguments, its key, and where its result goes.
+ *
+ * The task ABI: a task function is `void fn(daskr_call_t *call, void *user_data)`. It reads
+ * its positional arguments (`daskr_call_arg`), keyword arguments (`daskr_call_kwarg`) and
+ * its key (`daskr_call_key`) — all borrowed, valid until the function returns — and then
+ * either sets its result (`daskr_call_return*`; the result is owned by daskr from then on)
+ * or fails (`daskr_call_fail`). A task that sets nothing returns null. `call` itself is valid
+ * only during the call and only on the calling thread. Task functions may run concurrently
+ * on several threads and must not unwind (no C++ exception or longjmp) out of the call.
  */
 typedef struct daskr_call_t daskr_call_t;
 
@@ -141,7 +154,8 @@ typedef struct daskr_cancel_t daskr_cancel_t;
 
 /**
  * A computation being built: a literal, a reference, a list or an inline task. Owned by the
- * caller until passed to a function that takes it.
+ * caller until passed to a function that takes it (or freed with `daskr_comp_free`); not
+ * meant to be shared between threads before that.
  */
 typedef struct daskr_comp_t daskr_comp_t;
 
@@ -152,7 +166,9 @@ typedef struct daskr_comp_t daskr_comp_t;
 typedef struct daskr_error_t daskr_error_t;
 
 /**
- * A named task function with its user data; shared by the graphs that use it.
+ * A named task function with its user data; shared (reference-counted) by the graphs that
+ * use it. The function may be called from any of daskr's threads, several at once; the handle
+ * itself may be used and freed from any thread.
  */
 typedef struct daskr_func_t daskr_func_t;
 
@@ -171,6 +187,20 @@ typedef struct daskr_graph_t daskr_graph_t;
  * never unloads a plugin library (pointer values it made may outlive every graph).
  */
 typedef struct daskr_plugin_t daskr_plugin_t;
+
+/**
+ * A profile recorder: attach it to gets (`daskr_get_options_t.profile`) and it keeps the
+ * profile of the last one — each entry's run, timed on the thread that ran it, and the
+ * scheduler's phases. Costs two clock reads per entry while attached. Thread-safe.
+ */
+typedef struct daskr_profile_t daskr_profile_t;
+
+/**
+ * Live progress of the gets it is attached to (`daskr_get_options_t.progress`): read it from
+ * another thread while a get runs, e.g. to draw a progress bar. Workers publish counts in
+ * small batches, so attaching it costs a run nothing measurable. Thread-safe.
+ */
+typedef struct daskr_progress_t daskr_progress_t;
 
 /**
  * Observers of a run (Dask's start/pretask/posttask/finish). Any member may be NULL. Calls
@@ -243,7 +273,41 @@ typedef struct {
    * Filled in when the get returns (success or not); NULL for none.
    */
   daskr_stats_t *stats;
+  /**
+   * Records the get's profile (each entry's run, the scheduler's phases) when not NULL.
+   * Borrowed for the get.
+   */
+  const daskr_profile_t *profile;
+  /**
+   * Counts entries as they run, readable from another thread (progress bars) when not
+   * NULL. Borrowed for the get.
+   */
+  const daskr_progress_t *progress;
 } daskr_get_options_t;
+
+/**
+ * One entry's run, as recorded in a profile.
+ */
+typedef struct {
+  /**
+   * The entry's key. Borrowed from the profile: valid until it records another get or is freed.
+   */
+  const char *key;
+  /**
+   * The task's function name ("alias", "list" or "literal" for other entries). Borrowed likewise.
+   */
+  const char *func;
+  /**
+   * The thread that ran it (0 is the caller's).
+   */
+  uint32_t worker;
+  /**
+   * Nanoseconds since the get started.
+   */
+  uint64_t start_ns;
+  uint64_t end_ns;
+  bool ok;
+} daskr_profile_task_t;
 
 /**
  * A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
@@ -402,9 +466,10 @@ void daskr_call_fail(daskr_call_t *call_, const char *message);
 daskr_error_kind_t daskr_error_kind(const daskr_error_t *error);
 
 /**
- * The stable name of a kind ("task_failed", "cycle", ...). Static; do not free.
+ * The stable name of a kind ("task_failed", "cycle", ...): `kind` is a `daskr_error_kind_t`
+ * value; any other number gives "unknown". Static; do not free.
  */
-const char *daskr_error_kind_name(daskr_error_kind_t kind);
+const char *daskr_error_kind_name(uint32_t kind);
 
 /**
  * The key at fault, or NULL if the error is not about one key. Borrowed from `error`: valid
@@ -483,6 +548,72 @@ daskr_error_t *daskr_graph_get_key(const daskr_graph_t *graph,
                                    const char *key,
                                    const daskr_get_options_t *options,
                                    daskr_value_t **out);
+
+/**
+ * A new profile recorder. Free it with `daskr_profile_free` once no get uses it.
+ */
+daskr_profile_t *daskr_profile_new(void);
+
+/**
+ * Frees a profile recorder. NULL is ignored.
+ */
+void daskr_profile_free(daskr_profile_t *profile);
+
+/**
+ * How many entries the last recorded get ran.
+ */
+size_t daskr_profile_len(const daskr_profile_t *profile);
+
+/**
+ * The i-th entry run (in start order) in `*out`; false if `i` is out of range.
+ */
+bool daskr_profile_task(const daskr_profile_t *profile, size_t i, daskr_profile_task_t *out);
+
+/**
+ * Writes the last recorded get as a Chrome trace / Perfetto JSON file at `path` (one slice
+ * per entry on the worker that ran it, with key and duration; the scheduler's phases on
+ * their own track).
+ */
+daskr_error_t *daskr_profile_write_trace(const daskr_profile_t *profile, const char *path);
+
+/**
+ * A new progress counter. Free it with `daskr_progress_free` once no get uses it.
+ */
+daskr_progress_t *daskr_progress_new(void);
+
+/**
+ * Entries the current (or last) get needs, literals included.
+ */
+uint64_t daskr_progress_total(const daskr_progress_t *progress);
+
+/**
+ * Entries run so far (a little behind while running; exact once the get has returned).
+ */
+uint64_t daskr_progress_done(const daskr_progress_t *progress);
+
+/**
+ * Whether a get using this counter is running.
+ */
+bool daskr_progress_running(const daskr_progress_t *progress);
+
+/**
+ * Frees a progress counter. NULL is ignored.
+ */
+void daskr_progress_free(daskr_progress_t *progress);
+
+/**
+ * Writes a picture of the part of `graph` that `keys` need (a key, or a nested list of keys)
+ * to `path`: Graphviz DOT, or SVG when `path` ends in ".svg" (rendered by Graphviz's `dot`;
+ * a clear error if it is not installed). Tasks are boxes labelled with key and function,
+ * edges run from an input to its consumer, requested keys have a double border. If
+ * `profile` is not NULL, entries are coloured by how long they ran in its last get; if
+ * `failed_key` is not NULL, that entry is drawn in red.
+ */
+daskr_error_t *daskr_graph_write_dot(const daskr_graph_t *graph,
+                                     const daskr_value_t *keys,
+                                     const daskr_profile_t *profile,
+                                     const char *failed_key,
+                                     const char *path);
 
 /**
  * A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.
@@ -819,6 +950,21 @@ bool daskr_value_equal(const daskr_value_t *a, const daskr_value_t *b);
  * NULL is ignored.
  */
 void daskr_value_free(daskr_value_t *value);
+
+/**
+ * Encodes `value` in daskr's binary value encoding (docs/value-encoding.md: versioned,
+ * compact, the form values take between processes and machines). On success `*out` is a new
+ * bytes value holding the message, owned by the caller. Pointer values cannot be encoded
+ * (`DASKR_ERROR_INVALID_ARGUMENT`, naming the pointer's type).
+ */
+daskr_error_t *daskr_value_encode(const daskr_value_t *value, daskr_value_t **out);
+
+/**
+ * Decodes a message made by `daskr_value_encode` (`len` bytes at `data`). On success `*out`
+ * is the value, owned by the caller. Malformed, truncated or too deeply nested input is a
+ * `DASKR_ERROR_INVALID_ARGUMENT` saying where; it is never trusted.
+ */
+daskr_error_t *daskr_value_decode(const uint8_t *data, size_t len, daskr_value_t **out);
 
 #ifdef __cplusplus
 }  // extern "C"

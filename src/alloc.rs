@@ -101,8 +101,6 @@ unsafe impl GlobalAlloc for DaskrAlloc {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn large_blocks_grow_shrink_and_keep_contents() {
         let mut v: Vec<u64> = Vec::with_capacity(16);

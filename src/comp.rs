@@ -131,7 +131,9 @@ impl Comp {
             depth = depth.max(c.depth);
         }
         (depth + 1 > MAX_NESTING).then(|| {
-            Error::invalid_argument(format!("computation nests more than {MAX_NESTING} levels deep"))
+            Error::invalid_argument(format!(
+                "computation nests more than {MAX_NESTING} levels deep"
+            ))
         })
     }
 }
@@ -147,6 +149,10 @@ mod tests {
     #[test]
     fn comp_stays_small() {
         // Argument vectors are built per task: keep a computation to a few words.
-        assert!(std::mem::size_of::<super::Comp>() <= 40, "{}", std::mem::size_of::<super::Comp>());
+        assert!(
+            std::mem::size_of::<super::Comp>() <= 40,
+            "{}",
+            std::mem::size_of::<super::Comp>()
+        );
     }
 }

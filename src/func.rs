@@ -13,7 +13,15 @@ use std::sync::Arc;
 
 use crate::value::Value;
 
-/// The opaque call handle C task functions receive. It is a `Call` in disguise.
+/// What a running task sees: its arguments, its key, and where its result goes.
+///
+/// The task ABI: a task function is `void fn(daskr_call_t *call, void *user_data)`. It reads
+/// its positional arguments (`daskr_call_arg`), keyword arguments (`daskr_call_kwarg`) and
+/// its key (`daskr_call_key`) — all borrowed, valid until the function returns — and then
+/// either sets its result (`daskr_call_return*`; the result is owned by daskr from then on)
+/// or fails (`daskr_call_fail`). A task that sets nothing returns null. `call` itself is valid
+/// only during the call and only on the calling thread. Task functions may run concurrently
+/// on several threads and must not unwind (no C++ exception or longjmp) out of the call.
 #[allow(non_camel_case_types)]
 pub struct daskr_call_t {
     _private: [u8; 0],

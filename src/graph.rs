@@ -99,7 +99,7 @@ impl Graph {
     fn add_root(&mut self, key: &str, root: Root<'_>) -> Result<TaskId> {
         check_key(key)?;
         let invalid = match &root {
-            Root::Comp(comp) => comp.problem().map(Error::clone),
+            Root::Comp(comp) => comp.problem().cloned(),
             Root::Task { args, kwargs, .. } => {
                 let children = args.iter().chain(kwargs.iter().map(|(_, c)| c));
                 Comp::children_problem(children)
@@ -118,7 +118,10 @@ impl Graph {
         }
         let (exprs_len, deps_start) = (self.exprs.len(), self.deps.len());
         let kwnames_len = self.kwname_ids.len();
-        let mut seen = DepSet { start: deps_start, big: None };
+        let mut seen = DepSet {
+            start: deps_start,
+            big: None,
+        };
         let at = self.push_slot();
         let flattened = match root {
             Root::Comp(comp) => self.flatten(at, comp, key, &mut seen),
@@ -129,8 +132,11 @@ impl Graph {
         match flattened {
             Ok(()) => {
                 let deps_len = (self.deps.len() - deps_start) as u32;
-                self.nodes[id as usize] =
-                    Node { expr: at, deps_start: deps_start as u32, deps_len };
+                self.nodes[id as usize] = Node {
+                    expr: at,
+                    deps_start: deps_start as u32,
+                    deps_len,
+                };
                 self.defined += 1;
                 Ok(TaskId(id))
             }
@@ -313,7 +319,13 @@ impl Graph {
         for (i, (_, kw)) in kwargs.into_iter().enumerate() {
             self.flatten(start + nargs + i as u32, kw, key, seen)?;
         }
-        self.exprs[at as usize] = Expr::Task { func, start, nargs, nkwargs, names };
+        self.exprs[at as usize] = Expr::Task {
+            func,
+            start,
+            nargs,
+            nkwargs,
+            names,
+        };
         Ok(())
     }
 
@@ -382,7 +394,11 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
 /// What `add_root` adds: any computation, or a task given by its parts.
 enum Root<'f> {
     Comp(Comp),
-    Task { func: &'f Func, args: Vec<Comp>, kwargs: Vec<(String, Comp)> },
+    Task {
+        func: &'f Func,
+        args: Vec<Comp>,
+        kwargs: Vec<(String, Comp)>,
+    },
 }
 
 /// The distinct dependencies of the entry being added: a scan of the few seen so far, and a

@@ -7,7 +7,10 @@
 //! The engine (this crate's Rust API) is plain Rust; `ffi` is the C ABI over it, which the
 //! header `include/daskr.h` describes and the C++ and Go wrappers build on.
 
+mod alloc;
 pub mod comp;
+pub mod dot;
+pub mod encode;
 pub mod error;
 pub mod ffi;
 pub mod func;
@@ -16,9 +19,13 @@ pub mod graphfile;
 mod keys;
 mod plan;
 pub mod plugin;
+pub mod profile;
 pub mod run;
 pub mod sched;
 pub mod value;
+
+#[global_allocator]
+static ALLOCATOR: alloc::DaskrAlloc = alloc::DaskrAlloc;
 
 pub use comp::{Comp, Ref, TaskId};
 pub use error::{Error, ErrorKind, Result};
@@ -26,6 +33,7 @@ pub use func::{Call, Func};
 pub use graph::Graph;
 pub use graphfile::GraphFile;
 pub use plugin::Plugin;
-pub use run::{Callbacks, CancelToken, KeyRef, Stats};
+pub use profile::{Profile, Profiler};
+pub use run::{Callbacks, CancelToken, KeyRef, Progress, Stats};
 pub use sched::{default_workers, Options, Scheduler};
 pub use value::{Kind, Value, MAX_NESTING};

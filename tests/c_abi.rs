@@ -16,7 +16,13 @@ fn lib_dir() -> PathBuf {
 
 fn compiler() -> cc::Tool {
     let target = env!("DASKR_TARGET");
-    cc::Build::new().cargo_metadata(false).target(target).host(target).opt_level(0).debug(true).get_compiler()
+    cc::Build::new()
+        .cargo_metadata(false)
+        .target(target)
+        .host(target)
+        .opt_level(0)
+        .debug(true)
+        .get_compiler()
 }
 
 #[test]
@@ -27,11 +33,19 @@ fn c_programs() {
     let built = Command::new(env!("CARGO"))
         .args(["build", "--lib", "--manifest-path"])
         .arg(root.join("Cargo.toml"))
-        .args(if lib.ends_with("release") { &["--release"][..] } else { &[][..] })
+        .args(if lib.ends_with("release") {
+            &["--release"][..]
+        } else {
+            &[][..]
+        })
         .status()
         .expect("cargo runs");
     assert!(built.success(), "cargo build --lib failed");
-    assert!(lib.join("libdaskr.so").exists(), "libdaskr.so not built in {}", lib.display());
+    assert!(
+        lib.join("libdaskr.so").exists(),
+        "libdaskr.so not built in {}",
+        lib.display()
+    );
     let out_dir = lib.join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let check = std::env::var("DASKR_C_CHECK").unwrap_or_default();

@@ -463,14 +463,25 @@ fn sync_order_finishes_branches_first() {
     for k in ["a1", "a2", "b1", "b2"] {
         g.add_task(k, &rec, vec![], vec![]).unwrap();
     }
-    g.add_task("a", &rec, vec![Comp::key("a1"), Comp::key("a2")], vec![]).unwrap();
-    g.add_task("b", &rec, vec![Comp::key("b1"), Comp::key("b2")], vec![]).unwrap();
+    g.add_task("a", &rec, vec![Comp::key("a1"), Comp::key("a2")], vec![])
+        .unwrap();
+    g.add_task("b", &rec, vec![Comp::key("b1"), Comp::key("b2")], vec![])
+        .unwrap();
     // `c` lists its leaf input first; the leaf still runs after the branches.
     g.add_task("leaf", &rec, vec![], vec![]).unwrap();
-    g.add_task("c", &rec, vec![Comp::key("leaf"), Comp::key("a"), Comp::key("b")], vec![]).unwrap();
+    g.add_task(
+        "c",
+        &rec,
+        vec![Comp::key("leaf"), Comp::key("a"), Comp::key("b")],
+        vec![],
+    )
+    .unwrap();
     let (r, stats) = g.get_with_stats(&Value::str("c"), &opts(Scheduler::Sync));
     r.unwrap();
-    assert_eq!(*order.lock().unwrap(), vec!["a1", "a2", "a", "b1", "b2", "b", "leaf", "c"]);
+    assert_eq!(
+        *order.lock().unwrap(),
+        vec!["a1", "a2", "a", "b1", "b2", "b", "leaf", "c"]
+    );
     // a, b1 and b2 are held while b's branch runs; then b, a, leaf until c.
     assert_eq!(stats.peak_held, 3);
 }
@@ -481,13 +492,24 @@ fn profiler_records_one_span_per_entry_on_its_worker() {
     let mut g = Graph::new();
     g.add_value("x", Value::Int(1)).unwrap();
     for i in 0..50 {
-        g.add_task(&format!("t{i}"), &f, vec![Comp::key("x"), Comp::value(Value::Int(i))], vec![]).unwrap();
+        g.add_task(
+            &format!("t{i}"),
+            &f,
+            vec![Comp::key("x"), Comp::value(Value::Int(i))],
+            vec![],
+        )
+        .unwrap();
     }
     let all: Vec<Comp> = (0..50).map(|i| Comp::key(format!("t{i}"))).collect();
     g.add("all", Comp::list(all)).unwrap();
     let profiler = daskr::Profiler::new();
     for s in BOTH {
-        let o = Options { scheduler: s, num_workers: 2, profiler: Some(&profiler), ..Options::default() };
+        let o = Options {
+            scheduler: s,
+            num_workers: 2,
+            profiler: Some(&profiler),
+            ..Options::default()
+        };
         g.get_key("all", &o).unwrap();
         let p = profiler.profile();
         assert_eq!(p.tasks.len(), 52, "{s:?}");
@@ -495,13 +517,28 @@ fn profiler_records_one_span_per_entry_on_its_worker() {
         keys.sort();
         keys.dedup();
         assert_eq!(keys.len(), 52);
-        assert!(p.tasks.windows(2).all(|w| w[0].start <= w[1].start), "start order");
-        assert!(p.tasks.iter().all(|t| t.ok && t.end >= t.start && t.worker < 2));
+        assert!(
+            p.tasks.windows(2).all(|w| w[0].start <= w[1].start),
+            "start order"
+        );
+        assert!(p
+            .tasks
+            .iter()
+            .all(|t| t.ok && t.end >= t.start && t.worker < 2));
         let x = p.tasks.iter().find(|t| t.key == "x").unwrap();
         assert_eq!(x.func, "literal");
         assert_eq!(p.tasks.iter().find(|t| t.key == "t3").unwrap().func, "add");
-        assert_eq!(p.tasks.iter().find(|t| t.key == "all").unwrap().func, "list");
-        assert_eq!(p.phases.iter().map(|ph| ph.name.as_str()).collect::<Vec<_>>(), vec!["plan", "run"]);
+        assert_eq!(
+            p.tasks.iter().find(|t| t.key == "all").unwrap().func,
+            "list"
+        );
+        assert_eq!(
+            p.phases
+                .iter()
+                .map(|ph| ph.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["plan", "run"]
+        );
         let json = p.chrome_trace_json();
         assert_eq!(json.matches("\"ph\":\"X\"").count(), 54);
         assert!(json.starts_with('{') && json.trim_end().ends_with('}'));
@@ -515,7 +552,14 @@ fn progress_counts_entries_as_they_run() {
     let mut prev = g.add_value("p0", Value::Int(0)).unwrap();
     let n = 20_000;
     for i in 1..n {
-        prev = g.add_task(&format!("p{i}"), &f, vec![Comp::id(prev), Comp::value(Value::Int(1))], vec![]).unwrap();
+        prev = g
+            .add_task(
+                &format!("p{i}"),
+                &f,
+                vec![Comp::id(prev), Comp::value(Value::Int(1))],
+                vec![],
+            )
+            .unwrap();
     }
     let progress = daskr::Progress::new();
     for s in BOTH {
@@ -531,11 +575,21 @@ fn progress_counts_entries_as_they_run() {
                 }
                 seen
             });
-            g.get_key(&format!("p{}", n - 1), &Options { scheduler: s, progress: Some(&progress), ..Options::default() })
-                .unwrap();
+            g.get_key(
+                &format!("p{}", n - 1),
+                &Options {
+                    scheduler: s,
+                    progress: Some(&progress),
+                    ..Options::default()
+                },
+            )
+            .unwrap();
             reader.join().unwrap()
         });
-        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "never goes backwards");
+        assert!(
+            seen.windows(2).all(|w| w[0] <= w[1]),
+            "never goes backwards"
+        );
         assert_eq!(progress.total(), n as u64);
         assert_eq!(progress.done(), n as u64);
         assert!(!progress.running());
@@ -549,13 +603,35 @@ fn dot_pictures_the_culled_graph() {
     let mut g = Graph::new();
     g.add_value("x", Value::Int(1)).unwrap();
     g.add_task("y", &f, vec![Comp::key("x")], vec![]).unwrap();
-    g.add_task("z \"quoted\"", &f, vec![Comp::key("y"), Comp::key("x")], vec![]).unwrap();
-    g.add_task("unused", &fail, vec![Comp::key("x")], vec![]).unwrap();
+    g.add_task(
+        "z \"quoted\"",
+        &f,
+        vec![Comp::key("y"), Comp::key("x")],
+        vec![],
+    )
+    .unwrap();
+    g.add_task("unused", &fail, vec![Comp::key("x")], vec![])
+        .unwrap();
     let keys = Value::str("z \"quoted\"");
     let profiler = daskr::Profiler::new();
-    g.get(&keys, &Options { profiler: Some(&profiler), ..Options::default() }).unwrap();
+    g.get(
+        &keys,
+        &Options {
+            profiler: Some(&profiler),
+            ..Options::default()
+        },
+    )
+    .unwrap();
     let profile = profiler.profile();
-    let dot = daskr::dot::to_dot(&g, &keys, daskr::dot::DotStyle { profile: Some(&profile), failed_key: Some("y") }).unwrap();
+    let dot = daskr::dot::to_dot(
+        &g,
+        &keys,
+        daskr::dot::DotStyle {
+            profile: Some(&profile),
+            failed_key: Some("y"),
+        },
+    )
+    .unwrap();
     assert!(dot.starts_with("digraph daskr {"));
     assert_eq!(dot.matches(" -> ").count(), 3, "{dot}");
     assert!(!dot.contains("unused"));

@@ -55,26 +55,6 @@ impl From<ErrorKind> for daskr_error_kind_t {
     }
 }
 
-impl From<daskr_error_kind_t> for ErrorKind {
-    fn from(kind: daskr_error_kind_t) -> Self {
-        use daskr_error_kind_t::*;
-        match kind {
-            DASKR_ERROR_TASK_FAILED => ErrorKind::TaskFailed,
-            DASKR_ERROR_CYCLE => ErrorKind::Cycle,
-            DASKR_ERROR_MISSING_DEPENDENCY => ErrorKind::MissingDependency,
-            DASKR_ERROR_MISSING_KEY => ErrorKind::MissingKey,
-            DASKR_ERROR_INVALID_GRAPH => ErrorKind::InvalidGraph,
-            DASKR_ERROR_PLUGIN => ErrorKind::Plugin,
-            DASKR_ERROR_CANCELLED => ErrorKind::Cancelled,
-            DASKR_ERROR_WORKER_DIED => ErrorKind::WorkerDied,
-            DASKR_ERROR_INVALID_ARGUMENT => ErrorKind::InvalidArgument,
-            DASKR_ERROR_GRAPH_IN_USE => ErrorKind::GraphInUse,
-            DASKR_ERROR_TYPE_MISMATCH => ErrorKind::TypeMismatch,
-            DASKR_ERROR_INTERNAL => ErrorKind::Internal,
-        }
-    }
-}
-
 /// An error. Owned by whoever received it; free it with `daskr_error_free`. Immutable, so it
 /// may be read from any thread.
 pub struct daskr_error_t {
@@ -109,22 +89,27 @@ pub unsafe extern "C" fn daskr_error_kind(error: *const daskr_error_t) -> daskr_
     }
 }
 
-/// The stable name of a kind ("task_failed", "cycle", ...). Static; do not free.
+/// The stable name of a kind ("task_failed", "cycle", ...): `kind` is a `daskr_error_kind_t`
+/// value; any other number gives "unknown". Static; do not free.
 #[no_mangle]
-pub extern "C" fn daskr_error_kind_name(kind: daskr_error_kind_t) -> *const c_char {
-    let name: &'static str = match ErrorKind::from(kind) {
-        ErrorKind::TaskFailed => "task_failed\0",
-        ErrorKind::Cycle => "cycle\0",
-        ErrorKind::MissingDependency => "missing_dependency\0",
-        ErrorKind::MissingKey => "missing_key\0",
-        ErrorKind::InvalidGraph => "invalid_graph\0",
-        ErrorKind::Plugin => "plugin\0",
-        ErrorKind::Cancelled => "cancelled\0",
-        ErrorKind::WorkerDied => "worker_died\0",
-        ErrorKind::InvalidArgument => "invalid_argument\0",
-        ErrorKind::GraphInUse => "graph_in_use\0",
-        ErrorKind::TypeMismatch => "type_mismatch\0",
-        ErrorKind::Internal => "internal\0",
+pub extern "C" fn daskr_error_kind_name(kind: u32) -> *const c_char {
+    use daskr_error_kind_t::*;
+    // An integer, not the enum, crosses here: a C caller may pass any number, and a Rust enum
+    // holding a value outside its variants is undefined behaviour.
+    let name: &'static str = match kind {
+        k if k == DASKR_ERROR_TASK_FAILED as u32 => "task_failed\0",
+        k if k == DASKR_ERROR_CYCLE as u32 => "cycle\0",
+        k if k == DASKR_ERROR_MISSING_DEPENDENCY as u32 => "missing_dependency\0",
+        k if k == DASKR_ERROR_MISSING_KEY as u32 => "missing_key\0",
+        k if k == DASKR_ERROR_INVALID_GRAPH as u32 => "invalid_graph\0",
+        k if k == DASKR_ERROR_PLUGIN as u32 => "plugin\0",
+        k if k == DASKR_ERROR_CANCELLED as u32 => "cancelled\0",
+        k if k == DASKR_ERROR_WORKER_DIED as u32 => "worker_died\0",
+        k if k == DASKR_ERROR_INVALID_ARGUMENT as u32 => "invalid_argument\0",
+        k if k == DASKR_ERROR_GRAPH_IN_USE as u32 => "graph_in_use\0",
+        k if k == DASKR_ERROR_TYPE_MISMATCH as u32 => "type_mismatch\0",
+        k if k == DASKR_ERROR_INTERNAL as u32 => "internal\0",
+        _ => "unknown\0",
     };
     name.as_ptr().cast()
 }

@@ -177,23 +177,32 @@ impl Callbacks for CCallbacks {
 
 /// Reads the caller's options, honouring `struct_size` (fields past it keep their defaults).
 unsafe fn read_options(options: *const daskr_get_options_t) -> Result<daskr_get_options_t, Error> {
-    let mut o = std::mem::zeroed::<daskr_get_options_t>();
-    daskr_get_options_init(&mut o);
+    let mut raw = std::mem::MaybeUninit::<daskr_get_options_t>::uninit();
+    daskr_get_options_init(raw.as_mut_ptr());
     if options.is_null() {
-        return Ok(o);
+        return Ok(raw.assume_init());
     }
-    let size = (*options).struct_size;
+    let size = std::ptr::addr_of!((*options).struct_size).read();
     if size < std::mem::size_of::<usize>() {
         return Err(Error::invalid_argument(
             "options.struct_size is not set: initialise options with daskr_get_options_init",
         ));
     }
+    // Copy the caller's bytes into untyped storage and check the enum field as an integer
+    // before the struct is read as Rust: an out-of-range enum value is undefined behaviour.
     let n = size.min(std::mem::size_of::<daskr_get_options_t>());
-    std::ptr::copy_nonoverlapping(
-        options.cast::<u8>(),
-        (&mut o as *mut daskr_get_options_t).cast::<u8>(),
-        n,
-    );
+    std::ptr::copy_nonoverlapping(options.cast::<u8>(), raw.as_mut_ptr().cast::<u8>(), n);
+    let scheduler = std::ptr::addr_of!((*raw.as_ptr()).scheduler)
+        .cast::<u32>()
+        .read();
+    if scheduler != daskr_scheduler_t::DASKR_SCHEDULER_THREADS as u32
+        && scheduler != daskr_scheduler_t::DASKR_SCHEDULER_SYNC as u32
+    {
+        return Err(Error::invalid_argument(format!(
+            "options.scheduler is {scheduler}, which is not a daskr_scheduler_t"
+        )));
+    }
+    let mut o = raw.assume_init();
     o.struct_size = std::mem::size_of::<daskr_get_options_t>();
     Ok(o)
 }
@@ -471,3 +480,6 @@ pub unsafe extern "C" fn daskr_graph_write_dot(
         crate::dot::write(std::path::Path::new(path), &dot)
     })
 }
+
+// read_options checks the scheduler field as a u32.
+const _: () = assert!(std::mem::size_of::<daskr_scheduler_t>() == 4);

@@ -36,11 +36,14 @@ pub struct daskr_graph_t {
 
 const LIVE: u64 = 0x6461_736b_7267_7068;
 
-/// A named task function with its user data; shared by the graphs that use it.
+/// A named task function with its user data; shared (reference-counted) by the graphs that
+/// use it. The function may be called from any of daskr's threads, several at once; the handle
+/// itself may be used and freed from any thread.
 pub struct daskr_func_t(pub(crate) Func);
 
 /// A computation being built: a literal, a reference, a list or an inline task. Owned by the
-/// caller until passed to a function that takes it.
+/// caller until passed to a function that takes it (or freed with `daskr_comp_free`); not
+/// meant to be shared between threads before that.
 pub struct daskr_comp_t(Comp);
 
 // ---- graphs ----
@@ -321,12 +324,18 @@ pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
     }
 }
 
-unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> Result<Vec<Comp>, Error> {
+unsafe fn take_comps(
+    items: *const *mut daskr_comp_t,
+    n: usize,
+    what: &str,
+) -> Result<Vec<Comp>, Error> {
     if n == 0 {
         return Ok(Vec::new());
     }
     if items.is_null() {
-        return Err(Error::invalid_argument(format!("{what} is NULL but its length is {n}")));
+        return Err(Error::invalid_argument(format!(
+            "{what} is NULL but its length is {n}"
+        )));
     }
     // Take every item before reporting a NULL one, so nothing handed over leaks.
     let mut comps = Vec::with_capacity(n);
@@ -358,10 +367,14 @@ unsafe fn task_parts<'f>(
 ) -> Result<TaskParts<'f>, Error> {
     let args = take_comps(args, nargs, "args");
     let kwvalues = take_comps(kwvalues, nkwargs, "kwargs");
-    let func = func.as_ref().ok_or_else(|| Error::invalid_argument("function is NULL"))?;
+    let func = func
+        .as_ref()
+        .ok_or_else(|| Error::invalid_argument("function is NULL"))?;
     let (args, kwvalues) = (args?, kwvalues?);
     if nkwargs > 0 && kwnames.is_null() {
-        return Err(Error::invalid_argument("kwnames is NULL but there are keyword arguments"));
+        return Err(Error::invalid_argument(
+            "kwnames is NULL but there are keyword arguments",
+        ));
     }
     let mut kwargs = Vec::with_capacity(nkwargs);
     for (i, v) in kwvalues.into_iter().enumerate() {
@@ -422,10 +435,12 @@ pub unsafe extern "C" fn daskr_comp_task(
     nkwargs: usize,
 ) -> *mut daskr_comp_t {
     guard(|| {
-        comp_ptr(match task_parts(func, args, nargs, kwnames, kwvalues, nkwargs) {
-            Ok((func, args, kwargs)) => Comp::task(func, args, kwargs),
-            Err(e) => Comp::invalid(e),
-        })
+        comp_ptr(
+            match task_parts(func, args, nargs, kwnames, kwvalues, nkwargs) {
+                Ok((func, args, kwargs)) => Comp::task(func, args, kwargs),
+                Err(e) => Comp::invalid(e),
+            },
+        )
     })
 }
 

@@ -56,6 +56,8 @@ null_on_panic!(
     graph::daskr_func_t,
     graph::daskr_comp_t,
     get::daskr_cancel_t,
+    get::daskr_profile_t,
+    get::daskr_progress_t,
     c_char
 );
 
@@ -64,7 +66,7 @@ macro_rules! default_on_panic {
         impl OnPanic for $t { fn on_panic(_: String) -> Self { <$t>::default() } }
     )*};
 }
-default_on_panic!((), bool, usize, u32);
+default_on_panic!((), bool, usize, u32, u64);
 
 /// Runs an ABI function body; a panic becomes the return type's failure value.
 pub(crate) fn guard<R: OnPanic>(body: impl FnOnce() -> R) -> R {
@@ -93,13 +95,45 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, what: &str) -> Result<&'a str
 }
 
 /// Writes an out-parameter, failing (and naming it) if it is NULL.
-pub(crate) unsafe fn put<T>(out: *mut T, value: T, what: &str) -> Result<(), Error> {
+/// Writes an out-parameter, failing (and naming it) if it is NULL. The value is made before
+/// `out` can be checked, so on failure it is discarded — freed, for an owned handle — instead
+/// of leaking.
+pub(crate) unsafe fn put<T: OutValue>(out: *mut T, value: T, what: &str) -> Result<(), Error> {
     if out.is_null() {
+        value.discard();
         return Err(Error::invalid_argument(format!("{what} is NULL")));
     }
     out.write(value);
     Ok(())
 }
+
+/// What an out-parameter can hold: a plain value, or an owned handle that is freed if it
+/// cannot be handed over.
+pub(crate) trait OutValue {
+    fn discard(self);
+}
+
+impl OutValue for u32 {
+    fn discard(self) {}
+}
+
+/// Handles that daskr allocates as a `Box` and frees with `Box::from_raw`.
+pub(crate) trait BoxedHandle {}
+
+impl<T: BoxedHandle> OutValue for *mut T {
+    fn discard(self) {
+        if !self.is_null() {
+            // SAFETY: every BoxedHandle pointer handed to `put` comes from Box::into_raw and
+            // has not been shared yet.
+            drop(unsafe { Box::from_raw(self) });
+        }
+    }
+}
+
+impl BoxedHandle for value::daskr_value_t {}
+impl BoxedHandle for graph::daskr_graph_t {}
+impl BoxedHandle for graph::daskr_func_t {}
+impl BoxedHandle for plugin::daskr_plugin_t {}
 
 /// The library's version, e.g. "0.1.0". Static; do not free.
 #[no_mangle]
