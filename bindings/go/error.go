@@ -27,7 +27,7 @@ const (
 
 // String is the kind's stable name: "task_failed", "cycle", ...
 func (k ErrorKind) String() string {
-	if n := C.daskr_error_kind_name(C.daskr_error_kind_t(k)); n != nil {
+	if n := C.daskr_error_kind_name(C.uint32_t(k)); n != nil {
 		return C.GoString(n)
 	}
 	return fmt.Sprintf("ErrorKind(%d)", int(k))
