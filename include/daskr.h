@@ -752,7 +752,8 @@ void daskr_comp_free(daskr_comp_t *comp);
  * `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded
  * with it. Fails with `DASKR_ERROR_INVALID_GRAPH` naming the key and the place in it
  * (`key 'z': args[1].kwargs.scale: ...`), or `DASKR_ERROR_PLUGIN` for a plugin that cannot be
- * loaded or an unknown alias or symbol. A graph file nests at most `DASKR_GRAPH_FILE_MAX_DEPTH` JSON levels.
+ * loaded or an unknown alias or symbol. A graph file nests at most
+ * `DASKR_GRAPH_FILE_MAX_DEPTH` JSON levels.
  */
 daskr_error_t *daskr_graph_from_json(const char *json,
                                      size_t len,

@@ -35,7 +35,8 @@ unsafe fn hand_over(
 /// `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded
 /// with it. Fails with `DASKR_ERROR_INVALID_GRAPH` naming the key and the place in it
 /// (`key 'z': args[1].kwargs.scale: ...`), or `DASKR_ERROR_PLUGIN` for a plugin that cannot be
-/// loaded or an unknown alias or symbol. A graph file nests at most `DASKR_GRAPH_FILE_MAX_DEPTH` JSON levels.
+/// loaded or an unknown alias or symbol. A graph file nests at most
+/// `DASKR_GRAPH_FILE_MAX_DEPTH` JSON levels.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_graph_from_json(
     json: *const c_char,
