@@ -688,20 +688,22 @@ static void null_call(void) {
 /* ---- options holding values outside their enum ---- */
 
 static void bad_enum_options(const daskr_graph_t *g) {
-#if DASKR_KNOWN_BUG_OPTIONS_ENUM_UNCHECKED
-    /* BUG: read_options copies the caller's bytes into a Rust enum without checking the
-     * scheduler value, which is undefined behaviour in Rust; observed: the get runs (with some
-     * scheduler) and succeeds. Expected: DASKR_ERROR_INVALID_ARGUMENT naming the scheduler. */
+    /* A scheduler value outside the enum is a bad argument, reported before anything runs. */
+    _Static_assert(sizeof(daskr_scheduler_t) == sizeof(uint32_t), "the scheduler field is 32 bits");
+    reset_counts();
     daskr_get_options_t o = make_options(DASKR_SCHEDULER_SYNC, 1);
-    memset(&o.scheduler, 0, sizeof o.scheduler);
-    o.scheduler = (daskr_scheduler_t)7;
-    daskr_value_t *sentinel = (daskr_value_t *)&o, *out = sentinel;
-    CHECK_ERR(daskr_graph_get_key(g, "e", &o, &out), DASKR_ERROR_INVALID_ARGUMENT, NULL);
-    CHECK(out == sentinel);
-    if (out != sentinel) daskr_value_free(out);
-#else
-    (void)g;
-#endif
+    uint32_t bad[] = {2, 7, 0xffffffffu};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(&o.scheduler, &bad[i], sizeof bad[i]);
+        daskr_value_t *sentinel = (daskr_value_t *)&o, *out = sentinel;
+        daskr_error_t *e = daskr_graph_get_key(g, "e", &o, &out);
+        CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT);
+        CHECK(e && check_contains(daskr_error_message(e), "scheduler"));
+        daskr_error_free(e);
+        CHECK(out == sentinel);
+        if (out != sentinel) daskr_value_free(out);
+    }
+    COUNTS(0, 0, 0, 0, 0, 0);
 }
 
 int main(void) {
