@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""The benchmark harness: every system on the same shapes, in one run.
+
+    python3 bench/compare.py [--quick] [--rounds R] [--systems a,b] [--shapes a,b] [--no-setup]
+
+Builds what it needs (libdaskr with cargo, the C/C++ runners with the system compilers, the Go
+runner with go, a venv with Dask from PyPI under target/bench/venv), runs every system on the
+shapes independent, chain, tree, wavefront and pipeline with 1 thread and with all cores, writes
+every row to target/bench/compare.json and prints tables of ns per task, ratios, memory,
+peak_held and the parallel speedup, with each of the project's targets marked met or missed.
+
+Systems (a runner that is missing, or cannot be built, is skipped with a note):
+  daskr-c        bench/daskr_c.c            daskr through the C ABI
+  daskr-cpp      bench/daskr_cpp.cpp        daskr through include/daskr.hpp
+  daskr-go       bench/go/                  daskr through the Go package bindings/go
+  tbb-flow       bench/tbb_flow.cpp         oneTBB flow_graph, continue_nodes (libtbb-dev)
+  dask-threaded  bench/dask_bench.py        dask.threaded.get (Python, from PyPI)
+
+Sizes: N = 1,000,000 tasks for the native systems and 20,000 for Dask (reported per task);
+--quick: 10,000 and 2,000. daskr-c also runs at Dask's N, so that peak_held is compared on the
+same graph. The speedup: daskr-c on 10,000 independent tasks spinning ~1 ms of CPU each
+(--quick: 1,000), 1 thread vs all cores, with oneTBB on the same tasks as a control for what
+the machine allows. Every native row is the median of R rounds (default 5)
+in a fresh process per (system, shape, threads).
+
+Each row: {"system", "shape", "threads", "tasks", "build_s", "run_s", "ns_per_task",
+"peak_held", ...} plus bytes_per_task (RSS growth per task), free_s, rounds and n; see
+bench/bench_common.h and bench/dask_bench.py for how each is measured.
+
+Exit status: non-zero if a runner that should have run failed (targets missed do not fail it:
+the machine may be shared and noisy; the table says so).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "target", "bench")
+VENV = os.path.join(OUT, "venv")
+DASK_VERSION = os.environ.get("DASK_VERSION", "2026.8.0")
+SHAPES = ["independent", "chain", "tree", "wavefront", "pipeline"]
+SYSTEMS = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "dask-threaded"]
+NATIVE = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow"]
+
+CC = os.environ.get("CC", "cc")
+CXX = os.environ.get("CXX", "g++")
+LIBDIR = os.path.join(ROOT, "target", "release")
+LINK_DASKR = ["-L" + LIBDIR, "-ldaskr", "-Wl,-rpath," + LIBDIR]
+
+notes = []  # printed at the end: skipped systems, failures
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd, cwd=ROOT, env=None, capture=False):
+    log("$ " + " ".join(cmd))
+    return subprocess.run(cmd, cwd=cwd, env=env, check=True, text=True,
+                          stdout=subprocess.PIPE if capture else None)
+
+
+def p(*parts):
+    return os.path.join(ROOT, *parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Setup: one function per system; each returns the runner's argv prefix, or None (skipped, with
+# a note). To add a system: write its runner (same command line and JSON rows as
+# bench/bench_common.h describes), add a setup function here and list it in SETUP.
+# ---------------------------------------------------------------------------------------------
+
+def setup_daskr_c():
+    exe = os.path.join(OUT, "daskr_c")
+    run([CC, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + p("include"), "-I" + p("bench"),
+         p("bench", "daskr_c.c"), *LINK_DASKR, "-lm", "-o", exe])
+    return [exe]
+
+
+def setup_daskr_cpp():
+    src = p("bench", "daskr_cpp.cpp")
+    if not os.path.exists(p("include", "daskr.hpp")) or not os.path.exists(src):
+        notes.append("daskr-cpp skipped: needs include/daskr.hpp and bench/daskr_cpp.cpp")
+        return None
+    exe = os.path.join(OUT, "daskr_cpp")
+    run([CXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-I" + p("include"), "-I" + p("bench"), src,
+         *LINK_DASKR, "-o", exe])
+    return [exe]
+
+
+def setup_daskr_go():
+    if not os.path.exists(p("bench", "go", "main.go")) or not os.path.exists(p("bindings", "go", "go.mod")):
+        notes.append("daskr-go skipped: needs bindings/go and bench/go/main.go")
+        return None
+    if not shutil.which("go"):
+        notes.append("daskr-go skipped: no go toolchain on PATH")
+        return None
+    exe = os.path.join(OUT, "daskr_go")
+    run(["go", "build", "-o", exe, "."], cwd=p("bench", "go"))
+    return [exe]
+
+
+def setup_tbb_flow():
+    if not os.path.exists("/usr/include/oneapi/tbb/flow_graph.h") and not os.path.exists("/usr/include/tbb/flow_graph.h"):
+        notes.append("tbb-flow skipped: oneTBB headers not found (apt-get install libtbb-dev)")
+        return None
+    exe = os.path.join(OUT, "tbb_flow")
+    run([CXX, "-std=c++17", "-O2", "-Wall", "-Wextra", "-I" + p("bench"), p("bench", "tbb_flow.cpp"),
+         "-ltbb", "-o", exe])
+    return [exe]
+
+
+def setup_dask():
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        run([sys.executable, "-m", "venv", VENV])
+    try:
+        have = run([py, "-c", "import dask; print(dask.__version__)"], capture=True).stdout.strip()
+    except subprocess.CalledProcessError:
+        have = None
+    if have != DASK_VERSION:
+        run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"dask=={DASK_VERSION}"])
+    return [py, p("bench", "dask_bench.py")]
+
+
+SETUP = {
+    "daskr-c": setup_daskr_c,
+    "daskr-cpp": setup_daskr_cpp,
+    "daskr-go": setup_daskr_go,
+    "tbb-flow": setup_tbb_flow,
+    "dask-threaded": setup_dask,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+failures = []
+
+
+def measure(system, argv, n, threads, shape, rounds, extra=()):
+    """Runs one (system, shape, threads) in a fresh process; returns its row or None."""
+    cmd = [*argv, "--json", "--rounds", str(rounds), *extra, str(n), str(threads), shape]
+    log("$ " + " ".join(cmd))
+    t0 = time.time()
+    load1 = float(uptime().split()[0]) if uptime() != "?" else None
+    r = subprocess.run(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        failures.append(f"{system} {shape} threads={threads} n={n}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
+        log(f"  FAILED ({r.returncode}): {r.stderr.strip()[-500:]}")
+        return None
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    if len(rows) != 1:
+        failures.append(f"{system} {shape} threads={threads}: expected one JSON row, got {len(rows)}")
+        return None
+    row = rows[0]
+    row["system"] = system
+    row["load1"] = load1  # the 1-minute load average when the measurement started
+    log(f"  {row['ns_per_task']:.0f} ns/task ({time.time() - t0:.1f} s)")
+    return row
+
+
+def cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def uptime():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------------------------
+
+def find(rows, system, shape, threads, n=None):
+    for r in rows:
+        if r["system"] == system and r["shape"] == shape and r["threads"] == threads and (n is None or r["n"] == n):
+            return r
+    return None
+
+
+def fmt_ns(x):
+    if x is None:
+        return "-"
+    if x >= 100000:
+        return f"{x / 1000:.0f}us"
+    if x >= 10000:
+        return f"{x / 1000:.1f}us"
+    return f"{x:.0f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def fmt_x(x, digits=1):
+    return "-" if x is None else f"{x:.{digits}f}x"
+
+
+def table(headers, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(headers)]
+    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print()
+
+
+def report(rows, cfg, systems, load_before, load_after):
+    nat, nd, T = cfg["n_native"], cfg["n_dask"], cfg["threads"]
+    allc = T[-1]
+    print()
+    print(f"daskr benchmark ({'quick' if cfg['quick'] else 'full'}): N = {nat:,} tasks native, {nd:,} Dask; "
+          f"threads {' and '.join(map(str, T))}; median of {cfg['rounds']} rounds; "
+          f"load average before {load_before}, after {load_after}")
+    print()
+
+    print("ns per task, build+run (daskr-c: build/run split)  -- ratios are per task, other/daskr-c")
+    hdr = ["shape", "thr", "daskr-c", "build/run"]
+    present = [s for s in systems if s != "daskr-c"]
+    hdr += present
+    hdr += [f"{s}/c" for s in present]
+    out = []
+    for shape in cfg["shapes"]:
+        for t in T:
+            c = find(rows, "daskr-c", shape, t, nat)
+            cns = c["ns_per_task"] if c else None
+            line = [shape, t, fmt_ns(cns),
+                    f"{c['build_s'] * 1e9 / c['tasks']:.0f}/{c['run_s'] * 1e9 / c['tasks']:.0f}" if c else "-"]
+            others = []
+            for s in present:
+                r = find(rows, s, shape, t, nd if s == "dask-threaded" else nat)
+                others.append(r["ns_per_task"] if r else None)
+            line += [fmt_ns(x) for x in others]
+            line += [fmt_x(ratio(x, cns), 0 if s == "dask-threaded" else 2) for s, x in zip(present, others)]
+            out.append(line)
+    table(hdr, out)
+
+    print(f"memory: RSS growth per task (bytes), graph alive, after the run; threads={allc}")
+    hdr = ["shape"] + [s for s in systems]
+    out = []
+    for shape in cfg["shapes"]:
+        line = [shape]
+        for s in systems:
+            r = find(rows, s, shape, allc, nd if s == "dask-threaded" else nat)
+            line.append("-" if not r or r.get("bytes_per_task") is None else f"{r['bytes_per_task']:.0f}")
+        out.append(line)
+    table(hdr, out)
+
+    print(f"peak_held: most results alive at once, on the same graph (N = {nd:,}); daskr-c at N = {nat:,} too")
+    hdr = ["shape", "thr", "daskr-c", "dask", "dask (incl. transient)", f"daskr-c @{nat:,}"]
+    out = []
+    for shape in cfg["shapes"]:
+        for t in T:
+            c = find(rows, "daskr-c", shape, t, nd)
+            d = find(rows, "dask-threaded", shape, t, nd)
+            big = find(rows, "daskr-c", shape, t, nat)
+            out.append([shape, t, c["peak_held"] if c else "-", d["peak_held"] if d else "-",
+                        d.get("peak_held_transient", "-") if d else "-", big["peak_held"] if big else "-"])
+    table(hdr, out)
+
+    speedup = None
+    for system in ["daskr-c", "tbb-flow"]:
+        sp1, spn = find(rows, system, "spin", 1), find(rows, system, "spin", allc)
+        if not (sp1 and spn and allc > 1):
+            continue
+        x = sp1["run_s"] / spn["run_s"]
+        if system == "daskr-c":
+            speedup = x
+        print(f"parallel speedup, {system}{' (control: same machine, same tasks)' if system != 'daskr-c' else ''}: "
+              f"{sp1['tasks'] - 1:,} independent tasks of ~1 ms CPU ({sp1.get('spin_iters')} spin iterations): "
+              f"1 thread {sp1['run_s']:.2f} s, {allc} threads {spn['run_s']:.2f} s -> {x:.2f}x "
+              f"(load average {sp1.get('load1')} / {spn.get('load1')} at the start)")
+    print()
+
+    # Targets
+    print("targets" + (" (quick mode: measured at N = %s; the targets are defined at N = 1,000,000)" % f"{nat:,}"
+                       if cfg["quick"] else ""))
+    res = []
+
+    def verdict(ok):
+        return "n/a" if ok is None else ("MET" if ok else "MISSED")
+
+    vals = [(s, find(rows, "daskr-c", s, allc, nat)) for s in cfg["shapes"]]
+    vals = [(s, r["ns_per_task"]) for s, r in vals if r]
+    ok = all(v <= 250 for _, v in vals) if vals else None
+    res.append(["daskr-c <= 250 ns/task build+run, all cores", verdict(ok),
+                ", ".join(f"{s} {v:.0f}" for s, v in vals)])
+
+    rs = []
+    for s in cfg["shapes"]:
+        for t in T:
+            c, d = find(rows, "daskr-c", s, t, nat), find(rows, "dask-threaded", s, t, nd)
+            if c and d:
+                rs.append((s, t, d["ns_per_task"] / c["ns_per_task"]))
+    ok = all(x >= 200 for _, _, x in rs) if rs else None
+    worst = min(rs, key=lambda x: x[2]) if rs else None
+    res.append([">= 200x faster per task than Dask threaded", verdict(ok),
+                f"min {worst[2]:.0f}x ({worst[0]}, {worst[1]} thr)" if worst else "no Dask rows"])
+
+    rs = []
+    for s in ["independent", "tree", "wavefront"]:
+        for t in T:
+            c, b = find(rows, "daskr-c", s, t, nat), find(rows, "tbb-flow", s, t, nat)
+            if c and b:
+                rs.append((s, t, c["ns_per_task"], b["ns_per_task"]))
+    ok = all(c <= b for _, _, c, b in rs) if rs else None
+    res.append(["<= oneTBB flow_graph ns/task on independent, tree, wavefront", verdict(ok),
+                "; ".join(f"{s}/{t}: {c:.0f} vs {b:.0f}" for s, t, c, b in rs) or "no TBB rows"])
+
+    vals = [(s, find(rows, "daskr-c", s, allc, nat)) for s in cfg["shapes"]]
+    vals = [(s, r["bytes_per_task"]) for s, r in vals if r and r.get("bytes_per_task") is not None]
+    ok = all(v <= 200 for _, v in vals) if vals else None
+    res.append(["<= 200 bytes/task (RSS growth)", verdict(ok), ", ".join(f"{s} {v:.0f}" for s, v in vals)])
+
+    rs = []
+    for s in cfg["shapes"]:
+        for t in T:
+            c, d = find(rows, "daskr-c", s, t, nd), find(rows, "dask-threaded", s, t, nd)
+            if c and d:
+                rs.append((s, t, c["peak_held"], d["peak_held"]))
+    ok = all(c <= d for _, _, c, d in rs) if rs else None
+    bad = [f"{s}/{t}: {c} > {d}" for s, t, c, d in rs if c > d]
+    res.append(["peak_held <= Dask's on every shape (same graph)", verdict(ok),
+                ("; ".join(bad) if bad else "all shapes") if rs else "no Dask rows"])
+
+    res.append([f">= 1.8x speedup on {allc} cores, ~1 ms tasks", verdict(None if speedup is None else speedup >= 1.8),
+                f"{speedup:.2f}x" if speedup is not None else "needs 2+ cores"])
+    table(["target", "status", "measured"], res)
+
+
+# ---------------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="N = 10,000 native / 2,000 Dask (for CI)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds per measurement (median; default 5)")
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
+    ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of " + ",".join(SHAPES))
+    ap.add_argument("--no-spin", action="store_true", help="skip the ~1 ms task speedup measurement")
+    ap.add_argument("--no-setup", action="store_true", help="use the runners already built in target/bench")
+    ap.add_argument("--out", default=os.path.join(OUT, "compare.json"))
+    args = ap.parse_args()
+
+    wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
+    for s in wanted:
+        if s not in SYSTEMS:
+            ap.error(f"unknown system {s}")
+    if "daskr-c" not in wanted:
+        wanted.insert(0, "daskr-c")  # the reference every ratio is taken against
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    for s in shapes:
+        if s not in SHAPES:
+            ap.error(f"unknown shape {s}")
+
+    cfg = {
+        "quick": args.quick,
+        "n_native": 10_000 if args.quick else 1_000_000,
+        "n_dask": 2_000 if args.quick else 20_000,
+        "n_spin": 1_000 if args.quick else 10_000,
+        "rounds": max(args.rounds, 1),
+        "shapes": shapes,
+    }
+    ncores = cores()
+    cfg["threads"] = sorted({1, ncores})
+
+    os.makedirs(OUT, exist_ok=True)
+    load_before = uptime()
+    runners = {}
+    if not args.no_setup:
+        run(["cargo", "build", "--release", "--lib"])
+    for s in wanted:
+        if args.no_setup:
+            exe = {"daskr-c": "daskr_c", "daskr-cpp": "daskr_cpp", "daskr-go": "daskr_go", "tbb-flow": "tbb_flow"}.get(s)
+            if exe and os.path.exists(os.path.join(OUT, exe)):
+                runners[s] = [os.path.join(OUT, exe)]
+            elif s == "dask-threaded" and os.path.exists(os.path.join(VENV, "bin", "python")):
+                runners[s] = [os.path.join(VENV, "bin", "python"), p("bench", "dask_bench.py")]
+            else:
+                notes.append(f"{s} skipped: not built (run without --no-setup)")
+            continue
+        try:
+            argv = SETUP[s]()
+        except (subprocess.CalledProcessError, OSError) as e:
+            failures.append(f"{s}: setup failed: {e}")
+            argv = None
+        if argv:
+            runners[s] = argv
+    systems = [s for s in SYSTEMS if s in runners]
+
+    rows = []
+    R = cfg["rounds"]
+    for shape in shapes:
+        for t in cfg["threads"]:
+            for s in systems:
+                n = cfg["n_dask"] if s == "dask-threaded" else cfg["n_native"]
+                row = measure(s, runners[s], n, t, shape, R)
+                if row:
+                    rows.append(row)
+            # daskr on Dask's graph: peak_held compared on the same graph
+            if "dask-threaded" in systems and "daskr-c" in systems and cfg["n_dask"] != cfg["n_native"]:
+                row = measure("daskr-c", runners["daskr-c"], cfg["n_dask"], t, shape, R)
+                if row:
+                    rows.append(row)
+    if not args.no_spin and "daskr-c" in systems:
+        # the same work for every system: the C runner's calibration (thread CPU time)
+        iters = run([*runners["daskr-c"], "--calibrate"], capture=True).stdout.strip()
+        for s in [s for s in ["daskr-c", "tbb-flow"] if s in systems]:
+            for t in cfg["threads"]:
+                row = measure(s, runners[s], cfg["n_spin"], t, "spin", R, ["--spin-iters", iters])
+                if row:
+                    rows.append(row)
+
+    with open(args.out, "w") as f:
+        json.dump(rows, f, indent=1)
+        f.write("\n")
+    load_after = uptime()
+    report(rows, cfg, systems, load_before, load_after)
+    print(f"rows: {os.path.relpath(args.out, ROOT)} ({len(rows)} rows)")
+    for n in notes:
+        print("note: " + n)
+    for fl in failures:
+        print("FAILED: " + fl)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
