@@ -2,8 +2,10 @@
  * each task once per get, kwargs and the call API, both schedulers with various worker
  * counts, graph reuse, concurrent gets from several threads, changing a graph during a get,
  * and get options. */
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "check.h"
 
@@ -706,6 +708,80 @@ static void bad_enum_options(const daskr_graph_t *g) {
     COUNTS(0, 0, 0, 0, 0, 0);
 }
 
+/* ---- parallelism: num_workers tasks run at once, never more ---- */
+
+typedef struct {
+    atomic_int arrived, met, running, most;
+    int n;
+} rendezvous_t;
+
+/* Waits (up to ~2 s) until n tasks of this get have arrived: only possible if n run at
+ * once. Records the most tasks seen running together. */
+static void rendezvous(daskr_call_t *call, void *user_data) {
+    rendezvous_t *r = user_data;
+    int now = atomic_fetch_add(&r->running, 1) + 1, most = atomic_load(&r->most);
+    while (most < now && !atomic_compare_exchange_weak(&r->most, &most, now)) {
+    }
+    atomic_fetch_add(&r->arrived, 1);
+    for (int i = 0; i < 2000 && atomic_load(&r->arrived) < r->n; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&r->arrived) >= r->n) atomic_fetch_add(&r->met, 1);
+    atomic_fetch_sub(&r->running, 1);
+    daskr_call_return_int(call, 1);
+}
+
+static void *parallel_get(void *p) {
+    rendezvous_t *r = p;
+    daskr_graph_t *g = daskr_graph_new();
+    daskr_func_t *f = make_func("rendezvous", rendezvous, r);
+    int tasks = 3 * r->n;
+    daskr_value_t *items[64];
+    for (int i = 0; i < tasks; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "r%d", i);
+        daskr_error_t *e = daskr_graph_add_task(g, key, f, NULL, 0, NULL, NULL, 0, NULL);
+        if (e) atomic_store(&r->met, -1000);
+        daskr_error_free(e);
+        items[i] = str_value(key);
+    }
+    daskr_value_t *req = list_value(items, (size_t)tasks), *out = NULL;
+    daskr_get_options_t o = make_options(DASKR_SCHEDULER_THREADS, (uint32_t)r->n);
+    daskr_error_t *e = daskr_graph_get(g, req, &o, &out);
+    if (e || daskr_value_list_len(out) != (size_t)tasks) atomic_store(&r->met, -1000);
+    daskr_error_free(e);
+    daskr_value_free(out);
+    daskr_value_free(req);
+    daskr_func_free(f);
+    daskr_graph_free(g);
+    return NULL;
+}
+
+static void parallelism(void) {
+    /* One get at a time, then two at once (sharing the pool): each gets its workers. */
+    for (int n = 2; n <= 4; n++) {
+        rendezvous_t r;
+        memset(&r, 0, sizeof r);
+        r.n = n;
+        parallel_get(&r);
+        CHECK(atomic_load(&r.met) == 3 * n);
+        CHECK(atomic_load(&r.most) == n);
+    }
+    rendezvous_t r[2];
+    memset(r, 0, sizeof r);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        r[i].n = 2;
+        CHECK(pthread_create(&t[i], NULL, parallel_get, &r[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(atomic_load(&r[i].met) == 6);
+        CHECK(atomic_load(&r[i].most) == 2);
+    }
+}
+
 int main(void) {
     int slow = check_slow_mode();
     daskr_func_t *funcs[NCOUNT];
@@ -740,6 +816,7 @@ int main(void) {
     concurrent_gets(g, slow ? 5 : 50);
     nested_gets(g, slow ? 8 : 64);
     many_graphs(slow ? 5 : 50);
+    parallelism();
     null_call();
     options(g);
     bad_enum_options(g);
