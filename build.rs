@@ -43,7 +43,7 @@ fn c_abi_symbols() {
         let mut after_no_mangle = false;
         for line in text.lines() {
             let line = line.trim();
-            if line == "#[no_mangle]" {
+            if line == "#[no_mangle]" || line == "#[unsafe(no_mangle)]" {
                 after_no_mangle = true;
                 continue;
             }

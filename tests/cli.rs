@@ -343,6 +343,39 @@ fn plugins_lists_what_a_plugin_declares() {
     assert!(stderr(&o).contains("no/such/lib.so"), "{}", stderr(&o));
 }
 
+/// Plugins take the daskr_* functions from the command, so it must export every function the
+/// header declares (build.rs lists them for the linker). Checked with `nm` where it exists.
+#[test]
+fn the_command_exports_every_c_abi_function() {
+    let Ok(o) = Command::new("nm")
+        .args(["-D", "--defined-only", env!("CARGO_BIN_EXE_daskr")])
+        .output()
+    else {
+        eprintln!("nm not found: skipped");
+        return;
+    };
+    assert!(o.status.success(), "{}", stderr(&o));
+    let exported: std::collections::HashSet<String> = stdout(&o)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect();
+    let header = std::fs::read_to_string(root().join("include/daskr.h")).unwrap();
+    let mut declared = 0;
+    for line in header.lines().filter(|l| !l.starts_with([' ', '*', '/', '#'])) {
+        for (at, _) in line.match_indices("daskr_") {
+            let name: String = line[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if line[at + name.len()..].starts_with('(') {
+                declared += 1;
+                assert!(exported.contains(&name), "the daskr command does not export {name}");
+            }
+        }
+    }
+    assert!(declared > 50, "found only {declared} functions in daskr.h");
+}
+
 #[test]
 fn the_readme_pipeline_runs_from_its_graph_file() {
     plugins_dir();
