@@ -361,7 +361,10 @@ fn the_command_exports_every_c_abi_function() {
         .collect();
     let header = std::fs::read_to_string(root().join("include/daskr.h")).unwrap();
     let mut declared = 0;
-    for line in header.lines().filter(|l| !l.starts_with([' ', '*', '/', '#'])) {
+    for line in header
+        .lines()
+        .filter(|l| !l.starts_with([' ', '*', '/', '#']))
+    {
         for (at, _) in line.match_indices("daskr_") {
             let name: String = line[at..]
                 .chars()
@@ -369,7 +372,10 @@ fn the_command_exports_every_c_abi_function() {
                 .collect();
             if line[at + name.len()..].starts_with('(') {
                 declared += 1;
-                assert!(exported.contains(&name), "the daskr command does not export {name}");
+                assert!(
+                    exported.contains(&name),
+                    "the daskr command does not export {name}"
+                );
             }
         }
     }
