@@ -412,6 +412,139 @@ static void errors_and_version(void) {
     daskr_error_free(NULL);
 }
 
+/* The binary encoding: every kind round-trips; pointers do not encode; untrusted input —
+ * every truncation, every single-byte change, random bytes — gives a value or an
+ * INVALID_ARGUMENT error, never a crash, and *out is left alone on error. */
+static daskr_value_t *sample_value(void) {
+    daskr_value_t *b = NULL, *s = NULL, *e = NULL;
+    CHECK_OK(daskr_value_bytes((const uint8_t *)"\x00\xff\x01", 3, &b));
+    CHECK_OK(daskr_value_string("h\xc3\xa9 \x00 z", 7, &s));
+    CHECK_OK(daskr_value_string(NULL, 0, &e));
+    daskr_value_t *inner[] = {daskr_value_int(-1), daskr_value_float(-0.5), list_value(NULL, 0)};
+    daskr_value_t *items[] = {daskr_value_null(),         daskr_value_bool(true),      daskr_value_bool(false),
+                              daskr_value_int(0),         daskr_value_int(INT64_MIN), daskr_value_int(INT64_MAX),
+                              daskr_value_int(300),       daskr_value_float(3.25),    daskr_value_float(-1e300),
+                              s,                          e,                          b,
+                              list_value(inner, 3)};
+    return list_value(items, sizeof items / sizeof items[0]);
+}
+
+static uint64_t fuzz_state = 12345;
+static uint32_t fuzz_next(void) {
+    fuzz_state = fuzz_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(fuzz_state >> 33);
+}
+
+/* Decodes untrusted bytes: a value (freed) or INVALID_ARGUMENT with *out untouched. */
+static int decode_untrusted(const uint8_t *data, size_t len) {
+    daskr_value_t *sentinel = (daskr_value_t *)&fuzz_state, *out = sentinel;
+    daskr_error_t *e = daskr_value_decode(data, len, &out);
+    if (e) {
+        CHECK(daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT);
+        CHECK(out == sentinel);
+        daskr_error_free(e);
+        return 0;
+    }
+    CHECK(out != sentinel && out != NULL);
+    /* What decoded encodes again, to something that decodes equal. */
+    daskr_value_t *again = NULL, *back = NULL;
+    CHECK_OK(daskr_value_encode(out, &again));
+    const uint8_t *d2 = NULL;
+    size_t l2 = 0;
+    if (again && daskr_value_get_bytes(again, &d2, &l2)) {
+        CHECK_OK(daskr_value_decode(d2, l2, &back));
+        CHECK(back && daskr_value_equal(back, out));
+    }
+    daskr_value_free(back);
+    daskr_value_free(again);
+    daskr_value_free(out);
+    return 1;
+}
+
+static void encoding(int slow) {
+    daskr_value_t *v = sample_value(), *enc = NULL, *dec = NULL;
+    CHECK_OK(daskr_value_encode(v, &enc));
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    CHECK(daskr_value_get_bytes(enc, &data, &len) && len > 10);
+    CHECK(data && data[0] == 1); /* version 1 */
+    CHECK_OK(daskr_value_decode(data, len, &dec));
+    CHECK(daskr_value_equal(v, dec));
+    daskr_value_free(dec);
+
+    /* Small values stay small: 5 is 03 0a after the version byte; null is 00. */
+    daskr_value_t *five = daskr_value_int(5), *e5 = NULL;
+    CHECK_OK(daskr_value_encode(five, &e5));
+    const uint8_t *d5 = NULL;
+    size_t l5 = 0;
+    CHECK(daskr_value_get_bytes(e5, &d5, &l5) && l5 == 3 && d5[1] == 0x03 && d5[2] == 0x0a);
+    daskr_value_free(five);
+    daskr_value_free(e5);
+
+    /* Every truncation is an error; every single-byte change decodes or errors. */
+    for (size_t n = 0; n < len; n++) CHECK(decode_untrusted(data, n) == 0);
+    uint8_t *copy = malloc(len + 1);
+    for (size_t i = 0; i < len; i++) {
+        for (int k = 0; k < (slow ? 2 : 8); k++) {
+            memcpy(copy, data, len);
+            copy[i] = (uint8_t)fuzz_next();
+            decode_untrusted(copy, len);
+        }
+    }
+    memcpy(copy, data, len);
+    copy[len] = 0;
+    CHECK(decode_untrusted(copy, len + 1) == 0); /* trailing bytes */
+    copy[0] = 2;
+    CHECK(decode_untrusted(copy, len) == 0); /* unknown version */
+    free(copy);
+    /* Random messages after a valid version byte. */
+    uint8_t buf[64];
+    for (int i = 0; i < (slow ? 2000 : 50000); i++) {
+        size_t n = 1 + fuzz_next() % sizeof buf;
+        buf[0] = 1;
+        for (size_t k = 1; k < n; k++) buf[k] = (uint8_t)(fuzz_next() % 4 ? fuzz_next() % 9 : fuzz_next());
+        decode_untrusted(buf, n);
+    }
+    /* Hostile lengths and counts: a huge list count, a huge string length, a long varint. */
+    const uint8_t huge_list[] = {1, 0x07, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+    const uint8_t huge_str[] = {1, 0x05, 0xff, 0xff, 0xff, 0xff, 0x0f, 'a'};
+    const uint8_t long_varint[] = {1, 0x03, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t bad_utf8[] = {1, 0x05, 0x01, 0xff};
+    CHECK(decode_untrusted(huge_list, sizeof huge_list) == 0);
+    CHECK(decode_untrusted(huge_str, sizeof huge_str) == 0);
+    CHECK(decode_untrusted(long_varint, sizeof long_varint) == 0);
+    CHECK(decode_untrusted(bad_utf8, sizeof bad_utf8) == 0);
+    CHECK(decode_untrusted(NULL, 0) == 0);
+    /* Nesting: 256 levels decode, 257 do not. */
+    uint8_t nest[1 + 2 * 257 + 1];
+    nest[0] = 1;
+    for (int i = 0; i < 257; i++) {
+        nest[1 + 2 * i] = 0x07;
+        nest[2 + 2 * i] = 0x01;
+    }
+    nest[1 + 2 * 257] = 0x00;
+    CHECK(decode_untrusted(nest, sizeof nest) == 0);
+    nest[1 + 2 * 256] = 0x00; /* 256 lists around a null */
+    CHECK(decode_untrusted(nest, 1 + 2 * 256 + 1) == 1);
+
+    /* Pointers do not encode: INVALID_ARGUMENT naming the type tag; nothing is taken. */
+    daskr_value_t *items[] = {daskr_value_int(1), tracked_value(9)};
+    daskr_value_t *with_ptr = list_value(items, 2), *sentinel = (daskr_value_t *)&len, *out = sentinel;
+    daskr_error_t *e = daskr_value_encode(with_ptr, &out);
+    CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT && check_contains(daskr_error_message(e), "tracked"));
+    daskr_error_free(e);
+    CHECK(out == sentinel);
+    CHECK(tracked_id(daskr_value_list_at(with_ptr, 1)) == 9);
+    daskr_value_free(with_ptr);
+    CHECK_ERR(daskr_value_encode(NULL, &out), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_value_encode(v, NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_value_decode(data, len, NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_value_decode(NULL, 4, &out), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK(out == sentinel);
+    daskr_value_free(enc);
+    daskr_value_free(v);
+}
+
 int main(void) {
     scalars();
     strings();
@@ -420,6 +553,7 @@ int main(void) {
     pointers();
     clone_equal_free();
     errors_and_version();
+    encoding(check_slow_mode());
     CHECK(tracked_live() == 0);
     return check_report("values");
 }
