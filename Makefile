@@ -3,6 +3,8 @@
 #                   load/clean/analyze/store pipeline: daskr run examples/pipeline.json
 #   make pipeline-c the same pipeline as a C program linked with libdaskr
 #   make test       every test suite: Rust (engine, header, C programs), C++, Go
+#   make bench      every system (daskr via C/C++/Go, oneTBB, Dask) on the benchmark shapes;
+#                   make bench-quick: the small CI version (bench/compare.py, README)
 # Everything builds into target/.
 
 CC ?= cc
@@ -117,3 +119,13 @@ test-install: lib
 	  $$exe; \
 	done; \
 	echo "test-install: OK"
+
+# ---- Benchmarks: bench/compare.py builds the runners, runs every system on the same shapes,
+# writes target/bench/compare.json and prints the ratios (README "Benchmarks").
+.PHONY: bench bench-quick
+
+bench:
+	GO=$(GO) python3 bench/compare.py
+
+bench-quick:
+	GO=$(GO) python3 bench/compare.py --quick

@@ -97,11 +97,12 @@ def setup_daskr_go():
     if not os.path.exists(p("bench", "go", "main.go")) or not os.path.exists(p("bindings", "go", "go.mod")):
         notes.append("daskr-go skipped: needs bindings/go and bench/go/main.go")
         return None
-    if not shutil.which("go"):
-        notes.append("daskr-go skipped: no go toolchain on PATH")
+    go = os.environ.get("GO") or shutil.which("go") or "/usr/local/go/bin/go"
+    if not os.path.exists(go) and not shutil.which(go):
+        notes.append("daskr-go skipped: no go toolchain (set GO or put go on PATH)")
         return None
     exe = os.path.join(OUT, "daskr_go")
-    run(["go", "build", "-o", exe, "."], cwd=p("bench", "go"))
+    run([go, "build", "-o", exe, "."], cwd=p("bench", "go"))
     return [exe]
 
 
