@@ -1,6 +1,9 @@
 //! Computations as a caller builds them: a literal, a reference (by key or by task handle), a
 //! list of computations, or an inline task. A graph flattens them into its own arena when they
 //! are added (see `graph`).
+//!
+//! A `Comp` is two words: a reference by handle — the hot path of building a big graph — is
+//! held inline; everything else sits in one box. So argument lists are cheap to move around.
 
 use crate::error::Error;
 use crate::func::Func;
@@ -11,112 +14,110 @@ use crate::value::{Value, MAX_NESTING};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub u32);
 
-/// A reference to another graph entry.
-#[derive(Debug, Clone)]
-pub enum Ref {
-    Key(String),
-    Id(TaskId),
+/// A computation. Nesting depth is tracked as it is built and capped at [`MAX_NESTING`], so
+/// every later walk over it is bounded.
+#[derive(Debug)]
+pub struct Comp(pub(crate) Repr);
+
+#[derive(Debug)]
+pub(crate) enum Repr {
+    /// A reference to the entry behind a handle.
+    Id(u32),
+    Node(Box<Node>),
+}
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub kind: CompKind,
+    pub depth: u32,
 }
 
 #[derive(Debug)]
 pub(crate) enum CompKind {
     Value(Value),
-    Ref(Ref),
+    /// A reference to the entry named so.
+    Key(String),
     List(Vec<Comp>),
-    Task(Box<TaskComp>),
+    Task {
+        func: Func,
+        args: Vec<Comp>,
+        kwargs: Vec<(String, Comp)>,
+    },
     /// A computation that could not be built (too deep, bad input at an API boundary); adding
     /// it reports this error, named with the key it was added under.
-    Invalid(Box<Error>),
-}
-
-#[derive(Debug)]
-pub(crate) struct TaskComp {
-    pub func: Func,
-    pub args: Vec<Comp>,
-    pub kwargs: Vec<(String, Comp)>,
-}
-
-/// A computation. Nesting depth is tracked as it is built and capped at [`MAX_NESTING`], so
-/// every later walk over it is bounded.
-#[derive(Debug)]
-pub struct Comp {
-    pub(crate) kind: CompKind,
-    pub(crate) depth: u32,
+    Invalid(Error),
 }
 
 impl Comp {
+    fn node(kind: CompKind, depth: u32) -> Comp {
+        Comp(Repr::Node(Box::new(Node { kind, depth })))
+    }
+
     pub fn value(v: impl Into<Value>) -> Comp {
         let v = v.into();
         let depth = v.depth();
-        Comp {
-            kind: CompKind::Value(v),
-            depth,
-        }
+        Comp::node(CompKind::Value(v), depth)
     }
 
     /// A reference to the entry named `key`.
     pub fn key(key: impl Into<String>) -> Comp {
-        Comp {
-            kind: CompKind::Ref(Ref::Key(key.into())),
-            depth: 0,
-        }
+        Comp::node(CompKind::Key(key.into()), 0)
     }
 
-    /// A reference to the entry behind a handle (no string hashing when the graph is built).
+    /// A reference to the entry behind a handle (no allocation, no string hashing).
     pub fn id(task: TaskId) -> Comp {
-        Comp {
-            kind: CompKind::Ref(Ref::Id(task)),
-            depth: 0,
-        }
+        Comp(Repr::Id(task.0))
     }
 
     pub fn list(items: Vec<Comp>) -> Comp {
-        Comp::nest(CompKind::List(items))
+        match Comp::children_problem(items.iter()) {
+            Some(e) => Comp::invalid(e),
+            None => {
+                let depth = 1 + items.iter().map(Comp::depth).max().unwrap_or(0);
+                Comp::node(CompKind::List(items), depth)
+            }
+        }
     }
 
     /// An inline task: evaluated as part of the entry that contains it, not scheduled alone.
     pub fn task(func: &Func, args: Vec<Comp>, kwargs: Vec<(String, Comp)>) -> Comp {
-        Comp::nest(CompKind::Task(Box::new(TaskComp {
-            func: func.clone(),
-            args,
-            kwargs,
-        })))
+        let children = || args.iter().chain(kwargs.iter().map(|(_, c)| c));
+        match Comp::children_problem(children()) {
+            Some(e) => Comp::invalid(e),
+            None => {
+                let depth = 1 + children().map(Comp::depth).max().unwrap_or(0);
+                Comp::node(
+                    CompKind::Task {
+                        func: func.clone(),
+                        args,
+                        kwargs,
+                    },
+                    depth,
+                )
+            }
+        }
     }
 
     pub fn invalid(error: Error) -> Comp {
-        Comp {
-            kind: CompKind::Invalid(Box::new(error)),
-            depth: 0,
-        }
+        Comp::node(CompKind::Invalid(error), 0)
     }
 
-    fn nest(kind: CompKind) -> Comp {
-        let problem = match &kind {
-            CompKind::List(items) => Comp::children_problem(items.iter()),
-            CompKind::Task(t) => {
-                Comp::children_problem(t.args.iter().chain(t.kwargs.iter().map(|(_, c)| c)))
-            }
-            _ => None,
-        };
-        if let Some(e) = problem {
-            return Comp::invalid(e);
+    /// How deeply lists and inline tasks nest inside (0 for a literal scalar or reference).
+    pub fn depth(&self) -> u32 {
+        match &self.0 {
+            Repr::Id(_) => 0,
+            Repr::Node(n) => n.depth,
         }
-        let depth = 1 + match &kind {
-            CompKind::List(items) => items.iter().map(|c| c.depth).max().unwrap_or(0),
-            CompKind::Task(t) => {
-                let kw = t.kwargs.iter().map(|(_, c)| c.depth).max().unwrap_or(0);
-                t.args.iter().map(|c| c.depth).max().unwrap_or(0).max(kw)
-            }
-            _ => 0,
-        };
-        Comp { kind, depth }
     }
 
     /// The error this computation stands for, if it could not be built.
     pub(crate) fn problem(&self) -> Option<&Error> {
-        match &self.kind {
-            CompKind::Invalid(e) => Some(e),
-            _ => None,
+        match &self.0 {
+            Repr::Node(n) => match &n.kind {
+                CompKind::Invalid(e) => Some(e),
+                _ => None,
+            },
+            Repr::Id(_) => None,
         }
     }
 
@@ -128,7 +129,7 @@ impl Comp {
             if let Some(e) = c.problem() {
                 return Some(e.clone());
             }
-            depth = depth.max(c.depth);
+            depth = depth.max(c.depth());
         }
         (depth + 1 > MAX_NESTING).then(|| {
             Error::invalid_argument(format!(
@@ -147,12 +148,8 @@ impl From<Value> for Comp {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn comp_stays_small() {
-        // Argument vectors are built per task: keep a computation to a few words.
-        assert!(
-            std::mem::size_of::<super::Comp>() <= 40,
-            "{}",
-            std::mem::size_of::<super::Comp>()
-        );
+    fn comp_is_two_words() {
+        // Argument lists are built and moved per task: keep a computation small.
+        assert_eq!(std::mem::size_of::<super::Comp>(), 16);
     }
 }

@@ -4,7 +4,7 @@
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::comp::{Comp, CompKind, Ref, TaskId};
+use crate::comp::{Comp, CompKind, Repr, TaskId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
 use crate::keys::Keys;
@@ -32,6 +32,9 @@ pub(crate) enum Expr {
 }
 
 const UNDEFINED: u32 = u32::MAX;
+
+/// A task's positional arguments as they are added: inline for the usual few.
+pub(crate) type Args = smallvec::SmallVec<[Comp; 4]>;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Node {
@@ -93,6 +96,17 @@ impl Graph {
         args: Vec<Comp>,
         kwargs: Vec<(String, Comp)>,
     ) -> Result<TaskId> {
+        self.add_task_args(key, func, Args::from_vec(args), kwargs)
+    }
+
+    /// `add_task` with the arguments in an `Args` (no allocation for a few of them).
+    pub(crate) fn add_task_args(
+        &mut self,
+        key: &str,
+        func: &Func,
+        args: Args,
+        kwargs: Vec<(String, Comp)>,
+    ) -> Result<TaskId> {
         self.add_root(key, Root::Task { func, args, kwargs })
     }
 
@@ -112,7 +126,7 @@ impl Graph {
                 ..e
             });
         }
-        let id = self.intern(key)?;
+        let id = self.intern_checked(key)?;
         if self.nodes[id as usize].expr != UNDEFINED {
             return Err(Error::invalid_graph(key, "the key is already in the graph"));
         }
@@ -165,6 +179,11 @@ impl Graph {
     /// to by handle before it is defined).
     pub fn intern(&mut self, key: &str) -> Result<u32> {
         check_key(key)?;
+        self.intern_checked(key)
+    }
+
+    /// `intern` for a key already checked.
+    fn intern_checked(&mut self, key: &str) -> Result<u32> {
         let id = self
             .keys
             .intern(key)
@@ -255,27 +274,26 @@ impl Graph {
     /// Writes `comp` into the reserved slot `at`, recording its references as dependencies of
     /// the entry `key`. Recursion depth is bounded by `Comp`'s nesting cap.
     fn flatten(&mut self, at: u32, comp: Comp, key: &str, seen: &mut DepSet) -> Result<()> {
-        let expr = match comp.kind {
-            CompKind::Value(v) => Expr::Lit(v),
-            CompKind::Ref(r) => {
-                let id = match r {
-                    Ref::Key(k) => self.intern(&k).map_err(|e| {
-                        Error::invalid_graph(key, format!("reference: {}", e.message))
-                    })?,
-                    Ref::Id(TaskId(id)) => {
-                        if id as usize >= self.nodes.len() {
-                            return Err(Error::invalid_graph(
-                                key,
-                                format!("task handle {id} does not belong to this graph"),
-                            ));
-                        }
-                        id
-                    }
-                };
-                if seen.insert(id, &self.deps) {
-                    self.deps.push(id);
+        let node = match comp.0 {
+            Repr::Id(id) => {
+                if id as usize >= self.nodes.len() {
+                    return Err(Error::invalid_graph(
+                        key,
+                        format!("task handle {id} does not belong to this graph"),
+                    ));
                 }
-                Expr::Ref(id)
+                self.exprs[at as usize] = self.reference(id, seen);
+                return Ok(());
+            }
+            Repr::Node(node) => node,
+        };
+        let expr = match node.kind {
+            CompKind::Value(v) => Expr::Lit(v),
+            CompKind::Key(k) => {
+                let id = self
+                    .intern(&k)
+                    .map_err(|e| Error::invalid_graph(key, format!("reference: {}", e.message)))?;
+                self.reference(id, seen)
             }
             CompKind::List(items) => {
                 let len = items.len() as u32;
@@ -285,9 +303,8 @@ impl Graph {
                 }
                 Expr::List { start, len }
             }
-            CompKind::Task(t) => {
-                let t = *t;
-                return self.flatten_task(at, &t.func, t.args, t.kwargs, key, seen);
+            CompKind::Task { func, args, kwargs } => {
+                return self.flatten_task(at, &func, Args::from_vec(args), kwargs, key, seen);
             }
             CompKind::Invalid(e) => return Err(Error::invalid_graph(key, &e.message)),
         };
@@ -295,12 +312,20 @@ impl Graph {
         Ok(())
     }
 
+    /// A reference to entry `id`, recorded as a dependency of the entry being added.
+    fn reference(&mut self, id: u32, seen: &mut DepSet) -> Expr {
+        if seen.insert(id, &self.deps) {
+            self.deps.push(id);
+        }
+        Expr::Ref(id)
+    }
+
     /// Writes a task with its arguments into the reserved slot `at`.
     fn flatten_task(
         &mut self,
         at: u32,
         func: &Func,
-        args: Vec<Comp>,
+        args: Args,
         kwargs: Vec<(String, Comp)>,
         key: &str,
         seen: &mut DepSet,
@@ -396,7 +421,7 @@ enum Root<'f> {
     Comp(Comp),
     Task {
         func: &'f Func,
-        args: Vec<Comp>,
+        args: Args,
         kwargs: Vec<(String, Comp)>,
     },
 }

@@ -27,7 +27,7 @@ pub mod value;
 #[global_allocator]
 static ALLOCATOR: alloc::DaskrAlloc = alloc::DaskrAlloc;
 
-pub use comp::{Comp, Ref, TaskId};
+pub use comp::{Comp, TaskId};
 pub use error::{Error, ErrorKind, Result};
 pub use func::{Call, Func};
 pub use graph::Graph;

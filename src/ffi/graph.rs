@@ -10,7 +10,7 @@ use crate::comp::{Comp, TaskId};
 use crate::error::{Error, ErrorKind};
 use crate::ffi::daskr_error_t;
 use crate::func::{daskr_call_t, Func};
-use crate::graph::Graph;
+use crate::graph::{Args, Graph};
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
 /// for the graph that made it, for that graph's whole life.
@@ -165,7 +165,7 @@ pub unsafe extern "C" fn daskr_graph_add_task(
         let g = live(graph)?;
         let key = arg_str(key, "key")?;
         let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
-        let id = g.write()?.add_task(key, func, args, kwargs)?;
+        let id = g.write()?.add_task_args(key, func, args, kwargs)?;
         put_task(out_task, id)
     })
 }
@@ -324,13 +324,9 @@ pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
     }
 }
 
-unsafe fn take_comps(
-    items: *const *mut daskr_comp_t,
-    n: usize,
-    what: &str,
-) -> Result<Vec<Comp>, Error> {
+unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> Result<Args, Error> {
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(Args::new());
     }
     if items.is_null() {
         return Err(Error::invalid_argument(format!(
@@ -338,7 +334,7 @@ unsafe fn take_comps(
         )));
     }
     // Take every item before reporting a NULL one, so nothing handed over leaks.
-    let mut comps = Vec::with_capacity(n);
+    let mut comps = Args::with_capacity(n);
     let mut null_at = None;
     for (i, &p) in std::slice::from_raw_parts(items, n).iter().enumerate() {
         match take_comp(p) {
@@ -354,7 +350,7 @@ unsafe fn take_comps(
     }
 }
 
-type TaskParts<'f> = (&'f Func, Vec<Comp>, Vec<(String, Comp)>);
+type TaskParts<'f> = (&'f Func, Args, Vec<(String, Comp)>);
 
 /// Takes a task's argument computations (all of them, before anything can fail).
 unsafe fn task_parts<'f>(
@@ -418,7 +414,7 @@ pub unsafe extern "C" fn daskr_comp_list(
     n: usize,
 ) -> *mut daskr_comp_t {
     guard(|| match take_comps(items, n, "items") {
-        Ok(items) => comp_ptr(Comp::list(items)),
+        Ok(items) => comp_ptr(Comp::list(items.into_vec())),
         Err(e) => comp_ptr(Comp::invalid(e)),
     })
 }
@@ -437,7 +433,7 @@ pub unsafe extern "C" fn daskr_comp_task(
     guard(|| {
         comp_ptr(
             match task_parts(func, args, nargs, kwnames, kwvalues, nkwargs) {
-                Ok((func, args, kwargs)) => Comp::task(func, args, kwargs),
+                Ok((func, args, kwargs)) => Comp::task(func, args.into_vec(), kwargs),
                 Err(e) => Comp::invalid(e),
             },
         )
