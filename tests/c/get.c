@@ -274,6 +274,7 @@ static void returns(daskr_call_t *call, void *user_data) {
             daskr_call_return(call, list_value(items, 3));
             break;
         }
+        case 14: daskr_call_fail(call, "not UTF-8: \xff\xfe, still reported"); break;
         case 13: /* a returned value replaced by a failure is released */
             daskr_call_return(call, tracked_value(13));
             daskr_call_fail(call, "replaced");
@@ -311,9 +312,9 @@ static void call_api(const daskr_get_options_t *o) {
     daskr_value_free(req);
 
     /* Results set every way. */
-    daskr_func_t *r[14];
-    char rk[14][8];
-    for (int i = 0; i < 14; i++) {
+    daskr_func_t *r[15];
+    char rk[15][8];
+    for (int i = 0; i < 15; i++) {
         r[i] = make_func("returns", returns, (void *)(intptr_t)i);
         snprintf(rk[i], sizeof rk[i], "r%d", i);
         CHECK_OK(daskr_graph_add_task(g, rk[i], r[i], NULL, 0, NULL, NULL, 0, NULL));
@@ -376,6 +377,11 @@ static void call_api(const daskr_get_options_t *o) {
     CHECK(e && daskr_error_kind(e) == DASKR_ERROR_TASK_FAILED);
     daskr_error_free(e);
     CHECK(atomic_load(&tracked_destroyed) == d0 + 3);
+    e = GET_R(14);
+    CHECK(e && daskr_error_kind(e) == DASKR_ERROR_TASK_FAILED);
+    CHECK(e && check_contains(daskr_error_message(e), "still reported"));
+    CHECK(e && daskr_error_key(e) && strcmp(daskr_error_key(e), "r14") == 0);
+    daskr_error_free(e);
 #undef GET_R
 
     daskr_func_free(kw);

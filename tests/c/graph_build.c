@@ -287,6 +287,19 @@ static void add_errors(daskr_func_t *f) {
     CHECK_ERR_EITHER(daskr_graph_add(g, "nl", daskr_comp_list(outer_items, 2), NULL), DASKR_ERROR_INVALID_ARGUMENT,
                      DASKR_ERROR_INVALID_GRAPH, "nl");
     TAKEN(15);
+#if DASKR_KNOWN_BUG_DUPLICATE_KWARGS
+    /* BUG (or at least a trap): two keyword arguments with the same name are accepted; the
+     * task then sees nkwargs == 2 and daskr_call_kwarg(call, "a") returns only the first, so
+     * the second value is silently unreachable by name. Dask's kwargs are a dict (and Python
+     * rejects f(a=1, a=2)). Expected: an error naming the entry, the values released. */
+    const char *dup_names[] = {"a", "a"};
+    daskr_comp_t *dk_kw[] = {daskr_comp_value(tracked_value(20)), daskr_comp_value(tracked_value(21))};
+    long dk0 = atomic_load(&tracked_destroyed);
+    CHECK_ERR_EITHER(daskr_graph_add_task(g, "dk", f, NULL, 0, dup_names, dk_kw, 2, NULL), DASKR_ERROR_INVALID_ARGUMENT,
+                     DASKR_ERROR_INVALID_GRAPH, "dk");
+    CHECK(atomic_load(&tracked_destroyed) == dk0 + 2);
+    CHECK(!daskr_graph_contains(g, "dk"));
+#endif
     /* A NULL literal value, a NULL computation. */
     CHECK_ERR_EITHER(daskr_graph_add(g, "nv", daskr_comp_value(NULL), NULL), DASKR_ERROR_INVALID_ARGUMENT,
                      DASKR_ERROR_INVALID_GRAPH, "nv");
