@@ -120,11 +120,9 @@ impl Graph {
             }
         };
         if let Some(e) = invalid {
-            return Err(Error {
-                message: format!("key '{key}': {}", e.message),
-                key: Some(key.to_string()),
-                ..e
-            });
+            // Whatever made the computation unbuildable, what the caller learns is that the
+            // entry `key` is malformed.
+            return Err(Error::invalid_graph(key, e.message));
         }
         let id = self.intern_checked(key)?;
         if self.nodes[id as usize].expr != UNDEFINED {
@@ -334,7 +332,15 @@ impl Graph {
         let (nargs, nkwargs) = (args.len() as u32, kwargs.len() as u32);
         let start = self.push_slots(args.len() + kwargs.len())?;
         let names = self.kwname_ids.len() as u32;
-        for (name, _) in &kwargs {
+        for (i, (name, _)) in kwargs.iter().enumerate() {
+            // Keyword arguments are a mapping (Dask's kwargs dict): a name given twice would
+            // leave the second value unreachable by name.
+            if kwargs[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(Error::invalid_graph(
+                    key,
+                    format!("keyword argument '{name}' is given twice"),
+                ));
+            }
             let kid = self.kwname(name, key)?;
             self.kwname_ids.push(kid);
         }

@@ -651,3 +651,16 @@ fn dot_pictures_the_culled_graph() {
     let e = daskr::dot::to_dot(&g, &Value::str("nope"), Default::default()).unwrap_err();
     assert_eq!(e.kind, ErrorKind::MissingKey);
 }
+
+#[test]
+fn a_keyword_given_twice_is_an_error() {
+    let f = add();
+    let mut g = Graph::new();
+    let kw = vec![("a".to_string(), Comp::value(Value::Int(1))), ("a".to_string(), Comp::value(Value::Int(2)))];
+    let e = g.add_task("t", &f, vec![], kw).unwrap_err();
+    assert_eq!((e.kind, e.key.as_deref()), (ErrorKind::InvalidGraph, Some("t")));
+    assert!(e.message.contains("'a' is given twice"), "{}", e.message);
+    assert!(!g.contains("t"));
+    let inline = Comp::task(&f, vec![], vec![("b".into(), Comp::value(Value::Int(1))), ("b".into(), Comp::value(Value::Int(1)))]);
+    assert!(g.add("u", inline).is_err());
+}
