@@ -721,7 +721,7 @@ typedef struct {
     int n;
 } rendezvous_t;
 
-/* Waits (up to ~2 s) until n tasks of this get have arrived: only possible if n run at
+/* Waits (up to ~10 s, only if they never meet) until n tasks of this get have arrived: only possible if n run at
  * once. Records the most tasks seen running together. */
 static void rendezvous(daskr_call_t *call, void *user_data) {
     rendezvous_t *r = user_data;
@@ -729,7 +729,7 @@ static void rendezvous(daskr_call_t *call, void *user_data) {
     while (most < now && !atomic_compare_exchange_weak(&r->most, &most, now)) {
     }
     atomic_fetch_add(&r->arrived, 1);
-    for (int i = 0; i < 2000 && atomic_load(&r->arrived) < r->n; i++) {
+    for (int i = 0; i < 10000 && atomic_load(&r->arrived) < r->n; i++) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
