@@ -721,8 +721,9 @@ typedef struct {
     int n;
 } rendezvous_t;
 
-/* Waits (up to ~10 s, only if they never meet) until n tasks of this get have arrived: only possible if n run at
- * once. Records the most tasks seen running together. */
+/* Waits until n tasks of this get have arrived — only possible if n run at once (it gives up
+ * after ~10 s, which only happens when they never meet). Records the most tasks seen running
+ * together. */
 static void rendezvous(daskr_call_t *call, void *user_data) {
     rendezvous_t *r = user_data;
     int now = atomic_fetch_add(&r->running, 1) + 1, most = atomic_load(&r->most);
