@@ -530,6 +530,57 @@ static void concurrent_adds(int n) {
     CHECK(atomic_load(&tracked_destroyed) - d0 == made);
 }
 
+/* Strings passed in are copied: keys, referenced keys, keyword names, function names and
+ * pointer tags may be overwritten (or freed) right after the call. */
+static void kwecho(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    char buf[128];
+    const char *name = daskr_call_kwarg_name(call, 0), *tag = daskr_value_pointer_tag(daskr_call_kwarg_at(call, 0));
+    int n = snprintf(buf, sizeof buf, "%s=%s", name ? name : "?", tag ? tag : "?");
+    daskr_call_return_string(call, buf, (size_t)n);
+}
+
+static void strings_are_copied(void) {
+    char name[16], key[16], ref[16], kw[16], tag[16];
+    strcpy(name, "kwecho");
+    daskr_func_t *f = make_func(name, kwecho, NULL);
+    memset(name, 'X', sizeof name - 1);
+    daskr_graph_t *g = daskr_graph_new();
+    char *heap_key = strdup("target");
+    CHECK_OK(daskr_graph_add_value(g, heap_key, daskr_value_int(5), NULL));
+    free(heap_key);
+    strcpy(ref, "target");
+    daskr_comp_t *r = daskr_comp_ref(ref);
+    memset(ref, 'Y', sizeof ref - 1);
+    CHECK_OK(daskr_graph_add(g, "alias", r, NULL));
+    strcpy(tag, "my-tag");
+    daskr_value_t *pv = NULL;
+    CHECK_OK(daskr_value_pointer(&pv, tag, NULL, &pv));
+    memset(tag, 'Z', sizeof tag - 1);
+    strcpy(kw, "option");
+    strcpy(key, "echo");
+    const char *kwn[] = {kw};
+    daskr_comp_t *kwv[] = {daskr_comp_value(pv)};
+    CHECK_OK(daskr_graph_add_task(g, key, f, NULL, 0, kwn, kwv, 1, NULL));
+    memset(kw, 'W', sizeof kw - 1);
+    memset(key, 'V', sizeof key - 1);
+    daskr_func_free(f);
+    CHECK(daskr_graph_contains(g, "echo") && daskr_graph_contains(g, "alias"));
+    CHECK_GET_INT(g, "alias", 5);
+    daskr_value_t *out = get_key(g, "echo");
+    const char *s = NULL;
+    CHECK(daskr_value_get_string(out, &s, NULL));
+    CHECK_STR(s, "option=my-tag");
+    daskr_value_free(out);
+    /* Errors name keys from their own copies too. */
+    strcpy(key, "echo");
+    daskr_error_t *e = daskr_graph_add_value(g, key, daskr_value_null(), NULL);
+    memset(key, 'U', sizeof key - 1);
+    CHECK(e && daskr_error_key(e) && strcmp(daskr_error_key(e), "echo") == 0);
+    daskr_error_free(e);
+    daskr_graph_free(g);
+}
+
 #if DASKR_KNOWN_BUG_DTOR_UNDER_WRITE_LOCK
 /* BUG: when an add fails (here: a duplicate key), the value it took is destroyed while the
  * graph's write lock is still held, so a destructor that reads the same graph
@@ -588,6 +639,7 @@ int main(void) {
     daskr_func_free(f);
     func_user_data();
     concurrent_adds(check_slow_mode() ? 300 : 3000);
+    strings_are_copied();
 #if DASKR_KNOWN_BUG_DTOR_UNDER_WRITE_LOCK
     destructor_reads_graph();
 #endif
