@@ -676,6 +676,79 @@ static void many_graphs(int gets) {
     daskr_func_free(f_plain);
 }
 
+/* ---- gets on a graph while another thread adds to it ---- */
+
+typedef struct {
+    daskr_graph_t *g;
+    int n;
+    long in_use, other;
+    atomic_int done;
+} growing_t;
+
+static void *grow(void *p) {
+    growing_t *w = p;
+    for (int i = 0; i < w->n; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "g%d", i);
+        for (;;) {
+            daskr_comp_t *a[] = {daskr_comp_ref("base")};
+            daskr_error_t *e = daskr_graph_add_task(w->g, key, f_plain, a, 1, NULL, NULL, 0, NULL);
+            if (!e) break;
+            if (daskr_error_kind(e) == DASKR_ERROR_GRAPH_IN_USE) {
+                w->in_use++;
+            } else {
+                w->other++;
+                daskr_error_free(e);
+                break;
+            }
+            daskr_error_free(e);
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+static void gets_while_adding(int n) {
+    f_plain = make_func("inc", inc, NULL);
+    growing_t w;
+    memset(&w, 0, sizeof w);
+    w.g = daskr_graph_new();
+    w.n = n;
+    CHECK_OK(daskr_graph_add_value(w.g, "base", daskr_value_int(10), NULL));
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, grow, &w) == 0);
+    long gets = 0, bad = 0;
+    while (!atomic_load(&w.done)) {
+        /* The base key, and whichever entries exist now: each gives its right value. */
+        daskr_get_options_t o = make_options(gets % 2 ? DASKR_SCHEDULER_THREADS : DASKR_SCHEDULER_SYNC, 2);
+        daskr_value_t *out = NULL;
+        daskr_error_t *e = daskr_graph_get_key(w.g, "base", &o, &out);
+        int64_t v = 0;
+        if (e || !daskr_value_get_int(out, &v) || v != 10) bad++;
+        daskr_error_free(e);
+        daskr_value_free(out);
+        out = NULL;
+        e = daskr_graph_get_key(w.g, "g0", &o, &out);
+        if (e ? daskr_error_kind(e) != DASKR_ERROR_MISSING_KEY : !daskr_value_get_int(out, &v) || v != 11) bad++;
+        daskr_error_free(e);
+        daskr_value_free(out);
+        gets++;
+    }
+    pthread_join(t, NULL);
+    CHECK(bad == 0 && w.other == 0);
+    CHECK(daskr_graph_len(w.g) == (size_t)n + 1);
+    char last[16];
+    snprintf(last, sizeof last, "g%d", n - 1);
+    daskr_value_t *out = NULL;
+    CHECK_OK(daskr_graph_get_key(w.g, last, NULL, &out));
+    CHECK_INT(out, 11);
+    daskr_value_free(out);
+    daskr_graph_free(w.g);
+    daskr_func_free(f_plain);
+}
+
 /* ---- the call API given a NULL call: harmless ---- */
 
 static void null_call(void) {
@@ -824,6 +897,7 @@ int main(void) {
     nested_gets(g, slow ? 8 : 64);
     many_graphs(slow ? 5 : 50);
     parallelism();
+    gets_while_adding(slow ? 100 : 1000);
     null_call();
     options(g);
     bad_enum_options(g);
