@@ -73,7 +73,8 @@ typedef enum {
    */
   DASKR_ERROR_MISSING_KEY = 4,
   /**
-   * The graph or a computation added to it is malformed (`key`: the entry).
+   * The graph or a computation added to it is malformed (`key`: the entry) — a bad
+   * reference, a handle from another graph, nesting too deep, a NULL part.
    */
   DASKR_ERROR_INVALID_GRAPH = 5,
   /**
@@ -89,7 +90,7 @@ typedef enum {
    */
   DASKR_ERROR_WORKER_DIED = 8,
   /**
-   * A bad argument: NULL, invalid UTF-8, a handle from elsewhere, a freed graph.
+   * A bad argument to a function: NULL, invalid UTF-8, a freed graph, an option out of range.
    */
   DASKR_ERROR_INVALID_ARGUMENT = 9,
   /**

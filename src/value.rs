@@ -92,11 +92,53 @@ impl Opaque {
 impl Drop for Opaque {
     fn drop(&mut self) {
         if let Some(destructor) = self.destructor {
-            // SAFETY: the destructor was supplied with this pointer by the value's creator, and
-            // Arc guarantees this runs once.
-            unsafe { destructor(self.ptr) }
+            let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
+                Some(list) => {
+                    list.push((self.ptr as usize, destructor));
+                    true
+                }
+                None => false,
+            });
+            if !deferred {
+                // SAFETY: the destructor was supplied with this pointer by the value's creator,
+                // and Arc guarantees this runs once.
+                unsafe { destructor(self.ptr) }
+            }
         }
     }
+}
+
+type Destructor = unsafe extern "C" fn(*mut c_void);
+
+thread_local! {
+    /// Destructors postponed by `defer_destructors` on this thread.
+    static DEFERRED: std::cell::RefCell<Option<Vec<(usize, Destructor)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f`, postponing the destructors of pointer values dropped on this thread meanwhile
+/// until `f` has returned (even by unwinding). Destructors are user code: this keeps them out
+/// of sections that hold a lock they might need (a destructor may call back into daskr).
+pub(crate) fn defer_destructors<R>(f: impl FnOnce() -> R) -> R {
+    struct RunDeferred(bool);
+    impl Drop for RunDeferred {
+        fn drop(&mut self) {
+            if self.0 {
+                let list = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+                for (ptr, destructor) in list {
+                    // SAFETY: postponed from Opaque::drop, which runs once per object.
+                    unsafe { destructor(ptr as *mut c_void) }
+                }
+            }
+        }
+    }
+    // Nested calls join the outermost one.
+    let outermost = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        d.is_none().then(|| *d = Some(Vec::new())).is_some()
+    });
+    let _run = RunDeferred(outermost);
+    f()
 }
 
 impl Value {

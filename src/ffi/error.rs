@@ -17,7 +17,8 @@ pub enum daskr_error_kind_t {
     DASKR_ERROR_MISSING_DEPENDENCY = 3,
     /// A requested key (`key`) is not in the graph.
     DASKR_ERROR_MISSING_KEY = 4,
-    /// The graph or a computation added to it is malformed (`key`: the entry).
+    /// The graph or a computation added to it is malformed (`key`: the entry) — a bad
+    /// reference, a handle from another graph, nesting too deep, a NULL part.
     DASKR_ERROR_INVALID_GRAPH = 5,
     /// A plugin could not be loaded or used.
     DASKR_ERROR_PLUGIN = 6,
@@ -25,7 +26,7 @@ pub enum daskr_error_kind_t {
     DASKR_ERROR_CANCELLED = 7,
     /// A worker process died running a task.
     DASKR_ERROR_WORKER_DIED = 8,
-    /// A bad argument: NULL, invalid UTF-8, a handle from elsewhere, a freed graph.
+    /// A bad argument to a function: NULL, invalid UTF-8, a freed graph, an option out of range.
     DASKR_ERROR_INVALID_ARGUMENT = 9,
     /// The graph was changed during a get on it, or by two threads at once.
     DASKR_ERROR_GRAPH_IN_USE = 10,

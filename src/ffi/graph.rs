@@ -95,6 +95,13 @@ impl daskr_graph_t {
         self.graph.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `change` on the graph under its write lock. Pointer values dropped meanwhile (a
+    /// rejected literal, say) have their destructors run after the lock is released, so a
+    /// destructor that reads the graph cannot deadlock.
+    fn change<R>(&self, change: impl FnOnce(&mut Graph) -> Result<R, Error>) -> Result<R, Error> {
+        crate::value::defer_destructors(|| change(&mut *self.write()?))
+    }
+
     fn write(&self) -> Result<RwLockWriteGuard<'_, Graph>, Error> {
         match self.graph.try_write() {
             Ok(g) => Ok(g),
@@ -140,7 +147,7 @@ pub unsafe extern "C" fn daskr_graph_add(
         let g = live(graph)?;
         let key = arg_str(key, "key")?;
         let comp = comp.ok_or_else(|| Error::invalid_graph(key, "computation is NULL"))?;
-        let id = g.write()?.add(key, comp)?;
+        let id = g.change(|g| g.add(key, comp))?;
         put_task(out_task, id)
     })
 }
@@ -165,7 +172,7 @@ pub unsafe extern "C" fn daskr_graph_add_task(
         let g = live(graph)?;
         let key = arg_str(key, "key")?;
         let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
-        let id = g.write()?.add_task_args(key, func, args, kwargs)?;
+        let id = g.change(|g| g.add_task_args(key, func, args, kwargs))?;
         put_task(out_task, id)
     })
 }
@@ -183,7 +190,7 @@ pub unsafe extern "C" fn daskr_graph_add_value(
         let g = live(graph)?;
         let key = arg_str(key, "key")?;
         let value = value.ok_or_else(|| Error::invalid_graph(key, "value is NULL"))?;
-        let id = g.write()?.add_value(key, value)?;
+        let id = g.change(|g| g.add_value(key, value))?;
         put_task(out_task, id)
     })
 }
@@ -201,7 +208,7 @@ pub unsafe extern "C" fn daskr_graph_add_alias(
         let key = arg_str(key, "key")?;
         let target =
             arg_str(target, "alias target").map_err(|e| Error::invalid_graph(key, e.message))?;
-        let id = g.write()?.add_alias(key, target)?;
+        let id = g.change(|g| g.add_alias(key, target))?;
         put_task(out_task, id)
     })
 }
@@ -217,8 +224,11 @@ pub unsafe extern "C" fn daskr_graph_handle(
     status(|| {
         let g = live(graph)?;
         let key = arg_str(key, "key")?;
-        let id = g.write()?.intern(key)?;
-        put_task(out_task, TaskId(id))
+        if out_task.is_null() {
+            return Err(Error::invalid_argument("out_task is NULL"));
+        }
+        let id = g.change(|g| g.intern(key))?;
+        put(out_task, id, "out_task")
     })
 }
 
