@@ -315,6 +315,11 @@ fn help_describes_every_option() {
         "threads",
         "Exit status",
         "GRAPH.json",
+        "--progress",
+        "--trace",
+        "--dot",
+        "--stats",
+        "--stats-json",
     ] {
         assert!(out.contains(word), "{word}: {out}");
     }
@@ -405,4 +410,165 @@ fn the_readme_pipeline_runs_from_its_graph_file() {
         "sync",
     ]);
     assert_eq!(stdout(&o), "56\n");
+}
+
+#[test]
+fn trace_has_one_slice_per_entry_and_the_phases() {
+    let g = graph_file("trace", GRAPH, r#"["z", "sum", "l"]"#);
+    let trace = scratch("trace").join("trace.json");
+    let o = daskr(&[
+        "run",
+        g.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trace).unwrap()).expect("trace is JSON");
+    let events = t["traceEvents"].as_array().unwrap();
+    let tasks: Vec<&str> = events
+        .iter()
+        .filter(|e| e["cat"] == "task")
+        .map(|e| e["args"]["key"].as_str().unwrap())
+        .collect();
+    let mut sorted = tasks.clone();
+    sorted.sort();
+    // z needs y and x; sum; l needs x and y: x, y, z, sum, l once each.
+    assert_eq!(sorted, vec!["l", "sum", "x", "y", "z"]);
+    let phases: Vec<&str> = events
+        .iter()
+        .filter(|e| e["cat"] == "scheduler")
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, vec!["build", "plan", "run"]);
+    for e in events {
+        assert_eq!(e["ph"], "X");
+        assert!(e["dur"].as_f64().unwrap() >= 0.0 && e["ts"].as_f64().unwrap() >= 0.0);
+    }
+    let sum = events.iter().find(|e| e["args"]["key"] == "sum").unwrap();
+    assert_eq!(sum["args"]["func"], "ex:sum");
+    assert!(
+        sum["dur"].as_f64().unwrap() >= 15_000.0,
+        "three 5 ms sleeps inline: {sum}"
+    );
+}
+
+#[test]
+fn stats_count_what_ran() {
+    let g = graph_file(
+        "stats",
+        r#"{"a": 1, "b": {"fn": "ex:inc", "args": ["a"]}, "c": {"fn": "ex:inc", "args": ["b"]}, "unused": {"fn": "ex:inc", "args": ["a"]}}"#,
+        r#""c""#,
+    );
+    let file = scratch("stats").join("stats.json");
+    let o = daskr(&[
+        "run",
+        g.to_str().unwrap(),
+        "--stats",
+        "--stats-json",
+        file.to_str().unwrap(),
+        "--scheduler",
+        "sync",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("3 of 3 entries ran on 1 worker(s)"), "{err}");
+    assert!(err.contains("peak results held at once: 1"), "{err}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(s["entries_run"], 3);
+    assert_eq!(s["workers"], 1);
+    assert_eq!(s["peak_held"], 1);
+    assert_eq!(s["order"], serde_json::json!(["a", "b", "c"]));
+    assert_eq!(s["failed_key"], serde_json::Value::Null);
+    assert_eq!(s["busy_share"].as_array().unwrap().len(), 1);
+
+    let g = graph_file(
+        "stats-fail",
+        r#"{"a": 1, "bad": {"fn": "ex:fail", "args": ["no"]}, "c": {"fn": "ex:add", "args": ["a", "bad"]}}"#,
+        r#""c""#,
+    );
+    let o = daskr(&[
+        "run",
+        g.to_str().unwrap(),
+        "--stats",
+        "--stats-json",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("failed: task 'bad'"), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(s["failed_key"], "bad");
+    assert_eq!(s["error_kind"], "task_failed");
+}
+
+#[test]
+fn dot_pictures_the_culled_graph_and_marks_failure() {
+    let g = graph_file(
+        "dot",
+        r#"{"a": 1, "bad": {"fn": "ex:fail", "args": ["no"]}, "c": {"fn": "ex:add", "args": ["a", "bad"]}, "other": {"fn": "ex:inc", "args": ["a"]}}"#,
+        r#""c""#,
+    );
+    let dot = scratch("dot").join("g.dot");
+    let o = daskr(&["run", g.to_str().unwrap(), "--dot", dot.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = std::fs::read_to_string(&dot).unwrap();
+    assert!(text.starts_with("digraph daskr {"), "{text}");
+    assert!(
+        text.contains("bad\\nex:fail") && text.contains("#ff6b6b"),
+        "{text}"
+    );
+    assert!(!text.contains("other"), "culled: {text}");
+    assert_eq!(text.matches(" -> ").count(), 2);
+    // Graphviz must accept it (CI installs graphviz); SVG straight from the command too.
+    if Command::new("dot").arg("-V").output().is_ok() {
+        let check = Command::new("dot")
+            .args(["-Tsvg", "-o", "/dev/null"])
+            .arg(&dot)
+            .status()
+            .unwrap();
+        assert!(check.success(), "dot rejects {text}");
+        let svg = scratch("dot").join("g.svg");
+        let o = daskr(&[
+            "run",
+            g.to_str().unwrap(),
+            "--keys",
+            "other",
+            "--dot",
+            svg.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    }
+}
+
+#[test]
+fn progress_prints_plain_lines_when_stderr_is_not_a_terminal() {
+    let g = graph_file(
+        "progress",
+        r#"{"s": {"fn": "ex:sum", "args": [[
+            {"fn": "ex:sleep_ms", "args": [700]}, {"fn": "ex:sleep_ms", "args": [700]}]]},
+            "t": {"fn": "ex:sleep_ms", "args": [700]}, "all": ["s", "t"]}"#,
+        r#""all""#,
+    );
+    let o = daskr(&[
+        "run",
+        g.to_str().unwrap(),
+        "--progress",
+        "--scheduler",
+        "sync",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("daskr: ")).collect();
+    assert!(
+        lines.len() >= 2,
+        "a line about once a second and one at the end: {err}"
+    );
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("daskr: 3/3 tasks (100%)"), "{last}");
+    assert!(
+        last.contains("tasks/s") && last.contains("elapsed") && last.contains("ETA"),
+        "{last}"
+    );
+    assert!(!err.contains('\r'), "no in-place redraw off a terminal");
 }

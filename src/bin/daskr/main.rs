@@ -9,13 +9,16 @@
 //! Plugins loaded by this command take the `daskr_*` functions from it: build.rs links it with
 //! `--export-dynamic`, and `C_ABI` below keeps every C ABI function in the binary.
 
+mod report;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use daskr::graphfile::{self, error_to_json, value_to_json};
-use daskr::{Error, ErrorKind, Options, Plugin, Scheduler, Value};
+use daskr::{Error, ErrorKind, Options, Plugin, Profiler, Progress, Scheduler, Value};
 
 // Every `#[no_mangle]` function of the C ABI, listed by build.rs from src/ffi. Referring to
 // them from a `#[used]` static makes the linker keep them, and `--export-dynamic` puts them in
@@ -75,6 +78,25 @@ struct RunArgs {
     /// Threads for the threads scheduler, this one included [default: the available cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     workers: Option<u32>,
+    /// Draw progress on stderr: a bar redrawn in place on a terminal, otherwise a plain line
+    /// about once a second
+    #[arg(long)]
+    progress: bool,
+    /// Write a Chrome trace / Perfetto JSON of the run: one slice per entry on the worker that
+    /// ran it, and the build, plan and run phases
+    #[arg(long, value_name = "FILE.json")]
+    trace: Option<PathBuf>,
+    /// Write a picture of the graph (culled to the keys): Graphviz DOT, or SVG if the name ends
+    /// in .svg (needs Graphviz's `dot`). Entries are coloured by run time, a failed one red
+    #[arg(long, value_name = "FILE.dot|FILE.svg")]
+    dot: Option<PathBuf>,
+    /// Print run statistics on stderr after the run: entries run, times, per-worker busy
+    /// share, peak results held, the failing key
+    #[arg(long)]
+    stats: bool,
+    /// Write the statistics as JSON, with the order in which entries started
+    #[arg(long, value_name = "FILE.json")]
+    stats_json: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -132,10 +154,12 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let started = Instant::now();
     let file = match graphfile::read(&args.graph) {
         Ok(f) => f,
         Err(e) => return failed(&e),
     };
+    let build = started.elapsed();
     let keys = match args.keys.len() {
         0 => match file.keys {
             Some(k) => k,
@@ -153,22 +177,95 @@ fn run(args: RunArgs) -> ExitCode {
         _ => Value::list(args.keys.iter().map(|k| Value::str(k)).collect())
             .expect("a flat list of keys nests one level"),
     };
+    // Diagnostics that need each entry's timing attach a profiler (two clock reads a task).
+    let profiler = Profiler::new();
+    let profiling =
+        args.trace.is_some() || args.dot.is_some() || args.stats || args.stats_json.is_some();
+    let progress = Progress::new();
     let options = Options {
         scheduler,
         num_workers: args.workers.unwrap_or(0) as usize,
+        profiler: profiling.then_some(&profiler),
+        progress: args.progress.then_some(&progress),
         ..Options::default()
     };
-    match file.graph.get(&keys, &options) {
-        Ok(result) => {
+    let (result, stats) = report::with_progress(args.progress, &progress, || {
+        file.graph.get_with_stats(&keys, &options)
+    });
+    let profile = report::with_build_phase(profiler.profile(), build);
+    let diagnostics = write_diagnostics(
+        &args,
+        &file.graph,
+        &keys,
+        &profile,
+        &stats,
+        build,
+        result.as_ref().err(),
+    );
+    let code = match &result {
+        Ok(value) => {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", value_to_json(&result));
+            let _ = writeln!(out, "{}", value_to_json(value));
             let _ = out.flush();
-            // Results are dropped before the graph (and the plugins it keeps loaded).
-            drop(result);
             ExitCode::SUCCESS
         }
-        Err(e) => failed(&e),
+        Err(e) => failed(e),
+    };
+    // Results are dropped before the graph (and the plugins it keeps loaded).
+    drop(result);
+    match diagnostics {
+        Err(e) if code == ExitCode::SUCCESS => failed(&e),
+        Err(e) => {
+            eprintln!("daskr: {} ({})", e.message, e.kind.name());
+            code
+        }
+        Ok(()) => code,
     }
+}
+
+/// Writes what --trace, --dot, --stats and --stats-json ask for; the first failure is returned
+/// after trying them all.
+fn write_diagnostics(
+    args: &RunArgs,
+    graph: &daskr::Graph,
+    keys: &Value,
+    profile: &daskr::Profile,
+    stats: &daskr::Stats,
+    build: std::time::Duration,
+    error: Option<&Error>,
+) -> Result<(), Error> {
+    let mut first_error = None;
+    let mut note = |r: Result<(), Error>| {
+        if let Err(e) = r {
+            first_error.get_or_insert(e);
+        }
+    };
+    if let Some(path) = &args.trace {
+        note(report::write_file(path, &profile.chrome_trace_json()));
+    }
+    if let Some(path) = &args.dot {
+        let failed_key = error
+            .filter(|e| e.kind == ErrorKind::TaskFailed)
+            .and_then(|e| e.key.as_deref());
+        let style = daskr::dot::DotStyle {
+            profile: Some(profile),
+            failed_key,
+        };
+        note(daskr::dot::to_dot(graph, keys, style).and_then(|dot| daskr::dot::write(path, &dot)));
+    }
+    let report = report::Report {
+        stats,
+        profile,
+        build,
+        error,
+    };
+    if args.stats {
+        eprint!("{}", report.text());
+    }
+    if let Some(path) = &args.stats_json {
+        note(report::write_file(path, &format!("{:#}\n", report.json())));
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 fn plugins(args: PluginsArgs) -> ExitCode {
