@@ -630,7 +630,7 @@ TEST(Options, CancelFromAnotherThread) {
         std::unique_lock<std::mutex> lock(m);
         started = true;
         cv.notify_all();
-        cv.wait(lock, [&] { return release; });
+        cv.wait_for(lock, std::chrono::seconds(10), [&] { return release; });
         return c.object<Counted>(0).n;
     }, {daskr::ref("obj")});
     g.add_task("after", [&](Call &c) {
@@ -640,7 +640,8 @@ TEST(Options, CancelFromAnotherThread) {
 
     std::thread canceller([&] {
         std::unique_lock<std::mutex> lock(m);
-        cv.wait(lock, [&] { return started; });
+        // (bounded, so a get that fails before "slow" starts cannot hang the test)
+        cv.wait_for(lock, std::chrono::seconds(10), [&] { return started; });
         cancel.trigger();
         release = true;
         cv.notify_all();
