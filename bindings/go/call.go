@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/cgo"
 	"unsafe"
 )
@@ -39,7 +40,9 @@ func NewFunc(name string, fn TaskFunc) (*Func, error) {
 	if err := takeError(C.daskr_go_func_new(cname, C.uintptr_t(h), &out)); err != nil {
 		return nil, err
 	}
-	return &Func{f: out, name: name}, nil
+	f := &Func{f: out, name: name}
+	runtime.SetFinalizer(f, (*Func).Close) // a forgotten Close still releases the function
+	return f, nil
 }
 
 // MustFunc is NewFunc that panics on error (a name that is not valid UTF-8 or holds NUL).
@@ -59,6 +62,7 @@ func (f *Func) Close() {
 	if f != nil && f.f != nil {
 		C.daskr_func_free(f.f)
 		f.f = nil
+		runtime.SetFinalizer(f, nil)
 	}
 }
 

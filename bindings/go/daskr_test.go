@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -605,8 +607,10 @@ func TestHundredThousandGoTasks(t *testing.T) {
 	const n = 100_000
 	g := newGraph(t)
 	var ran atomic.Int64
+	var threads sync.Map // OS thread ids the tasks ran on
 	double := newFunc(t, "double", func(c *daskr.Call) (any, error) {
 		ran.Add(1)
+		threads.Store(syscall.Gettid(), true)
 		x, err := c.Int(0)
 		return 2 * x, err
 	})
@@ -637,6 +641,33 @@ func TestHundredThousandGoTasks(t *testing.T) {
 	if stats.EntriesRun != n+1 {
 		t.Fatalf("stats %+v", stats)
 	}
-	t.Logf("%d Go tasks on %d threads: get %v (%.2f µs/task; run %v), graph built in %v",
-		n, stats.Workers, elapsed, float64(elapsed.Microseconds())/n, stats.RunTime, build)
+	nthreads := 0
+	threads.Range(func(any, any) bool { nthreads++; return true })
+	if nthreads > int(stats.Workers) {
+		t.Fatalf("tasks ran on %d OS threads, daskr reports %d workers", nthreads, stats.Workers)
+	}
+	t.Logf("%d Go tasks on %d threads (%d OS threads seen): get %v (%.2f µs/task; run %v), graph built in %v",
+		n, stats.Workers, nthreads, elapsed, float64(elapsed.Microseconds())/n, stats.RunTime, build)
+}
+
+// A Func that is never closed is still released once it is garbage (and its graphs are closed).
+func TestForgottenFuncIsFinalized(t *testing.T) {
+	base := daskr.LiveHandles()
+	func() {
+		g := daskr.NewGraph()
+		defer g.Close()
+		f := daskr.MustFunc("forgotten", func(*daskr.Call) (any, error) { return 1, nil })
+		must[daskr.TaskHandle](t)(g.AddTask("t", f, nil, nil))
+		if r := must[any](t)(g.Get(context.Background(), "t")); r != int64(1) {
+			t.Fatal(r)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for daskr.LiveHandles() != base && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := daskr.LiveHandles(); n != base {
+		t.Fatalf("live handles %d, want %d", n, base)
+	}
 }
