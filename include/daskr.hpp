@@ -374,7 +374,9 @@ template <class T> Value to_value(T &&x) {
     } else if constexpr (detail::is_vector<D>::value) {
         std::vector<Value> items;
         items.reserve(x.size());
-        if constexpr (std::is_rvalue_reference_v<T &&>) {
+        if constexpr (std::is_same_v<typename D::value_type, bool>) {
+            for (bool item : x) items.push_back(Value::boolean(item)); // std::vector<bool>'s proxies
+        } else if constexpr (std::is_rvalue_reference_v<T &&>) {
             for (auto &item : x) items.push_back(to_value(std::move(item)));
         } else {
             for (const auto &item : x) items.push_back(to_value(item));

@@ -226,6 +226,7 @@ TEST(Results, EveryKindRoundTrips) {
     g.add_task("bytes", [](Call &) { return daskr::Bytes(std::string_view("\x01\x02\x03", 3)); });
     g.add_task("vector", [](Call &) { return std::vector<double>{1.5, 2.5}; });
     g.add_task("nested", [](Call &) { return std::vector<std::vector<int>>{{1}, {2, 3}}; });
+    g.add_task("bools", [](Call &) { return std::vector<bool>{true, false}; });
     g.add_task("void", [](Call &) {});
     g.add_task("set-ret", [](Call &c) { c.ret(std::vector<std::string>{"x", "y"}); });
     g.add_task("nullopt", [](Call &) { return std::optional<int>(); });
@@ -242,6 +243,7 @@ TEST(Results, EveryKindRoundTrips) {
     EXPECT_EQ(g.get("bytes").as<daskr::Bytes>().data, (std::vector<uint8_t>{1, 2, 3}));
     EXPECT_EQ(g.get("vector").as<std::vector<double>>(), (std::vector<double>{1.5, 2.5}));
     EXPECT_EQ(g.get("nested").as<std::vector<std::vector<int>>>(), (std::vector<std::vector<int>>{{1}, {2, 3}}));
+    EXPECT_EQ(g.get("bools").as<std::vector<bool>>(), (std::vector<bool>{true, false}));
     EXPECT_TRUE(g.get("void").is_null());
     EXPECT_EQ(g.get("set-ret").as<std::vector<std::string>>(), (std::vector<std::string>{"x", "y"}));
     EXPECT_TRUE(g.get("nullopt").is_null());
