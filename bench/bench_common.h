@@ -19,8 +19,8 @@
  * median over rounds of (build+run)/tasks; free_s the median time to free the result and the
  * graph; bytes_per_task the RSS growth from before building to after the run (before freeing),
  * measured in round 0 only, which runs first in a fresh process (later rounds reuse freed
- * memory); peak_held the most results alive at once as the system reports it (null if it
- * cannot tell).
+ * memory); peak_held the most results alive at once as the system reports it, the maximum
+ * over the rounds (null if it cannot tell).
  */
 #ifndef DASKR_BENCH_COMMON_H
 #define DASKR_BENCH_COMMON_H
