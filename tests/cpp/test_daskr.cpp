@@ -665,6 +665,29 @@ TEST(Options, CancelFromAnotherThread) {
     EXPECT_EQ(Counted::made.load(), Counted::destroyed.load());
 }
 
+TEST(Options, AlreadyTriggeredCancelRunsNothing) {
+    daskr::Cancel cancel;
+    cancel.trigger();
+    std::atomic<int> ran{0};
+    Graph g;
+    g.add_task("t", [&ran](Call &) { return ++ran; });
+    for (auto o : {daskr::Options{}, sync_options()}) {
+        o.cancel = &cancel;
+        EXPECT_EQ(expect_error([&] { g.get("t", o); }).kind(), DASKR_ERROR_CANCELLED);
+    }
+    EXPECT_EQ(ran.load(), 0);
+}
+
+TEST(Requests, DeepChainOfLambdaTasks) {
+    const int n = 100000;
+    Graph g;
+    Func inc = inc_func();
+    auto prev = g.add_value("c0", 0);
+    for (int i = 1; i <= n; i++) prev = g.add_task("c" + std::to_string(i), inc, {prev});
+    EXPECT_EQ(g.get("c" + std::to_string(n), sync_options()).as<int64_t>(), n);
+    EXPECT_EQ(g.get("c" + std::to_string(n)).as<int64_t>(), n);
+}
+
 TEST(Options, ConcurrentGetsOnOneGraph) {
     Graph g;
     g.add_value("x", 1);
