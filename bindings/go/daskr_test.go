@@ -671,3 +671,21 @@ func TestForgottenFuncIsFinalized(t *testing.T) {
 		t.Fatalf("live handles %d, want %d", n, base)
 	}
 }
+
+// No recursion limit in the package either: a 100,000-deep chain of Go tasks.
+func TestDeepChainOfGoTasks(t *testing.T) {
+	noLeaks(t)
+	const n = 100_000
+	g := newGraph(t)
+	inc := incFunc(t)
+	prev := must[daskr.TaskHandle](t)(g.AddValue("c0", 0))
+	for i := 1; i <= n; i++ {
+		prev = must[daskr.TaskHandle](t)(g.AddTask(fmt.Sprint("c", i), inc, []any{prev}, nil))
+	}
+	for _, sched := range []daskr.Scheduler{daskr.Sync, daskr.Threads} {
+		r, err := g.GetWith(context.Background(), &daskr.Options{Scheduler: sched}, fmt.Sprint("c", n))
+		if err != nil || r != int64(n) {
+			t.Fatalf("scheduler %d: %v, %v", sched, r, err)
+		}
+	}
+}
