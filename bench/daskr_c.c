@@ -212,7 +212,7 @@ int main(int argc, char **argv) {
             double t1 = bench_now();
             daskr_stats_t st;
             daskr_get_options_t o;
-            daskr_get_options_init(&o);
+            daskr_get_options_init(&o, sizeof o);
             o.num_workers = a.threads;
             o.stats = &st;
             daskr_value_t *out;

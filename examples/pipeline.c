@@ -149,7 +149,7 @@ int main(void) {
 
     daskr_stats_t stats;
     daskr_get_options_t options;
-    daskr_get_options_init(&options);
+    daskr_get_options_init(&options, sizeof options);
     options.stats = &stats;
     daskr_value_t *result = NULL;
     ok(daskr_graph_get_key(g, "store", &options, &result));

@@ -227,7 +227,9 @@ typedef struct {
    */
   uint64_t entries;
   /**
-   * Entries that ran.
+   * Entries that ran, literals included (a literal "runs" when its value is put where its
+   * consumers read it). The `start` callback's count excludes literals: it counts what
+   * `pretask`/`posttask` will report.
    */
   uint64_t entries_run;
   /**
@@ -456,6 +458,11 @@ void daskr_call_return_bool(daskr_call_t *call_, bool b);
 void daskr_call_return_string(daskr_call_t *call_, const char *s, size_t len);
 
 /**
+ * Sets a bytes result, copying `len` bytes of `data` (NULL is allowed when `len` is 0).
+ */
+void daskr_call_return_bytes(daskr_call_t *call_, const uint8_t *data, size_t len);
+
+/**
  * Fails the task with `message` (copied; NULL gives a generic message). The get reports a
  * `DASKR_ERROR_TASK_FAILED` error naming this task's key and carrying the message.
  */
@@ -500,9 +507,13 @@ const char *daskr_error_message(const daskr_error_t *error);
 void daskr_error_free(daskr_error_t *error);
 
 /**
- * Sets `options` to the defaults: threads scheduler, all cores, no callbacks, no cancel.
+ * Sets `options` to the defaults — threads scheduler, all cores, nothing attached — writing
+ * at most `struct_size` bytes: pass `sizeof` of the struct you declared, so a library built
+ * with more option fields never writes past it. It also records that size in
+ * `options->struct_size`, which tells later calls which fields (and which version of
+ * `daskr_stats_t`) the caller has.
  */
-void daskr_get_options_init(daskr_get_options_t *options);
+void daskr_get_options_init(daskr_get_options_t *options, size_t struct_size);
 
 /**
  * A new cancel switch, off. Free it with `daskr_cancel_free` once no get uses it.
@@ -566,9 +577,14 @@ void daskr_profile_free(daskr_profile_t *profile);
 size_t daskr_profile_len(const daskr_profile_t *profile);
 
 /**
- * The i-th entry run (in start order) in `*out`; false if `i` is out of range.
+ * The i-th entry run (in start order) in `*out`, writing at most `struct_size` bytes (pass
+ * `sizeof *out`, so a library whose struct grew never writes past yours); false if `i` is
+ * out of range.
  */
-bool daskr_profile_task(const daskr_profile_t *profile, size_t i, daskr_profile_task_t *out);
+bool daskr_profile_task(const daskr_profile_t *profile,
+                        size_t i,
+                        daskr_profile_task_t *out,
+                        size_t struct_size);
 
 /**
  * Writes the last recorded get as a Chrome trace / Perfetto JSON file at `path` (one slice
@@ -935,6 +951,12 @@ bool daskr_value_get_pointer(const daskr_value_t *value, const char *tag, void *
  * lives), or NULL for any other kind.
  */
 const char *daskr_value_pointer_tag(const daskr_value_t *value);
+
+/**
+ * The destructor a pointer value was made with (NULL for none, or for any other kind). A
+ * wrapper can compare it with its own to tell the objects it made from foreign ones.
+ */
+daskr_destructor_fn daskr_value_pointer_destructor(const daskr_value_t *value);
 
 /**
  * A new reference to the same value (O(1): values are immutable and shared). Owned by the

@@ -1023,7 +1023,7 @@ public:
     Value get(const Keys &keys, const Options &options = {}) const {
         Value request = keys.to_value();
         daskr_get_options_t o;
-        daskr_get_options_init(&o);
+        daskr_get_options_init(&o, sizeof o);
         o.scheduler = static_cast<daskr_scheduler_t>(options.scheduler);
         o.num_workers = options.workers;
         o.cancel = options.cancel ? options.cancel->raw() : nullptr;

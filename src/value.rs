@@ -87,6 +87,10 @@ impl Opaque {
     pub fn c_tag(&self) -> &std::ffi::CStr {
         &self.tag
     }
+    /// The destructor given when the value was made (a wrapper can tell its own objects by it).
+    pub fn destructor(&self) -> Option<unsafe extern "C" fn(*mut c_void)> {
+        self.destructor
+    }
 }
 
 impl Drop for Opaque {

@@ -656,11 +656,24 @@ fn dot_pictures_the_culled_graph() {
 fn a_keyword_given_twice_is_an_error() {
     let f = add();
     let mut g = Graph::new();
-    let kw = vec![("a".to_string(), Comp::value(Value::Int(1))), ("a".to_string(), Comp::value(Value::Int(2)))];
+    let kw = vec![
+        ("a".to_string(), Comp::value(Value::Int(1))),
+        ("a".to_string(), Comp::value(Value::Int(2))),
+    ];
     let e = g.add_task("t", &f, vec![], kw).unwrap_err();
-    assert_eq!((e.kind, e.key.as_deref()), (ErrorKind::InvalidGraph, Some("t")));
+    assert_eq!(
+        (e.kind, e.key.as_deref()),
+        (ErrorKind::InvalidGraph, Some("t"))
+    );
     assert!(e.message.contains("'a' is given twice"), "{}", e.message);
     assert!(!g.contains("t"));
-    let inline = Comp::task(&f, vec![], vec![("b".into(), Comp::value(Value::Int(1))), ("b".into(), Comp::value(Value::Int(1)))]);
+    let inline = Comp::task(
+        &f,
+        vec![],
+        vec![
+            ("b".into(), Comp::value(Value::Int(1))),
+            ("b".into(), Comp::value(Value::Int(1))),
+        ],
+    );
     assert!(g.add("u", inline).is_err());
 }

@@ -19,6 +19,8 @@ daskr_error_t *daskr_go_value_object(uintptr_t handle, const char *tag, daskr_va
 }
 
 uintptr_t daskr_go_value_handle(const daskr_value_t *value) {
+    /* Ours only if made here: our destructor (a foreign value could borrow the tag prefix). */
+    if (daskr_value_pointer_destructor(value) != daskr_go_delete_handle) return 0;
     const char *tag = daskr_value_pointer_tag(value);
     if (!tag || strncmp(tag, DASKR_GO_TAG_PREFIX, strlen(DASKR_GO_TAG_PREFIX)) != 0) return 0;
     void *p = NULL;
@@ -45,7 +47,7 @@ daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *key
                             uint32_t workers, const daskr_cancel_t *cancel, uintptr_t cb_handle,
                             daskr_stats_t *stats, daskr_value_t **out) {
     daskr_get_options_t options;
-    daskr_get_options_init(&options);
+    daskr_get_options_init(&options, sizeof options);
     options.scheduler = (daskr_scheduler_t)scheduler;
     options.num_workers = workers;
     options.cancel = cancel;

@@ -146,6 +146,27 @@ pub unsafe extern "C" fn daskr_call_return_string(
     })
 }
 
+/// Sets a bytes result, copying `len` bytes of `data` (NULL is allowed when `len` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_call_return_bytes(
+    call_: *mut daskr_call_t,
+    data: *const u8,
+    len: usize,
+) {
+    guard(|| {
+        let Some(c) = call_mut(call_) else { return };
+        if len > 0 && data.is_null() {
+            return c.fail("returned bytes are NULL");
+        }
+        let bytes = if len == 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(data, len)
+        };
+        c.ret(Value::bytes(bytes));
+    })
+}
+
 unsafe fn set(call_: *mut daskr_call_t, v: Value) {
     if let Some(c) = call_mut(call_) {
         c.ret(v);

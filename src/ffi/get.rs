@@ -46,7 +46,9 @@ pub struct daskr_callbacks_t {
 pub struct daskr_stats_t {
     /// Entries the request needed (after culling), literals included.
     pub entries: u64,
-    /// Entries that ran.
+    /// Entries that ran, literals included (a literal "runs" when its value is put where its
+    /// consumers read it). The `start` callback's count excludes literals: it counts what
+    /// `pretask`/`posttask` will report.
     pub entries_run: u64,
     /// The most results held at once: how we compare memory with Dask.
     pub peak_held: u64,
@@ -84,22 +86,36 @@ pub struct daskr_get_options_t {
 /// A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
 pub struct daskr_cancel_t(CancelToken);
 
-/// Sets `options` to the defaults: threads scheduler, all cores, no callbacks, no cancel.
+/// Sets `options` to the defaults — threads scheduler, all cores, nothing attached — writing
+/// at most `struct_size` bytes: pass `sizeof` of the struct you declared, so a library built
+/// with more option fields never writes past it. It also records that size in
+/// `options->struct_size`, which tells later calls which fields (and which version of
+/// `daskr_stats_t`) the caller has.
 #[no_mangle]
-pub unsafe extern "C" fn daskr_get_options_init(options: *mut daskr_get_options_t) {
+pub unsafe extern "C" fn daskr_get_options_init(
+    options: *mut daskr_get_options_t,
+    struct_size: usize,
+) {
     guard(|| {
-        if !options.is_null() {
-            options.write(daskr_get_options_t {
-                struct_size: std::mem::size_of::<daskr_get_options_t>(),
-                scheduler: daskr_scheduler_t::DASKR_SCHEDULER_THREADS,
-                num_workers: 0,
-                callbacks: std::ptr::null(),
-                cancel: std::ptr::null(),
-                stats: std::ptr::null_mut(),
-                profile: std::ptr::null(),
-                progress: std::ptr::null(),
-            });
+        if options.is_null() {
+            return;
         }
+        let defaults = daskr_get_options_t {
+            struct_size,
+            scheduler: daskr_scheduler_t::DASKR_SCHEDULER_THREADS,
+            num_workers: 0,
+            callbacks: std::ptr::null(),
+            cancel: std::ptr::null(),
+            stats: std::ptr::null_mut(),
+            profile: std::ptr::null(),
+            progress: std::ptr::null(),
+        };
+        let n = struct_size.min(std::mem::size_of::<daskr_get_options_t>());
+        std::ptr::copy_nonoverlapping(
+            (&defaults as *const daskr_get_options_t).cast::<u8>(),
+            options.cast::<u8>(),
+            n,
+        );
     })
 }
 
@@ -178,7 +194,7 @@ impl Callbacks for CCallbacks {
 /// Reads the caller's options, honouring `struct_size` (fields past it keep their defaults).
 unsafe fn read_options(options: *const daskr_get_options_t) -> Result<daskr_get_options_t, Error> {
     let mut raw = std::mem::MaybeUninit::<daskr_get_options_t>::uninit();
-    daskr_get_options_init(raw.as_mut_ptr());
+    daskr_get_options_init(raw.as_mut_ptr(), std::mem::size_of::<daskr_get_options_t>());
     if options.is_null() {
         return Ok(raw.assume_init());
     }
@@ -202,9 +218,8 @@ unsafe fn read_options(options: *const daskr_get_options_t) -> Result<daskr_get_
             "options.scheduler is {scheduler}, which is not a daskr_scheduler_t"
         )));
     }
-    let mut o = raw.assume_init();
-    o.struct_size = std::mem::size_of::<daskr_get_options_t>();
-    Ok(o)
+    // struct_size keeps the caller's size: `stats_size` reads the caller's version from it.
+    Ok(raw.assume_init())
 }
 
 /// Computes `keys` — a string value naming one key, or a (nested) list of them — and stores
@@ -265,10 +280,24 @@ unsafe fn get(
     };
     let graph = g.read();
     let (result, stats) = graph.get_with_stats(keys, &options);
-    if let Some(s) = o.stats.as_mut() {
-        *s = c_stats(&stats);
+    if !o.stats.is_null() {
+        // Only as much as the caller's version of daskr_stats_t holds.
+        let s = c_stats(&stats);
+        let n = stats_size(o.struct_size).min(std::mem::size_of::<daskr_stats_t>());
+        std::ptr::copy_nonoverlapping(
+            (&s as *const daskr_stats_t).cast::<u8>(),
+            o.stats.cast::<u8>(),
+            n,
+        );
     }
     put(out, boxed(result?), "out")
+}
+
+/// The size of the `daskr_stats_t` a caller has, from the size of its `daskr_get_options_t`:
+/// the two structs only ever grow together, in the same header versions. Version 1 (today)
+/// has one of each; when either grows, add a row here.
+fn stats_size(_options_size: usize) -> usize {
+    std::mem::size_of::<daskr_stats_t>()
 }
 
 fn c_stats(s: &Stats) -> daskr_stats_t {
@@ -338,12 +367,15 @@ pub unsafe extern "C" fn daskr_profile_len(profile: *const daskr_profile_t) -> u
     })
 }
 
-/// The i-th entry run (in start order) in `*out`; false if `i` is out of range.
+/// The i-th entry run (in start order) in `*out`, writing at most `struct_size` bytes (pass
+/// `sizeof *out`, so a library whose struct grew never writes past yours); false if `i` is
+/// out of range.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_profile_task(
     profile: *const daskr_profile_t,
     i: usize,
     out: *mut daskr_profile_task_t,
+    struct_size: usize,
 ) -> bool {
     guard(|| {
         let (Some(p), false) = (profile.as_ref(), out.is_null()) else {
@@ -362,14 +394,20 @@ pub unsafe extern "C" fn daskr_profile_task(
                 );
             }
             let (key, func) = &cache.1[i];
-            out.write(daskr_profile_task_t {
+            let task = daskr_profile_task_t {
                 key: key.as_ptr(),
                 func: func.as_ptr(),
                 worker: t.worker,
                 start_ns: t.start.as_nanos() as u64,
                 end_ns: t.end.as_nanos() as u64,
                 ok: t.ok,
-            });
+            };
+            let n = struct_size.min(std::mem::size_of::<daskr_profile_task_t>());
+            std::ptr::copy_nonoverlapping(
+                (&task as *const daskr_profile_task_t).cast::<u8>(),
+                out.cast::<u8>(),
+                n,
+            );
             true
         })
     })

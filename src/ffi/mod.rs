@@ -66,7 +66,7 @@ macro_rules! default_on_panic {
         impl OnPanic for $t { fn on_panic(_: String) -> Self { <$t>::default() } }
     )*};
 }
-default_on_panic!((), bool, usize, u32, u64);
+default_on_panic!((), bool, usize, u32, u64, value::daskr_destructor_fn);
 
 /// Runs an ABI function body; a panic becomes the return type's failure value.
 pub(crate) fn guard<R: OnPanic>(body: impl FnOnce() -> R) -> R {

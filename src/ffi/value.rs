@@ -345,6 +345,19 @@ pub unsafe extern "C" fn daskr_value_pointer_tag(value: *const daskr_value_t) ->
     })
 }
 
+/// The destructor a pointer value was made with (NULL for none, or for any other kind). A
+/// wrapper can compare it with its own to tell the objects it made from foreign ones.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_pointer_destructor(
+    value: *const daskr_value_t,
+) -> daskr_destructor_fn {
+    guard(|| {
+        borrow(value)
+            .and_then(Value::as_pointer)
+            .and_then(|p| p.destructor())
+    })
+}
+
 /// A new reference to the same value (O(1): values are immutable and shared). Owned by the
 /// caller; NULL if `value` is NULL.
 #[no_mangle]

@@ -206,7 +206,7 @@ static inline daskr_func_t *make_func(const char *name, daskr_task_fn fn, void *
 /* Options for one scheduler and worker count. */
 static inline daskr_get_options_t make_options(daskr_scheduler_t s, uint32_t workers) {
     daskr_get_options_t o;
-    daskr_get_options_init(&o);
+    daskr_get_options_init(&o, sizeof o);
     o.scheduler = s;
     o.num_workers = workers;
     return o;

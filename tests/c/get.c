@@ -503,21 +503,32 @@ static void options(const daskr_graph_t *g) {
         unsigned char canary[64];
     } guarded;
     memset(&guarded, 0xab, sizeof guarded);
-    daskr_get_options_init(&guarded.o);
+    daskr_get_options_init(&guarded.o, sizeof guarded.o);
     int canary_ok = 1;
     for (size_t i = 0; i < sizeof guarded.canary; i++) canary_ok &= guarded.canary[i] == 0xab;
     CHECK(canary_ok);
+    /* A caller whose (older) struct ends before `stats`: nothing past it is written. */
+    memset(&guarded, 0xab, sizeof guarded);
+    size_t older = offsetof(daskr_get_options_t, stats);
+    daskr_get_options_init(&guarded.o, older);
+    CHECK(guarded.o.struct_size == older && guarded.o.scheduler == DASKR_SCHEDULER_THREADS);
+    int tail_ok = 1;
+    for (size_t i = older; i < sizeof guarded.o; i++) tail_ok &= ((unsigned char *)&guarded.o)[i] == 0xab;
+    CHECK(tail_ok);
+    CHECK_OK(daskr_graph_get_key(g, "e", &guarded.o, &out)); /* fields past its size: defaults */
+    CHECK_INT(out, 7);
+    daskr_value_free(out);
     daskr_get_options_t o;
     memset(&o, 0xab, sizeof o);
-    daskr_get_options_init(&o);
+    daskr_get_options_init(&o, sizeof o);
     CHECK(o.struct_size == sizeof o);
     CHECK(o.scheduler == DASKR_SCHEDULER_THREADS && o.num_workers == 0);
     CHECK(o.callbacks == NULL && o.cancel == NULL && o.stats == NULL);
-    daskr_get_options_init(NULL);
+    daskr_get_options_init(NULL, sizeof o);
     CHECK_OK(daskr_graph_get_key(g, "e", &o, &out));
     CHECK_INT(out, 7);
     daskr_value_free(out);
-    COUNTS(0, 2, 2, 2, 2, 0);
+    COUNTS(0, 3, 3, 3, 3, 0);
 
     /* Stats. */
     daskr_stats_t st;

@@ -91,7 +91,7 @@ static void test_tasks_outlive_the_handle(void) {
     daskr_func_free(fail);
 
     daskr_get_options_t o;
-    daskr_get_options_init(&o);
+    daskr_get_options_init(&o, sizeof o);
     for (int s = 0; s < 2; s++) {
         o.scheduler = s ? DASKR_SCHEDULER_SYNC : DASKR_SCHEDULER_THREADS;
         daskr_value_t *out = NULL;

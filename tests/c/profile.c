@@ -31,7 +31,7 @@ int main(void) {
     CHECK(daskr_profile_len(profile) == 0);
     for (int s = 0; s < 2; s++) {
         daskr_get_options_t o;
-        daskr_get_options_init(&o);
+        daskr_get_options_init(&o, sizeof o);
         o.scheduler = s ? DASKR_SCHEDULER_THREADS : DASKR_SCHEDULER_SYNC;
         o.num_workers = 2;
         o.profile = profile;
@@ -47,7 +47,7 @@ int main(void) {
         uint64_t last_start = 0;
         for (size_t i = 0; i < daskr_profile_len(profile); i++) {
             daskr_profile_task_t t;
-            CHECK(daskr_profile_task(profile, i, &t));
+            CHECK(daskr_profile_task(profile, i, &t, sizeof t));
             CHECK(t.ok && t.end_ns >= t.start_ns && t.start_ns >= last_start && t.worker < 2);
             last_start = t.start_ns;
             if (strcmp(t.key, "all") == 0) {
@@ -59,7 +59,7 @@ int main(void) {
         }
         CHECK(lists == 1);
         daskr_profile_task_t none;
-        CHECK(!daskr_profile_task(profile, N + 1, &none));
+        CHECK(!daskr_profile_task(profile, N + 1, &none, sizeof none));
     }
     char path[] = "/tmp/daskr-trace-XXXXXX";
     int fd = mkstemp(path);
