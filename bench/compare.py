@@ -420,8 +420,9 @@ def main():
     if not args.no_spin and "daskr-c" in systems:
         # the same work for every system: the C runner's calibration (thread CPU time)
         iters = run([*runners["daskr-c"], "--calibrate"], capture=True).stdout.strip()
-        for s in [s for s in ["daskr-c", "tbb-flow"] if s in systems]:
-            for t in cfg["threads"]:
+        # interleaved (daskr 1, TBB 1, daskr all, TBB all) so that load from elsewhere hits both
+        for t in cfg["threads"]:
+            for s in [s for s in ["daskr-c", "tbb-flow"] if s in systems]:
                 row = measure(s, runners[s], cfg["n_spin"], t, "spin", R, ["--spin-iters", iters])
                 if row:
                     rows.append(row)
