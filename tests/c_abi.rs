@@ -5,6 +5,8 @@
 //! DASKR_C_CHECK=valgrind runs each program under valgrind (memory errors and definite leaks
 //! fail); DASKR_C_CHECK=asan builds them with AddressSanitizer/LeakSanitizer instead.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,17 +14,6 @@ fn lib_dir() -> PathBuf {
     // target/<profile>/deps/c_abi-<hash> -> target/<profile>
     let exe = std::env::current_exe().unwrap();
     exe.parent().and_then(Path::parent).unwrap().to_path_buf()
-}
-
-fn compiler() -> cc::Tool {
-    let target = env!("DASKR_TARGET");
-    cc::Build::new()
-        .cargo_metadata(false)
-        .target(target)
-        .host(target)
-        .opt_level(0)
-        .debug(true)
-        .get_compiler()
 }
 
 #[test]
@@ -60,9 +51,8 @@ fn c_programs() {
     for src in &sources {
         let name = src.file_stem().unwrap().to_string_lossy().to_string();
         let exe = out_dir.join(&name);
-        let mut cmd = compiler().to_command();
-        cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread"])
-            .arg(format!("-I{}", root.join("include").display()))
+        let mut cmd = common::c_compiler();
+        cmd.arg("-pthread")
             .arg(src)
             .arg("-o")
             .arg(&exe)

@@ -2,6 +2,8 @@
 //! with exit status 1, a wrong command line with exit status 2, the same output under every
 //! scheduler, and the README's pipeline.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -17,26 +19,10 @@ fn plugins_dir() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = root().join("target/plugins");
         std::fs::create_dir_all(&dir).unwrap();
-        let target = env!("DASKR_TARGET");
-        let tmp = dir.join(format!("libexample.so.{}.tmp", std::process::id()));
-        let status = cc::Build::new()
-            .cargo_metadata(false)
-            .target(target)
-            .host(target)
-            .opt_level(0)
-            .get_compiler()
-            .to_command()
-            .args([
-                "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-            ])
-            .arg(format!("-I{}", root().join("include").display()))
-            .arg(root().join("examples/plugins/example.c"))
-            .arg("-o")
-            .arg(&tmp)
-            .status()
-            .expect("the C compiler runs");
-        assert!(status.success(), "compiling the example plugin failed");
-        std::fs::rename(&tmp, dir.join("libexample.so")).unwrap();
+        common::build_plugin(
+            &root().join("examples/plugins/example.c"),
+            &dir.join("libexample.so"),
+        );
         dir
     })
 }

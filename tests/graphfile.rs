@@ -2,6 +2,8 @@
 //! malformed input giving an error that names the key and the place, writing back (round
 //! trip), the depth limit, and a property test that feeds random and mutated JSON.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -26,26 +28,10 @@ fn dir() -> &'static Path {
             .unwrap()
             .join("test-plugins/graphfile");
         std::fs::create_dir_all(&dir).unwrap();
-        let target = env!("DASKR_TARGET");
-        let tmp = dir.join("libexample.so.tmp");
-        let status = cc::Build::new()
-            .cargo_metadata(false)
-            .target(target)
-            .host(target)
-            .opt_level(0)
-            .get_compiler()
-            .to_command()
-            .args([
-                "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-            ])
-            .arg(format!("-I{}", root().join("include").display()))
-            .arg(root().join("examples/plugins/example.c"))
-            .arg("-o")
-            .arg(&tmp)
-            .status()
-            .expect("the C compiler runs");
-        assert!(status.success(), "compiling the example plugin failed");
-        std::fs::rename(&tmp, dir.join("libexample.so")).unwrap();
+        common::build_plugin(
+            &root().join("examples/plugins/example.c"),
+            &dir.join("libexample.so"),
+        );
         dir
     })
 }

@@ -5,6 +5,8 @@
 //! into this test process, which exports its daskr_* functions for them (build.rs links tests
 //! with -rdynamic; the include! below keeps every C ABI function in the binary).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -30,31 +32,10 @@ fn out_dir() -> PathBuf {
 
 /// Compiles C `source` into lib<name>.so without linking libdaskr.
 fn build(name: &str, source: &str) -> PathBuf {
-    let target = env!("DASKR_TARGET");
     let dir = out_dir();
     let src = dir.join(format!("{name}.c"));
     std::fs::write(&src, source).unwrap();
-    let lib = dir.join(format!("lib{name}.so"));
-    let tmp = dir.join(format!("lib{name}.so.tmp"));
-    let status = cc::Build::new()
-        .cargo_metadata(false)
-        .target(target)
-        .host(target)
-        .opt_level(0)
-        .get_compiler()
-        .to_command()
-        .args([
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-        ])
-        .arg(format!("-I{}", root().join("include").display()))
-        .arg(&src)
-        .arg("-o")
-        .arg(&tmp)
-        .status()
-        .expect("the C compiler runs");
-    assert!(status.success(), "compiling {name}.c failed");
-    std::fs::rename(&tmp, &lib).unwrap();
-    lib
+    common::build_plugin(&src, &dir.join(format!("lib{name}.so")))
 }
 
 fn example() -> &'static Path {

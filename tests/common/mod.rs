@@ -1,0 +1,44 @@
+//! What several integration tests share: the repository root and compiling C with the
+//! system compiler (found by the `cc` crate) — test programs and plugins.
+#![allow(dead_code)] // each test uses a part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The C compiler with the flags every test build uses (C11, all warnings as errors, the
+/// repository's include/).
+pub fn c_compiler() -> Command {
+    let target = env!("DASKR_TARGET");
+    let mut cmd = cc::Build::new()
+        .cargo_metadata(false)
+        .target(target)
+        .host(target)
+        .opt_level(0)
+        .debug(true)
+        .get_compiler()
+        .to_command();
+    cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror"])
+        .arg(format!("-I{}", root().join("include").display()));
+    cmd
+}
+
+/// Compiles the C file `source` into the plugin `lib`, without linking libdaskr (the host
+/// provides the daskr_* functions). Writes through a temporary name so a concurrent test never
+/// loads a half-written library.
+pub fn build_plugin(source: &Path, lib: &Path) -> PathBuf {
+    let tmp = lib.with_extension(format!("so.{}.tmp", std::process::id()));
+    let status = c_compiler()
+        .args(["-shared", "-fPIC"])
+        .arg(source)
+        .arg("-o")
+        .arg(&tmp)
+        .status()
+        .expect("the C compiler runs");
+    assert!(status.success(), "compiling {} failed", source.display());
+    std::fs::rename(&tmp, lib).unwrap();
+    lib.to_path_buf()
+}
