@@ -4,6 +4,7 @@
 //! and lists sit behind one thin reference-counted pointer, so cloning any value is O(1) and
 //! a value can be shared by several consumers without copying. Values are immutable.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::fmt;
 use std::sync::Arc;
@@ -96,14 +97,9 @@ impl Opaque {
 impl Drop for Opaque {
     fn drop(&mut self) {
         if let Some(destructor) = self.destructor {
-            let deferred = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
-                Some(list) => {
-                    list.push((self.ptr as usize, destructor));
-                    true
-                }
-                None => false,
-            });
-            if !deferred {
+            if DEFERRING.with(Cell::get) > 0 {
+                DEFERRED.with(|d| d.borrow_mut().push((self.ptr as usize, destructor)));
+            } else {
                 // SAFETY: the destructor was supplied with this pointer by the value's creator,
                 // and Arc guarantees this runs once.
                 unsafe { destructor(self.ptr) }
@@ -115,20 +111,26 @@ impl Drop for Opaque {
 type Destructor = unsafe extern "C" fn(*mut c_void);
 
 thread_local! {
-    /// Destructors postponed by `defer_destructors` on this thread.
-    static DEFERRED: std::cell::RefCell<Option<Vec<(usize, Destructor)>>> =
-        const { std::cell::RefCell::new(None) };
+    /// How many `defer_destructors` calls are running on this thread.
+    static DEFERRING: Cell<u32> = const { Cell::new(0) };
+    /// Destructors they postponed.
+    static DEFERRED: RefCell<Vec<(usize, Destructor)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Runs `f`, postponing the destructors of pointer values dropped on this thread meanwhile
 /// until `f` has returned (even by unwinding). Destructors are user code: this keeps them out
 /// of sections that hold a lock they might need (a destructor may call back into daskr).
+/// Costs two thread-local counter updates when nothing is postponed.
 pub(crate) fn defer_destructors<R>(f: impl FnOnce() -> R) -> R {
-    struct RunDeferred(bool);
-    impl Drop for RunDeferred {
+    struct Leave;
+    impl Drop for Leave {
         fn drop(&mut self) {
-            if self.0 {
-                let list = DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default();
+            let depth = DEFERRING.with(|d| {
+                d.set(d.get() - 1);
+                d.get()
+            });
+            if depth == 0 {
+                let list = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
                 for (ptr, destructor) in list {
                     // SAFETY: postponed from Opaque::drop, which runs once per object.
                     unsafe { destructor(ptr as *mut c_void) }
@@ -136,12 +138,8 @@ pub(crate) fn defer_destructors<R>(f: impl FnOnce() -> R) -> R {
             }
         }
     }
-    // Nested calls join the outermost one.
-    let outermost = DEFERRED.with(|d| {
-        let mut d = d.borrow_mut();
-        d.is_none().then(|| *d = Some(Vec::new())).is_some()
-    });
-    let _run = RunDeferred(outermost);
+    DEFERRING.with(|d| d.set(d.get() + 1));
+    let _leave = Leave;
     f()
 }
 
