@@ -5,8 +5,7 @@
 //
 //	daskr_go [--json] [--rounds R] [--spin-iters K] [--calibrate] [N] [threads] [shape...]
 //
-// The sink reads its list argument with Call.Ints (the package has no length-only accessor,
-// so the list is converted to a []int64). Build: cd bench/go && go build -o ../../target/bench/daskr_go .
+// The sink reads its list argument's length with Call.Len, as the C runner does. Build: cd bench/go && go build -o ../../target/bench/daskr_go .
 // (after `cargo build --release --lib`).
 package main
 
@@ -41,8 +40,8 @@ func noop(c *daskr.Call) (any, error) {
 }
 
 func sink(c *daskr.Call) (any, error) {
-	xs, err := c.Ints(0)
-	return int64(len(xs) & 7), err
+	n, err := c.Len(0)
+	return int64(n & 7), err
 }
 
 func analyze(c *daskr.Call) (any, error) {

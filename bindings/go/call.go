@@ -239,6 +239,18 @@ func (c *Call) String(i int) (string, error) { return argAs(c, i, readString, "s
 // Bytes is the i-th argument as bytes (a copy).
 func (c *Call) Bytes(i int) ([]byte, error) { return argAs(c, i, readBytes, "bytes") }
 
+// Len is the number of items of the i-th argument, a list, without converting them.
+func (c *Call) Len(i int) (int, error) {
+	v, err := c.arg(i)
+	if err != nil {
+		return 0, err
+	}
+	if C.daskr_value_kind(v) != C.DASKR_KIND_LIST {
+		return 0, newError(TypeMismatch, "argument %d of task '%s': expected a list", i, c.Key())
+	}
+	return int(C.daskr_value_list_len(v)), nil
+}
+
 // List is the i-th argument, a list, as a []any (items converted as by Arg).
 func (c *Call) List(i int) ([]any, error) { return argAs(c, i, readList, "list") }
 
