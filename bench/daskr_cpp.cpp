@@ -140,7 +140,9 @@ int main(int argc, char **argv) {
             r.rounds = a.rounds;
             long tasks = 0;
             uint64_t peak = 0;
-            for (int k = 0; k < a.rounds; k++) {
+            // Timed rounds without stats; one more, untimed, measures peak_held (as daskr_c.c).
+            for (int k = 0; k <= a.rounds; k++) {
+                bool measure = k == a.rounds;
                 long rss0 = bench_rss();
                 double t0 = bench_now(), t1, t2, t3, t4;
                 long rss1;
@@ -151,7 +153,7 @@ int main(int argc, char **argv) {
                     t1 = bench_now();
                     daskr::Options o;
                     o.workers = a.threads;
-                    o.stats = &st;
+                    o.stats = measure ? &st : nullptr;
                     daskr::Value out = g.get(key, o);
                     t2 = bench_now();
                     rss1 = bench_rss();
@@ -159,11 +161,14 @@ int main(int argc, char **argv) {
                 } // frees the result, then the graph
                 t4 = bench_now();
                 if (k == 0) r.rss_before = rss0, r.rss_after = rss1;
-                r.build[k] = t1 - t0;
-                r.run[k] = t2 - t1;
-                r.total[k] = t2 - t0;
-                r.freed[k] = t4 - t3;
-                if (st.peak_held > peak) peak = st.peak_held;
+                if (!measure) {
+                    r.build[k] = t1 - t0;
+                    r.run[k] = t2 - t1;
+                    r.total[k] = t2 - t0;
+                    r.freed[k] = t4 - t3;
+                    continue;
+                }
+                peak = st.peak_held;
                 if ((long)st.entries_run != tasks) {
                     fprintf(stderr, "%s: %" PRIu64 " entries ran, expected %ld\n", shape, st.entries_run, tasks);
                     return 1;

@@ -233,7 +233,9 @@ typedef struct {
    */
   uint64_t entries_run;
   /**
-   * The most results held at once: how we compare memory with Dask.
+   * The most results held at once: how we compare memory with Dask. Measured only for gets
+   * given a `stats` pointer (under the threads scheduler it costs a counter shared by all
+   * workers).
    */
   uint64_t peak_held;
   /**

@@ -25,6 +25,12 @@ pub(crate) struct Plan {
     pub order: Vec<u32>,
     /// Graph id -> position in `order` (UNPLANNED when culled).
     pub pos: Vec<u32>,
+    /// Dependencies of each position, as positions (CSR, recorded as entries are numbered, so
+    /// the run reads them sequentially instead of chasing graph ids).
+    pub deps_off: Vec<u32>,
+    pub deps: Vec<u32>,
+    /// Positions with no dependencies, ascending: ready when the run starts.
+    pub initial: Vec<u32>,
     /// Dependents of each position, as positions, in ascending order (CSR).
     pub dependents_off: Vec<u32>,
     pub dependents: Vec<u32>,
@@ -35,8 +41,6 @@ pub(crate) struct Plan {
     /// Requested graph ids in the order they appear in the request (with repeats), to rebuild
     /// the result in the request's shape.
     pub request_ids: Vec<u32>,
-    /// Entries that compute something (everything but literals): what callbacks see.
-    pub computed: usize,
 }
 
 impl Plan {
@@ -45,6 +49,10 @@ impl Plan {
         collect_keys(graph, keys, &mut request_ids)?;
         let mut pos = vec![UNPLANNED; graph.id_count()];
         let mut order = Vec::new();
+        let mut deps_off = vec![0u32];
+        let mut deps_pos: Vec<u32> = Vec::new();
+        let mut dependents_count: Vec<u32> = Vec::new();
+        let mut initial = Vec::new();
         let mut stack: Vec<(u32, u32)> = Vec::new();
         for &root in &request_ids {
             if pos[root as usize] != UNPLANNED {
@@ -60,7 +68,7 @@ impl Plan {
                 // Two sweeps over the dependencies: first those with inputs, then leaves.
                 while *next < 2 * n {
                     let leaves_sweep = *next >= n;
-                    let d = deps[(*next % n.max(1)) as usize];
+                    let d = deps[(if leaves_sweep { *next - n } else { *next }) as usize];
                     *next += 1;
                     if !leaves_sweep && !graph.is_defined(d) {
                         return Err(missing_dependency(graph, id, d));
@@ -83,9 +91,21 @@ impl Plan {
                         stack.push((d, 0));
                     }
                     None => {
+                        // Numbered now, while the entry is hot: every dependency already is.
                         stack.pop();
-                        pos[id as usize] = order.len() as u32;
+                        let p = order.len() as u32;
+                        pos[id as usize] = p;
                         order.push(id);
+                        for &d in deps {
+                            let q = pos[d as usize];
+                            deps_pos.push(q);
+                            dependents_count[q as usize] += 1;
+                        }
+                        deps_off.push(deps_pos.len() as u32);
+                        dependents_count.push(0);
+                        if deps.is_empty() {
+                            initial.push(p);
+                        }
                     }
                 }
             }
@@ -93,21 +113,16 @@ impl Plan {
 
         let n = order.len();
         let mut dependents_off = vec![0u32; n + 1];
-        for &id in &order {
-            for &d in graph.deps(id) {
-                dependents_off[pos[d as usize] as usize + 1] += 1;
-            }
-        }
         for p in 0..n {
-            dependents_off[p + 1] += dependents_off[p];
+            dependents_off[p + 1] = dependents_off[p] + dependents_count[p];
         }
+        drop(dependents_count);
         let mut fill: Vec<u32> = dependents_off[..n].to_vec();
         let mut dependents = vec![0u32; dependents_off[n] as usize];
-        for (p, &id) in order.iter().enumerate() {
-            for &d in graph.deps(id) {
-                let q = pos[d as usize] as usize;
-                dependents[fill[q] as usize] = p as u32;
-                fill[q] += 1;
+        for p in 0..n {
+            for &q in &deps_pos[deps_off[p] as usize..deps_off[p + 1] as usize] {
+                dependents[fill[q as usize] as usize] = p as u32;
+                fill[q as usize] += 1;
             }
         }
         let mut consumers: Vec<u32> = (0..n)
@@ -126,19 +141,17 @@ impl Plan {
                 *c = (*c & !REQUESTED_BIT) + 1;
             }
         }
-        let computed = order
-            .iter()
-            .filter(|&&id| !matches!(graph.root(id), Expr::Lit(_)))
-            .count();
         Ok(Plan {
             order,
             pos,
+            deps_off,
+            deps: deps_pos,
+            initial,
             dependents_off,
             dependents,
             consumers,
             requested,
             request_ids,
-            computed,
         })
     }
 
@@ -146,11 +159,26 @@ impl Plan {
         self.order.len()
     }
 
+    /// Entries that compute something (everything but literals): what callbacks report. Only
+    /// callbacks need it, so it is counted on demand (it reads every entry's expression).
+    pub fn computed(&self, graph: &Graph) -> usize {
+        self.order
+            .iter()
+            .filter(|&&id| !matches!(graph.root(id), Expr::Lit(_)))
+            .count()
+    }
+
     /// Whether position `p` was requested (it holds one consumer more than its dependents).
     #[inline]
     pub fn is_requested(&self, p: u32) -> bool {
         let i = p as usize;
         self.consumers[i] > self.dependents_off[i + 1] - self.dependents_off[i]
+    }
+
+    /// The positions position `p` depends on.
+    pub fn deps(&self, p: u32) -> &[u32] {
+        let p = p as usize;
+        &self.deps[self.deps_off[p] as usize..self.deps_off[p + 1] as usize]
     }
 
     pub fn dependents(&self, p: u32) -> &[u32] {

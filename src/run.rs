@@ -108,7 +108,7 @@ pub struct Stats {
     pub entries: u64,
     /// Entries whose computation ran (literals included).
     pub entries_run: u64,
-    /// Most results held at once.
+    /// Most results held at once (measured only with `Options::measure_memory`; else 0).
     pub peak_held: u64,
     /// Threads that ran tasks.
     pub workers: u32,
@@ -164,6 +164,7 @@ pub(crate) struct Run<'a> {
     callback_lock: Mutex<()>,
     entries_run: AtomicU64,
     progress: Option<&'a Progress>,
+    measure_memory: bool,
     /// When profiling: the get's start, and the spans workers handed in when they retired.
     epoch: Option<Instant>,
     spans: Mutex<Vec<Span>>,
@@ -193,11 +194,10 @@ impl<'a> Run<'a> {
     pub fn new(
         graph: &'a Graph,
         plan: &'a Plan,
-        cancel: Option<&'a CancelToken>,
-        callbacks: Option<&'a dyn Callbacks>,
-        progress: Option<&'a Progress>,
+        options: &crate::sched::Options<'a>,
         epoch: Option<Instant>,
     ) -> Run<'a> {
+        let (cancel, callbacks, progress) = (options.cancel, options.callbacks, options.progress);
         if let Some(p) = progress {
             p.begin(plan.len() as u64);
         }
@@ -215,6 +215,7 @@ impl<'a> Run<'a> {
             callback_lock: Mutex::new(()),
             entries_run: AtomicU64::new(0),
             progress,
+            measure_memory: options.measure_memory,
             epoch,
             spans: Mutex::new(Vec::new()),
         }
@@ -270,7 +271,7 @@ impl<'a> Run<'a> {
 
     pub fn callbacks_start(&self) {
         if let Some(cb) = self.callbacks {
-            cb.start(self.plan.computed);
+            cb.start(self.plan.computed(self.graph));
         }
     }
 
@@ -347,17 +348,22 @@ impl<'a> Run<'a> {
             cb.posttask(key, ok, worker);
         }
         let mut released = 0;
-        for &d in graph.deps(id) {
-            let q = self.plan.pos[d as usize];
+        for &q in self.plan.deps(p) {
             if self.consumers[q as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
                 // SAFETY: we released the last consumer count of `q`.
                 drop(unsafe { self.slots.take(q) });
                 released += 1;
             }
         }
-        let now = self.held.fetch_add(stored - released, Ordering::Relaxed) + stored - released;
-        if now > self.peak.load(Ordering::Relaxed) {
-            self.peak.fetch_max(now, Ordering::Relaxed);
+        // The held count is shared by all workers: touch it only when it changes (a task that
+        // stores one result and frees one — a chain link, most wavefront cells — leaves it be),
+        // so it stays exact without a contended write per task.
+        let delta = stored - released;
+        if self.measure_memory && delta != 0 {
+            let now = self.held.fetch_add(delta, Ordering::Relaxed) + delta;
+            if now > self.peak.load(Ordering::Relaxed) {
+                self.peak.fetch_max(now, Ordering::Relaxed);
+            }
         }
         ok
     }

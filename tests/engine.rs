@@ -30,6 +30,7 @@ fn sum_list() -> Func {
 fn opts(s: Scheduler) -> Options<'static> {
     Options {
         scheduler: s,
+        measure_memory: true,
         ..Options::default()
     }
 }
@@ -676,4 +677,60 @@ fn a_keyword_given_twice_is_an_error() {
         ],
     );
     assert!(g.add("u", inline).is_err());
+}
+
+/// Wide fan-ins (dependents with hundreds of inputs) take the batched-decrement path of the
+/// threads scheduler: results must still match sync, including fan-ins in the middle.
+#[test]
+fn wide_fan_ins_agree_with_sync() {
+    let f = add();
+    let sum = sum_list();
+    let mut rng = SmallRng::seed_from_u64(11);
+    for round in 0..60 {
+        let mut g = Graph::new();
+        let width = rng.random_range(60..700);
+        let leaves: Vec<daskr::TaskId> = (0..width)
+            .map(|i| {
+                g.add_value(&format!("l{i}"), Value::Int(i as i64 % 7))
+                    .unwrap()
+            })
+            .collect();
+        // Two overlapping wide sums, a mid-graph task on each, and a final wide join.
+        let mut mids = vec![];
+        for m in 0..rng.random_range(1..4) {
+            let picks: Vec<Comp> = leaves
+                .iter()
+                .filter(|_| rng.random_bool(0.8))
+                .map(|&t| Comp::id(t))
+                .collect();
+            let s = g
+                .add_task(&format!("s{m}"), &sum, vec![Comp::list(picks)], vec![])
+                .unwrap();
+            mids.push(
+                g.add_task(
+                    &format!("m{m}"),
+                    &f,
+                    vec![Comp::id(s), Comp::value(Value::Int(1))],
+                    vec![],
+                )
+                .unwrap(),
+            );
+        }
+        let mut all: Vec<Comp> = mids.iter().map(|&t| Comp::id(t)).collect();
+        all.extend(leaves.iter().step_by(3).map(|&t| Comp::id(t)));
+        g.add_task("join", &sum, vec![Comp::list(all)], vec![])
+            .unwrap();
+        let expect = g.get_key("join", &opts(Scheduler::Sync)).unwrap();
+        for workers in [2, 3, 4] {
+            let o = Options {
+                num_workers: workers,
+                ..Options::default()
+            };
+            assert_eq!(
+                g.get_key("join", &o).unwrap(),
+                expect,
+                "round {round}, {workers} workers"
+            );
+        }
+    }
 }

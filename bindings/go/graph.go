@@ -487,11 +487,16 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 		defer deleteHandle(cbHandle)
 	}
 
+	// Stats (peak_held among them, which costs the run a shared counter) only when asked for.
 	var stats C.daskr_stats_t
+	var statsPtr *C.daskr_stats_t
+	if opts.Stats != nil {
+		statsPtr = &stats
+	}
 	var out *C.daskr_value_t
 	err = g.with(func(cg *C.daskr_graph_t) error {
 		return takeError(C.daskr_go_get(cg, request, C.int(opts.Scheduler), C.uint32_t(opts.Workers), cancel,
-			C.uintptr_t(cbHandle), &stats, &out))
+			C.uintptr_t(cbHandle), statsPtr, &out))
 	})
 	if opts.Stats != nil {
 		*opts.Stats = Stats{

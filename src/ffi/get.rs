@@ -50,7 +50,9 @@ pub struct daskr_stats_t {
     /// consumers read it). The `start` callback's count excludes literals: it counts what
     /// `pretask`/`posttask` will report.
     pub entries_run: u64,
-    /// The most results held at once: how we compare memory with Dask.
+    /// The most results held at once: how we compare memory with Dask. Measured only for gets
+    /// given a `stats` pointer (under the threads scheduler it costs a counter shared by all
+    /// workers).
     pub peak_held: u64,
     /// Threads that ran tasks.
     pub workers: u32,
@@ -277,6 +279,8 @@ unsafe fn get(
         cancel,
         profiler: o.profile.as_ref().map(|p| &p.profiler),
         progress: o.progress.as_ref().map(|p| &p.0),
+        // peak_held is part of the stats: measured when they are asked for.
+        measure_memory: !o.stats.is_null(),
     };
     let graph = g.read();
     let (result, stats) = graph.get_with_stats(keys, &options);

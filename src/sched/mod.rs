@@ -53,6 +53,10 @@ pub struct Options<'a> {
     pub profiler: Option<&'a Profiler>,
     /// Counts entries as they run, for a progress display on another thread.
     pub progress: Option<&'a Progress>,
+    /// Track the number of results held, for `Stats::peak_held` (0 otherwise). Off by
+    /// default: under `threads` it is a counter shared by all workers, updated by every task
+    /// that changes it, which costs parallel runs of tiny tasks up to ~2x.
+    pub measure_memory: bool,
 }
 
 /// The default number of workers: the cores this process may use.
@@ -85,14 +89,7 @@ impl Graph {
         };
         stats.plan_time = planning.elapsed();
         stats.entries = plan.len() as u64;
-        let run = Run::new(
-            self,
-            &plan,
-            options.cancel,
-            options.callbacks,
-            options.progress,
-            epoch,
-        );
+        let run = Run::new(self, &plan, options, epoch);
         run.callbacks_start();
         let running = Instant::now();
         let workers = match options.scheduler {

@@ -23,6 +23,26 @@ use crate::run::{Run, Scratch};
 
 const NONE: u32 = u32::MAX;
 
+/// Dependents with at least this many inputs get their decrements batched per worker.
+const FAN_IN_MIN: usize = 64;
+/// At most this many decrements are held back at once.
+const FAN_IN_BATCH: u32 = 64;
+
+/// Decrements of one high fan-in dependent's pending count, not yet handed in.
+struct FanIn {
+    target: u32,
+    count: u32,
+}
+
+impl Default for FanIn {
+    fn default() -> FanIn {
+        FanIn {
+            target: NONE,
+            count: 0,
+        }
+    }
+}
+
 /// A worker's ready positions, best (lowest) first. Others steal from it when idle.
 #[derive(Default)]
 struct Queue {
@@ -91,7 +111,7 @@ impl Sleep {
 struct Shared<'r, 'g> {
     run: &'r Run<'g>,
     pending: Vec<AtomicU32>,
-    initial: Vec<u32>,
+    initial: &'r [u32],
     cursor: CachePadded<AtomicUsize>,
     queues: Vec<CachePadded<Queue>>,
     sleep: Sleep,
@@ -106,14 +126,10 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) {
     if n == 0 {
         return;
     }
-    let pending: Vec<AtomicU32> = plan
-        .order
-        .iter()
-        .map(|&id| AtomicU32::new(run.graph.deps(id).len() as u32))
+    let pending: Vec<AtomicU32> = (0..n as u32)
+        .map(|p| AtomicU32::new(plan.deps(p).len() as u32))
         .collect();
-    let initial: Vec<u32> = (0..n as u32)
-        .filter(|&p| run.graph.deps(plan.order[p as usize]).is_empty())
-        .collect();
+    let initial = &plan.initial;
     let shared = Shared {
         run,
         pending,
@@ -150,10 +166,17 @@ impl Shared<'_, '_> {
         let mut scratch = Scratch::default();
         let mut next = None;
         let mut claimed = 0..0;
+        let mut fan_in = FanIn::default();
         let plan = self.run.plan;
         loop {
             let p = match self.pick(w, next.take(), &mut claimed) {
                 Some(p) => p,
+                // Before waiting, hand in the decrements held back: they may be what makes
+                // the remaining work ready.
+                None if fan_in.count > 0 => {
+                    next = self.flush(w, &mut fan_in, None);
+                    continue;
+                }
                 None if self.idle(w) => continue,
                 None => break,
             };
@@ -167,6 +190,16 @@ impl Shared<'_, '_> {
             }
             let mut pushed = false;
             for &q in plan.dependents(p) {
+                if plan.deps(q).len() >= FAN_IN_MIN {
+                    // A dependent with many inputs (a sink over a million tasks): its counter is
+                    // shared by every worker, so decrements are held back and handed in as one.
+                    if fan_in.target != q || fan_in.count == FAN_IN_BATCH {
+                        next = self.flush(w, &mut fan_in, next);
+                        fan_in.target = q;
+                    }
+                    fan_in.count += 1;
+                    continue;
+                }
                 if self.pending[q as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
                     // Dependents are sorted, so the first one ready is the best continuation.
                     if next.is_none() {
@@ -186,6 +219,22 @@ impl Shared<'_, '_> {
             }
         }
         self.run.retire(scratch);
+    }
+
+    /// Hands in held-back decrements; a dependent they make ready becomes the continuation if
+    /// there is none yet, else goes to this worker's queue.
+    fn flush(&self, w: usize, fan_in: &mut FanIn, next: Option<u32>) -> Option<u32> {
+        let (q, n) = (fan_in.target, fan_in.count);
+        *fan_in = FanIn::default();
+        if n == 0 || self.pending[q as usize].fetch_sub(n, Ordering::AcqRel) != n {
+            return next;
+        }
+        if next.is_none() {
+            return Some(q);
+        }
+        self.queues[w].push(q);
+        self.sleep.notify(false);
+        next
     }
 
     fn initial_head(&self) -> u32 {

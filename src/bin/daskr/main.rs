@@ -187,6 +187,7 @@ fn run(args: RunArgs) -> ExitCode {
         num_workers: args.workers.unwrap_or(0) as usize,
         profiler: profiling.then_some(&profiler),
         progress: args.progress.then_some(&progress),
+        measure_memory: args.stats || args.stats_json.is_some(),
         ..Options::default()
     };
     let (result, stats) = report::with_progress(args.progress, &progress, || {
