@@ -198,6 +198,11 @@ impl Shared<'_, '_> {
                         fan_in.target = q;
                     }
                     fan_in.count += 1;
+                    // Hand in at once if these are the last decrements it waits for, so the
+                    // dependent runs now rather than after unrelated work.
+                    if self.pending[q as usize].load(Ordering::Relaxed) <= fan_in.count {
+                        next = self.flush(w, &mut fan_in, next);
+                    }
                     continue;
                 }
                 if self.pending[q as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
