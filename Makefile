@@ -20,7 +20,7 @@ all: lib
 lib:
 	cargo build --release --lib
 
-target/examples/pipeline: examples/pipeline.c include/daskr.h lib
+target/examples/pipeline: examples/pipeline.c examples/pipeline_tasks.h include/daskr.h lib
 	@mkdir -p target/examples
 	$(CC) $(CFLAGS) -Iinclude $< -Ltarget/release -ldaskr -Wl,-rpath,$(CURDIR)/target/release -o $@
 
@@ -32,9 +32,9 @@ bin:
 	cargo build --release --bin daskr
 
 # Plugins are built without linking libdaskr: the program that loads them provides daskr_*.
-$(EXAMPLE_PLUGIN): examples/plugins/example.c include/daskr.h
+$(EXAMPLE_PLUGIN): examples/plugins/example.c examples/pipeline_tasks.h include/daskr.h
 	@mkdir -p target/plugins
-	$(CC) $(CFLAGS) -shared -fPIC -Iinclude $< -o $@
+	$(CC) $(CFLAGS) -shared -fPIC -Iinclude -Iexamples $< -o $@
 
 plugins: $(EXAMPLE_PLUGIN)
 

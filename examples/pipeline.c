@@ -18,87 +18,10 @@
 
 #include "daskr.h"
 
-/* Fails the task and returns from it if `cond` does not hold. */
-#define REQUIRE(call, cond, msg)         \
-    do {                                 \
-        if (!(cond)) {                   \
-            daskr_call_fail((call), msg); \
-            return;                      \
-        }                                \
-    } while (0)
-
-static void load(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    const char *path;
-    size_t len;
-    REQUIRE(call, daskr_value_get_string(daskr_call_arg(call, 0), &path, &len), "load: expected a file name");
-    /* A small deterministic generator seeded by the file name stands in for reading it. */
-    uint64_t seed = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) seed = (seed ^ (unsigned char)path[i]) * 1099511628211ull;
-    enum { N = 8 };
-    daskr_value_t *readings[N];
-    for (int i = 0; i < N; i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        double x = (double)((seed >> 33) % 2000) / 10.0 - 20.0; /* -20.0 .. 179.9 */
-        readings[i] = daskr_value_float(x);
-    }
-    daskr_value_t *list = NULL;
-    daskr_error_t *e = daskr_value_list(readings, N, &list);
-    REQUIRE(call, e == NULL, "load: could not build the list");
-    daskr_call_return(call, list);
-}
-
-static void clean(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    const daskr_value_t *raw = daskr_call_arg(call, 0);
-    REQUIRE(call, daskr_value_kind(raw) == DASKR_KIND_LIST, "clean: expected a list of readings");
-    size_t n = daskr_value_list_len(raw), kept = 0;
-    daskr_value_t **good = malloc((n ? n : 1) * sizeof *good);
-    for (size_t i = 0; i < n; i++) {
-        double x;
-        if (daskr_value_get_float(daskr_value_list_at(raw, i), &x) && x >= 0.0) good[kept++] = daskr_value_float(x);
-    }
-    daskr_value_t *list = NULL;
-    daskr_error_t *e = daskr_value_list(good, kept, &list);
-    free(good);
-    REQUIRE(call, e == NULL, "clean: could not build the list");
-    daskr_call_return(call, list);
-}
-
-static void analyze(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    const daskr_value_t *files = daskr_call_arg(call, 0);
-    const char *method = "mean";
-    daskr_value_get_string(daskr_call_kwarg(call, "method"), &method, NULL);
-    REQUIRE(call, strcmp(method, "mean") == 0 || strcmp(method, "max") == 0, "analyze: method must be \"mean\" or \"max\"");
-    double total = 0.0, max = 0.0;
-    int64_t count = 0;
-    for (size_t f = 0; f < daskr_value_list_len(files); f++) {
-        const daskr_value_t *readings = daskr_value_list_at(files, f);
-        for (size_t i = 0; i < daskr_value_list_len(readings); i++) {
-            double x;
-            if (!daskr_value_get_float(daskr_value_list_at(readings, i), &x)) continue;
-            total += x;
-            max = (count == 0 || x > max) ? x : max;
-            count++;
-        }
-    }
-    REQUIRE(call, count > 0, "analyze: no readings left after cleaning");
-    double stat = strcmp(method, "mean") == 0 ? total / (double)count : max;
-    char summary[128];
-    int n = snprintf(summary, sizeof summary, "%" PRId64 " readings from %zu files, %s %.2f", count,
-                     daskr_value_list_len(files), method, stat);
-    daskr_call_return_string(call, summary, (size_t)n);
-}
-
-static void store(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    const char *summary, *to = "stdout";
-    REQUIRE(call, daskr_value_get_string(daskr_call_arg(call, 0), &summary, NULL), "store: expected a summary string");
-    daskr_value_get_string(daskr_call_kwarg(call, "to"), &to, NULL);
-    int n = printf("[store -> %s] %s\n", to, summary);
-    daskr_call_return_int(call, n);
-}
+/* load, clean, analyze and store: shared with the example plugin. */
+#define PIPELINE_TASK static
+#define PIPELINE_STORE_STREAM stdout
+#include "pipeline_tasks.h"
 
 /* Prints an error and exits: the example has nothing to clean up that the OS won't. */
 static void ok(daskr_error_t *e) {

@@ -25,8 +25,9 @@ static int build_plugin(void) {
     snprintf(lib, sizeof lib, "%s/libexample.so", dir);
     const char *cc = getenv("CC") ? getenv("CC") : "cc";
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s -std=c11 -shared -fPIC -I%.*sinclude %.*sexamples/plugins/example.c -o %s", cc,
-             root_len, me, root_len, me, lib);
+    snprintf(cmd, sizeof cmd,
+             "%s -std=c11 -shared -fPIC -I%.*sinclude -I%.*sexamples %.*sexamples/plugins/example.c -o %s", cc,
+             root_len, me, root_len, me, root_len, me, lib);
     return system(cmd) == 0;
 }
 

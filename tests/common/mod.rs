@@ -10,7 +10,7 @@ pub fn root() -> &'static Path {
 }
 
 /// The C compiler with the flags every test build uses (C11, all warnings as errors, the
-/// repository's include/).
+/// repository's include/ and examples/ — the example plugin includes pipeline_tasks.h).
 pub fn c_compiler() -> Command {
     let target = env!("DASKR_TARGET");
     let mut cmd = cc::Build::new()
@@ -22,7 +22,8 @@ pub fn c_compiler() -> Command {
         .get_compiler()
         .to_command();
     cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror"])
-        .arg(format!("-I{}", root().join("include").display()));
+        .arg(format!("-I{}", root().join("include").display()))
+        .arg(format!("-I{}", root().join("examples").display()));
     cmd
 }
 
