@@ -132,6 +132,21 @@ pub unsafe extern "C" fn daskr_graph_contains(
     })
 }
 
+/// What every add function does once it owns its parts: check the graph and the key, add the
+/// entry under the write lock, and report its handle.
+unsafe fn add_entry<T>(
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+    out_task: *mut daskr_task_t,
+    parts: T,
+    add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
+) -> Result<(), Error> {
+    let g = live(graph)?;
+    let key = arg_str(key, "key")?;
+    let id = g.change(|g| add(g, key, parts))?;
+    put_task(out_task, id)
+}
+
 /// Adds the entry `key` computing `comp`. Takes `comp` (on failure too). On success, if
 /// `out_task` is not NULL, `*out_task` is the entry's handle. Fails on a NULL, empty or
 /// non-UTF-8 key, a key already defined, a bad computation (the error names the key).
@@ -143,12 +158,12 @@ pub unsafe extern "C" fn daskr_graph_add(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        let comp = take_comp(comp);
-        let g = live(graph)?;
-        let key = arg_str(key, "key")?;
-        let comp = comp.ok_or_else(|| Error::invalid_graph(key, "computation is NULL"))?;
-        let id = g.change(|g| g.add(key, comp))?;
-        put_task(out_task, id)
+        add_entry(graph, key, out_task, take_comp(comp), |g, key, comp| {
+            g.add(
+                key,
+                comp.ok_or_else(|| Error::invalid_graph(key, "computation is NULL"))?,
+            )
+        })
     })
 }
 
@@ -169,11 +184,10 @@ pub unsafe extern "C" fn daskr_graph_add_task(
 ) -> *mut daskr_error_t {
     status(|| {
         let parts = task_parts(func, args, nargs, kwnames, kwvalues, nkwargs);
-        let g = live(graph)?;
-        let key = arg_str(key, "key")?;
-        let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
-        let id = g.change(|g| g.add_task_args(key, func, args, kwargs))?;
-        put_task(out_task, id)
+        add_entry(graph, key, out_task, parts, |g, key, parts| {
+            let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
+            g.add_task_args(key, func, args, kwargs)
+        })
     })
 }
 
@@ -186,12 +200,12 @@ pub unsafe extern "C" fn daskr_graph_add_value(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        let value = take(value);
-        let g = live(graph)?;
-        let key = arg_str(key, "key")?;
-        let value = value.ok_or_else(|| Error::invalid_graph(key, "value is NULL"))?;
-        let id = g.change(|g| g.add_value(key, value))?;
-        put_task(out_task, id)
+        add_entry(graph, key, out_task, take(value), |g, key, value| {
+            g.add_value(
+                key,
+                value.ok_or_else(|| Error::invalid_graph(key, "value is NULL"))?,
+            )
+        })
     })
 }
 
@@ -204,12 +218,11 @@ pub unsafe extern "C" fn daskr_graph_add_alias(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        let g = live(graph)?;
-        let key = arg_str(key, "key")?;
-        let target =
-            arg_str(target, "alias target").map_err(|e| Error::invalid_graph(key, e.message))?;
-        let id = g.change(|g| g.add_alias(key, target))?;
-        put_task(out_task, id)
+        add_entry(graph, key, out_task, target, |g, key, target| {
+            let target = arg_str(target, "alias target")
+                .map_err(|e| Error::invalid_graph(key, e.message))?;
+            g.add_alias(key, target)
+        })
     })
 }
 
