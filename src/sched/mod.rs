@@ -99,9 +99,12 @@ impl Graph {
         };
         // A run too small to share is not worth waking helpers for.
         let workers = workers.min(plan.len().max(1));
-        match options.scheduler {
-            Scheduler::Sync => sync::run(&run),
-            Scheduler::Threads => threads::run(&run, workers),
+        // One worker has no one to share with: the sync loop runs the same priority order
+        // without queues or atomics.
+        if workers == 1 {
+            sync::run(&run);
+        } else {
+            threads::run(&run, workers);
         }
         stats.run_time = running.elapsed();
         stats.workers = workers as u32;
