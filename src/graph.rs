@@ -34,7 +34,7 @@ pub(crate) enum Expr {
 const UNDEFINED: u32 = u32::MAX;
 
 /// A task's positional arguments as they are added: inline for the usual few.
-pub(crate) type Args = smallvec::SmallVec<[Comp; 4]>;
+pub(crate) type Args = smallvec::SmallVec<[Comp; 2]>;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Node {

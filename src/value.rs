@@ -97,9 +97,14 @@ impl Opaque {
 impl Drop for Opaque {
     fn drop(&mut self) {
         if let Some(destructor) = self.destructor {
-            if DEFERRING.with(Cell::get) > 0 {
-                DEFERRED.with(|d| d.borrow_mut().push((self.ptr as usize, destructor)));
-            } else {
+            let postponed = DEFERRED.with(|d| {
+                let deferring = d.depth.get() > 0;
+                if deferring {
+                    d.list.borrow_mut().push((self.ptr as usize, destructor));
+                }
+                deferring
+            });
+            if !postponed {
                 // SAFETY: the destructor was supplied with this pointer by the value's creator,
                 // and Arc guarantees this runs once.
                 unsafe { destructor(self.ptr) }
@@ -110,35 +115,40 @@ impl Drop for Opaque {
 
 type Destructor = unsafe extern "C" fn(*mut c_void);
 
-thread_local! {
+/// Destructors postponed by `defer_destructors` on one thread. One thread-local (not two):
+/// in a shared library each access is a call to the TLS resolver, on the add hot path.
+struct Deferred {
     /// How many `defer_destructors` calls are running on this thread.
-    static DEFERRING: Cell<u32> = const { Cell::new(0) };
-    /// Destructors they postponed.
-    static DEFERRED: RefCell<Vec<(usize, Destructor)>> = const { RefCell::new(Vec::new()) };
+    depth: Cell<u32>,
+    list: RefCell<Vec<(usize, Destructor)>>,
+}
+
+thread_local! {
+    static DEFERRED: Deferred = const { Deferred { depth: Cell::new(0), list: RefCell::new(Vec::new()) } };
 }
 
 /// Runs `f`, postponing the destructors of pointer values dropped on this thread meanwhile
 /// until `f` has returned (even by unwinding). Destructors are user code: this keeps them out
 /// of sections that hold a lock they might need (a destructor may call back into daskr).
-/// Costs two thread-local counter updates when nothing is postponed.
 pub(crate) fn defer_destructors<R>(f: impl FnOnce() -> R) -> R {
     struct Leave;
     impl Drop for Leave {
         fn drop(&mut self) {
-            let depth = DEFERRING.with(|d| {
-                d.set(d.get() - 1);
-                d.get()
-            });
-            if depth == 0 {
-                let list = DEFERRED.with(|d| std::mem::take(&mut *d.borrow_mut()));
-                for (ptr, destructor) in list {
-                    // SAFETY: postponed from Opaque::drop, which runs once per object.
-                    unsafe { destructor(ptr as *mut c_void) }
+            let list = DEFERRED.with(|d| {
+                d.depth.set(d.depth.get() - 1);
+                if d.depth.get() == 0 && !d.list.borrow().is_empty() {
+                    std::mem::take(&mut *d.list.borrow_mut())
+                } else {
+                    Vec::new()
                 }
+            });
+            for (ptr, destructor) in list {
+                // SAFETY: postponed from Opaque::drop, which runs once per object.
+                unsafe { destructor(ptr as *mut c_void) }
             }
         }
     }
-    DEFERRING.with(|d| d.set(d.get() + 1));
+    DEFERRED.with(|d| d.depth.set(d.depth.get() + 1));
     let _leave = Leave;
     f()
 }

@@ -86,7 +86,13 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, what: &str) -> Result<&'a str
     if p.is_null() {
         return Err(Error::invalid_argument(format!("{what} is NULL")));
     }
-    CStr::from_ptr(p).to_str().map_err(|e| {
+    let bytes = CStr::from_ptr(p).to_bytes();
+    // Keys are nearly always ASCII: a word-at-a-time check is cheaper than full UTF-8
+    // validation for the short strings every add passes.
+    if bytes.is_ascii() {
+        return Ok(std::str::from_utf8_unchecked(bytes));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
         Error::invalid_argument(format!(
             "{what} is not valid UTF-8 (at byte {})",
             e.valid_up_to()
