@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"sort"
@@ -691,5 +693,50 @@ func TestDeepChainOfGoTasks(t *testing.T) {
 		if err != nil || r != int64(n) {
 			t.Fatalf("scheduler %d: %v, %v", sched, r, err)
 		}
+	}
+}
+
+func TestProfileRecordsEachEntry(t *testing.T) {
+	noLeaks(t)
+	g := newGraph(t)
+	f := newFunc(t, "inc", func(c *daskr.Call) (any, error) {
+		x, err := c.Int(0)
+		return x + 1, err
+	})
+	must[daskr.TaskHandle](t)(g.AddValue("x", 1))
+	keys := []any{}
+	for i := 0; i < 10; i++ {
+		k := fmt.Sprintf("t%d", i)
+		must[daskr.TaskHandle](t)(g.AddTask(k, f, []any{daskr.Ref("x")}, nil))
+		keys = append(keys, k)
+	}
+	p := daskr.NewProfile()
+	defer p.Close()
+	if _, err := g.GetWith(context.Background(), &daskr.Options{Workers: 2, Profile: p}, keys...); err != nil {
+		t.Fatal(err)
+	}
+	tasks := p.Tasks()
+	if len(tasks) != 11 {
+		t.Fatalf("%d entries recorded, want 11: %+v", len(tasks), tasks)
+	}
+	for i, task := range tasks {
+		if !task.OK || task.End < task.Start || task.Worker >= 2 || (i > 0 && task.Start < tasks[i-1].Start) {
+			t.Errorf("bad span %+v", task)
+		}
+		if task.Key == "x" && task.Func != "literal" || task.Key == "t3" && task.Func != "inc" {
+			t.Errorf("func of %s: %s", task.Key, task.Func)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "trace.json")
+	if err := p.WriteTrace(path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || len(data) == 0 || data[0] != '{' {
+		t.Fatalf("trace: %v %q", err, data)
+	}
+	var e *daskr.Error
+	if err := p.WriteTrace("/nonexistent-dir/trace.json"); !errors.As(err, &e) {
+		t.Fatalf("want a *daskr.Error, got %v", err)
 	}
 }

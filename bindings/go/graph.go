@@ -344,7 +344,8 @@ type Options struct {
 	Scheduler Scheduler
 	Workers   int // threads for the threads scheduler, the caller's included; 0 = all cores
 	Callbacks *Callbacks
-	Stats     *Stats // filled in when Get returns (success or not)
+	Stats     *Stats   // filled in when Get returns (success or not); PeakHeld is measured only then
+	Profile   *Profile // records each entry's run (see Profile)
 }
 
 // Get computes keys and returns their values as Go values (see Call.Arg for the types). One
@@ -496,7 +497,7 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 	var out *C.daskr_value_t
 	err = g.with(func(cg *C.daskr_graph_t) error {
 		return takeError(C.daskr_go_get(cg, request, C.int(opts.Scheduler), C.uint32_t(opts.Workers), cancel,
-			C.uintptr_t(cbHandle), statsPtr, &out))
+			C.uintptr_t(cbHandle), statsPtr, opts.Profile.raw(), &out))
 	})
 	if opts.Stats != nil {
 		*opts.Stats = Stats{

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdio>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -573,6 +574,44 @@ TEST(Options, ThreadsSchedulerWithWorkersAndStats) {
     EXPECT_EQ(stats.entries_run, 1001u);
     EXPECT_GE(stats.workers, 1u);
     EXPECT_LE(stats.workers, 4u);
+}
+
+TEST(Options, ProfileRecordsEachEntryAndWritesATrace) {
+    Graph g;
+    g.add_value("x", 1);
+    for (int i = 0; i < 20; i++)
+        g.add_task(daskr::key("t", i), [](Call &c) { return c.arg<int64_t>(0) + 1; }, {daskr::ref("x")});
+    std::vector<daskr::Comp> all;
+    for (int i = 0; i < 20; i++) all.push_back(daskr::ref(daskr::key("t", i)));
+    g.add("all", daskr::list(std::move(all)));
+    daskr::Profile profile;
+    daskr::Options o;
+    o.workers = 2;
+    o.profile = &profile;
+    g.get("all", o);
+    auto tasks = profile.tasks();
+    ASSERT_EQ(tasks.size(), 22u); // x, 20 tasks, the list
+    uint64_t last = 0;
+    for (const auto &t : tasks) {
+        EXPECT_TRUE(t.ok);
+        EXPECT_LT(t.worker, 2u);
+        EXPECT_GE(t.end_ns, t.start_ns);
+        EXPECT_GE(t.start_ns, last);
+        last = t.start_ns;
+        if (t.key == "x") {
+            EXPECT_EQ(t.func, "literal");
+        } else if (t.key == "all") {
+            EXPECT_EQ(t.func, "list");
+        }
+    }
+    std::string path = ::testing::TempDir() + "daskr-cpp-trace.json";
+    profile.write_trace(path);
+    FILE *f = std::fopen(path.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(std::fgetc(f), '{');
+    std::fclose(f);
+    std::remove(path.c_str());
+    EXPECT_THROW(profile.write_trace("/nonexistent-dir/trace.json"), daskr::Error);
 }
 
 TEST(Options, CallbacksSeeStartTasksAndFinish) {
