@@ -12,9 +12,6 @@ fn main() {
     for round in 0..3 {
         let t0 = Instant::now();
         let mut g = Graph::new();
-        if std::env::var_os("RESERVE").is_some() {
-            g.reserve(n, n);
-        }
         let mut prev = g.add_task(&keys[0], &f, vec![], vec![]).unwrap();
         for k in &keys[1..] {
             prev = g.add_task(k, &f, vec![Comp::id(prev)], vec![]).unwrap();

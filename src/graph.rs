@@ -64,15 +64,6 @@ impl Graph {
         Graph::default()
     }
 
-    /// Makes room for `entries` more entries holding `args` argument computations in all, so
-    /// building a graph of known size never regrows its tables.
-    pub fn reserve(&mut self, entries: usize, args: usize) {
-        self.keys.reserve(entries);
-        self.nodes.reserve(entries);
-        self.exprs.reserve(entries + args);
-        self.deps.reserve(args);
-    }
-
     /// Number of defined entries.
     pub fn len(&self) -> usize {
         self.defined

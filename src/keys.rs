@@ -56,13 +56,6 @@ impl Keys {
         &self.arena[self.starts[i] as usize..self.starts[i + 1] as usize]
     }
 
-    /// Makes room for `n` more keys (of a typical length).
-    pub fn reserve(&mut self, n: usize) {
-        self.starts.reserve(n);
-        self.arena.reserve(n * 16);
-        self.table.reserve(n, |&e| spread(e >> 32));
-    }
-
     fn tag(&self, key: &str) -> u64 {
         self.hasher.hash_one(key.as_bytes()) >> 32
     }
