@@ -119,6 +119,16 @@ typedef enum {
    * The calling thread alone, in priority order: deterministic, for debugging.
    */
   DASKR_SCHEDULER_SYNC = 1,
+  /**
+   * Worker processes: a task that crashes (segfault, abort, exit) kills its worker, not the
+   * caller. Values cross in daskr's binary encoding; a pointer value that must cross is an
+   * error naming its key.
+   */
+  DASKR_SCHEDULER_PROCESSES = 2,
+  /**
+   * A Dask cluster at `daskr_get_options_t.address`: plugin tasks only.
+   */
+  DASKR_SCHEDULER_DISTRIBUTED = 3,
 } daskr_scheduler_t;
 
 /**
@@ -288,6 +298,21 @@ typedef struct {
    * NULL. Borrowed for the get.
    */
   const daskr_progress_t *progress;
+  /**
+   * Processes and distributed: how many times a task whose worker died is run again on a
+   * fresh worker before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+   */
+  uint32_t retries;
+  /**
+   * Processes: a task running longer than this many seconds has its worker killed and
+   * fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit.
+   */
+  double task_timeout_s;
+  /**
+   * Distributed: the Dask scheduler's address, `tcp://host:port` (UTF-8, borrowed for the
+   * get). NULL for the `DASKR_ADDRESS` environment variable.
+   */
+  const char *address;
 } daskr_get_options_t;
 
 /**

@@ -269,15 +269,20 @@ fn a_wrong_command_line_exits_2_with_usage() {
             "{args:?}: {err}"
         );
     }
-    // Schedulers that do not exist yet are refused the same way, by name.
-    for name in ["processes", "distributed"] {
-        let o = daskr(&["run", g, "--scheduler", name]);
-        assert_eq!(o.status.code(), Some(2), "{name}");
-        assert!(o.stdout.is_empty());
-        let err = stderr(&o);
+    // A timeout must be a positive number of seconds.
+    for bad in ["0", "-1", "soon"] {
+        let o = daskr(&[
+            "run",
+            g,
+            "--scheduler",
+            "processes",
+            &format!("--timeout={bad}"),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--timeout {bad}");
         assert!(
-            err.contains(&format!("'{name}' scheduler is not available")),
-            "{err}"
+            stderr(&o).contains("positive number of seconds"),
+            "{}",
+            stderr(&o)
         );
     }
 }

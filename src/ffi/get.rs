@@ -20,6 +20,12 @@ pub enum daskr_scheduler_t {
     DASKR_SCHEDULER_THREADS = 0,
     /// The calling thread alone, in priority order: deterministic, for debugging.
     DASKR_SCHEDULER_SYNC = 1,
+    /// Worker processes: a task that crashes (segfault, abort, exit) kills its worker, not the
+    /// caller. Values cross in daskr's binary encoding; a pointer value that must cross is an
+    /// error naming its key.
+    DASKR_SCHEDULER_PROCESSES = 2,
+    /// A Dask cluster at `daskr_get_options_t.address`: plugin tasks only.
+    DASKR_SCHEDULER_DISTRIBUTED = 3,
 }
 
 /// Observers of a run (Dask's start/pretask/posttask/finish). Any member may be NULL. Calls
@@ -83,6 +89,15 @@ pub struct daskr_get_options_t {
     /// Counts entries as they run, readable from another thread (progress bars) when not
     /// NULL. Borrowed for the get.
     pub progress: *const daskr_progress_t,
+    /// Processes and distributed: how many times a task whose worker died is run again on a
+    /// fresh worker before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+    pub retries: u32,
+    /// Processes: a task running longer than this many seconds has its worker killed and
+    /// fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit.
+    pub task_timeout_s: f64,
+    /// Distributed: the Dask scheduler's address, `tcp://host:port` (UTF-8, borrowed for the
+    /// get). NULL for the `DASKR_ADDRESS` environment variable.
+    pub address: *const c_char,
 }
 
 /// A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
@@ -111,6 +126,9 @@ pub unsafe extern "C" fn daskr_get_options_init(
             stats: std::ptr::null_mut(),
             profile: std::ptr::null(),
             progress: std::ptr::null(),
+            retries: 0,
+            task_timeout_s: 0.0,
+            address: std::ptr::null(),
         };
         let n = struct_size.min(std::mem::size_of::<daskr_get_options_t>());
         std::ptr::copy_nonoverlapping(
@@ -213,9 +231,7 @@ unsafe fn read_options(options: *const daskr_get_options_t) -> Result<daskr_get_
     let scheduler = std::ptr::addr_of!((*raw.as_ptr()).scheduler)
         .cast::<u32>()
         .read();
-    if scheduler != daskr_scheduler_t::DASKR_SCHEDULER_THREADS as u32
-        && scheduler != daskr_scheduler_t::DASKR_SCHEDULER_SYNC as u32
-    {
+    if scheduler > daskr_scheduler_t::DASKR_SCHEDULER_DISTRIBUTED as u32 {
         return Err(Error::invalid_argument(format!(
             "options.scheduler is {scheduler}, which is not a daskr_scheduler_t"
         )));
@@ -267,12 +283,28 @@ unsafe fn get(
         return Err(Error::invalid_argument("out is NULL"));
     }
     let o = read_options(options)?;
+    let timeout = match o.task_timeout_s {
+        t if t == 0.0 => None,
+        t if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+        t => {
+            return Err(Error::invalid_argument(format!(
+                "options.task_timeout_s is {t}: give a positive number of seconds, or 0 for none"
+            )))
+        }
+    };
+    let address = if o.address.is_null() {
+        None
+    } else {
+        Some(arg_str(o.address, "options.address")?)
+    };
     let callbacks = o.callbacks.as_ref().map(|c| CCallbacks(*c));
     let cancel = o.cancel.as_ref().map(|c| &c.0);
     let options = Options {
         scheduler: match o.scheduler {
             daskr_scheduler_t::DASKR_SCHEDULER_SYNC => Scheduler::Sync,
             daskr_scheduler_t::DASKR_SCHEDULER_THREADS => Scheduler::Threads,
+            daskr_scheduler_t::DASKR_SCHEDULER_PROCESSES => Scheduler::Processes,
+            daskr_scheduler_t::DASKR_SCHEDULER_DISTRIBUTED => Scheduler::Distributed,
         },
         num_workers: o.num_workers as usize,
         callbacks: callbacks.as_ref().map(|c| c as &dyn Callbacks),
@@ -281,6 +313,9 @@ unsafe fn get(
         progress: o.progress.as_ref().map(|p| &p.0),
         // peak_held is part of the stats: measured when they are asked for.
         measure_memory: !o.stats.is_null(),
+        retries: o.retries,
+        task_timeout: timeout,
+        address,
     };
     let graph = g.read();
     let (result, stats) = graph.get_with_stats(keys, &options);

@@ -1,6 +1,8 @@
 //! Schedulers: given a plan, decide which ready position runs next and where.
 
+pub(crate) mod distributed;
 mod pool;
+pub(crate) mod processes;
 pub(crate) mod sync;
 pub(crate) mod threads;
 
@@ -20,6 +22,11 @@ pub enum Scheduler {
     /// A native pool reused across calls; the calling thread works too.
     #[default]
     Threads,
+    /// Worker processes: a task that crashes takes down its worker, not the caller. Values
+    /// cross in the binary encoding (`encode`), work in partitions (`partition`, `wire`).
+    Processes,
+    /// A Dask cluster (`Options::address`), driven through Python's `distributed.Client`.
+    Distributed,
 }
 
 impl Scheduler {
@@ -27,6 +34,8 @@ impl Scheduler {
         match self {
             Scheduler::Sync => "sync",
             Scheduler::Threads => "threads",
+            Scheduler::Processes => "processes",
+            Scheduler::Distributed => "distributed",
         }
     }
 
@@ -34,8 +43,11 @@ impl Scheduler {
         match name {
             "sync" => Ok(Scheduler::Sync),
             "threads" => Ok(Scheduler::Threads),
+            "processes" => Ok(Scheduler::Processes),
+            "distributed" => Ok(Scheduler::Distributed),
             other => Err(Error::invalid_argument(format!(
-                "unknown scheduler '{other}' (expected 'sync' or 'threads')"
+                "unknown scheduler '{other}' (expected 'sync', 'threads', 'processes' or \
+                 'distributed')"
             ))),
         }
     }
@@ -57,6 +69,14 @@ pub struct Options<'a> {
     /// default: under `threads` it is a counter shared by all workers, updated by every task
     /// that changes it, which costs parallel runs of tiny tasks up to ~2x.
     pub measure_memory: bool,
+    /// `processes` and `distributed`: how many times a task whose worker died is run again on
+    /// a fresh worker before the get fails with `worker_died` (0: never).
+    pub retries: u32,
+    /// `processes`: a task running longer than this has its worker killed and fails with
+    /// `worker_died` (None: no limit).
+    pub task_timeout: Option<Duration>,
+    /// `distributed`: the Dask scheduler's address, `tcp://host:port`.
+    pub address: Option<&'a str>,
 }
 
 /// The default number of workers: the cores this process may use.
@@ -89,6 +109,17 @@ impl Graph {
         };
         stats.plan_time = planning.elapsed();
         stats.entries = plan.len() as u64;
+        match options.scheduler {
+            Scheduler::Processes => {
+                let result = processes::get(self, &plan, keys, options, &mut stats);
+                return (result, stats);
+            }
+            Scheduler::Distributed => {
+                let result = distributed::get(self, &plan, keys, options, &mut stats);
+                return (result, stats);
+            }
+            Scheduler::Sync | Scheduler::Threads => {}
+        }
         let run = Run::new(self, &plan, options, epoch);
         run.callbacks_start();
         let running = Instant::now();
@@ -96,6 +127,7 @@ impl Graph {
             Scheduler::Sync => 1,
             Scheduler::Threads if options.num_workers == 0 => default_workers(),
             Scheduler::Threads => options.num_workers,
+            Scheduler::Processes | Scheduler::Distributed => unreachable!("returned above"),
         };
         // A run too small to share is not worth waking helpers for.
         let workers = workers.min(plan.len().max(1));

@@ -784,7 +784,7 @@ static void bad_enum_options(const daskr_graph_t *g) {
     _Static_assert(sizeof(daskr_scheduler_t) == sizeof(uint32_t), "the scheduler field is 32 bits");
     reset_counts();
     daskr_get_options_t o = make_options(DASKR_SCHEDULER_SYNC, 1);
-    uint32_t bad[] = {2, 7, 0xffffffffu};
+    uint32_t bad[] = {4, 7, 0xffffffffu};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memcpy(&o.scheduler, &bad[i], sizeof bad[i]);
         daskr_value_t *sentinel = (daskr_value_t *)&o, *out = sentinel;

@@ -2,9 +2,7 @@
 //! plugins declare.
 //!
 //! Exit status: 0 on success; 1 when the graph could not be read or run (stdout holds
-//! `{"error": {...}}`, stderr a sentence); 2 when the command line is wrong (usage on stderr),
-//! which includes asking for a scheduler this build does not have yet (`processes`,
-//! `distributed`).
+//! `{"error": {...}}`, stderr a sentence); 2 when the command line is wrong (usage on stderr).
 //!
 //! Plugins loaded by this command take the `daskr_*` functions from it: build.rs links it with
 //! `--export-dynamic`, and `C_ABI` below keeps every C ABI function in the binary.
@@ -14,7 +12,7 @@ mod report;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use daskr::graphfile::{self, error_to_json, value_to_json};
@@ -72,12 +70,22 @@ struct RunArgs {
     /// file's "keys"]
     #[arg(long = "keys", value_name = "KEY", action = clap::ArgAction::Append)]
     keys: Vec<String>,
-    /// Which scheduler runs the tasks (processes and distributed are not available yet)
+    /// Which scheduler runs the tasks
     #[arg(long, value_enum, default_value_t = SchedulerArg::Threads)]
     scheduler: SchedulerArg,
-    /// Threads for the threads scheduler, this one included [default: the available cores]
+    /// Threads for the threads scheduler (this one included), worker processes for processes
+    /// [default: the available cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     workers: Option<u32>,
+    /// The Dask scheduler to run on, for --scheduler distributed [default: $DASKR_ADDRESS]
+    #[arg(long, value_name = "tcp://HOST:PORT")]
+    address: Option<String>,
+    /// Run a task whose worker process died up to N more times on a fresh worker
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u32,
+    /// Kill the worker of a task running longer than SECONDS (processes), and fail the task
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<f64>,
     /// Draw progress on stderr: a bar redrawn in place on a terminal, otherwise a plain line
     /// about once a second
     #[arg(long)]
@@ -114,10 +122,17 @@ enum SchedulerArg {
     Sync,
     /// A native thread pool
     Threads,
-    /// Worker processes (not available yet)
+    /// Worker processes: a crashing task kills its worker, not this command
     Processes,
-    /// A distributed engine (not available yet)
+    /// A Dask cluster (--address)
     Distributed,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if t.is_finite() && t > 0.0 => Ok(t),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -141,18 +156,8 @@ fn run(args: RunArgs) -> ExitCode {
     let scheduler = match args.scheduler {
         SchedulerArg::Sync => Scheduler::Sync,
         SchedulerArg::Threads => Scheduler::Threads,
-        SchedulerArg::Processes | SchedulerArg::Distributed => {
-            let name = args
-                .scheduler
-                .to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default();
-            eprintln!(
-                "error: the '{name}' scheduler is not available in this version of daskr \
-                 (available: sync, threads)\n\nFor more information, try 'daskr run --help'."
-            );
-            return ExitCode::from(2);
-        }
+        SchedulerArg::Processes => Scheduler::Processes,
+        SchedulerArg::Distributed => Scheduler::Distributed,
     };
     let started = Instant::now();
     let file = match graphfile::read(&args.graph) {
@@ -188,6 +193,9 @@ fn run(args: RunArgs) -> ExitCode {
         profiler: profiling.then_some(&profiler),
         progress: args.progress.then_some(&progress),
         measure_memory: args.stats || args.stats_json.is_some(),
+        retries: args.retries,
+        task_timeout: args.timeout.map(Duration::from_secs_f64),
+        address: args.address.as_deref(),
         ..Options::default()
     };
     let (result, stats) = report::with_progress(args.progress, &progress, || {
