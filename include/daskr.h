@@ -53,6 +53,11 @@ typedef struct daskr_value_t daskr_value_t;
 #define MAX_NESTING 256
 
 /**
+ * The partition message version, written after the magic.
+ */
+#define WIRE_VERSION 1
+
+/**
  * The kinds of error. Stable numbers; `daskr_error_kind_name` gives the JSON name.
  */
 typedef enum {
@@ -144,6 +149,11 @@ typedef enum {
   DASKR_KIND_LIST = 6,
   DASKR_KIND_POINTER = 7,
 } daskr_kind_t;
+
+/**
+ * What went wrong. The names are the `kind` strings of graph-format.md.
+ */
+typedef struct ErrorKind ErrorKind;
 
 /**
  * What a running task sees: its arguments, its key, and where its result goes.
@@ -406,6 +416,8 @@ typedef struct {
  * Destroys the object behind a pointer value.
  */
 typedef void (*daskr_destructor_fn)(void *ptr);
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -832,6 +844,25 @@ daskr_error_t *daskr_graph_to_json(const daskr_graph_t *graph,
  * is a new string value owned by the caller.
  */
 daskr_error_t *daskr_value_to_json(const daskr_value_t *value, daskr_value_t **out);
+
+/**
+ * Runs the partition message of `len` bytes at `message` — made by daskr's `distributed`
+ * scheduler — on `num_workers` threads of this process (0: the available cores). Its inputs
+ * are `n_inputs` encoded values (`daskr_value_encode`'s format), `inputs[i]` of
+ * `input_lens[i]` bytes, in the order the message lists them. Plugins the message names are
+ * loaded once per process, by path, or by file name from the folders in `DASKR_PLUGIN_PATH`.
+ * On success `*out` (owned by the caller) is a bytes value: a varint count of outputs, then
+ * each output as a varint length and an encoded value, in the message's output order. On
+ * failure — a task failed (`DASKR_ERROR_TASK_FAILED`, naming its key), a plugin is missing,
+ * the message or an input is malformed — `*out` is left alone.
+ */
+daskr_error_t *daskr_partition_run(const uint8_t *message,
+                                   size_t len,
+                                   const uint8_t *const *inputs,
+                                   const size_t *input_lens,
+                                   size_t n_inputs,
+                                   uint32_t num_workers,
+                                   daskr_value_t **out);
 
 /**
  * Opens the plugin library at `path` (a relative path is relative to the current directory;

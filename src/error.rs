@@ -53,6 +53,28 @@ impl ErrorKind {
     }
 }
 
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::TaskFailed,
+        ErrorKind::Cycle,
+        ErrorKind::MissingDependency,
+        ErrorKind::MissingKey,
+        ErrorKind::InvalidGraph,
+        ErrorKind::Plugin,
+        ErrorKind::Cancelled,
+        ErrorKind::WorkerDied,
+        ErrorKind::InvalidArgument,
+        ErrorKind::GraphInUse,
+        ErrorKind::TypeMismatch,
+        ErrorKind::Internal,
+    ];
+
+    /// The kind with this `name`.
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// An error with its kind, the key at fault (if any), related keys and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

@@ -227,6 +227,9 @@ impl Graph {
     pub(crate) fn exprs(&self, start: u32, len: u32) -> &[Expr] {
         &self.exprs[start as usize..(start + len) as usize]
     }
+    pub(crate) fn func_count(&self) -> usize {
+        self.funcs.len()
+    }
     pub(crate) fn func(&self, i: u32) -> &Func {
         &self.funcs[i as usize]
     }

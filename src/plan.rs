@@ -186,7 +186,8 @@ impl Plan {
         &self.dependents[self.dependents_off[p] as usize..self.dependents_off[p + 1] as usize]
     }
 
-    /// Rebuilds the request's shape, taking each requested key's value from `value_of`.
+    /// Rebuilds the request's shape, taking each requested key's value from `value_of`, which
+    /// is given graph ids (`pos` maps them to positions).
     pub fn shape_result(&self, keys: &Value, value_of: &mut dyn FnMut(u32) -> Value) -> Value {
         let mut next = self.request_ids.iter();
         shape(keys, &mut || {

@@ -283,14 +283,15 @@ unsafe fn get(
         return Err(Error::invalid_argument("out is NULL"));
     }
     let o = read_options(options)?;
-    let timeout = match o.task_timeout_s {
-        t if t == 0.0 => None,
-        t if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
-        t => {
-            return Err(Error::invalid_argument(format!(
-                "options.task_timeout_s is {t}: give a positive number of seconds, or 0 for none"
-            )))
-        }
+    let t = o.task_timeout_s;
+    let timeout = if t == 0.0 {
+        None
+    } else if t.is_finite() && t > 0.0 {
+        Some(std::time::Duration::from_secs_f64(t))
+    } else {
+        return Err(Error::invalid_argument(format!(
+            "options.task_timeout_s is {t}: give a positive number of seconds, or 0 for none"
+        )));
     };
     let address = if o.address.is_null() {
         None

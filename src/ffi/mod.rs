@@ -15,6 +15,7 @@ pub mod error;
 pub mod get;
 pub mod graph;
 pub mod graphfile;
+pub mod partition;
 pub mod plugin;
 pub mod value;
 

@@ -103,7 +103,11 @@ pub unsafe extern "C" fn daskr_value_bytes(
     })
 }
 
-unsafe fn raw_bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a [u8], Error> {
+pub(crate) unsafe fn raw_bytes<'a>(
+    p: *const u8,
+    len: usize,
+    what: &str,
+) -> Result<&'a [u8], Error> {
     if len == 0 {
         return Ok(&[]);
     }

@@ -1,0 +1,48 @@
+//! Running a partition message (docs/wire-format.md) in this process: how a Dask worker runs
+//! its share of a daskr graph (bindings/python calls this through ctypes).
+
+use super::value::{boxed, daskr_value_t, raw_bytes};
+use super::{put, status};
+use crate::error::Error;
+use crate::ffi::daskr_error_t;
+use crate::sched::default_workers;
+use crate::value::Value;
+
+/// Runs the partition message of `len` bytes at `message` — made by daskr's `distributed`
+/// scheduler — on `num_workers` threads of this process (0: the available cores). Its inputs
+/// are `n_inputs` encoded values (`daskr_value_encode`'s format), `inputs[i]` of
+/// `input_lens[i]` bytes, in the order the message lists them. Plugins the message names are
+/// loaded once per process, by path, or by file name from the folders in `DASKR_PLUGIN_PATH`.
+/// On success `*out` (owned by the caller) is a bytes value: a varint count of outputs, then
+/// each output as a varint length and an encoded value, in the message's output order. On
+/// failure — a task failed (`DASKR_ERROR_TASK_FAILED`, naming its key), a plugin is missing,
+/// the message or an input is malformed — `*out` is left alone.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_partition_run(
+    message: *const u8,
+    len: usize,
+    inputs: *const *const u8,
+    input_lens: *const usize,
+    n_inputs: usize,
+    num_workers: u32,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let message = raw_bytes(message, len, "message")?;
+        if n_inputs > 0 && (inputs.is_null() || input_lens.is_null()) {
+            return Err(Error::invalid_argument(format!(
+                "inputs or input_lens is NULL but n_inputs is {n_inputs}"
+            )));
+        }
+        let mut blobs = Vec::with_capacity(n_inputs);
+        for i in 0..n_inputs {
+            blobs.push(raw_bytes(*inputs.add(i), *input_lens.add(i), "an input's")?);
+        }
+        let workers = match num_workers {
+            0 => default_workers(),
+            n => n as usize,
+        };
+        let bytes = crate::wire::run_message(message, &blobs, workers)?;
+        put(out, boxed(Value::bytes(&bytes)), "out")
+    })
+}

@@ -1,0 +1,796 @@
+//! Partitions on the wire: how a piece of a plan travels to another process or machine and
+//! runs there (the `processes` and `distributed` schedulers). The format is specified in
+//! docs/wire-format.md; keep the two in step.
+//!
+//! A partition message holds its tasks' keys and computations, with every reference turned
+//! into an index into the message's own key table; the results it reads from outside are its
+//! inputs, supplied next to the message as encoded values (`encode`), so one message can be
+//! sent once and run wherever its inputs end up. Running one builds an ordinary graph of the
+//! inputs (as literals) and the tasks, and gets the outputs from it with the local schedulers:
+//! errors name the original keys, and memory is released as in any run.
+//!
+//! Functions travel as plugin path + symbol. A function of the caller's own address space (a
+//! C function pointer, a Rust closure) travels as its index in the caller's graph, which only
+//! a fork of the caller, holding that graph, can resolve.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use rustc_hash::FxHashMap;
+
+use crate::comp::{Comp, TaskId};
+use crate::encode;
+use crate::error::{Error, ErrorKind, Result};
+use crate::func::Func;
+use crate::graph::{Expr, Graph};
+use crate::partition::Partitions;
+use crate::plan::Plan;
+use crate::plugin::Plugin;
+use crate::sched::{Options, Scheduler};
+use crate::value::{Value, MAX_NESTING};
+
+/// The first bytes of a partition message.
+pub const MAGIC: &[u8; 3] = b"DKP";
+/// The partition message version, written after the magic.
+pub const WIRE_VERSION: u8 = 1;
+
+const FUNC_PLUGIN: u8 = 0x01;
+const FUNC_LOCAL: u8 = 0x02;
+const LIT: u8 = 0x10;
+const REF: u8 = 0x11;
+const LIST: u8 = 0x12;
+const TASK: u8 = 0x13;
+
+/// Which functions a message may carry.
+#[derive(Clone, Copy)]
+pub(crate) enum Funcs<'a> {
+    /// Any: functions not from a plugin travel by index, for a fork of this process.
+    Local,
+    /// Plugin functions only; the text says where the partition runs, for the error naming a
+    /// task whose function cannot go there ("on a Dask cluster").
+    PluginsOnly(&'a str),
+}
+
+/// Encodes partition `i` of `plan` as a message.
+pub(crate) fn encode_partition(
+    graph: &Graph,
+    plan: &Plan,
+    parts: &Partitions,
+    i: usize,
+    funcs: Funcs<'_>,
+) -> Result<Vec<u8>> {
+    let range = parts.range(i);
+    let inputs = parts.inputs(i);
+    let mut local: FxHashMap<u32, u32> = FxHashMap::default();
+    let mut out = Vec::with_capacity(64 + 32 * range.len());
+    out.extend_from_slice(MAGIC);
+    out.push(WIRE_VERSION);
+    let nkeys = inputs.len() + range.len();
+    put_varint(&mut out, nkeys as u64);
+    for (at, p) in inputs.iter().copied().chain(range.clone()).enumerate() {
+        local.insert(plan.order[p as usize], at as u32);
+        put_str(&mut out, graph.key_name(plan.order[p as usize]));
+    }
+    put_varint(&mut out, inputs.len() as u64);
+    // Functions are listed after the tasks are encoded (the table grows as they are met), so
+    // the tasks go to a second buffer first.
+    let mut enc = Encoder {
+        graph,
+        local: &local,
+        funcs,
+        func_index: FxHashMap::default(),
+        func_table: Vec::new(),
+        body: Vec::with_capacity(32 * range.len()),
+        key: "",
+    };
+    for p in range {
+        let id = plan.order[p as usize];
+        enc.key = graph.key_name(id);
+        enc.expr(graph.root(id))?;
+    }
+    put_varint(&mut out, enc.func_index.len() as u64);
+    out.extend_from_slice(&enc.func_table);
+    out.extend_from_slice(&enc.body);
+    let outputs = parts.outputs(i);
+    put_varint(&mut out, outputs.len() as u64);
+    for &p in outputs {
+        put_varint(&mut out, local[&plan.order[p as usize]] as u64);
+    }
+    Ok(out)
+}
+
+struct Encoder<'a> {
+    graph: &'a Graph,
+    local: &'a FxHashMap<u32, u32>,
+    funcs: Funcs<'a>,
+    /// Graph function index -> message function index.
+    func_index: FxHashMap<u32, u32>,
+    func_table: Vec<u8>,
+    body: Vec<u8>,
+    /// The entry being encoded, for errors.
+    key: &'a str,
+}
+
+impl Encoder<'_> {
+    fn expr(&mut self, e: &Expr) -> Result<()> {
+        match *e {
+            Expr::Lit(ref v) => {
+                self.body.push(LIT);
+                encode::encode_into(v, &mut self.body).map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "key '{}': its computation holds a value that cannot leave this \
+                             process ({}); use the threads scheduler",
+                            self.key, e.message
+                        ),
+                    )
+                    .with_key(self.key)
+                })?;
+            }
+            Expr::Ref(id) => {
+                self.body.push(REF);
+                put_varint(&mut self.body, u64::from(self.local[&id]));
+            }
+            Expr::List { start, len } => {
+                self.body.push(LIST);
+                put_varint(&mut self.body, u64::from(len));
+                for child in self.graph.exprs(start, len) {
+                    self.expr(child)?;
+                }
+            }
+            Expr::Task {
+                func,
+                start,
+                nargs,
+                nkwargs,
+                names,
+            } => {
+                self.body.push(TASK);
+                let f = self.func(func)?;
+                put_varint(&mut self.body, u64::from(f));
+                put_varint(&mut self.body, u64::from(nargs));
+                let children = self.graph.exprs(start, nargs + nkwargs);
+                for child in &children[..nargs as usize] {
+                    self.expr(child)?;
+                }
+                put_varint(&mut self.body, u64::from(nkwargs));
+                let graph = self.graph;
+                for (name, child) in graph
+                    .kwnames(names, nkwargs)
+                    .zip(&children[nargs as usize..])
+                {
+                    // Names are stored NUL-terminated, for C.
+                    put_bytes(&mut self.body, &name[..name.len() - 1]);
+                    self.expr(child)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn func(&mut self, i: u32) -> Result<u32> {
+        if let Some(&f) = self.func_index.get(&i) {
+            return Ok(f);
+        }
+        let func = self.graph.func(i);
+        match (func.origin(), self.funcs) {
+            (Some(origin), _) => {
+                self.func_table.push(FUNC_PLUGIN);
+                put_str(&mut self.func_table, &origin.path.to_string_lossy());
+                put_str(&mut self.func_table, &origin.symbol);
+            }
+            (None, Funcs::Local) => {
+                self.func_table.push(FUNC_LOCAL);
+                put_varint(&mut self.func_table, u64::from(i));
+            }
+            (None, Funcs::PluginsOnly(place)) => {
+                return Err(Error::invalid_argument(format!(
+                    "key '{}': its function '{}' lives in this process (a function pointer, \
+                     not a plugin symbol), so it cannot run {place}; use plugin tasks, or \
+                     the threads or processes scheduler",
+                    self.key,
+                    func.name()
+                ))
+                .with_key(self.key));
+            }
+        }
+        let f = self.func_index.len() as u32;
+        self.func_index.insert(i, f);
+        Ok(f)
+    }
+}
+
+/// A decoded partition message, ready to run.
+pub(crate) struct Partition {
+    keys: Vec<String>,
+    inputs: usize,
+    funcs: Vec<Func>,
+    /// Each task's computation (tasks are keys `inputs..`).
+    comps: Vec<Comp>,
+    outputs: Vec<u32>,
+}
+
+impl Partition {
+    /// Decodes a message. Functions that travel by index are looked up in `local`, the graph
+    /// this process was forked holding (None: refused).
+    pub fn decode(bytes: &[u8], local: Option<&Graph>) -> Result<Partition> {
+        let mut r = Reader::new(bytes);
+        if r.take(3)? != MAGIC {
+            return Err(r.error("not a daskr partition message".into()));
+        }
+        let version = r.byte()?;
+        if version != WIRE_VERSION {
+            return Err(r.error(format!(
+                "unsupported partition message version {version} (this library reads \
+                 version {WIRE_VERSION})"
+            )));
+        }
+        let nkeys = r.count()?;
+        let mut keys = Vec::with_capacity(nkeys);
+        for _ in 0..nkeys {
+            keys.push(r.string()?.to_string());
+        }
+        let inputs = r.count()?;
+        if inputs > nkeys {
+            return Err(r.error(format!("{inputs} inputs but only {nkeys} keys")));
+        }
+        let nfuncs = r.count()?;
+        let mut funcs = Vec::with_capacity(nfuncs);
+        for _ in 0..nfuncs {
+            funcs.push(match r.byte()? {
+                FUNC_PLUGIN => {
+                    let path = r.string()?;
+                    let symbol = r.string()?;
+                    plugin_func(path, symbol)?
+                }
+                FUNC_LOCAL => {
+                    let i = r.varint()?;
+                    match local {
+                        Some(g) if i < g.func_count() as u64 => g.func(i as u32).clone(),
+                        Some(_) => return Err(r.error(format!("no local function {i}"))),
+                        None => {
+                            return Err(Error::invalid_argument(
+                                "the partition calls functions of the process that sent it \
+                                 (function pointers), which only a fork of that process can run",
+                            ))
+                        }
+                    }
+                }
+                tag => return Err(r.error(format!("unknown function tag {tag:#04x}"))),
+            });
+        }
+        let mut d = Decoder {
+            r,
+            nkeys: nkeys as u32,
+            funcs: &funcs,
+        };
+        let mut comps = Vec::with_capacity(nkeys - inputs);
+        for _ in inputs..nkeys {
+            comps.push(d.expr(0)?);
+        }
+        let mut r = d.r;
+        let noutputs = r.count()?;
+        let mut outputs = Vec::with_capacity(noutputs);
+        for _ in 0..noutputs {
+            let o = r.varint()?;
+            if o >= nkeys as u64 || (o as usize) < inputs {
+                return Err(r.error(format!("output {o} is not one of the partition's tasks")));
+            }
+            outputs.push(o as u32);
+        }
+        if r.at != bytes.len() {
+            return Err(r.error(format!("{} bytes after the message", bytes.len() - r.at)));
+        }
+        Ok(Partition {
+            keys,
+            inputs,
+            funcs,
+            comps,
+            outputs,
+        })
+    }
+
+    /// How many encoded input values `run` takes.
+    pub fn input_count(&self) -> usize {
+        self.inputs
+    }
+
+    /// The keys of the outputs, in the order `run` returns them.
+    pub fn output_keys(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().map(|&o| self.keys[o as usize].as_str())
+    }
+
+    /// Runs the partition on `workers` threads of this process, given its inputs (encoded
+    /// values, in the message's order), and returns its outputs as values.
+    pub fn run(self, inputs: &[&[u8]], workers: usize) -> Result<Vec<Value>> {
+        if inputs.len() != self.inputs {
+            return Err(Error::invalid_argument(format!(
+                "the partition takes {} inputs, {} given",
+                self.inputs,
+                inputs.len()
+            )));
+        }
+        let mut graph = Graph::new();
+        for (i, key) in self.keys.iter().enumerate() {
+            // References decode to handles equal to key-table indices: keys must be distinct.
+            if graph.intern(key)? as usize != i {
+                return Err(Error::invalid_argument(format!(
+                    "malformed partition: the key '{key}' is listed twice"
+                )));
+            }
+        }
+        for (key, bytes) in self.keys.iter().zip(inputs) {
+            let v = encode::decode(bytes).map_err(|e| {
+                Error::invalid_argument(format!("input '{key}': {}", e.message)).with_key(key)
+            })?;
+            graph.add_value(key, v)?;
+        }
+        for (key, comp) in self.keys[self.inputs..].iter().zip(self.comps) {
+            graph.add(key, comp)?;
+        }
+        drop(self.funcs);
+        let request: Vec<Value> = self
+            .outputs
+            .iter()
+            .map(|&o| Value::str(&self.keys[o as usize]))
+            .collect();
+        let options = Options {
+            scheduler: if workers > 1 {
+                Scheduler::Threads
+            } else {
+                Scheduler::Sync
+            },
+            num_workers: workers,
+            ..Options::default()
+        };
+        let result = graph.get(&Value::list(request)?, &options)?;
+        Ok(match result.as_list() {
+            Some(items) => items.to_vec(),
+            None => Vec::new(),
+        })
+    }
+}
+
+/// Encodes a partition's outputs for the trip back: each value as a standalone encoded
+/// message, named by its key in errors (a pointer value cannot leave the process).
+pub(crate) fn encode_outputs(keys: &[&str], values: &[Value]) -> Result<Vec<Vec<u8>>> {
+    keys.iter()
+        .zip(values)
+        .map(|(key, v)| {
+            encode::encode(v).map_err(|e| {
+                Error::invalid_argument(format!(
+                    "key '{key}': its result cannot leave the worker process ({}); use the \
+                     threads scheduler for tasks that return pointers",
+                    e.message
+                ))
+                .with_key(*key)
+            })
+        })
+        .collect()
+}
+
+/// Runs a partition message in this process (the `daskr_partition_run` C function, which is
+/// how a Dask worker runs one): decode, run on `workers` threads, and return the outputs as
+/// one buffer — their count, then each as a length and an encoded value.
+pub fn run_message(message: &[u8], inputs: &[&[u8]], workers: usize) -> Result<Vec<u8>> {
+    let part = Partition::decode(message, None)?;
+    let keys: Vec<String> = part.output_keys().map(str::to_string).collect();
+    let values = part.run(inputs, workers)?;
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let encoded = encode_outputs(&keys, &values)?;
+    let mut out = Vec::with_capacity(8 + encoded.iter().map(|e| e.len() + 4).sum::<usize>());
+    put_varint(&mut out, encoded.len() as u64);
+    for e in &encoded {
+        put_bytes(&mut out, e);
+    }
+    Ok(out)
+}
+
+/// Splits a buffer made by `run_message` into its encoded outputs.
+pub fn split_outputs(bytes: &[u8]) -> Result<Vec<&[u8]>> {
+    let mut r = Reader::new(bytes);
+    let n = r.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = r.varint()?;
+        out.push(r.take(len)?);
+    }
+    if r.at != bytes.len() {
+        return Err(r.error(format!("{} bytes after the outputs", bytes.len() - r.at)));
+    }
+    Ok(out)
+}
+
+/// Appends an error: kind name, key (empty for none), related keys, message.
+pub fn put_error(out: &mut Vec<u8>, e: &Error) {
+    put_str(out, e.kind.name());
+    put_str(out, e.key.as_deref().unwrap_or(""));
+    put_varint(out, e.keys.len() as u64);
+    for k in &e.keys {
+        put_str(out, k);
+    }
+    put_str(out, &e.message);
+}
+
+/// Reads an error written by `put_error`.
+pub fn read_error(r: &mut Reader<'_>) -> Result<Error> {
+    let kind_name = r.string()?;
+    let kind = ErrorKind::from_name(kind_name)
+        .ok_or_else(|| r.error(format!("unknown error kind '{kind_name}'")))?;
+    let key = r.string()?.to_string();
+    let n = r.count()?;
+    let mut keys = Vec::with_capacity(n);
+    for _ in 0..n {
+        keys.push(r.string()?.to_string());
+    }
+    let message = r.string()?.to_string();
+    let mut e = Error::new(kind, message).with_keys(keys);
+    if !key.is_empty() {
+        e = e.with_key(key);
+    }
+    Ok(e)
+}
+
+/// A plugin function by path and symbol, loaded once per process. A path that does not exist
+/// here is looked for, by file name, in the folders of `DASKR_PLUGIN_PATH` (colon-separated).
+fn plugin_func(path: &str, symbol: &str) -> Result<Func> {
+    type Cache = Mutex<HashMap<(String, String), Func>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let id = (path.to_string(), symbol.to_string());
+    if let Some(f) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return Ok(f.clone());
+    }
+    let plugin = Plugin::open(find_plugin(Path::new(path)))?;
+    let f = plugin.func(symbol)?;
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, f.clone());
+    Ok(f)
+}
+
+fn find_plugin(path: &Path) -> PathBuf {
+    if path.exists() {
+        return path.to_path_buf();
+    }
+    if let (Some(name), Some(dirs)) = (path.file_name(), std::env::var_os("DASKR_PLUGIN_PATH")) {
+        for dir in std::env::split_paths(&dirs) {
+            let candidate = dir.join(name);
+            if candidate.exists() {
+                return candidate;
+            }
+        }
+    }
+    path.to_path_buf()
+}
+
+struct Decoder<'a, 'f> {
+    r: Reader<'a>,
+    nkeys: u32,
+    funcs: &'f [Func],
+}
+
+impl Decoder<'_, '_> {
+    fn expr(&mut self, depth: u32) -> Result<Comp> {
+        if depth > MAX_NESTING {
+            return Err(self
+                .r
+                .error(format!("computation nests deeper than {MAX_NESTING}")));
+        }
+        Ok(match self.r.byte()? {
+            LIT => {
+                let (v, used) = encode::decode_prefix(&self.r.bytes[self.r.at..])
+                    .map_err(|e| self.r.error(e.message))?;
+                self.r.at += used;
+                Comp::value(v)
+            }
+            REF => {
+                let k = self.r.varint()?;
+                if k >= u64::from(self.nkeys) {
+                    return Err(self
+                        .r
+                        .error(format!("reference to key {k} of {}", self.nkeys)));
+                }
+                // Keys were interned first, in table order: index = handle.
+                Comp::id(TaskId(k as u32))
+            }
+            LIST => {
+                let n = self.r.count()?;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.expr(depth + 1)?);
+                }
+                Comp::list(items)
+            }
+            TASK => {
+                let f = self.r.varint()?;
+                let func = self
+                    .funcs
+                    .get(f as usize)
+                    .ok_or_else(|| self.r.error(format!("function {f} is not in the table")))?;
+                let nargs = self.r.count()?;
+                let mut args = Vec::with_capacity(nargs);
+                for _ in 0..nargs {
+                    args.push(self.expr(depth + 1)?);
+                }
+                let nkw = self.r.count()?;
+                let mut kwargs = Vec::with_capacity(nkw);
+                for _ in 0..nkw {
+                    let name = self.r.string()?.to_string();
+                    kwargs.push((name, self.expr(depth + 1)?));
+                }
+                Comp::task(func, args, kwargs)
+            }
+            tag => return Err(self.r.error(format!("unknown computation tag {tag:#04x}"))),
+        })
+    }
+}
+
+/// Reads the wire format's pieces, never trusting them: every malformed input is an error
+/// saying at which byte.
+pub struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes, at: 0 }
+    }
+
+    /// Bytes read so far.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    pub fn error(&self, what: String) -> Error {
+        Error::invalid_argument(format!("malformed message at byte {}: {what}", self.at))
+    }
+
+    pub fn byte(&mut self) -> Result<u8> {
+        let b = *self
+            .bytes
+            .get(self.at)
+            .ok_or_else(|| self.error("unexpected end".into()))?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    pub fn take(&mut self, n: u64) -> Result<&'a [u8]> {
+        let left = (self.bytes.len() - self.at) as u64;
+        if n > left {
+            return Err(self.error(format!("length {n} runs past the end ({left} bytes left)")));
+        }
+        let s = &self.bytes[self.at..self.at + n as usize];
+        self.at += n as usize;
+        Ok(s)
+    }
+
+    pub fn varint(&mut self) -> Result<u64> {
+        let mut x = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte()?;
+            if shift == 63 && b > 1 {
+                return Err(self.error("varint overflows 64 bits".into()));
+            }
+            x |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(x);
+            }
+        }
+        Err(self.error("varint longer than 10 bytes".into()))
+    }
+
+    /// A count of items that each take at least one byte: bounded by the bytes left, so a
+    /// hostile count cannot make a reader reserve memory it will never fill.
+    pub fn count(&mut self) -> Result<usize> {
+        let n = self.varint()?;
+        let left = (self.bytes.len() - self.at) as u64;
+        if n > left {
+            return Err(self.error(format!("count {n} runs past the end ({left} bytes left)")));
+        }
+        Ok(n as usize)
+    }
+
+    pub fn string(&mut self) -> Result<&'a str> {
+        let n = self.varint()?;
+        let at = self.at;
+        let s = self.take(n)?;
+        std::str::from_utf8(s).map_err(|_| {
+            Reader {
+                bytes: self.bytes,
+                at,
+            }
+            .error("string is not UTF-8".into())
+        })
+    }
+}
+
+pub fn put_varint(out: &mut Vec<u8>, mut x: u64) {
+    while x >= 0x80 {
+        out.push((x as u8) | 0x80);
+        x >>= 7;
+    }
+    out.push(x as u8);
+}
+
+pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+pub fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_bytes(out, s.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graph exercising every kind of computation: literals, aliases, lists, inline tasks,
+    /// keyword arguments, a chain and a fan-in.
+    fn sample() -> (Graph, Value) {
+        let add = Func::new("add", |c| {
+            let mut s = 0;
+            for i in 0..c.nargs() {
+                s += sum(c.arg(i).unwrap());
+            }
+            if let Some(k) = c.kwarg("scale") {
+                s *= k.as_int().unwrap();
+            }
+            c.ret(Value::Int(s));
+        });
+        let mut g = Graph::new();
+        g.add_value("x", Value::Int(2)).unwrap();
+        g.add_value("s", Value::str("text")).unwrap();
+        for i in 0..40 {
+            let prev = if i == 0 {
+                "x".to_string()
+            } else {
+                format!("c{}", i - 1)
+            };
+            g.add_task(
+                &format!("c{i}"),
+                &add,
+                vec![Comp::key(prev), Comp::value(1)],
+                vec![],
+            )
+            .unwrap();
+        }
+        g.add_alias("a", "c39").unwrap();
+        let inline = Comp::task(&add, vec![Comp::key("c3"), Comp::value(5)], vec![]);
+        g.add_task(
+            "k",
+            &add,
+            vec![Comp::list(vec![
+                Comp::key("a"),
+                inline,
+                Comp::value(Value::Float(0.0)),
+            ])],
+            vec![("scale".into(), Comp::key("x"))],
+        )
+        .unwrap();
+        let leaves = (0..40).map(|i| Comp::key(format!("c{i}"))).collect();
+        g.add_task("sum", &add, vec![Comp::list(leaves)], vec![])
+            .unwrap();
+        g.add(
+            "l",
+            Comp::list(vec![
+                Comp::key("s"),
+                Comp::key("k"),
+                Comp::value(Value::Null),
+            ]),
+        )
+        .unwrap();
+        let keys = Value::list(vec![Value::str("sum"), Value::str("l"), Value::str("c7")]).unwrap();
+        (g, keys)
+    }
+
+    fn sum(v: &Value) -> i64 {
+        match v.as_list() {
+            Some(items) => items.iter().map(sum).sum(),
+            None => v.as_int().unwrap_or(0),
+        }
+    }
+
+    /// Runs `plan` partition by partition through messages, as a remote scheduler would.
+    fn run_by_messages(g: &Graph, keys: &Value, workers: usize, max: usize) -> Result<Value> {
+        let plan = Plan::new(g, keys)?;
+        let parts = Partitions::cut(&plan, workers, max);
+        let mut results: FxHashMap<u32, Vec<u8>> = FxHashMap::default();
+        for i in 0..parts.len() {
+            let message = encode_partition(g, &plan, &parts, i, Funcs::Local)?;
+            let inputs: Vec<&[u8]> = parts.inputs(i).iter().map(|p| &results[p][..]).collect();
+            let part = Partition::decode(&message, Some(g))?;
+            let values = part.run(&inputs, 1)?;
+            let outputs = parts.outputs(i);
+            assert_eq!(values.len(), outputs.len());
+            for (&p, v) in outputs.iter().zip(values) {
+                results.insert(p, encode::encode(&v)?);
+            }
+        }
+        Ok(plan.shape_result(keys, &mut |id| {
+            encode::decode(&results[&plan.pos[id as usize]]).unwrap()
+        }))
+    }
+
+    #[test]
+    fn partitions_run_by_message_give_the_same_results() {
+        let (g, keys) = sample();
+        let expected = g.get(&keys, &Options::default()).unwrap();
+        for (workers, max) in [(1, 1000), (2, 3), (2, 1), (4, 10)] {
+            let got = run_by_messages(&g, &keys, workers, max).unwrap();
+            assert_eq!(got, expected, "workers {workers}, max {max}");
+        }
+    }
+
+    #[test]
+    fn local_functions_are_refused_where_they_cannot_go() {
+        let (g, keys) = sample();
+        let plan = Plan::new(&g, &keys).unwrap();
+        let parts = Partitions::cut(&plan, 1, 1000);
+        let e = encode_partition(
+            &g,
+            &plan,
+            &parts,
+            0,
+            Funcs::PluginsOnly("on a Dask cluster"),
+        )
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument);
+        assert!(e.key.is_some());
+        assert!(e.message.contains("on a Dask cluster") && e.message.contains("'add'"));
+        // A message calling local functions cannot run in another process.
+        let m = encode_partition(&g, &plan, &parts, 0, Funcs::Local).unwrap();
+        let e = run_message(&m, &[], 1).unwrap_err();
+        assert!(e.message.contains("fork"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_task_is_named_and_pointer_results_cannot_leave() {
+        let fail = Func::new("fail", |c| c.fail("boom"));
+        let mut g = Graph::new();
+        g.add_task("bad", &fail, vec![], vec![]).unwrap();
+        let e = run_by_messages(&g, &Value::str("bad"), 1, 10).unwrap_err();
+        assert_eq!(
+            (e.kind, e.key.as_deref()),
+            (ErrorKind::TaskFailed, Some("bad"))
+        );
+        let e = encode_outputs(&["p"], &[Value::pointer(1 as _, "thing", None)]).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("p"));
+        assert!(e.message.contains("threads scheduler"), "{e}");
+    }
+
+    #[test]
+    fn malformed_messages_are_errors_not_crashes() {
+        let (g, keys) = sample();
+        let plan = Plan::new(&g, &keys).unwrap();
+        let parts = Partitions::cut(&plan, 2, 8);
+        let m = encode_partition(&g, &plan, &parts, 2, Funcs::Local).unwrap();
+        for cut in 0..m.len() {
+            assert!(
+                Partition::decode(&m[..cut], Some(&g)).is_err(),
+                "prefix {cut}"
+            );
+        }
+        // Flip each byte in turn: decoding may succeed (a different literal) but never panics.
+        for i in 0..m.len() {
+            let mut bad = m.clone();
+            bad[i] ^= 0x5a;
+            let _ = Partition::decode(&bad, Some(&g));
+        }
+        let mut e = Vec::new();
+        put_error(
+            &mut e,
+            &Error::new(ErrorKind::WorkerDied, "gone").with_key("k"),
+        );
+        let back = read_error(&mut Reader::new(&e)).unwrap();
+        assert_eq!(
+            (back.kind, back.key.as_deref()),
+            (ErrorKind::WorkerDied, Some("k"))
+        );
+    }
+}
