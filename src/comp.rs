@@ -102,6 +102,11 @@ impl Comp {
         Comp::node(CompKind::Invalid(error), 0)
     }
 
+    /// Whether this is a reference by handle (which holds no value).
+    pub(crate) fn is_handle(&self) -> bool {
+        matches!(self.0, Repr::Id(_))
+    }
+
     /// How deeply lists and inline tasks nest inside (0 for a literal scalar or reference).
     pub fn depth(&self) -> u32 {
         match &self.0 {

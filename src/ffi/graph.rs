@@ -184,10 +184,22 @@ pub unsafe extern "C" fn daskr_graph_add_task(
 ) -> *mut daskr_error_t {
     status(|| {
         let parts = task_parts(func, args, nargs, kwnames, kwvalues, nkwargs);
-        add_entry(graph, key, out_task, parts, |g, key, parts| {
+        // The usual task of a big graph refers to its inputs by handle only: nothing it holds
+        // can run a destructor, so it skips deferring them (a thread-local round trip).
+        let handles_only = matches!(&parts, Ok((_, args, kwargs))
+            if kwargs.is_empty() && args.iter().all(Comp::is_handle));
+        let add = |g: &mut Graph, key: &str, parts: Result<TaskParts<'_>, Error>| {
             let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
             g.add_task_args(key, func, args, kwargs)
-        })
+        };
+        if handles_only {
+            let g = live(graph)?;
+            let key = arg_str(key, "key")?;
+            let id = add(&mut *g.write()?, key, parts)?;
+            put_task(out_task, id)
+        } else {
+            add_entry(graph, key, out_task, parts, add)
+        }
     })
 }
 
