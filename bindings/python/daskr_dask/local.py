@@ -93,12 +93,7 @@ class LocalProcesses:
             return [w.pid for w in self.workers if w.poll() is None]
         pids = []
         for w in self.workers:
-            try:
-                with open(f"/proc/{w.pid}/task/{w.pid}/children") as f:
-                    children = [int(c) for c in f.read().split()]
-            except OSError:
-                continue
-            for c in children:
+            for c in _children(w.pid):
                 try:
                     with open(f"/proc/{c}/cmdline", "rb") as f:
                         if b"spawn_main" in f.read():
@@ -134,13 +129,24 @@ class LocalProcesses:
         self.stop()
 
 
-def _kill_tree(pid):
+def _children(pid):
+    """The child processes of `pid` (started by any of its threads)."""
+    out = []
     try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
+        threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        children = []
-    for c in children:
+        return out
+    for t in threads:
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _kill_tree(pid):
+    for c in _children(pid):
         _kill_tree(c)
     try:
         os.kill(pid, signal.SIGKILL)
