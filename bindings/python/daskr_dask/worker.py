@@ -5,6 +5,7 @@ as one bytes buffer, which stays on this worker until a dependent or the caller 
 Plugins are loaded once per worker process (libdaskr caches them by path and symbol)."""
 
 import ctypes
+import os
 
 from . import _lib, _wire
 from ._lib import DaskrError
@@ -19,14 +20,13 @@ def _worker_address():
         return "(not a Dask worker)"
 
 
-def _worker_threads():
+def _partition_threads():
+    """Threads for one partition: 1 unless DASKR_PARTITION_THREADS says otherwise. The job
+    has several partitions per Dask worker thread, so Dask's own threads already keep every
+    core busy; more threads per partition would oversubscribe the worker."""
     try:
-        from distributed import get_worker
-
-        w = get_worker()
-        state = getattr(w, "state", None)
-        return int(getattr(state, "nthreads", None) or getattr(w, "nthreads", 1) or 1)
-    except Exception:
+        return max(int(os.environ.get("DASKR_PARTITION_THREADS", "1")), 1)
+    except ValueError:
         return 1
 
 
@@ -54,7 +54,7 @@ def run_partition(record, deps):
         lens[i] = ln
     message = _lib.address_of(record) + at
     out = ctypes.c_void_p()
-    err = lib.daskr_partition_run(message, len(record) - at, ptrs, lens, n, _worker_threads(), ctypes.byref(out))
+    err = lib.daskr_partition_run(message, len(record) - at, ptrs, lens, n, _partition_threads(), ctypes.byref(out))
     if err:
         e = _lib.take_error(lib, err)
         if e.kind in ("plugin", "invalid_argument"):
