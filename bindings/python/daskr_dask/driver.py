@@ -161,6 +161,13 @@ def _error_of(fut, parts, i, state, KilledWorker):
             "worker_died", p.first_key, [p.first_key, p.last_key],
             f"Dask workers kept dying while running the partition of keys {where} "
             f"({p.computed} tasks), so Dask gave up on it: {exc}")
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ImportError) or "deserializ" in text:
+        return DaskrError(
+            "invalid_argument", p.first_key, [p.first_key, p.last_key],
+            f"the Dask cluster cannot run daskr's partitions ({text}): every worker (and the "
+            "scheduler) needs the daskr_dask package (pip install -e bindings/python from "
+            "daskr's checkout) in the Python it runs")
     return DaskrError("task_failed", p.first_key, [p.first_key, p.last_key],
                       f"the partition of keys {where} failed on the Dask cluster: "
                       f"{type(exc).__name__}: {exc}")

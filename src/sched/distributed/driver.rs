@@ -6,8 +6,10 @@
 //! its stdin closes, so when this process exits.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,7 +40,9 @@ type Frame = (u8, Vec<u8>);
 pub(crate) struct Driver {
     address: String,
     child: Child,
-    stdin: ChildStdin,
+    /// Our end of the driver's stdin: a socket, so that writing to a driver that died is an
+    /// error (`MSG_NOSIGNAL`), not a SIGPIPE that would kill a C program using daskr.
+    stdin: UnixStream,
     frames: Receiver<Frame>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
     /// Worker threads in the cluster, from the last hello.
@@ -92,9 +96,11 @@ pub(crate) fn checkin(driver: Driver) {
 impl Driver {
     fn spawn(address: &str) -> Result<Driver> {
         let python = python();
+        let (stdin, theirs) = UnixStream::pair()
+            .map_err(|e| Error::invalid_argument(format!("cannot make a socket pair: {e}")))?;
         let mut child = Command::new(&python)
             .args(["-m", "daskr_dask.driver", address])
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -105,7 +111,6 @@ impl Driver {
                      bindings/python) installed"
                 ))
             })?;
-        let stdin = child.stdin.take().expect("stdin is piped");
         let mut stdout = child.stdout.take().expect("stdout is piped");
         let mut stderr = child.stderr.take().expect("stderr is piped");
         let (tx, frames) = mpsc::channel();
@@ -148,10 +153,8 @@ impl Driver {
         let mut head = [0u8; 9];
         head[0] = tag;
         head[1..].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-        self.stdin
-            .write_all(&head)
-            .and_then(|_| self.stdin.write_all(payload))
-            .and_then(|_| self.stdin.flush())
+        send_all(&self.stdin, &head)
+            .and_then(|_| send_all(&self.stdin, payload))
             .map_err(|e| self.died(&format!("writing to it failed ({e})")))
     }
 
@@ -233,6 +236,30 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes all of `bytes` to the socket without raising SIGPIPE.
+fn send_all(socket: &UnixStream, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: a valid socket and a valid buffer of that length.
+        let n = unsafe {
+            libc::send(
+                socket.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        bytes = &bytes[n as usize..];
+    }
+    Ok(())
 }
 
 fn read_frame(r: &mut impl Read) -> std::io::Result<Frame> {
