@@ -427,10 +427,12 @@ def distributed_report(rows, cfg, verdict):
     res.append([">= 20x lower per-task cost than Dask's Client.get (distributed)", verdict(ok),
                 ", ".join(f"{s} {x:.0f}x" for s, x in ratios) or "no rows"])
     sp = get("daskr-distributed", "spread")
-    if sp:
-        print(f"spread: {sp['tasks'] - 1} tasks of {sp['serial_s'] / (sp['tasks'] - 1) * 1000:.0f} ms CPU on "
-              f"{sp['threads']} workers: {sp['run_s']:.2f} s (serial {sp['serial_s']:.2f} s) -> {sp['speedup']:.2f}x")
-        print()
+    for name, what in [("spread", "sleeping"), ("spread-cpu", "CPU-bound")]:
+        r = get("daskr-distributed", name)
+        if r:
+            print(f"{name}: {r['tasks'] - 1} {what} tasks of {r['serial_s'] / (r['tasks'] - 1) * 1000:.0f} ms on "
+                  f"{r['threads']} workers: {r['run_s']:.2f} s (serial {r['serial_s']:.2f} s) -> {r['speedup']:.2f}x")
+    print()
     res.append([f"a few large tasks spread over the workers (>= 1.6x on {sp['threads'] if sp else '?'})",
                 verdict(None if not sp else sp["speedup"] >= 1.6), f"{sp['speedup']:.2f}x" if sp else "no row"])
     return res

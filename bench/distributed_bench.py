@@ -15,8 +15,9 @@ processes, stopped by PID at the end: daskr_dask.local), then for each shape:
   by distributed.Client.get on the same cluster: build = making the dict, run = the get,
   a smaller N (Dask costs milliseconds per task);
 
-and a spread check: 8 tasks of 200 ms CPU each (plugin spin_ms) and a sink, which must finish
-in about half the serial time on the 2 workers. Prints one JSON row per measurement (the
+and spread checks: 8 tasks of 200 ms each and a sink, which must finish in about half the
+serial time on the 2 workers: `spread` sleeps (plugin sleep_ms: placement alone, whatever else
+runs on a shared machine), `spread-cpu` spins the CPU (plugin spin_ms: needs 2 idle cores). Prints one JSON row per measurement (the
 schema of target/bench/compare.json, threads = the cluster's worker threads).
 """
 
@@ -98,17 +99,17 @@ def dask_row(client, shape, n, rounds, threads):
     return row
 
 
-def spread_row(runner, address, plugin, threads):
-    path = os.path.join(OUT, "graphs", "spread.json")
-    graph = {f"big-{i}": {"fn": "b:spin_ms", "args": [SPREAD_MS]} for i in range(SPREAD_TASKS)}
+def spread_row(runner, address, plugin, threads, fn="sleep_ms", shape="spread"):
+    path = os.path.join(OUT, "graphs", f"{shape}.json")
+    graph = {f"big-{i}": {"fn": f"b:{fn}", "args": [SPREAD_MS]} for i in range(SPREAD_TASKS)}
     graph["all"] = {"fn": "b:sink", "args": [[f"big-{i}" for i in range(SPREAD_TASKS)]]}
     with open(path, "w") as f:
         json.dump({"plugins": {"b": plugin}, "graph": graph, "keys": "all"}, f)
-    row = daskr_row(runner, address, path, "spread", SPREAD_TASKS + 1, SPREAD_TASKS, 3)
+    row = daskr_row(runner, address, path, shape, SPREAD_TASKS + 1, SPREAD_TASKS, 3)
     serial = SPREAD_TASKS * SPREAD_MS / 1000
     row["serial_s"] = serial
     row["speedup"] = serial / row["run_s"]
-    log(f"  spread: {SPREAD_TASKS} x {SPREAD_MS} ms in {row['run_s']:.2f} s on {threads} worker threads "
+    log(f"  {shape}: {SPREAD_TASKS} x {SPREAD_MS} ms ({fn}) in {row['run_s']:.2f} s on {threads} worker threads "
         f"(serial {serial:.2f} s): {row['speedup']:.2f}x")
     return row
 
@@ -149,6 +150,7 @@ def main():
                 rows.append(daskr_row(args.runner, cluster.address, path, shape, tasks, n, rounds))
                 rows.append(dask_row(client, shape, n_dask, dask_rounds, threads))
             rows.append(spread_row(args.runner, cluster.address, args.plugin, threads))
+            rows.append(spread_row(args.runner, cluster.address, args.plugin, threads, "spin_ms", "spread-cpu"))
     for r in rows:
         print(json.dumps(r))
     return 0
