@@ -2,7 +2,8 @@
 own `dask scheduler` / `dask worker` process, started and stopped by PID — for trying daskr's
 distributed scheduler, its tests and its benchmark.
 
-    python -m daskr_dask local [--workers 2] [--threads 1]    # prints the address; Ctrl-C stops
+    python -m daskr_dask local [--workers 2] [--threads 1] [--port P]  # prints the address;
+                                                                        # Ctrl-C or SIGTERM stops
 
 From Python: `with LocalProcesses(workers=2) as cluster: ... cluster.address ...`.
 Every process is stopped by its PID when the block ends (also on errors); as a safety net the
@@ -25,7 +26,7 @@ def free_port():
 
 class LocalProcesses:
     def __init__(self, workers=2, threads=1, env=None, scheduler_env=None, log_dir=None,
-                 nanny=True, python=None):
+                 nanny=True, python=None, port=None):
         self.nworkers = workers
         self.threads = threads
         self.env = dict(os.environ, **(env or {}))
@@ -33,7 +34,7 @@ class LocalProcesses:
         self.log_dir = log_dir
         self.nanny = nanny
         self.python = python or sys.executable
-        self.port = free_port()
+        self.port = port or free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.scheduler = None
         self.workers = []
@@ -154,14 +155,21 @@ def _kill_tree(pid):
         pass
 
 
+def _interrupt(*_):
+    raise KeyboardInterrupt
+
+
 def main(argv):
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m daskr_dask local")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--port", type=int, help="the scheduler's port [default: a free one]")
     args = ap.parse_args(argv)
-    with LocalProcesses(args.workers, args.threads) as c:
+    # SIGTERM stops it as Ctrl-C does: the workers and the scheduler are stopped first
+    signal.signal(signal.SIGTERM, _interrupt)
+    with LocalProcesses(args.workers, args.threads, port=args.port) as c:
         print(f"Dask scheduler at {c.address} with {args.workers} workers of {args.threads} "
               f"thread(s); try:\n  daskr run GRAPH.json --scheduler distributed --address {c.address}\n"
               "Ctrl-C stops it.", flush=True)
