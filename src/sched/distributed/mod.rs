@@ -27,7 +27,8 @@ use crate::value::Value;
 use crate::wire::{self, Reader};
 
 /// The most tasks in one partition: a Dask task costs milliseconds, so partitions are large,
-/// yet `Partitions::cut` makes at least a few per worker thread so that work spreads.
+/// yet `Partitions::cut` makes at least a few per worker thread so that work spreads. (Measured
+/// on 2 worker threads: 8 partitions of a 100,000-task chain ran in 0.10 s, 128 in 0.76 s.)
 pub(crate) const MAX_PARTITION: usize = 50_000;
 
 /// The address of the Dask scheduler: the option, else `DASKR_ADDRESS`.
