@@ -2,7 +2,8 @@
 #   make pipeline   build the daskr command and the example plugin, and run the seed's
 #                   load/clean/analyze/store pipeline: daskr run examples/pipeline.json
 #   make pipeline-c the same pipeline as a C program linked with libdaskr
-#   make test       every test suite: Rust (engine, header, C programs), C++, Go
+#   make test       every test suite: Rust (engine, header, C programs), C++, Go, and the
+#                   distributed scheduler on a local Dask cluster (make test-distributed)
 #   make bench      every system (daskr via C/C++/Go, oneTBB, Dask) on the benchmark shapes;
 #                   make bench-quick: the small CI version (bench/compare.py, README)
 # Everything builds into target/.
@@ -41,7 +42,7 @@ plugins: $(EXAMPLE_PLUGIN)
 pipeline: bin plugins
 	$(DASKR) run examples/pipeline.json
 
-test: test-rust test-cpp test-go
+test: test-rust test-cpp test-go test-distributed
 
 # Rust unit and integration tests; tests/c_abi.rs compiles and runs the C programs in tests/c.
 test-rust:
@@ -129,3 +130,26 @@ bench:
 
 bench-quick:
 	GO=$(GO) python3 bench/compare.py --quick
+
+# ---- The distributed scheduler: a Python venv with Dask's distributed (PyPI), pytest and the
+# daskr_dask package (bindings/python, editable), shared with the benchmarks; the tests start a
+# Dask scheduler and two workers on 127.0.0.1 and stop them by PID (tests/distributed).
+.PHONY: venv test-distributed
+PYTHON ?= python3
+VENV := target/bench/venv
+VENV_PY := $(VENV)/bin/python
+DASK_VERSION ?= 2026.8.0
+PYTEST_VERSION ?= 9.2.0
+VENV_STAMP := $(VENV)/.daskr-dask-$(DASK_VERSION)-pytest-$(PYTEST_VERSION)
+
+$(VENV_STAMP): bindings/python/pyproject.toml
+	@test -x $(VENV_PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PY) -m pip install -q --disable-pip-version-check "dask==$(DASK_VERSION)" \
+		"distributed==$(DASK_VERSION)" "pytest==$(PYTEST_VERSION)"
+	$(VENV_PY) -m pip install -q --disable-pip-version-check -e bindings/python
+	@touch $@
+
+venv: $(VENV_STAMP)
+
+test-distributed: lib bin plugins venv
+	$(VENV_PY) -m pytest -q tests/distributed

@@ -2,6 +2,7 @@
 """The benchmark harness: every system on the same shapes, in one run.
 
     python3 bench/compare.py [--quick] [--rounds R] [--systems a,b] [--shapes a,b] [--no-setup]
+                             [--no-distributed]
 
 Builds what it needs (libdaskr with cargo, the C/C++ runners with the system compilers, the Go
 runner with go, a venv with Dask from PyPI under target/bench/venv), runs every system on the
@@ -15,6 +16,12 @@ Systems (a runner that is missing, or cannot be built, is skipped with a note):
   daskr-go       bench/go/                  daskr through the Go package bindings/go
   tbb-flow       bench/tbb_flow.cpp         oneTBB flow_graph, continue_nodes (libtbb-dev)
   dask-threaded  bench/dask_bench.py        dask.threaded.get (Python, from PyPI)
+  daskr-distributed, dask-client-get  bench/distributed_bench.py: on one local Dask cluster
+                 (a scheduler and 2 one-thread workers on 127.0.0.1), daskr's distributed
+                 scheduler (bench/daskr_distributed.c, plugin tasks from bench/plugin_noop.c)
+                 against Dask's own Client.get with Python task bodies, and a check that a few
+                 large tasks spread over both workers. N = 100,000 for daskr, 10,000 for Dask
+                 (--quick: 5,000 and 500); threads = the cluster's worker threads.
 
 Sizes: N = 1,000,000 tasks for the native systems and 20,000 for Dask (reported per task);
 --quick: 10,000 and 2,000. daskr-c also runs at Dask's N, so that peak_held is compared on the
@@ -45,6 +52,8 @@ VENV = os.path.join(OUT, "venv")
 DASK_VERSION = os.environ.get("DASK_VERSION", "2026.8.0")
 SHAPES = ["independent", "chain", "tree", "wavefront", "pipeline"]
 SYSTEMS = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "dask-threaded"]
+# Run together on one local Dask cluster by bench/distributed_bench.py.
+DIST_SYSTEMS = ["daskr-distributed", "dask-client-get"]
 NATIVE = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow"]
 
 CC = os.environ.get("CC", "cc")
@@ -129,6 +138,26 @@ def setup_dask():
     return [py, p("bench", "dask_bench.py")]
 
 
+def setup_distributed():
+    """distributed (same version as dask) and bindings/python in the venv; the C runner and
+    the no-op plugin."""
+    py = setup_dask()[0]
+    probe = "import distributed, daskr_dask; print(distributed.__version__)"
+    try:
+        have = run([py, "-c", probe], capture=True).stdout.strip()
+    except subprocess.CalledProcessError:
+        have = None
+    if have != DASK_VERSION:
+        run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"dask=={DASK_VERSION}",
+             f"distributed=={DASK_VERSION}"])
+        run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", p("bindings", "python")])
+    run([CC, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I" + p("include"),
+         p("bench", "plugin_noop.c"), "-o", os.path.join(OUT, "libbench_noop.so")])
+    run([CC, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + p("include"), "-I" + p("bench"),
+         p("bench", "daskr_distributed.c"), *LINK_DASKR, "-lm", "-o", os.path.join(OUT, "daskr_distributed")])
+    return [py, p("bench", "distributed_bench.py")]
+
+
 SETUP = {
     "daskr-c": setup_daskr_c,
     "daskr-cpp": setup_daskr_cpp,
@@ -165,6 +194,31 @@ def measure(system, argv, n, threads, shape, rounds, extra=()):
     row["load1"] = load1  # the 1-minute load average when the measurement started
     log(f"  {row['ns_per_task']:.0f} ns/task ({time.time() - t0:.1f} s)")
     return row
+
+
+def run_distributed(args, cfg, shapes):
+    """The distributed rows: bench/distributed_bench.py on a local cluster it starts and stops."""
+    try:
+        if args.no_setup:
+            argv = [os.path.join(VENV, "bin", "python"), p("bench", "distributed_bench.py")]
+        else:
+            argv = setup_distributed()
+    except (subprocess.CalledProcessError, OSError) as e:
+        failures.append(f"distributed: setup failed: {e}")
+        return []
+    cmd = [*argv, "--rounds", str(cfg["rounds"]), "--shapes", ",".join(shapes)]
+    if cfg["quick"]:
+        cmd.append("--quick")
+    log("$ " + " ".join(cmd))
+    load1 = float(uptime().split()[0]) if uptime() != "?" else None
+    r = subprocess.run(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE)
+    if r.returncode != 0:
+        failures.append(f"distributed: {' '.join(cmd)}: exit {r.returncode}")
+        return []
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    for row in rows:
+        row["load1"] = load1
+    return rows
 
 
 def cores():
@@ -341,7 +395,47 @@ def report(rows, cfg, systems, load_before, load_after):
 
     res.append([f">= 1.8x speedup on {allc} cores, ~1 ms tasks", verdict(None if speedup is None else speedup >= 1.8),
                 f"{speedup:.2f}x" if speedup is not None else "needs 2+ cores"])
+    res += distributed_report(rows, cfg, verdict)
     table(["target", "status", "measured"], res)
+
+
+def distributed_report(rows, cfg, verdict):
+    """Prints the distributed table; returns its target rows."""
+    drows = [r for r in rows if r["system"] in DIST_SYSTEMS]
+    if not drows:
+        return []
+
+    def get(system, shape):
+        return next((r for r in drows if r["system"] == system and r["shape"] == shape), None)
+
+    some = drows[0]
+    print(f"distributed: a local Dask cluster of {some['threads']} one-thread workers on 127.0.0.1; "
+          "us per task, build+run; daskr's Dask driver reused after the first round (first round: cold)")
+    out, ratios = [], []
+    for shape in cfg["shapes"]:
+        d, k = get("daskr-distributed", shape), get("dask-client-get", shape)
+        x = ratio(k["ns_per_task"] if k else None, d["ns_per_task"] if d else None)
+        if x is not None:
+            ratios.append((shape, x))
+        out.append([shape, f"{d['tasks']:,}" if d else "-", f"{d['ns_per_task'] / 1000:.1f}" if d else "-",
+                    f"{d['first_s']:.2f} s" if d else "-", f"{k['tasks']:,}" if k else "-",
+                    f"{k['ns_per_task'] / 1000:.0f}" if k else "-", fmt_x(x, 0)])
+    table(["shape", "daskr N", "daskr-distributed us", "daskr first round", "Dask N", "dask-client-get us",
+           "dask/daskr"], out)
+    res = []
+    ok = all(x >= 20 for _, x in ratios) if ratios else None
+    res.append([">= 20x lower per-task cost than Dask's Client.get (distributed)", verdict(ok),
+                ", ".join(f"{s} {x:.0f}x" for s, x in ratios) or "no rows"])
+    sp = get("daskr-distributed", "spread")
+    for name, what in [("spread", "sleeping"), ("spread-cpu", "CPU-bound")]:
+        r = get("daskr-distributed", name)
+        if r:
+            print(f"{name}: {r['tasks'] - 1} {what} tasks of {r['serial_s'] / (r['tasks'] - 1) * 1000:.0f} ms on "
+                  f"{r['threads']} workers: {r['run_s']:.2f} s (serial {r['serial_s']:.2f} s) -> {r['speedup']:.2f}x")
+    print()
+    res.append([f"a few large tasks spread over the workers (>= 1.6x on {sp['threads'] if sp else '?'})",
+                verdict(None if not sp else sp["speedup"] >= 1.6), f"{sp['speedup']:.2f}x" if sp else "no row"])
+    return res
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,17 +444,22 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="N = 10,000 native / 2,000 Dask (for CI)")
     ap.add_argument("--rounds", type=int, default=5, help="rounds per measurement (median; default 5)")
-    ap.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS))
+    ap.add_argument("--systems", default=",".join(SYSTEMS + DIST_SYSTEMS),
+                    help="comma-separated subset of " + ",".join(SYSTEMS + DIST_SYSTEMS))
     ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of " + ",".join(SHAPES))
     ap.add_argument("--no-spin", action="store_true", help="skip the ~1 ms task speedup measurement")
     ap.add_argument("--no-setup", action="store_true", help="use the runners already built in target/bench")
+    ap.add_argument("--no-distributed", action="store_true",
+                    help="skip the distributed rows (daskr-distributed, dask-client-get)")
     ap.add_argument("--out", default=os.path.join(OUT, "compare.json"))
     args = ap.parse_args()
 
     wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
     for s in wanted:
-        if s not in SYSTEMS:
+        if s not in SYSTEMS + DIST_SYSTEMS:
             ap.error(f"unknown system {s}")
+    want_dist = not args.no_distributed and any(s in DIST_SYSTEMS for s in wanted)
+    wanted = [s for s in wanted if s in SYSTEMS]
     if "daskr-c" not in wanted:
         wanted.insert(0, "daskr-c")  # the reference every ratio is taken against
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
@@ -426,6 +525,9 @@ def main():
                 row = measure(s, runners[s], cfg["n_spin"], t, "spin", R, ["--spin-iters", iters])
                 if row:
                     rows.append(row)
+
+    if want_dist:
+        rows += run_distributed(args, cfg, shapes)
 
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)

@@ -865,6 +865,22 @@ daskr_error_t *daskr_partition_run(const uint8_t *message,
                                    daskr_value_t **out);
 
 /**
+ * Encodes the job that runs `keys` (a string value naming one key, or a nested list of them)
+ * of `graph` on a Dask cluster of `cluster_threads` worker threads in all (0 counts as 1):
+ * the plan cut into partitions, each partition's message and inputs, and the requested
+ * outputs in request order (docs/wire-format.md, "Jobs"). This is what the `distributed`
+ * scheduler hands its Dask driver; the Python package `daskr_dask` (bindings/python) calls it
+ * to run a graph on a Client of its own. On success `*out` (owned by the caller) is a bytes
+ * value. Fails like a get's planning does (missing keys, cycles), and with
+ * `DASKR_ERROR_INVALID_ARGUMENT` naming the key of a task whose function is not a plugin
+ * symbol (it cannot leave this process).
+ */
+daskr_error_t *daskr_graph_encode_job(const daskr_graph_t *graph,
+                                      const daskr_value_t *keys,
+                                      uint32_t cluster_threads,
+                                      daskr_value_t **out);
+
+/**
  * Opens the plugin library at `path` (a relative path is relative to the current directory;
  * no library search path is used), checks its ABI version and declaration, and resolves its
  * tasks. On success `*out` is owned by the caller: free it with `daskr_plugin_free`. Fails

@@ -17,7 +17,7 @@ pub mod func;
 pub mod graph;
 pub mod graphfile;
 mod keys;
-// Used by the processes and distributed schedulers (in progress).
+// Used by the processes and distributed schedulers (processes in progress).
 #[allow(dead_code)]
 mod partition;
 mod plan;

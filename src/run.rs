@@ -32,6 +32,10 @@ pub trait Callbacks: Sync {
 pub struct KeyRef<'a>(&'a [u8]);
 
 impl<'a> KeyRef<'a> {
+    /// `key_c` is a key's bytes with its NUL (`Graph::key_c`).
+    pub(crate) fn new(key_c: &'a [u8]) -> KeyRef<'a> {
+        KeyRef(key_c)
+    }
     pub fn as_str(&self) -> &'a str {
         // SAFETY: keys are interned from &str; the last byte is the NUL.
         unsafe { std::str::from_utf8_unchecked(&self.0[..self.0.len() - 1]) }
@@ -98,6 +102,10 @@ impl Progress {
     }
     pub(crate) fn end(&self) {
         self.running.store(false, Ordering::Release);
+    }
+    /// Counts `n` more entries as run (schedulers that learn of them in batches).
+    pub(crate) fn add_done(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -1,7 +1,8 @@
 //! Running a partition message (docs/wire-format.md) in this process: how a Dask worker runs
 //! its share of a daskr graph (bindings/python calls this through ctypes).
 
-use super::value::{boxed, daskr_value_t, raw_bytes};
+use super::graph::{daskr_graph_t, live};
+use super::value::{borrow, boxed, daskr_value_t, raw_bytes};
 use super::{put, status};
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
@@ -44,5 +45,33 @@ pub unsafe extern "C" fn daskr_partition_run(
         };
         let bytes = crate::wire::run_message(message, &blobs, workers)?;
         put(out, boxed(Value::bytes(&bytes)), "out")
+    })
+}
+
+/// Encodes the job that runs `keys` (a string value naming one key, or a nested list of them)
+/// of `graph` on a Dask cluster of `cluster_threads` worker threads in all (0 counts as 1):
+/// the plan cut into partitions, each partition's message and inputs, and the requested
+/// outputs in request order (docs/wire-format.md, "Jobs"). This is what the `distributed`
+/// scheduler hands its Dask driver; the Python package `daskr_dask` (bindings/python) calls it
+/// to run a graph on a Client of its own. On success `*out` (owned by the caller) is a bytes
+/// value. Fails like a get's planning does (missing keys, cycles), and with
+/// `DASKR_ERROR_INVALID_ARGUMENT` naming the key of a task whose function is not a plugin
+/// symbol (it cannot leave this process).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_encode_job(
+    graph: *const daskr_graph_t,
+    keys: *const daskr_value_t,
+    cluster_threads: u32,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let g = live(graph)?;
+        let keys = borrow(keys).ok_or_else(|| Error::invalid_argument("keys is NULL"))?;
+        if out.is_null() {
+            return Err(Error::invalid_argument("out is NULL"));
+        }
+        let graph = g.read();
+        let job = crate::sched::distributed::job::encode_for(&graph, keys, cluster_threads)?;
+        put(out, boxed(Value::bytes(&job)), "out")
     })
 }

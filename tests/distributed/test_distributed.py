@@ -1,0 +1,276 @@
+"""daskr's distributed scheduler on a live local Dask cluster (see conftest.py): the same
+results as the threads scheduler through `daskr run`, the C ABI and the Python package;
+errors (a failing task, a function-pointer task, a plugin missing on the workers, a task that
+keeps killing workers); a worker killed mid-run; plugins found through DASKR_PLUGIN_PATH."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import DASKR, EXAMPLE, PLUGIN_DIR, ROOT, WORK, compile_c
+
+import daskr_dask
+from daskr_dask import DaskrError
+
+
+def daskr_run(path, *args, timeout=300):
+    r = subprocess.run([DASKR, "run", path, *args], cwd=ROOT, text=True, capture_output=True,
+                       timeout=timeout)
+    return r.returncode, json.loads(r.stdout) if r.stdout.strip() else None, r.stderr
+
+
+def on_cluster(cluster, path, *args):
+    return daskr_run(path, "--scheduler", "distributed", "--address", cluster.address, *args)
+
+
+def write_graph(name, graph, keys, plugins=None):
+    path = os.path.join(WORK, name)
+    with open(path, "w") as f:
+        json.dump({"plugins": plugins or {"ex": EXAMPLE}, "graph": graph, "keys": keys}, f)
+    return path
+
+
+def random_graph(seed, n):
+    """A random DAG of the example plugin's tasks: literals (ints, floats, strings, null,
+    bytes), aliases, lists, inline tasks, kwargs, chains and fan-ins. Values are simulated
+    while generating, so that no sum grows past int64."""
+    rng = random.Random(seed)
+    graph, value, ints, lists, strs = {}, {}, [], [], []
+
+    def pick(pool, window=40):
+        return pool[-window:][rng.randrange(min(len(pool), window))] if rng.random() < 0.8 else rng.choice(pool)
+
+    for i in range(n):
+        k = f"k{i}" if rng.random() < 0.9 else f"('k', {i})"
+        r = rng.random()
+        if len(ints) < 3 or r < 0.08:
+            v = rng.randrange(-50, 50)
+            graph[k], value[k] = v, v
+            ints.append(k)
+        elif r < 0.12:
+            t = pick(ints)
+            graph[k], value[k] = {"ref": t}, value[t]
+            ints.append(k)
+        elif r < 0.17:
+            items = [pick(ints) for _ in range(rng.randrange(1, 5))]
+            graph[k] = items + [2.5] if rng.random() < 0.3 else items
+            value[k] = [value[x] for x in items] + ([2.5] if len(graph[k]) > len(items) else [])
+            lists.append(k)
+        elif r < 0.2:
+            s = f"w{i}" if rng.random() < 0.5 else None
+            graph[k] = {"lit": f"text-{i}"} if s else {"fn": "ex:concat", "args": [pick(strs) if strs else "x-", "-y"]}
+            value[k] = f"text-{i}" if s else (value[graph[k]["args"][0]] if strs else "x-") + "-y"
+            strs.append(k)
+        elif r < 0.45:
+            a = pick(ints)
+            graph[k], value[k] = {"fn": "ex:inc", "args": [a]}, value[a] + 1
+            ints.append(k)
+        elif r < 0.55 and lists:
+            lk = pick(lists)
+            graph[k], value[k] = {"fn": "ex:sum", "args": [lk]}, sum(value[lk])
+            if isinstance(value[k], int):  # a float sum is only read by the request
+                ints.append(k)
+        elif r < 0.6:
+            a = pick(ints)
+            graph[k], value[k] = {"fn": "ex:identity", "args": [a]}, value[a]
+            ints.append(k)
+        else:
+            args = [pick(ints) for _ in range(rng.randrange(1, 4))]
+            total = sum(value[a] for a in args)
+            comp_args = list(args)
+            if rng.random() < 0.3:
+                inner = pick(ints)
+                comp_args.append({"fn": "ex:inc", "args": [inner]})
+                total += value[inner] + 1
+            scale = 1 if abs(total) < 1e9 and rng.random() < 0.7 else 0
+            graph[k] = {"fn": "ex:add", "args": comp_args, "kwargs": {"scale": scale}}
+            value[k] = total * scale
+            ints.append(k)
+    graph["extras"] = [None, True, {"bytes": "aGVsbG8="}, {"lit": "k0"}, "plain text"]
+    names = list(graph)
+    keys = [names[-2], [rng.choice(names) for _ in range(3)], "extras", names[len(names) // 2]]
+    return graph, keys
+
+
+# ---- same results as threads ------------------------------------------------------------------
+
+
+def test_pipeline_same_as_threads(cluster):
+    path = os.path.join(ROOT, "examples", "pipeline.json")
+    want = daskr_run(path, "--scheduler", "threads")
+    got = on_cluster(cluster, path)
+    assert got[0] == 0, got[2]
+    assert got[1] == want[1] == ["19 readings from 3 files, mean 87.31", 56]
+    got = on_cluster(cluster, path, "--keys", "clean-2", "--keys", "analyze", "--keys", "clean-2")
+    assert got[1] == daskr_run(path, "--keys", "clean-2", "--keys", "analyze", "--keys", "clean-2")[1]
+
+
+@pytest.mark.parametrize("seed,n", [(1, 200), (2, 3000), (3, 12000)])
+def test_random_graphs_same_as_threads(cluster, seed, n):
+    graph, keys = random_graph(seed, n)
+    path = write_graph(f"random-{seed}.json", graph, keys)
+    want = daskr_run(path, "--scheduler", "threads")
+    assert want[0] == 0, want[2]
+    got = on_cluster(cluster, path, "--progress", "--stats")
+    assert got[0] == 0, got[2]
+    assert got[1] == want[1]
+
+
+def test_c_abi(cluster):
+    exe = compile_c(os.path.join(ROOT, "tests", "distributed", "distributed_abi.c"),
+                    os.path.join(WORK, "distributed_abi"))
+    r = subprocess.run([exe, cluster.address, EXAMPLE, os.path.join(ROOT, "examples", "pipeline.json")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "distributed_abi: ok" in r.stdout
+
+
+def test_python_package_runs_a_graph_file(cluster):
+    path = os.path.join(ROOT, "examples", "pipeline.json")
+    assert daskr_dask.run_file(path, address=cluster.address) == ["19 readings from 3 files, mean 87.31", 56]
+    from distributed import Client
+
+    graph, keys = random_graph(7, 2000)
+    gpath = write_graph("random-python.json", graph, keys)
+    want = daskr_run(gpath)[1]
+    with Client(cluster.address, set_as_default=False) as client:
+        got = daskr_dask.run_file(gpath, client=client)
+        # bytes come back as bytes in Python, as {"bytes": ...} from daskr run
+        assert got[2][2] == b"hello"
+        got[2][2] = {"bytes": "aGVsbG8="}
+        assert got == want
+        k = list(graph)[5]
+        one = daskr_run(gpath, "--keys", k)[1]
+        assert daskr_dask.run_file(gpath, keys=[k, [k]], client=client) == [one, [one]]
+        assert daskr_dask.run_file(gpath, keys=k, client=client) == one
+    # the command-line form
+    r = subprocess.run([sys.executable, "-m", "daskr_dask", "run", path, "--address", cluster.address,
+                        "--keys", "analyze"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == "19 readings from 3 files, mean 87.31"
+
+
+def test_concurrent_gets_have_their_own_keys(cluster):
+    graph, keys = random_graph(11, 3000)
+    path = write_graph("concurrent.json", graph, keys)
+    want = daskr_run(path)[1]
+    cmd = [DASKR, "run", path, "--scheduler", "distributed", "--address", cluster.address]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+        assert json.loads(out) == want
+
+
+# ---- errors -----------------------------------------------------------------------------------
+
+
+def test_failing_task_is_task_failed_with_its_key(cluster):
+    graph = {"x": 1, "y": {"fn": "ex:inc", "args": ["x"]},
+             "bad": {"fn": "ex:fail", "args": ["the disk is full"]},
+             "z": {"fn": "ex:add", "args": ["y", "bad"]}}
+    path = write_graph("fail.json", graph, ["z", "y"])
+    want = daskr_run(path)
+    code, out, err = on_cluster(cluster, path)
+    assert code == 1 and out == want[1]
+    assert out["error"]["kind"] == "task_failed" and out["error"]["key"] == "bad"
+    assert "the disk is full" in out["error"]["message"]
+    with pytest.raises(DaskrError) as e:
+        daskr_dask.run_file(path, address=cluster.address)
+    assert (e.value.kind, e.value.key) == ("task_failed", "bad")
+
+
+def test_errors_found_before_the_cluster(cluster):
+    path = write_graph("cycle.json", {"a": {"fn": "ex:inc", "args": ["b"]}, "b": {"fn": "ex:inc", "args": ["a"]}}, "a")
+    code, out, _ = on_cluster(cluster, path)
+    assert code == 1 and out["error"]["kind"] == "cycle"
+    code, out, _ = on_cluster(cluster, path, "--keys", "nope")
+    assert code == 1 and out["error"]["kind"] == "missing_key"
+    pipeline = os.path.join(ROOT, "examples", "pipeline.json")
+    code, out, _ = daskr_run(pipeline, "--scheduler", "distributed")  # no --address, no DASKR_ADDRESS
+    assert code == 1 and out["error"]["kind"] == "invalid_argument"
+    assert "DASKR_ADDRESS" in out["error"]["message"]
+
+
+def test_plugin_missing_on_the_workers_names_worker_and_path(cluster):
+    gone = os.path.join(WORK, "gone", "libexample_gone.so")
+    os.makedirs(os.path.dirname(gone), exist_ok=True)
+    shutil.copy(EXAMPLE, gone)
+    path = write_graph("gone.json", {"x": 1, "y": {"fn": "g:inc", "args": ["x"]}}, "y", {"g": gone})
+    job, _ = daskr_dask.encode_job(path, threads=2)  # loads the plugin here, then it goes away
+    os.remove(gone)
+    from distributed import Client
+
+    with Client(cluster.address, set_as_default=False) as client:
+        with pytest.raises(DaskrError) as e:
+            daskr_dask.run_job(client, job)
+    assert e.value.kind == "plugin"
+    assert "on Dask worker tcp://127.0.0.1:" in e.value.message
+    assert gone in e.value.message
+
+
+def test_plugins_found_on_workers_through_the_plugin_path(cluster):
+    elsewhere = os.path.join(WORK, "elsewhere", "libexample_pp.so")
+    os.makedirs(os.path.dirname(elsewhere), exist_ok=True)
+    shutil.copy(EXAMPLE, elsewhere)
+    shutil.copy(EXAMPLE, os.path.join(PLUGIN_DIR, "libexample_pp.so"))
+    path = write_graph("pp.json", {"x": 1, "y": {"fn": "p:inc", "args": ["x"]}}, "y", {"p": elsewhere})
+    job, _ = daskr_dask.encode_job(path, threads=2)
+    os.remove(elsewhere)
+    from distributed import Client
+
+    with Client(cluster.address, set_as_default=False) as client:
+        out = daskr_dask.run_job(client, job)
+    assert [daskr_dask._wire.decode_value(o) for o in out] == [2]
+
+
+# ---- workers dying ----------------------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_run_is_recovered(cluster):
+    n = 16
+    graph = {f"nap-{i}": {"fn": "ex:sleep_ms", "args": [400], "kwargs": {"value": i}} for i in range(n)}
+    graph["total"] = {"fn": "ex:sum", "args": [[f"nap-{i}" for i in range(n)]]}
+    path = write_graph("kill.json", graph, "total")
+    before = cluster.worker_processes()
+    assert len(before) == 2
+    run = subprocess.Popen([DASKR, "run", path, "--scheduler", "distributed", "--address", cluster.address],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        assert run.poll() is None, "the run ended before a worker could be killed"
+        os.kill(before[0], signal.SIGKILL)
+        out, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 0, err
+    assert json.loads(out) == sum(range(n))
+    cluster.wait(2)  # the nanny restarts the worker
+
+
+def test_a_task_that_keeps_killing_workers_is_worker_died(cluster):
+    crash = compile_c(os.path.join(ROOT, "tests", "distributed", "crash.c"),
+                      os.path.join(WORK, "libcrash.so"), shared=True)
+    graph = {"x": 1, "ok": {"fn": "ex:inc", "args": ["x"]}, "boom": {"fn": "c:crash"},
+             "after": {"fn": "ex:add", "args": ["ok", "boom"]}}
+    path = write_graph("crash.json", graph, "after", {"ex": EXAMPLE, "c": crash})
+    try:
+        code, out, err = on_cluster(cluster, path)
+        assert code == 1, err
+        assert out["error"]["kind"] == "worker_died"
+        assert out["error"]["key"] in ("x", "ok", "boom")
+        assert "kept dying" in out["error"]["message"]
+    finally:
+        cluster.wait(2, timeout=180)
+    # the cluster (and this process's driver) still work afterwards
+    code, out, _ = on_cluster(cluster, os.path.join(ROOT, "examples", "pipeline.json"))
+    assert code == 0 and out[1] == 56
