@@ -39,6 +39,10 @@ impl<'a> KeyRef<'a> {
     pub fn as_c_ptr(&self) -> *const std::ffi::c_char {
         self.0.as_ptr().cast()
     }
+    /// A key's bytes with their trailing NUL (`Graph::key_c`).
+    pub(crate) fn from_c(bytes: &'a [u8]) -> KeyRef<'a> {
+        KeyRef(bytes)
+    }
 }
 
 /// A cancel switch another thread can flip; a run that sees it stops starting tasks and
@@ -98,6 +102,10 @@ impl Progress {
     }
     pub(crate) fn end(&self) {
         self.running.store(false, Ordering::Release);
+    }
+    /// Counts `n` more entries run (schedulers that learn of them in batches).
+    pub(crate) fn add_done(&self, n: u64) {
+        self.done.fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -2,7 +2,7 @@
 
 pub(crate) mod distributed;
 mod pool;
-pub(crate) mod processes;
+pub mod processes;
 pub(crate) mod sync;
 pub(crate) mod threads;
 

@@ -1,0 +1,337 @@
+//! A worker process's side: read a request, do it, answer, until the scheduler closes the
+//! connection. The same loop runs in a fork of the caller and in `daskr worker`.
+//!
+//! A worker keeps the results of the partitions it ran that later partitions read (encoded),
+//! by plan position, until the scheduler releases them, fetches them for another worker or
+//! the caller, or the get ends. It runs one partition at a time on its one thread, noting the
+//! task it is in on its attribution page.
+
+use std::os::fd::RawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use rustc_hash::FxHashMap;
+
+use super::page::{now_ns, Page};
+use super::protocol::*;
+use crate::error::{Error, ErrorKind, Result};
+use crate::graph::Graph;
+use crate::run::Stats;
+use crate::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
+
+/// Results this worker holds, by plan position, for the get `get`.
+struct Held {
+    get: u64,
+    values: FxHashMap<u32, Vec<u8>>,
+}
+
+/// Runs the worker loop of a `daskr worker` process: frames come in on `input` and go out on
+/// `output` (the same socket, or stdin and stdout); `page_fd` is the attribution page the
+/// scheduler shares (None: a private one, when run by hand). Plugin tasks only: a worker
+/// started this way shares no code with its scheduler. Returns the exit status: 0 when the
+/// scheduler closed the connection, non-zero on a broken connection or message.
+pub fn serve_worker(input: RawFd, output: RawFd, page_fd: Option<RawFd>) -> i32 {
+    let page = match page_fd {
+        Some(fd) => {
+            let page = Page::map(fd);
+            // SAFETY: the descriptor was handed to this process for the page; mapped now.
+            unsafe { libc::close(fd) };
+            page
+        }
+        None => Page::new().map(|(page, _fd)| page),
+    };
+    let Ok(page) = page else {
+        return 5;
+    };
+    let conn = Conn { input, output };
+    let mut hello = Vec::new();
+    let at = begin_frame(&mut hello, HELLO);
+    put_varint(&mut hello, PROTOCOL_VERSION);
+    put_varint(&mut hello, u64::from(std::process::id()));
+    end_frame(&mut hello, at);
+    if conn.write_all(&hello).is_err() {
+        return 3;
+    }
+    serve(&conn, &page, None)
+}
+
+/// The loop. `local` is the graph (and get id) a forked worker was forked for: partitions of
+/// that get may call its functions by index.
+pub(crate) fn serve(conn: &Conn, page: &Page, local: Option<(&Graph, u64)>) -> i32 {
+    let mut held = Held {
+        get: u64::MAX,
+        values: FxHashMap::default(),
+    };
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        match conn.read_frame(&mut buf) {
+            Ok(true) => {}
+            Ok(false) => return 0,
+            Err(_) => return 3,
+        }
+        out.clear();
+        let body = &buf[1..];
+        let handled = match buf[0] {
+            RUN => run(body, &mut held, page, local, &mut out),
+            FETCH => fetch(body, &held, &mut out),
+            RELEASE => release(body, &mut held),
+            CLEAR => {
+                held.values = FxHashMap::default();
+                Ok(())
+            }
+            _ => return 4,
+        };
+        if handled.is_err() {
+            return 4; // a malformed request: nothing sensible to answer
+        }
+        if !out.is_empty() && conn.write_all(&out).is_err() {
+            return 3;
+        }
+    }
+}
+
+/// Notes each task on the page, stops when asked, and records the trace when wanted.
+struct PageObserver<'p> {
+    page: &'p Page,
+    seq: u32,
+    timed: bool,
+    times: bool,
+    trace: Option<Vec<(u32, bool, u64, u64)>>,
+    started: u64,
+}
+
+impl Observer for PageObserver<'_> {
+    #[inline]
+    fn before(&mut self, index: u32) -> bool {
+        if self.page.stop_requested(self.seq) {
+            return false;
+        }
+        let now = if self.timed || self.times {
+            now_ns()
+        } else {
+            0
+        };
+        self.page
+            .enter(self.seq, index, if self.timed { now } else { 0 });
+        self.started = now;
+        true
+    }
+
+    #[inline]
+    fn after(&mut self, index: u32, ok: bool) {
+        if let Some(trace) = &mut self.trace {
+            let end = if self.times { now_ns() } else { 0 };
+            trace.push((index, ok, self.started, end));
+        }
+    }
+}
+
+fn put_trace(out: &mut Vec<u8>, trace: &[(u32, bool, u64, u64)], times: bool) {
+    put_varint(out, trace.len() as u64);
+    for &(index, ok, start, end) in trace {
+        put_varint(out, u64::from(index));
+        out.push(ok as u8);
+        if times {
+            put_varint(out, start);
+            put_varint(out, end);
+        }
+    }
+}
+
+/// RUN: decode the partition, gather its inputs, run it, keep and return its outputs.
+fn run(
+    body: &[u8],
+    held: &mut Held,
+    page: &Page,
+    local: Option<(&Graph, u64)>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let mut r = Reader::new(body);
+    let get = r.varint()?;
+    let seq = r.varint()? as u32;
+    let flags = r.byte()?;
+    if get != held.get {
+        held.values = FxHashMap::default();
+        held.get = get;
+    }
+    // Inputs: (inline?, offset into body or position), resolved once parsing is done.
+    let ninputs = r.count()?;
+    let mut inputs: Vec<(u8, u64, u64)> = Vec::with_capacity(ninputs);
+    for _ in 0..ninputs {
+        match r.byte()? {
+            INPUT_INLINE => {
+                let len = r.varint()?;
+                let at = r.position() as u64;
+                r.take(len)?;
+                inputs.push((INPUT_INLINE, at, len));
+            }
+            INPUT_HELD => inputs.push((INPUT_HELD, r.varint()?, 0)),
+            tag => return Err(r.error(format!("unknown input tag {tag}"))),
+        }
+    }
+    let noutputs = r.count()?;
+    let mut outputs = Vec::with_capacity(noutputs);
+    for _ in 0..noutputs {
+        let p = r.varint()? as u32;
+        outputs.push((p, r.byte()?));
+    }
+    let len = r.varint()?;
+    let message = r.take(len)?;
+    if r.position() != body.len() {
+        return Err(r.error("bytes after the run request".into()));
+    }
+
+    let times = flags & FLAG_TIMES != 0;
+    let mut observer = PageObserver {
+        page,
+        seq,
+        timed: flags & FLAG_TIMED != 0,
+        times,
+        trace: (flags & FLAG_TRACE != 0).then(Vec::new),
+        started: 0,
+    };
+    let graph = local.filter(|&(_, g)| g == get).map(|(graph, _)| graph);
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        run_partition(
+            message,
+            body,
+            &inputs,
+            &outputs,
+            held,
+            graph,
+            &mut observer,
+            flags & FLAG_MEMORY != 0,
+        )
+    }))
+    .unwrap_or_else(|panic| {
+        (
+            Err(Error::new(
+                ErrorKind::Internal,
+                format!(
+                    "a worker process panicked: {}",
+                    crate::func::panic_message(&*panic)
+                ),
+            )),
+            Stats::default(),
+        )
+    });
+    page.leave(seq);
+    let trace = observer.trace.take().unwrap_or_default();
+    let at = match ran {
+        (Ok(encoded), stats) => {
+            let at = begin_frame(out, DONE);
+            put_varint(out, u64::from(seq));
+            put_varint(out, stats.entries_run);
+            put_varint(out, stats.peak_held);
+            put_trace(out, &trace, times);
+            let returned = outputs.iter().filter(|o| o.1 & OUTPUT_RETURN != 0).count();
+            put_varint(out, returned as u64);
+            for (bytes, &(p, mode)) in encoded.into_iter().zip(&outputs) {
+                if mode & OUTPUT_RETURN != 0 {
+                    put_bytes(out, &bytes);
+                }
+                if mode & OUTPUT_HOLD != 0 {
+                    held.values.insert(p, bytes);
+                }
+            }
+            at
+        }
+        (Err(e), stats) => {
+            let at = begin_frame(out, FAILED);
+            put_varint(out, u64::from(seq));
+            wire::put_error(out, &e);
+            put_varint(out, stats.entries_run);
+            put_trace(out, &trace, times);
+            at
+        }
+    };
+    end_frame(out, at);
+    Ok(())
+}
+
+/// Decodes and runs one partition; its outputs come back encoded, in the message's order.
+#[allow(clippy::too_many_arguments)]
+fn run_partition(
+    message: &[u8],
+    body: &[u8],
+    inputs: &[(u8, u64, u64)],
+    outputs: &[(u32, u8)],
+    held: &Held,
+    graph: Option<&Graph>,
+    observer: &mut PageObserver<'_>,
+    measure_memory: bool,
+) -> (Result<Vec<Vec<u8>>>, Stats) {
+    let part = match Partition::decode(message, graph) {
+        Ok(part) => part,
+        Err(e) => return (Err(e), Stats::default()),
+    };
+    let mut values: Vec<&[u8]> = Vec::with_capacity(inputs.len());
+    for &(kind, a, b) in inputs {
+        if kind == INPUT_INLINE {
+            values.push(&body[a as usize..(a + b) as usize]);
+        } else {
+            match held.values.get(&(a as u32)) {
+                Some(v) => values.push(v),
+                None => {
+                    return (
+                        Err(Error::new(
+                            ErrorKind::Internal,
+                            format!("a worker process was asked for a result it does not hold (position {a})"),
+                        )),
+                        Stats::default(),
+                    )
+                }
+            }
+        }
+    }
+    let keys: Vec<String> = part.output_keys().map(str::to_string).collect();
+    if keys.len() != outputs.len() {
+        return (
+            Err(Error::new(
+                ErrorKind::Internal,
+                format!(
+                    "the run request lists {} outputs, its partition {}",
+                    outputs.len(),
+                    keys.len()
+                ),
+            )),
+            Stats::default(),
+        );
+    }
+    let (result, stats) = part.run_observed(&values, observer, measure_memory);
+    let encoded = result.and_then(|values| {
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        wire::encode_outputs(&keys, &values)
+    });
+    (encoded, stats)
+}
+
+/// FETCH: the held results asked for, in order.
+fn fetch(body: &[u8], held: &Held, out: &mut Vec<u8>) -> Result<()> {
+    let mut r = Reader::new(body);
+    let n = r.count()?;
+    let at = begin_frame(out, VALUES);
+    put_varint(out, n as u64);
+    for _ in 0..n {
+        let p = r.varint()? as u32;
+        match held.values.get(&p) {
+            Some(v) => {
+                out.push(1);
+                put_bytes(out, v);
+            }
+            None => out.push(0),
+        }
+    }
+    end_frame(out, at);
+    Ok(())
+}
+
+/// RELEASE: drop these held results.
+fn release(body: &[u8], held: &mut Held) -> Result<()> {
+    let mut r = Reader::new(body);
+    let n = r.count()?;
+    for _ in 0..n {
+        held.values.remove(&(r.varint()? as u32));
+    }
+    Ok(())
+}
