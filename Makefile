@@ -61,7 +61,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
+VALGRIND := valgrind --quiet --child-silent-after-fork=yes --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 
 .PHONY: test-cpp test-cpp-memcheck test-go pipeline-cpp pipeline-go install test-install

@@ -672,6 +672,14 @@ daskr_error_t *daskr_graph_write_dot(const daskr_graph_t *graph,
                                      const char *path);
 
 /**
+ * Ends the idle worker processes that the processes scheduler keeps between gets (they are
+ * killed and reaped); the next get starts new ones. Workers of gets still running are not
+ * touched. Useful before a program forks or execs something of its own, or to check for
+ * leaked processes. Thread-safe.
+ */
+void daskr_workers_shutdown(void);
+
+/**
  * A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.
  */
 daskr_graph_t *daskr_graph_new(void);

@@ -287,7 +287,8 @@ unsafe fn get(
     let timeout = if t == 0.0 {
         None
     } else if t.is_finite() && t > 0.0 {
-        Some(std::time::Duration::from_secs_f64(t))
+        // Longer than any run could last: no limit in practice (and no overflow).
+        Some(std::time::Duration::try_from_secs_f64(t).unwrap_or(std::time::Duration::MAX))
     } else {
         return Err(Error::invalid_argument(format!(
             "options.task_timeout_s is {t}: give a positive number of seconds, or 0 for none"
@@ -557,6 +558,15 @@ pub unsafe extern "C" fn daskr_graph_write_dot(
         };
         crate::dot::write(std::path::Path::new(path), &dot)
     })
+}
+
+/// Ends the idle worker processes that the processes scheduler keeps between gets (they are
+/// killed and reaped); the next get starts new ones. Workers of gets still running are not
+/// touched. Useful before a program forks or execs something of its own, or to check for
+/// leaked processes. Thread-safe.
+#[no_mangle]
+pub extern "C" fn daskr_workers_shutdown() {
+    guard(crate::sched::processes::shutdown_workers)
 }
 
 // read_options checks the scheduler field as a u32.

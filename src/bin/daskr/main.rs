@@ -218,7 +218,9 @@ fn run(args: RunArgs) -> ExitCode {
         progress: args.progress.then_some(&progress),
         measure_memory: args.stats || args.stats_json.is_some(),
         retries: args.retries,
-        task_timeout: args.timeout.map(Duration::from_secs_f64),
+        task_timeout: args
+            .timeout
+            .map(|t| Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX)),
         address: args.address.as_deref(),
         ..Options::default()
     };

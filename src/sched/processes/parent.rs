@@ -553,7 +553,7 @@ impl<'a> Sched<'a> {
             ms = 20;
         }
         if let Some(t) = self.options.task_timeout {
-            let step = (t.as_millis() as i64 / 4).clamp(1, 50);
+            let step = i64::try_from(t.as_millis() / 4).unwrap_or(50).clamp(1, 50);
             ms = if ms < 0 { step } else { ms.min(step) };
         }
         ms as libc::c_int
@@ -582,7 +582,8 @@ impl<'a> Sched<'a> {
                 continue;
             };
             if let Some((_, started)) = proc.page.running(seq) {
-                if started != 0 && now.saturating_sub(started) > limit.as_nanos() as u64 {
+                let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+                if started != 0 && now.saturating_sub(started) > limit {
                     // SAFETY: our own child; reaped when its connection closes.
                     unsafe { libc::kill(proc.pid, libc::SIGKILL) };
                     slot.killed_for_timeout = true;
