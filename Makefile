@@ -77,7 +77,7 @@ test-cpp-memcheck: test-cpp
 	$(VALGRIND) target/cpp/daskr_cpp_tests --gtest_brief=1
 
 # The Go package, plain and with the race detector (the pipeline test compares with the C one).
-test-go: lib target/examples/pipeline
+test-go: lib bin target/examples/pipeline
 	cd bindings/go && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) test -count=1 -race ./...
 
 target/examples/pipeline-cpp: examples/pipeline.cpp include/daskr.hpp include/daskr.h lib
