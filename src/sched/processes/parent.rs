@@ -987,7 +987,9 @@ impl<'a> Sched<'a> {
         if let Some(p) = self.options.progress {
             p.add_done(ran);
         }
-        self.peak = self.peak.max(self.held + peak);
+        // The partition's own peak counts its inputs, which `held` counts already.
+        let inputs = u64::from(self.parts.inputs_off[c + 1] - self.parts.inputs_off[c]);
+        self.peak = self.peak.max(self.held + peak.saturating_sub(inputs));
         let mut returned = returned.into_iter();
         for s in self.parts.outputs_off[c]..self.parts.outputs_off[c + 1] {
             let s = s as usize;
