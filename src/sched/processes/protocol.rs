@@ -87,7 +87,8 @@ impl Conn {
     /// Reads one frame into `buf` (tag then payload); Ok(false) on a clean end of stream.
     pub fn read_frame(&self, buf: &mut Vec<u8>) -> io::Result<bool> {
         let mut header = [0u8; 8];
-        if !self.read_exact(&mut header, true)? {
+        // SAFETY: the header array is 8 writable bytes.
+        if !unsafe { self.read_into(header.as_mut_ptr(), 8, true)? } {
             return Ok(false);
         }
         let len = u64::from_le_bytes(header);
@@ -97,19 +98,24 @@ impl Conn {
                 format!("bad frame length {len}"),
             ));
         }
+        // Read into the spare capacity: no need to zero what is about to be overwritten.
         buf.clear();
-        buf.resize(len as usize, 0);
-        self.read_exact(buf, false)?;
+        buf.reserve(len as usize);
+        // SAFETY: `len` bytes of capacity were reserved; the length is set only once all of
+        // them were written.
+        unsafe {
+            self.read_into(buf.as_mut_ptr(), len as usize, false)?;
+            buf.set_len(len as usize);
+        }
         Ok(true)
     }
 
-    /// Fills `buf`; Ok(false) if the stream ended before the first byte and `eof_ok`.
-    fn read_exact(&self, buf: &mut [u8], eof_ok: bool) -> io::Result<bool> {
+    /// Fills `len` bytes at `to`; Ok(false) if the stream ended before the first byte and
+    /// `eof_ok`. Safety: `to` must be valid for `len` bytes of writes.
+    unsafe fn read_into(&self, to: *mut u8, len: usize, eof_ok: bool) -> io::Result<bool> {
         let mut at = 0;
-        while at < buf.len() {
-            // SAFETY: reads into the rest of `buf`.
-            let n =
-                unsafe { libc::read(self.input, buf[at..].as_mut_ptr().cast(), buf.len() - at) };
+        while at < len {
+            let n = libc::read(self.input, to.add(at).cast(), len - at);
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {

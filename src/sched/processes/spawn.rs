@@ -93,6 +93,9 @@ fn set_nonblocking(fd: RawFd) {
     }
 }
 
+/// The socket buffer size asked for, each way.
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
 fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: writes two descriptors into `fds`.
@@ -106,6 +109,23 @@ fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     };
     if r != 0 {
         return Err(os_error("socketpair"));
+    }
+    // Room for a large result in flight each way, so that moving a MiB takes a few system
+    // calls, not dozens of wake-ups (the kernel caps it at its own maximum).
+    for &fd in &fds {
+        for opt in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+            let size: libc::c_int = SOCKET_BUFFER;
+            // SAFETY: an int option on our socket.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
     }
     // SAFETY: fresh descriptors, owned from here.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
