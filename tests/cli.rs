@@ -638,15 +638,39 @@ fn processes_isolate_crashes_retry_and_time_out() {
         ),
     );
     let once = once.to_str().unwrap();
-    let o = daskr(&["run", once, "--keys", "r", "--scheduler", "processes", "--retries", "1"]);
+    let o = daskr(&[
+        "run",
+        once,
+        "--keys",
+        "r",
+        "--scheduler",
+        "processes",
+        "--retries",
+        "1",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "5\n");
     // --timeout: the slow task's worker is killed.
     let started = std::time::Instant::now();
-    let o = daskr(&["run", g, "--keys", "slow", "--scheduler", "processes", "--timeout", "0.3"]);
+    let o = daskr(&[
+        "run",
+        g,
+        "--keys",
+        "slow",
+        "--scheduler",
+        "processes",
+        "--timeout",
+        "0.3",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     let e = &json(&o)["error"];
-    assert_eq!((e["kind"].as_str(), e["key"].as_str()), (Some("worker_died"), Some("slow")));
-    assert!(e["message"].as_str().unwrap().contains("timeout of 300 ms"), "{e}");
+    assert_eq!(
+        (e["kind"].as_str(), e["key"].as_str()),
+        (Some("worker_died"), Some("slow"))
+    );
+    assert!(
+        e["message"].as_str().unwrap().contains("timeout of 300 ms"),
+        "{e}"
+    );
 }

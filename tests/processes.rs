@@ -589,6 +589,42 @@ fn results_move_between_workers() {
 }
 
 #[test]
+fn concurrent_gets_each_have_their_workers() {
+    // Closures (each get forks its own workers) and plugin tasks (pooled workers), from
+    // several threads at once, on one graph.
+    let f = add_closure();
+    let inc = task("inc");
+    let mut g = Graph::new();
+    g.add_value("x", Value::Int(1)).unwrap();
+    for i in 0..200 {
+        g.add_task(
+            &format!("c{i}"),
+            &f,
+            vec![Comp::key("x"), Comp::value(i)],
+            vec![],
+        )
+        .unwrap();
+        g.add_task(&format!("p{i}"), &inc, vec![Comp::value(i)], vec![])
+            .unwrap();
+    }
+    let closures = Value::list((0..200).map(|i| Value::str(&format!("c{i}"))).collect()).unwrap();
+    let plugins = Value::list((0..200).map(|i| Value::str(&format!("p{i}"))).collect()).unwrap();
+    let expected: Vec<Value> = (0..200).map(|i| Value::Int(i + 1)).collect();
+    let expected = Value::list(expected).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (g, keys, expected) =
+                (&g, if t % 2 == 0 { &closures } else { &plugins }, &expected);
+            s.spawn(move || {
+                for _ in 0..5 {
+                    assert_eq!(g.get(keys, &procs(2)).as_ref(), Ok(expected));
+                }
+            });
+        }
+    });
+}
+
+#[test]
 fn an_empty_request_and_a_literal() {
     let mut g = Graph::new();
     g.add_value("x", Value::str("hi")).unwrap();
