@@ -338,6 +338,17 @@ fn a_task_that_crashes_once_succeeds_on_retry() {
     assert_eq!(g.get_key("total", &opts).unwrap(), expected);
     assert!(marker.exists());
     std::fs::remove_file(&marker).unwrap();
+
+    // One worker holds every result between partitions; its crash loses them all, and the
+    // ones still needed are made again from their inputs (more entries run than planned).
+    let opts = Options {
+        retries: 1,
+        ..procs(1)
+    };
+    let (r, stats) = g.get_with_stats(&Value::str("total"), &opts);
+    assert_eq!(r.unwrap(), expected);
+    assert!(stats.entries_run > stats.entries, "{stats:?}");
+    std::fs::remove_file(&marker).unwrap();
 }
 
 #[test]
@@ -391,6 +402,15 @@ fn a_task_past_its_timeout_is_killed() {
     assert!(e.message.contains("timeout of 300 ms"), "{e}");
     // Tasks within the limit are not touched.
     assert_eq!(g.get_key("quick", &opts).unwrap(), Value::Int(7));
+    // A timeout counts as a death: with a retry the task gets a second chance.
+    let opts = Options {
+        task_timeout: Some(Duration::from_millis(100)),
+        retries: 1,
+        ..procs(1)
+    };
+    let e = g.get_key("slow", &opts).unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("slow"));
+    assert!(e.message.contains("on each of 2 tries"), "{e}");
 }
 
 #[test]
@@ -665,6 +685,29 @@ fn no_processes_or_descriptors_leak() {
 }
 
 #[test]
+fn a_missing_worker_executable_is_a_clear_error() {
+    alone(
+        "exec_mode_without_daskr",
+        &[
+            ("DASKR_PROCESSES_START", "exec"),
+            ("DASKR_WORKER", "/nonexistent/daskr"),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "run alone by a_missing_worker_executable_is_a_clear_error"]
+fn exec_mode_without_daskr() {
+    let e = with_bad("inc").get_key("y", &procs(1)).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidArgument);
+    assert!(
+        e.message.contains("DASKR_WORKER") && e.message.contains("/nonexistent/daskr"),
+        "{e}"
+    );
+    assert!(children().is_empty());
+}
+
+#[test]
 fn exec_workers_run_plugin_tasks() {
     alone(
         "exec_mode",
@@ -765,6 +808,13 @@ fn leak_check() {
     // The pool healed: the dead were replaced, and it still answers.
     let after = pids(g.get(&keys, &procs(2)).unwrap());
     assert_eq!(after.len(), 2);
+    // An idle worker killed from outside is noticed and replaced.
+    // SAFETY: a plain kill of our own child.
+    unsafe { libc::kill(after[0] as i32, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(50));
+    let again = pids(g.get(&keys, &procs(2)).unwrap());
+    assert_eq!(again.len(), 2);
+    assert!(!again.contains(&after[0]));
     // Only live idle workers remain (no zombies), at most as many as the last get used.
     let kids = children();
     assert!(kids.len() <= 3, "{kids:?}");
