@@ -48,10 +48,6 @@ const TASK: u8 = 0x13;
 pub(crate) enum Funcs<'a> {
     /// Any: functions not from a plugin travel by index, for a fork of this process.
     Local,
-    /// Every function by index, plugin ones included: for a fork of this process made while
-    /// this graph was in use (it has every function loaded already, so it never opens a
-    /// plugin or takes a lock another thread may have held at the fork).
-    Fork,
     /// Plugin functions only; the text says where the partition runs, for the error naming a
     /// task whose function cannot go there ("on a Dask cluster").
     PluginsOnly(&'a str),
@@ -181,14 +177,14 @@ impl Encoder<'_> {
         }
         let func = self.graph.func(i);
         match (func.origin(), self.funcs) {
-            (_, Funcs::Fork) | (None, Funcs::Local) => {
-                self.func_table.push(FUNC_LOCAL);
-                put_varint(&mut self.func_table, u64::from(i));
-            }
             (Some(origin), _) => {
                 self.func_table.push(FUNC_PLUGIN);
                 put_str(&mut self.func_table, &origin.path.to_string_lossy());
                 put_str(&mut self.func_table, &origin.symbol);
+            }
+            (None, Funcs::Local) => {
+                self.func_table.push(FUNC_LOCAL);
+                put_varint(&mut self.func_table, u64::from(i));
             }
             (None, Funcs::PluginsOnly(place)) => {
                 return Err(Error::invalid_argument(format!(

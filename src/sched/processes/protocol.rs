@@ -22,6 +22,9 @@ pub(crate) const FETCH: u8 = 0x02;
 pub(crate) const RELEASE: u8 = 0x03;
 /// The get is over: drop every held result. No reply.
 pub(crate) const CLEAR: u8 = 0x04;
+/// Run a partition of the get this worker was forked for, by number: get id, run number,
+/// flags, partition, inputs, outputs (as RUN, without a message).
+pub(crate) const RUN_FORKED: u8 = 0x05;
 
 // Worker -> scheduler.
 /// A worker started with exec is ready: protocol version, pid.

@@ -1,8 +1,8 @@
 //! Starting, keeping and ending worker processes.
 //!
 //! Two ways to start one:
-//! - **fork** the caller: the child shares the caller's code and holds a copy of the graph, so
-//!   function-pointer and closure tasks run there. It runs the worker loop on its one thread
+//! - **fork** the caller: the child shares the caller's code and holds a copy of the graph
+//!   (and the get's plan and partitions), so function-pointer and closure tasks run there. It runs the worker loop on its one thread
 //!   and leaves with `_exit`, never returning into the caller's code or running its exit
 //!   handlers.
 //! - **exec** `daskr worker`: a fresh process that shares nothing with the caller; it runs
@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use super::page::{os_error, Page};
 use super::protocol::{Conn, HELLO, PROTOCOL_VERSION};
+use super::worker::Forked;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::Graph;
 use crate::wire::Reader;
 
 /// A worker process, seen from the scheduler.
@@ -131,8 +131,8 @@ fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Forks a worker for the get `get` on `graph`.
-pub(crate) fn fork_worker(graph: &Graph, get: u64) -> Result<WorkerProc> {
+/// Forks a worker for the get `forked.get` (the child keeps its graph, plan and partitions).
+pub(crate) fn fork_worker(forked: Forked<'_>) -> Result<WorkerProc> {
     let (ours, theirs) = socket_pair()?;
     let (page, page_fd) = Page::new()?;
     drop(page_fd); // the child inherits the mapping itself
@@ -146,7 +146,7 @@ pub(crate) fn fork_worker(graph: &Graph, get: u64) -> Result<WorkerProc> {
         return Err(os_error("fork"));
     }
     if pid == 0 {
-        child(&ours, &theirs, &siblings, &page, graph, get);
+        child(&ours, &theirs, &siblings, &page, forked);
     }
     drop(theirs);
     Ok(WorkerProc::new(pid, ours, page))
@@ -158,8 +158,7 @@ fn child(
     theirs: &OwnedFd,
     siblings: &[RawFd],
     page: &Page,
-    graph: &Graph,
-    get: u64,
+    forked: Forked<'_>,
 ) -> ! {
     // SAFETY: closing descriptors this process does not use, resetting signal dispositions,
     // and finally _exit: the child never returns into the caller's code.
@@ -185,7 +184,7 @@ fn child(
             output: fd,
         };
         let status = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            super::worker::serve(&conn, page, Some((graph, get)))
+            super::worker::serve(&conn, page, Some(forked))
         }))
         .unwrap_or(6);
         libc::_exit(status)

@@ -5,6 +5,11 @@
 //! by plan position, until the scheduler releases them, fetches them for another worker or
 //! the caller, or the get ends. It runs one partition at a time on its one thread, noting the
 //! task it is in on its attribution page.
+//!
+//! A worker forked for a get holds that get's graph, plan and partitions (copied by the
+//! fork), so it is sent partitions by number (RUN_FORKED) and runs their positions straight
+//! from the graph: no message to encode or decode, no graph to rebuild. Other workers get
+//! partition messages (RUN, plugin functions only) and build a small graph of each.
 
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,10 +18,23 @@ use rustc_hash::FxHashMap;
 
 use super::page::{now_ns, Page};
 use super::protocol::*;
+use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
-use crate::run::Stats;
+use crate::partition::Partitions;
+use crate::plan::Plan;
+use crate::run::{Run, Scratch, Stats};
+use crate::sched::Options;
 use crate::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
+
+/// What a worker forked for a get holds of it (valid in the child: the fork copied them).
+#[derive(Clone, Copy)]
+pub(crate) struct Forked<'g> {
+    pub graph: &'g Graph,
+    pub plan: &'g Plan,
+    pub parts: &'g Partitions,
+    pub get: u64,
+}
 
 /// Results this worker holds, by plan position, for the get `get`.
 struct Held {
@@ -54,13 +72,15 @@ pub fn serve_worker(input: RawFd, output: RawFd, page_fd: Option<RawFd>) -> i32 
     serve(&conn, &page, None)
 }
 
-/// The loop. `local` is the graph (and get id) a forked worker was forked for: partitions of
-/// that get may call its functions by index.
-pub(crate) fn serve(conn: &Conn, page: &Page, local: Option<(&Graph, u64)>) -> i32 {
+/// The loop. `forked`: the get a forked worker was forked for, whose partitions it is sent by
+/// number.
+pub(crate) fn serve(conn: &Conn, page: &Page, forked: Option<Forked<'_>>) -> i32 {
     let mut held = Held {
         get: u64::MAX,
         values: FxHashMap::default(),
     };
+    // The forked get's run (result slots for its whole plan), made at its first partition.
+    let mut run_state: Option<Run<'_>> = None;
     let mut buf = Vec::new();
     let mut out = Vec::new();
     loop {
@@ -72,11 +92,13 @@ pub(crate) fn serve(conn: &Conn, page: &Page, local: Option<(&Graph, u64)>) -> i
         out.clear();
         let body = &buf[1..];
         let handled = match buf[0] {
-            RUN => run(body, &mut held, page, local, &mut out),
+            RUN => run(body, &mut held, page, &mut out),
+            RUN_FORKED => run_forked(body, &mut held, page, forked, &mut run_state, &mut out),
             FETCH => fetch(body, &held, &mut out),
             RELEASE => release(body, &mut held),
             CLEAR => {
                 held.values = FxHashMap::default();
+                run_state = None;
                 Ok(())
             }
             _ => return 4,
@@ -139,13 +161,7 @@ fn put_trace(out: &mut Vec<u8>, trace: &[(u32, bool, u64, u64)], times: bool) {
 }
 
 /// RUN: decode the partition, gather its inputs, run it, keep and return its outputs.
-fn run(
-    body: &[u8],
-    held: &mut Held,
-    page: &Page,
-    local: Option<(&Graph, u64)>,
-    out: &mut Vec<u8>,
-) -> Result<()> {
+fn run(body: &[u8], held: &mut Held, page: &Page, out: &mut Vec<u8>) -> Result<()> {
     let mut r = Reader::new(body);
     let get = r.varint()?;
     let seq = r.varint()? as u32;
@@ -154,7 +170,96 @@ fn run(
         held.values = FxHashMap::default();
         held.get = get;
     }
-    // Inputs: (inline?, offset into body or position), resolved once parsing is done.
+    let (inputs, outputs) = inputs_outputs(&mut r)?;
+    let len = r.varint()?;
+    let message = r.take(len)?;
+    if r.position() != body.len() {
+        return Err(r.error("bytes after the run request".into()));
+    }
+
+    let times = flags & FLAG_TIMES != 0;
+    let mut observer = PageObserver {
+        page,
+        seq,
+        timed: flags & FLAG_TIMED != 0,
+        times,
+        trace: (flags & FLAG_TRACE != 0).then(Vec::new),
+        started: 0,
+    };
+    let ran = catch_unwind(AssertUnwindSafe(|| {
+        run_partition(
+            message,
+            body,
+            &inputs,
+            &outputs,
+            held,
+            &mut observer,
+            flags & FLAG_MEMORY != 0,
+        )
+    }))
+    .unwrap_or_else(|panic| {
+        (
+            Err(Error::new(
+                ErrorKind::Internal,
+                format!(
+                    "a worker process panicked: {}",
+                    crate::func::panic_message(&*panic)
+                ),
+            )),
+            Stats::default(),
+        )
+    });
+    page.leave(seq);
+    answer(out, seq, ran, &outputs, held, observer.trace.take(), times);
+    Ok(())
+}
+
+/// Writes DONE (the outputs kept or returned as asked) or FAILED.
+fn answer(
+    out: &mut Vec<u8>,
+    seq: u32,
+    ran: (Result<Vec<Vec<u8>>>, Stats),
+    outputs: &[(u32, u8)],
+    held: &mut Held,
+    trace: Option<Vec<(u32, bool, u64, u64)>>,
+    times: bool,
+) {
+    let trace = trace.unwrap_or_default();
+    let at = match ran {
+        (Ok(encoded), stats) => {
+            let at = begin_frame(out, DONE);
+            put_varint(out, u64::from(seq));
+            put_varint(out, stats.entries_run);
+            put_varint(out, stats.peak_held);
+            put_trace(out, &trace, times);
+            let returned = outputs.iter().filter(|o| o.1 & OUTPUT_RETURN != 0).count();
+            put_varint(out, returned as u64);
+            for (bytes, &(p, mode)) in encoded.into_iter().zip(outputs) {
+                if mode & OUTPUT_RETURN != 0 {
+                    put_bytes(out, &bytes);
+                }
+                if mode & OUTPUT_HOLD != 0 {
+                    held.values.insert(p, bytes);
+                }
+            }
+            at
+        }
+        (Err(e), stats) => {
+            let at = begin_frame(out, FAILED);
+            put_varint(out, u64::from(seq));
+            wire::put_error(out, &e);
+            put_varint(out, stats.entries_run);
+            put_trace(out, &trace, times);
+            at
+        }
+    };
+    end_frame(out, at);
+}
+
+/// Parses a RUN's inputs and outputs (shared by RUN and RUN_FORKED): inputs as (kind,
+/// offset into the body or position, length), outputs as (position, mode).
+#[allow(clippy::type_complexity)]
+fn inputs_outputs(r: &mut Reader<'_>) -> Result<(Vec<(u8, u64, u64)>, Vec<(u32, u8)>)> {
     let ninputs = r.count()?;
     let mut inputs: Vec<(u8, u64, u64)> = Vec::with_capacity(ninputs);
     for _ in 0..ninputs {
@@ -175,12 +280,61 @@ fn run(
         let p = r.varint()? as u32;
         outputs.push((p, r.byte()?));
     }
-    let len = r.varint()?;
-    let message = r.take(len)?;
+    Ok((inputs, outputs))
+}
+
+/// The encoded value of each input: a slice of the request, or a result held here.
+fn input_bytes<'a>(
+    body: &'a [u8],
+    inputs: &[(u8, u64, u64)],
+    held: &'a Held,
+) -> Result<Vec<&'a [u8]>> {
+    let mut values: Vec<&[u8]> = Vec::with_capacity(inputs.len());
+    for &(kind, a, b) in inputs {
+        if kind == INPUT_INLINE {
+            values.push(&body[a as usize..(a + b) as usize]);
+        } else {
+            match held.values.get(&(a as u32)) {
+                Some(v) => values.push(v),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "a worker process was asked for a result it does not hold \
+                             (position {a})"
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// RUN_FORKED: run partition `c` of the get this worker was forked for, straight from its
+/// graph and plan.
+fn run_forked<'g>(
+    body: &[u8],
+    held: &mut Held,
+    page: &Page,
+    forked: Option<Forked<'g>>,
+    run_state: &mut Option<Run<'g>>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let mut r = Reader::new(body);
+    let get = r.varint()?;
+    let seq = r.varint()? as u32;
+    let flags = r.byte()?;
+    let c = r.varint()? as usize;
+    let (inputs, outputs) = inputs_outputs(&mut r)?;
     if r.position() != body.len() {
         return Err(r.error("bytes after the run request".into()));
     }
-
+    if get != held.get {
+        held.values = FxHashMap::default();
+        held.get = get;
+        *run_state = None;
+    }
     let times = flags & FLAG_TIMES != 0;
     let mut observer = PageObserver {
         page,
@@ -190,63 +344,111 @@ fn run(
         trace: (flags & FLAG_TRACE != 0).then(Vec::new),
         started: 0,
     };
-    let graph = local.filter(|&(_, g)| g == get).map(|(graph, _)| graph);
-    let ran = catch_unwind(AssertUnwindSafe(|| {
-        run_partition(
-            message,
-            body,
-            &inputs,
-            &outputs,
-            held,
-            graph,
-            &mut observer,
-            flags & FLAG_MEMORY != 0,
-        )
-    }))
-    .unwrap_or_else(|panic| {
-        (
+    let ran = match forked.filter(|f| f.get == get) {
+        Some(f)
+            if c < f.parts.len()
+                && f.parts.inputs(c).len() == inputs.len()
+                && f.parts.outputs(c).len() == outputs.len() =>
+        {
+            let run = run_state
+                .get_or_insert_with(|| Run::new(f.graph, f.plan, &Options::default(), None));
+            catch_unwind(AssertUnwindSafe(|| {
+                run_positions(f, run, c, body, &inputs, &outputs, held, &mut observer)
+            }))
+            .unwrap_or_else(|panic| {
+                (
+                    Err(Error::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "a worker process panicked: {}",
+                            crate::func::panic_message(&*panic)
+                        ),
+                    )),
+                    Stats::default(),
+                )
+            })
+        }
+        _ => (
             Err(Error::new(
                 ErrorKind::Internal,
-                format!(
-                    "a worker process panicked: {}",
-                    crate::func::panic_message(&*panic)
-                ),
+                "a worker process was sent a partition of a get it was not forked for",
             )),
             Stats::default(),
-        )
-    });
-    page.leave(seq);
-    let trace = observer.trace.take().unwrap_or_default();
-    let at = match ran {
-        (Ok(encoded), stats) => {
-            let at = begin_frame(out, DONE);
-            put_varint(out, u64::from(seq));
-            put_varint(out, stats.entries_run);
-            put_varint(out, stats.peak_held);
-            put_trace(out, &trace, times);
-            let returned = outputs.iter().filter(|o| o.1 & OUTPUT_RETURN != 0).count();
-            put_varint(out, returned as u64);
-            for (bytes, &(p, mode)) in encoded.into_iter().zip(&outputs) {
-                if mode & OUTPUT_RETURN != 0 {
-                    put_bytes(out, &bytes);
-                }
-                if mode & OUTPUT_HOLD != 0 {
-                    held.values.insert(p, bytes);
-                }
-            }
-            at
-        }
-        (Err(e), stats) => {
-            let at = begin_frame(out, FAILED);
-            put_varint(out, u64::from(seq));
-            wire::put_error(out, &e);
-            put_varint(out, stats.entries_run);
-            put_trace(out, &trace, times);
-            at
-        }
+        ),
     };
-    end_frame(out, at);
+    page.leave(seq);
+    answer(out, seq, ran, &outputs, held, observer.trace.take(), times);
     Ok(())
+}
+
+/// Runs partition `c`'s positions in `run`: puts its inputs, runs each position in priority
+/// order, takes its outputs out encoded, and drops its inputs again.
+#[allow(clippy::too_many_arguments)]
+fn run_positions(
+    f: Forked<'_>,
+    run: &Run<'_>,
+    c: usize,
+    body: &[u8],
+    inputs: &[(u8, u64, u64)],
+    outputs: &[(u32, u8)],
+    held: &Held,
+    observer: &mut PageObserver<'_>,
+) -> (Result<Vec<Vec<u8>>>, Stats) {
+    let mut stats = Stats::default();
+    let positions = f.parts.inputs(c);
+    let result = (|| -> Result<Vec<Vec<u8>>> {
+        let bytes = input_bytes(body, inputs, held)?;
+        for (&q, b) in positions.iter().zip(bytes) {
+            let v = encode::decode(b).map_err(|e| {
+                let key = f.graph.key_name(f.plan.order[q as usize]);
+                Error::invalid_argument(format!("input '{key}': {}", e.message)).with_key(key)
+            })?;
+            run.put(q, v);
+        }
+        let range = f.parts.range(c);
+        run.rearm(range.clone(), positions);
+        let ninputs = positions.len() as u32;
+        let mut scratch = Scratch::default();
+        for p in range.clone() {
+            let index = ninputs + (p - range.start);
+            if !observer.before(index) {
+                run.stop(Error::cancelled());
+                break;
+            }
+            let ok = run.execute(p, 0, &mut scratch);
+            stats.entries_run += 1;
+            observer.after(index, ok);
+            if !ok {
+                break;
+            }
+        }
+        run.retire(scratch);
+        if let Some(e) = run.take_failure() {
+            return Err(e);
+        }
+        let mut encoded = Vec::with_capacity(outputs.len());
+        for &(p, _) in outputs {
+            let key = f.graph.key_name(f.plan.order[p as usize]);
+            let v = run.take(p).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    format!("the result of '{key}' is missing after its partition ran"),
+                )
+            })?;
+            encoded.push(wire::encode_outputs(&[key], std::slice::from_ref(&v))?.remove(0));
+        }
+        Ok(encoded)
+    })();
+    // Inputs (and, after a failure, anything the partition left) go now.
+    for &q in positions {
+        drop(run.take(q));
+    }
+    if result.is_err() {
+        for p in f.parts.range(c) {
+            drop(run.take(p));
+        }
+    }
+    (result, stats)
 }
 
 /// Decodes and runs one partition; its outputs come back encoded, in the message's order.
@@ -257,33 +459,18 @@ fn run_partition(
     inputs: &[(u8, u64, u64)],
     outputs: &[(u32, u8)],
     held: &Held,
-    graph: Option<&Graph>,
     observer: &mut PageObserver<'_>,
     measure_memory: bool,
 ) -> (Result<Vec<Vec<u8>>>, Stats) {
-    let part = match Partition::decode(message, graph) {
+    // Only plugin functions come this way: a worker not forked for this get shares no code.
+    let part = match Partition::decode(message, None) {
         Ok(part) => part,
         Err(e) => return (Err(e), Stats::default()),
     };
-    let mut values: Vec<&[u8]> = Vec::with_capacity(inputs.len());
-    for &(kind, a, b) in inputs {
-        if kind == INPUT_INLINE {
-            values.push(&body[a as usize..(a + b) as usize]);
-        } else {
-            match held.values.get(&(a as u32)) {
-                Some(v) => values.push(v),
-                None => {
-                    return (
-                        Err(Error::new(
-                            ErrorKind::Internal,
-                            format!("a worker process was asked for a result it does not hold (position {a})"),
-                        )),
-                        Stats::default(),
-                    )
-                }
-            }
-        }
-    }
+    let values = match input_bytes(body, inputs, held) {
+        Ok(v) => v,
+        Err(e) => return (Err(e), Stats::default()),
+    };
     let keys: Vec<String> = part.output_keys().map(str::to_string).collect();
     if keys.len() != outputs.len() {
         return (

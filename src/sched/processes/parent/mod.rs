@@ -28,6 +28,7 @@ mod replies;
 use super::page::now_ns;
 use super::protocol::*;
 use super::spawn::{self, WorkerProc};
+use super::worker::Forked;
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Expr, Graph};
@@ -372,7 +373,12 @@ impl<'a> Sched<'a> {
     fn spawn(&self) -> Result<WorkerProc> {
         // `local` implies `may_fork` (checked before the get started).
         if self.local || self.may_fork {
-            spawn::fork_worker(self.graph, self.get)
+            spawn::fork_worker(Forked {
+                graph: self.graph,
+                plan: self.plan,
+                parts: &self.parts,
+                get: self.get,
+            })
         } else {
             spawn::exec_worker()
         }
@@ -746,18 +752,20 @@ impl<'a> Sched<'a> {
     }
 
     fn send_run(&mut self, c: usize, w: usize) {
-        let funcs = if self.local {
-            Funcs::Fork
+        // A worker forked for this get is sent the partition's number (it holds the plan);
+        // any other, a message naming plugin functions by path.
+        let message = if self.local {
+            None
         } else {
-            Funcs::PluginsOnly("in a worker process")
-        };
-        let message = match wire::encode_partition(self.graph, self.plan, &self.parts, c, funcs) {
-            Ok(m) => m,
-            Err(e) => {
-                self.workers[w].task = None;
-                self.state[c] = PState::Failed;
-                self.fail(e);
-                return;
+            let funcs = Funcs::PluginsOnly("in a worker process");
+            match wire::encode_partition(self.graph, self.plan, &self.parts, c, funcs) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    self.workers[w].task = None;
+                    self.state[c] = PState::Failed;
+                    self.fail(e);
+                    return;
+                }
             }
         };
         let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
@@ -789,10 +797,13 @@ impl<'a> Sched<'a> {
             end_frame(out, at);
             slot.releases.clear();
         }
-        let at = begin_frame(out, RUN);
+        let at = begin_frame(out, if message.is_some() { RUN } else { RUN_FORKED });
         put_varint(out, self.get);
         put_varint(out, u64::from(seq));
         out.push(flags);
+        if message.is_none() {
+            put_varint(out, c as u64);
+        }
         let (a, b) = (
             self.parts.inputs_off[c] as usize,
             self.parts.inputs_off[c + 1] as usize,
@@ -813,7 +824,9 @@ impl<'a> Sched<'a> {
             put_varint(out, u64::from(p));
             out.push(mode);
         }
-        put_bytes(out, &message);
+        if let Some(message) = &message {
+            put_bytes(out, message);
+        }
         end_frame(out, at);
         slot.expect.push_back(Expect::Run {
             part: c as u32,
