@@ -88,7 +88,8 @@ pub(crate) fn get(
         let n = want.min(parts.len()).max(1);
         let mut sched = Sched::new(graph, plan, parts, options, local.is_some(), may_fork);
         let result = sched.start(n).and_then(|()| sched.run(keys));
-        sched.close(n);
+        // The pool keeps up to a worker per core, or as many as this get used if more.
+        sched.close(n.max(default_workers()));
         stats.workers = n as u32;
         stats.entries_run = sched.entries_run;
         stats.peak_held = if options.measure_memory {
