@@ -674,3 +674,45 @@ fn processes_isolate_crashes_retry_and_time_out() {
         "{e}"
     );
 }
+
+#[test]
+fn worker_greets_and_survives_garbage() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let run = |input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_daskr"))
+            .arg("worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().unwrap()
+    };
+    // Nothing to do: it says hello (a frame: length, tag 0x80, protocol version 1, pid) and
+    // leaves when its input ends.
+    let o = run(b"");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(&o.stdout[8..10], &[0x80, 1]);
+    // A frame of impossible length, an unknown tag, a truncated RUN, a RUN_FORKED to a worker
+    // not forked for it: errors, never a crash or a panic message.
+    let mut bad_run = 10u64.to_le_bytes().to_vec();
+    bad_run.extend_from_slice(&[0x01, 0xff, 0xff, 0xff, 0xff]);
+    let mut forked = 7u64.to_le_bytes().to_vec();
+    forked.extend_from_slice(&[0x05, 1, 1, 0, 0, 0, 0]);
+    for input in [
+        &u64::MAX.to_le_bytes()[..],
+        &[1, 0, 0, 0, 0, 0, 0, 0, 0x7f][..],
+        &bad_run[..],
+        &forked[..],
+    ] {
+        let o = run(input);
+        assert!(
+            o.status.code().is_some(),
+            "killed by a signal: {:?}",
+            o.status
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
