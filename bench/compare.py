@@ -2,6 +2,7 @@
 """The benchmark harness: every system on the same shapes, in one run.
 
     python3 bench/compare.py [--quick] [--rounds R] [--systems a,b] [--shapes a,b] [--no-setup]
+                             [--no-spin] [--processes-n N]
 
 Builds what it needs (libdaskr with cargo, the C/C++ runners with the system compilers, the Go
 runner with go, a venv with Dask from PyPI under target/bench/venv), runs every system on the
@@ -428,6 +429,8 @@ def main():
     ap.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated subset of " + ",".join(SHAPES))
     ap.add_argument("--no-spin", action="store_true", help="skip the ~1 ms task speedup measurement")
     ap.add_argument("--no-setup", action="store_true", help="use the runners already built in target/bench")
+    ap.add_argument("--processes-n", type=int, default=None,
+                    help="N for daskr-c-processes (default 100,000; --quick 10,000)")
     ap.add_argument("--out", default=os.path.join(OUT, "compare.json"))
     args = ap.parse_args()
 
@@ -447,7 +450,7 @@ def main():
         "n_native": 10_000 if args.quick else 1_000_000,
         "n_dask": 2_000 if args.quick else 20_000,
         "n_spin": 1_000 if args.quick else 10_000,
-        "n_processes": 10_000 if args.quick else 100_000,
+        "n_processes": args.processes_n or (10_000 if args.quick else 100_000),
         "n_dask_mp": 2_000,
         "rounds": max(args.rounds, 1),
         "shapes": shapes,
