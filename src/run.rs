@@ -486,6 +486,12 @@ impl<'a> Run<'a> {
         unsafe { self.slots.set(p, v) }
     }
 
+    /// Position `p`'s result, if it holds one, on the thread running the partitions.
+    pub(crate) fn peek(&self, p: u32) -> Option<&Value> {
+        // SAFETY: as in `put`.
+        unsafe { (*self.slots.0[p as usize].get()).as_ref() }
+    }
+
     /// Takes position `p`'s result out (a partition's output, or an input it no longer
     /// needs), on the thread running the partition.
     pub(crate) fn take(&self, p: u32) -> Option<Value> {

@@ -14,7 +14,7 @@
 use std::os::fd::RawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::page::{now_ns, Page};
 use super::protocol::*;
@@ -25,6 +25,7 @@ use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::run::{Run, Scratch, Stats};
 use crate::sched::Options;
+use crate::value::Value;
 use crate::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
 
 /// What a worker forked for a get holds of it (valid in the child: the fork copied them).
@@ -39,7 +40,18 @@ pub(crate) struct Forked<'g> {
 /// Results this worker holds, by plan position, for the get `get`.
 struct Held {
     get: u64,
+    /// Encoded (workers running partition messages).
     values: FxHashMap<u32, Vec<u8>>,
+    /// Kept as values in the forked get's run, in their result slots (encoded only if
+    /// another worker or the caller asks for them).
+    in_run: FxHashSet<u32>,
+}
+
+impl Held {
+    fn clear(&mut self) {
+        self.values = FxHashMap::default();
+        self.in_run = FxHashSet::default();
+    }
 }
 
 /// Runs the worker loop of a `daskr worker` process: frames come in on `input` and go out on
@@ -78,6 +90,7 @@ pub(crate) fn serve(conn: &Conn, page: &Page, forked: Option<Forked<'_>>) -> i32
     let mut held = Held {
         get: u64::MAX,
         values: FxHashMap::default(),
+        in_run: FxHashSet::default(),
     };
     // The forked get's run (result slots for its whole plan), made at its first partition.
     let mut run_state: Option<Run<'_>> = None;
@@ -94,10 +107,10 @@ pub(crate) fn serve(conn: &Conn, page: &Page, forked: Option<Forked<'_>>) -> i32
         let handled = match buf[0] {
             RUN => run(body, &mut held, page, &mut out),
             RUN_FORKED => run_forked(body, &mut held, page, forked, &mut run_state, &mut out),
-            FETCH => fetch(body, &held, &mut out),
-            RELEASE => release(body, &mut held),
+            FETCH => fetch(body, &held, run_state.as_ref(), &mut out),
+            RELEASE => release(body, &mut held, run_state.as_ref()),
             CLEAR => {
-                held.values = FxHashMap::default();
+                held.clear();
                 run_state = None;
                 Ok(())
             }
@@ -167,7 +180,7 @@ fn run(body: &[u8], held: &mut Held, page: &Page, out: &mut Vec<u8>) -> Result<(
     let seq = r.varint()? as u32;
     let flags = r.byte()?;
     if get != held.get {
-        held.values = FxHashMap::default();
+        held.clear();
         held.get = get;
     }
     let (inputs, outputs) = inputs_outputs(&mut r)?;
@@ -210,17 +223,26 @@ fn run(body: &[u8], held: &mut Held, page: &Page, out: &mut Vec<u8>) -> Result<(
         )
     });
     page.leave(seq);
-    answer(out, seq, ran, &outputs, held, observer.trace.take(), times);
+    answer(
+        out,
+        seq,
+        ran,
+        &outputs,
+        Some(held),
+        observer.trace.take(),
+        times,
+    );
     Ok(())
 }
 
-/// Writes DONE (the outputs kept or returned as asked) or FAILED.
+/// Writes DONE or FAILED. With `held`, `ran` has every output encoded, and those to hold are
+/// kept there; without, it has the returned outputs only (the held ones stay in the run).
 fn answer(
     out: &mut Vec<u8>,
     seq: u32,
     ran: (Result<Vec<Vec<u8>>>, Stats),
     outputs: &[(u32, u8)],
-    held: &mut Held,
+    held: Option<&mut Held>,
     trace: Option<Vec<(u32, bool, u64, u64)>>,
     times: bool,
 ) {
@@ -234,12 +256,21 @@ fn answer(
             put_trace(out, &trace, times);
             let returned = outputs.iter().filter(|o| o.1 & OUTPUT_RETURN != 0).count();
             put_varint(out, returned as u64);
-            for (bytes, &(p, mode)) in encoded.into_iter().zip(outputs) {
-                if mode & OUTPUT_RETURN != 0 {
-                    put_bytes(out, &bytes);
+            match held {
+                Some(held) => {
+                    for (bytes, &(p, mode)) in encoded.into_iter().zip(outputs) {
+                        if mode & OUTPUT_RETURN != 0 {
+                            put_bytes(out, &bytes);
+                        }
+                        if mode & OUTPUT_HOLD != 0 {
+                            held.values.insert(p, bytes);
+                        }
+                    }
                 }
-                if mode & OUTPUT_HOLD != 0 {
-                    held.values.insert(p, bytes);
+                None => {
+                    for bytes in &encoded {
+                        put_bytes(out, bytes);
+                    }
                 }
             }
             at
@@ -331,7 +362,7 @@ fn run_forked<'g>(
         return Err(r.error("bytes after the run request".into()));
     }
     if get != held.get {
-        held.values = FxHashMap::default();
+        held.clear();
         held.get = get;
         *run_state = None;
     }
@@ -377,12 +408,13 @@ fn run_forked<'g>(
         ),
     };
     page.leave(seq);
-    answer(out, seq, ran, &outputs, held, observer.trace.take(), times);
+    answer(out, seq, ran, &outputs, None, observer.trace.take(), times);
     Ok(())
 }
 
-/// Runs partition `c`'s positions in `run`: puts its inputs, runs each position in priority
-/// order, takes its outputs out encoded, and drops its inputs again.
+/// Runs partition `c`'s positions in `run`: puts its inputs (those held here are in the run
+/// already), runs each position in priority order, keeps the outputs to hold in their slots
+/// and encodes those to return, and drops the inputs it was sent.
 #[allow(clippy::too_many_arguments)]
 fn run_positions(
     f: Forked<'_>,
@@ -391,19 +423,35 @@ fn run_positions(
     body: &[u8],
     inputs: &[(u8, u64, u64)],
     outputs: &[(u32, u8)],
-    held: &Held,
+    held: &mut Held,
     observer: &mut PageObserver<'_>,
 ) -> (Result<Vec<Vec<u8>>>, Stats) {
     let mut stats = Stats::default();
     let positions = f.parts.inputs(c);
+    // Inputs put here for this partition only (sent, or held encoded): dropped at the end.
+    let mut sent: Vec<u32> = Vec::with_capacity(inputs.len());
     let result = (|| -> Result<Vec<Vec<u8>>> {
-        let bytes = input_bytes(body, inputs, held)?;
-        for (&q, b) in positions.iter().zip(bytes) {
-            let v = encode::decode(b).map_err(|e| {
+        for (&q, &(kind, a, b)) in positions.iter().zip(inputs) {
+            let bytes = if kind == INPUT_INLINE {
+                &body[a as usize..(a + b) as usize]
+            } else if held.in_run.contains(&q) && run.peek(q).is_some() {
+                continue;
+            } else if let Some(v) = held.values.get(&q) {
+                v
+            } else {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "a worker process was asked for a result it does not hold (position {q})"
+                    ),
+                ));
+            };
+            let v = encode::decode(bytes).map_err(|e| {
                 let key = f.graph.key_name(f.plan.order[q as usize]);
                 Error::invalid_argument(format!("input '{key}': {}", e.message)).with_key(key)
             })?;
             run.put(q, v);
+            sent.push(q);
         }
         let range = f.parts.range(c);
         run.rearm(range.clone(), positions);
@@ -426,29 +474,57 @@ fn run_positions(
         if let Some(e) = run.take_failure() {
             return Err(e);
         }
-        let mut encoded = Vec::with_capacity(outputs.len());
-        for &(p, _) in outputs {
+        let mut returned = Vec::new();
+        for &(p, mode) in outputs {
             let key = f.graph.key_name(f.plan.order[p as usize]);
-            let v = run.take(p).ok_or_else(|| {
+            let v = run.peek(p).ok_or_else(|| {
                 Error::new(
                     ErrorKind::Internal,
                     format!("the result of '{key}' is missing after its partition ran"),
                 )
             })?;
-            encoded.push(wire::encode_outputs(&[key], std::slice::from_ref(&v))?.remove(0));
+            if mode & OUTPUT_RETURN != 0 {
+                returned.push(wire::encode_outputs(&[key], std::slice::from_ref(v))?.remove(0));
+            } else if !encodable(v) {
+                // Whether it may cross is decided now, not when another worker asks for it:
+                // the same error wherever the partitions reading it run.
+                wire::encode_outputs(&[key], std::slice::from_ref(v))?;
+            }
+            if mode & OUTPUT_HOLD != 0 {
+                held.in_run.insert(p);
+            } else {
+                drop(run.take(p));
+            }
         }
-        Ok(encoded)
+        Ok(returned)
     })();
-    // Inputs (and, after a failure, anything the partition left) go now.
-    for &q in positions {
-        drop(run.take(q));
+    for q in sent {
+        if !held.in_run.contains(&q) {
+            drop(run.take(q));
+        }
     }
     if result.is_err() {
         for p in f.parts.range(c) {
-            drop(run.take(p));
+            if !held.in_run.contains(&p) {
+                drop(run.take(p));
+            }
         }
     }
     (result, stats)
+}
+
+/// Whether a value can be encoded (holds no pointer value), without encoding it.
+fn encodable(v: &Value) -> bool {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        if v.as_pointer().is_some() {
+            return false;
+        }
+        if let Some(items) = v.as_list() {
+            stack.extend(items);
+        }
+    }
+    true
 }
 
 /// Decodes and runs one partition; its outputs come back encoded, in the message's order.
@@ -493,20 +569,32 @@ fn run_partition(
     (encoded, stats)
 }
 
-/// FETCH: the held results asked for, in order.
-fn fetch(body: &[u8], held: &Held, out: &mut Vec<u8>) -> Result<()> {
+/// FETCH: the held results asked for, in order (encoded now if kept in the run).
+fn fetch(body: &[u8], held: &Held, run: Option<&Run<'_>>, out: &mut Vec<u8>) -> Result<()> {
     let mut r = Reader::new(body);
     let n = r.count()?;
     let at = begin_frame(out, VALUES);
     put_varint(out, n as u64);
+    let mut scratch = Vec::new();
     for _ in 0..n {
         let p = r.varint()? as u32;
-        match held.values.get(&p) {
-            Some(v) => {
+        if let Some(v) = held.values.get(&p) {
+            out.push(1);
+            put_bytes(out, v);
+            continue;
+        }
+        let value = run
+            .filter(|_| held.in_run.contains(&p))
+            .and_then(|run| run.peek(p));
+        scratch.clear();
+        match value.map(|v| encode::encode_into(v, &mut scratch)) {
+            Some(Ok(())) => {
                 out.push(1);
-                put_bytes(out, v);
+                put_varint(out, scratch.len() as u64 + 1);
+                out.push(encode::ENCODING_VERSION);
+                out.extend_from_slice(&scratch);
             }
-            None => out.push(0),
+            _ => out.push(0),
         }
     }
     end_frame(out, at);
@@ -514,11 +602,17 @@ fn fetch(body: &[u8], held: &Held, out: &mut Vec<u8>) -> Result<()> {
 }
 
 /// RELEASE: drop these held results.
-fn release(body: &[u8], held: &mut Held) -> Result<()> {
+fn release(body: &[u8], held: &mut Held, run: Option<&Run<'_>>) -> Result<()> {
     let mut r = Reader::new(body);
     let n = r.count()?;
     for _ in 0..n {
-        held.values.remove(&(r.varint()? as u32));
+        let p = r.varint()? as u32;
+        held.values.remove(&p);
+        if held.in_run.remove(&p) {
+            if let Some(run) = run {
+                drop(run.take(p));
+            }
+        }
     }
     Ok(())
 }

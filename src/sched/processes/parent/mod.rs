@@ -904,17 +904,13 @@ impl<'a> Sched<'a> {
     }
 }
 
-/// The output index of position `p` (which must be some partition's output).
+/// The output index of position `p` (which must be some partition's output). Partitions are
+/// ranges in position order and list their outputs ascending, so all outputs are ascending.
 fn slot_of(parts: &Partitions, p: u32) -> u32 {
-    let c = parts.of(p);
-    let (a, b) = (
-        parts.outputs_off[c] as usize,
-        parts.outputs_off[c + 1] as usize,
-    );
-    let i = parts.outputs[a..b]
+    parts
+        .outputs
         .binary_search(&p)
-        .expect("an input is an output of the partition before it");
-    (a + i) as u32
+        .expect("an input is an output of the partition before it") as u32
 }
 
 /// "2.5 s", "250 ms".
