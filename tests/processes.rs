@@ -275,6 +275,25 @@ fn a_crashing_task_kills_its_worker_not_the_caller() {
 }
 
 #[test]
+fn a_death_is_noticed_while_something_holds_the_workers_socket() {
+    // The task's own child keeps the dead worker's end of the connection open for 3 s: the
+    // worker's end is noticed by its process ending, not by the connection closing.
+    let g = with_bad("fork_and_crash");
+    let started = Instant::now();
+    let e = g.get_key("z", &procs(1)).unwrap_err();
+    assert_eq!(
+        (e.kind, e.key.as_deref()),
+        (ErrorKind::WorkerDied, Some("bad"))
+    );
+    assert!(e.message.contains("SIGSEGV"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn closures_that_crash_are_isolated_too() {
     let mut g = Graph::new();
     g.add_value("x", Value::Int(1)).unwrap();

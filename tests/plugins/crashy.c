@@ -15,6 +15,8 @@
  *   pointer()                   a pointer value (cannot cross processes)
  *   blob(n)                     n bytes (0, 1, 2, ...)
  *   fail(message)               fails with message
+ *   fork_and_crash()            starts a process that sleeps 3 s (holding the worker's
+ *                               descriptors), then segfaults
  *
  * Built without linking libdaskr, like every plugin (tests/common build_plugin).
  */
@@ -110,6 +112,16 @@ EXPORT void crash_once(daskr_call_t *call, void *user_data) {
     daskr_call_return(call, daskr_value_clone(daskr_call_arg(call, 1)));
 }
 
+EXPORT void fork_and_crash(daskr_call_t *call, void *user_data) {
+    (void)call;
+    (void)user_data;
+    if (fork() == 0) {
+        sleep(3);
+        _exit(0);
+    }
+    *nowhere = 1;
+}
+
 static int thing = 42;
 
 EXPORT void pointer(daskr_call_t *call, void *user_data) {
@@ -147,6 +159,7 @@ static const daskr_plugin_task_t TASKS[] = {
     {"pointer", "pointer(): a pointer value"},
     {"blob", "blob(n): n bytes"},
     {"fail", "fail(message): fails"},
+    {"fork_and_crash", "fork_and_crash(): leaves a process holding the worker's descriptors, then segfaults"},
 };
 
 static const daskr_plugin_info_t INFO = {

@@ -31,6 +31,9 @@ pub(crate) struct WorkerProc {
     /// The scheduler's end of the socket pair (non-blocking, close-on-exec).
     pub fd: OwnedFd,
     pub page: Page,
+    /// Readable once the process has ended (Linux 5.3+; None before): a worker that died is
+    /// noticed even if something it started still holds its end of the socket open.
+    pub pidfd: Option<OwnedFd>,
 }
 
 /// The scheduler-side descriptors of every live worker: a forked child closes them, so it
@@ -43,9 +46,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl WorkerProc {
     fn new(pid: libc::pid_t, fd: OwnedFd, page: Page) -> WorkerProc {
-        lock(&OPEN_FDS).push(fd.as_raw_fd());
         set_nonblocking(fd.as_raw_fd());
-        WorkerProc { pid, fd, page }
+        // SAFETY: pidfd_open of our own child; the result is checked.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        // SAFETY: a fresh descriptor (pidfds are close-on-exec), owned from here.
+        let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) });
+        let mut open = lock(&OPEN_FDS);
+        open.push(fd.as_raw_fd());
+        open.extend(pidfd.as_ref().map(|f| f.as_raw_fd()));
+        drop(open);
+        WorkerProc {
+            pid,
+            fd,
+            page,
+            pidfd,
+        }
     }
 
     /// Kills the process (SIGKILL) and reaps it.
@@ -81,7 +96,8 @@ impl WorkerProc {
 impl Drop for WorkerProc {
     fn drop(&mut self) {
         let fd = self.fd.as_raw_fd();
-        lock(&OPEN_FDS).retain(|&f| f != fd);
+        let pidfd = self.pidfd.as_ref().map(|f| f.as_raw_fd());
+        lock(&OPEN_FDS).retain(|&f| f != fd && Some(f) != pidfd);
     }
 }
 

@@ -37,6 +37,9 @@ pub(crate) struct Forked<'g> {
     pub get: u64,
 }
 
+/// Buffers larger than this are freed after use rather than kept for the next message.
+const KEEP_BUFFER: usize = 8 << 20;
+
 /// Results this worker holds, by plan position, for the get `get`.
 struct Held {
     get: u64,
@@ -121,6 +124,12 @@ pub(crate) fn serve(conn: &Conn, page: &Page, forked: Option<Forked<'_>>) -> i32
         }
         if !out.is_empty() && conn.write_all(&out).is_err() {
             return 3;
+        }
+        // A worker may wait idle in the pool for long: it does not keep a large buffer.
+        for b in [&mut buf, &mut out] {
+            if b.capacity() > KEEP_BUFFER {
+                *b = Vec::new();
+            }
         }
     }
 }

@@ -24,6 +24,11 @@ impl Sched<'_> {
         slot.out_at = 0;
         slot.inbuf.clear();
         slot.releases.clear();
+        // Its connection closed or its process ended, so it is dead or dying; the kill makes
+        // sure (a process that is already exiting keeps its own status), so reaping never
+        // waits on a live one.
+        // SAFETY: our own child, not yet reaped (so its pid cannot have been reused).
+        unsafe { libc::kill(proc.pid, libc::SIGKILL) };
         let status = proc.reap();
         let pid = proc.pid;
 

@@ -478,7 +478,7 @@ impl<'a> Sched<'a> {
 
     fn run(&mut self, keys: &Value) -> Result<Value> {
         let mut pfds: Vec<libc::pollfd> = Vec::new();
-        let mut who: Vec<usize> = Vec::new();
+        let mut who: Vec<(usize, libc::pid_t, bool)> = Vec::new();
         loop {
             if self.failure.is_none() {
                 self.check_cancel();
@@ -527,7 +527,15 @@ impl<'a> Sched<'a> {
                     events,
                     revents: 0,
                 });
-                who.push(w);
+                who.push((w, proc.pid, false));
+                if let Some(pidfd) = &proc.pidfd {
+                    pfds.push(libc::pollfd {
+                        fd: pidfd.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    who.push((w, proc.pid, true));
+                }
             }
             if pfds.is_empty() {
                 continue;
@@ -539,8 +547,16 @@ impl<'a> Sched<'a> {
                 continue; // EINTR
             }
             for i in 0..pfds.len() {
-                let (w, revents) = (who[i], pfds[i].revents);
-                if revents == 0 || self.workers[w].proc.is_none() {
+                let ((w, pid, exited), revents) = (who[i], pfds[i].revents);
+                // (A worker handled earlier in this round may have died and been replaced.)
+                if revents == 0 || self.workers[w].proc.as_ref().map(|p| p.pid) != Some(pid) {
+                    continue;
+                }
+                if exited {
+                    // The process ended: take what it sent before, then bury it (even if a
+                    // process it started keeps its socket open).
+                    self.receive(w);
+                    self.died(w);
                     continue;
                 }
                 if revents & libc::POLLOUT != 0 && self.flush(w).is_err() {
