@@ -965,7 +965,8 @@ using Stats = daskr_stats_t;
 
 struct Options {
     Scheduler scheduler = Scheduler::Threads;
-    /// Threads for the threads scheduler (the caller's included); 0 = available cores.
+    /// Threads for the threads scheduler (the caller's included), worker processes for the
+    /// processes scheduler; 0 = available cores.
     uint32_t workers = 0;
     Callbacks callbacks;
     /// Borrowed for the get; nullptr for none.

@@ -118,7 +118,7 @@ pub struct Stats {
     pub entries_run: u64,
     /// Most results held at once (measured only with `Options::measure_memory`; else 0).
     pub peak_held: u64,
-    /// Threads that ran tasks.
+    /// Threads that ran tasks (worker processes, under `processes`).
     pub workers: u32,
     /// Time to resolve, cull, check and order.
     pub plan_time: Duration,
