@@ -34,6 +34,8 @@ pub(crate) struct WorkerProc {
     /// Readable once the process has ended (Linux 5.3+; None before): a worker that died is
     /// noticed even if something it started still holds its end of the socket open.
     pub pidfd: Option<OwnedFd>,
+    /// The get it was forked for (None: exec'd): that get sends it partitions by number.
+    pub forked_for: Option<u64>,
 }
 
 /// The scheduler-side descriptors of every live worker: a forked child closes them, so it
@@ -45,7 +47,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl WorkerProc {
-    fn new(pid: libc::pid_t, fd: OwnedFd, page: Page) -> WorkerProc {
+    fn new(pid: libc::pid_t, fd: OwnedFd, page: Page, forked_for: Option<u64>) -> WorkerProc {
         set_nonblocking(fd.as_raw_fd());
         // SAFETY: pidfd_open of our own child; the result is checked.
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -60,6 +62,7 @@ impl WorkerProc {
             fd,
             page,
             pidfd,
+            forked_for,
         }
     }
 
@@ -165,7 +168,7 @@ pub(crate) fn fork_worker(forked: Forked<'_>) -> Result<WorkerProc> {
         child(&ours, &theirs, &siblings, &page, forked);
     }
     drop(theirs);
-    Ok(WorkerProc::new(pid, ours, page))
+    Ok(WorkerProc::new(pid, ours, page, Some(forked.get)))
 }
 
 /// The forked child: close what is not its own, run the loop, leave with `_exit`.
@@ -273,7 +276,7 @@ pub(crate) fn exec_worker() -> Result<WorkerProc> {
             ),
         ));
     }
-    let worker = WorkerProc::new(pid, ours, page);
+    let worker = WorkerProc::new(pid, ours, page, None);
     match greeting(&worker) {
         Ok(()) => Ok(worker),
         Err(e) => {

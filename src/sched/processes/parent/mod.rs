@@ -770,8 +770,9 @@ impl<'a> Sched<'a> {
 
     fn send_run(&mut self, c: usize, w: usize) {
         // A worker forked for this get is sent the partition's number (it holds the plan);
-        // any other, a message naming plugin functions by path.
-        let message = if self.local {
+        // any other (from the pool, or exec'd), a message naming plugin functions by path.
+        let forked = self.workers[w].proc.as_ref().and_then(|p| p.forked_for) == Some(self.get);
+        let message = if forked {
             None
         } else {
             let funcs = Funcs::PluginsOnly("in a worker process");
