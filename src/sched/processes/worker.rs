@@ -122,6 +122,12 @@ pub(crate) fn serve(conn: &Conn, page: &Page, forked: Option<Forked<'_>>) -> i32
         if handled.is_err() {
             return 4; // a malformed request: nothing sensible to answer
         }
+        if matches!(buf[0], RUN | RUN_FORKED) {
+            // What tasks printed through C stdio is written out now: a worker is killed, not
+            // exited, when it is no longer needed, and its buffers would be lost with it.
+            // SAFETY: flushes every C stream.
+            unsafe { libc::fflush(std::ptr::null_mut()) };
+        }
         if !out.is_empty() && conn.write_all(&out).is_err() {
             return 3;
         }
