@@ -676,6 +676,34 @@ fn processes_isolate_crashes_retry_and_time_out() {
 }
 
 #[test]
+fn what_tasks_print_in_workers_is_not_lost() {
+    // stdout is a pipe here, so C stdio buffers it: workers flush it after each partition.
+    let g = crashy_file(
+        "say",
+        r#"{"a": {"fn": "c:say", "args": [{"lit": "from a worker"}]}}"#,
+    );
+    for start in ["fork", "exec"] {
+        let o = daskr_env(
+            &[
+                "run",
+                g.to_str().unwrap(),
+                "--keys",
+                "a",
+                "--scheduler",
+                "processes",
+            ],
+            &[("DASKR_PROCESSES_START", start)],
+        );
+        assert!(o.status.success(), "{start}: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains("from a worker\n"),
+            "{start}: {}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
 fn worker_greets_and_survives_garbage() {
     use std::io::Write as _;
     use std::process::Stdio;

@@ -15,6 +15,7 @@
  *   pointer()                   a pointer value (cannot cross processes)
  *   blob(n)                     n bytes (0, 1, 2, ...)
  *   fail(message)               fails with message
+ *   say(text)                   prints text and a newline on stdout (buffered), returns 1
  *   fork_and_crash()            starts a process that sleeps 3 s (holding the worker's
  *                               descriptors), then segfaults
  *
@@ -112,6 +113,15 @@ EXPORT void crash_once(daskr_call_t *call, void *user_data) {
     daskr_call_return(call, daskr_value_clone(daskr_call_arg(call, 1)));
 }
 
+EXPORT void say(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const char *text = "";
+    size_t len = 0;
+    daskr_value_get_string(daskr_call_arg(call, 0), &text, &len);
+    printf("%.*s\n", (int)len, text);
+    daskr_call_return_int(call, 1);
+}
+
 EXPORT void fork_and_crash(daskr_call_t *call, void *user_data) {
     (void)call;
     (void)user_data;
@@ -159,6 +169,7 @@ static const daskr_plugin_task_t TASKS[] = {
     {"pointer", "pointer(): a pointer value"},
     {"blob", "blob(n): n bytes"},
     {"fail", "fail(message): fails"},
+    {"say", "say(text): prints text on stdout"},
     {"fork_and_crash", "fork_and_crash(): leaves a process holding the worker's descriptors, then segfaults"},
 };
 
