@@ -62,7 +62,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 PREFIX ?= /usr/local
 DESTDIR ?=
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-VALGRIND := valgrind --quiet --error-exitcode=99 --leak-check=full \
+VALGRIND := valgrind --quiet --child-silent-after-fork=yes --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 
 .PHONY: test-cpp test-cpp-memcheck test-go pipeline-cpp pipeline-go install test-install
@@ -78,7 +78,7 @@ test-cpp-memcheck: test-cpp
 	$(VALGRIND) target/cpp/daskr_cpp_tests --gtest_brief=1
 
 # The Go package, plain and with the race detector (the pipeline test compares with the C one).
-test-go: lib target/examples/pipeline
+test-go: lib bin target/examples/pipeline
 	cd bindings/go && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) test -count=1 -race ./...
 
 target/examples/pipeline-cpp: examples/pipeline.cpp include/daskr.hpp include/daskr.h lib

@@ -2,7 +2,7 @@
 """The benchmark harness: every system on the same shapes, in one run.
 
     python3 bench/compare.py [--quick] [--rounds R] [--systems a,b] [--shapes a,b] [--no-setup]
-                             [--no-distributed]
+                             [--no-spin] [--processes-n N] [--no-distributed]
 
 Builds what it needs (libdaskr with cargo, the C/C++ runners with the system compilers, the Go
 runner with go, a venv with Dask from PyPI under target/bench/venv), runs every system on the
@@ -22,6 +22,16 @@ Systems (a runner that is missing, or cannot be built, is skipped with a note):
                  against Dask's own Client.get with Python task bodies, and a check that a few
                  large tasks spread over both workers. N = 100,000 for daskr, 10,000 for Dask
                  (--quick: 5,000 and 500); threads = the cluster's worker threads.
+  daskr-c-processes     bench/daskr_c.c --scheduler processes: daskr's processes scheduler
+  dask-multiprocessing  bench/dask_bench.py --scheduler processes: dask.multiprocessing.get
+
+The processes comparison runs the same shapes with N = 100,000 for daskr (--quick: 10,000) and
+2,000 for Dask, with 1 and all worker processes, plus move-1k / move-1m: N results of 1 KiB
+(N <= 10,000; Dask 2,000) or 64 results of 1 MiB (--quick: 16) gathered by one sink, which under
+the processes scheduler cross from the worker that made them to the sink's; daskr-c (threads)
+runs them too, so the difference is what moving costs. Dask's multiprocessing scheduler fails
+on long chains (it fuses a chain into one nested task and pickles it recursively): that is
+recorded as a note, and its chain is measured again at N = 100.
 
 Sizes: N = 1,000,000 tasks for the native systems and 20,000 for Dask (reported per task);
 --quick: 10,000 and 2,000. daskr-c also runs at Dask's N, so that peak_held is compared on the
@@ -51,9 +61,12 @@ OUT = os.path.join(ROOT, "target", "bench")
 VENV = os.path.join(OUT, "venv")
 DASK_VERSION = os.environ.get("DASK_VERSION", "2026.8.0")
 SHAPES = ["independent", "chain", "tree", "wavefront", "pipeline"]
-SYSTEMS = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "dask-threaded"]
 # Run together on one local Dask cluster by bench/distributed_bench.py.
 DIST_SYSTEMS = ["daskr-distributed", "dask-client-get"]
+SYSTEMS = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "dask-threaded", "daskr-c-processes",
+           "dask-multiprocessing"]
+PROCESSES = ["daskr-c-processes", "dask-multiprocessing"]
+MOVE_SHAPES = ["move-1k", "move-1m"]
 NATIVE = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow"]
 
 CC = os.environ.get("CC", "cc")
@@ -156,6 +169,15 @@ def setup_distributed():
     run([CC, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + p("include"), "-I" + p("bench"),
          p("bench", "daskr_distributed.c"), *LINK_DASKR, "-lm", "-o", os.path.join(OUT, "daskr_distributed")])
     return [py, p("bench", "distributed_bench.py")]
+def setup_daskr_c_processes():
+    exe = os.path.join(OUT, "daskr_c")
+    if not os.path.exists(exe):
+        setup_daskr_c()
+    return [exe, "--scheduler", "processes"]
+
+
+def setup_dask_multiprocessing():
+    return [*setup_dask(), "--scheduler", "processes"]
 
 
 SETUP = {
@@ -164,6 +186,8 @@ SETUP = {
     "daskr-go": setup_daskr_go,
     "tbb-flow": setup_tbb_flow,
     "dask-threaded": setup_dask,
+    "daskr-c-processes": setup_daskr_c_processes,
+    "dask-multiprocessing": setup_dask_multiprocessing,
 }
 
 
@@ -192,6 +216,10 @@ def measure(system, argv, n, threads, shape, rounds, extra=()):
     row = rows[0]
     row["system"] = system
     row["load1"] = load1  # the 1-minute load average when the measurement started
+    if "error" in row:  # the system could not run this graph (Dask multiprocessing, long chains)
+        notes.append(f"{system} {shape} threads={threads} n={n:,} failed: {row['error']}")
+        log(f"  failed: {row['error']}")
+        return None
     log(f"  {row['ns_per_task']:.0f} ns/task ({time.time() - t0:.1f} s)")
     return row
 
@@ -286,7 +314,7 @@ def report(rows, cfg, systems, load_before, load_after):
 
     print("ns per task, build+run (daskr-c: build/run split)  -- ratios are per task, other/daskr-c")
     hdr = ["shape", "thr", "daskr-c", "build/run"]
-    present = [s for s in systems if s != "daskr-c"]
+    present = [s for s in systems if s != "daskr-c" and s not in PROCESSES]
     hdr += present
     hdr += [f"{s}/c" for s in present]
     out = []
@@ -306,11 +334,12 @@ def report(rows, cfg, systems, load_before, load_after):
     table(hdr, out)
 
     print(f"memory: RSS growth per task (bytes), graph alive, after the run; threads={allc}")
-    hdr = ["shape"] + [s for s in systems]
+    main_systems = [s for s in systems if s not in PROCESSES]
+    hdr = ["shape"] + main_systems
     out = []
     for shape in cfg["shapes"]:
         line = [shape]
-        for s in systems:
+        for s in main_systems:
             r = find(rows, s, shape, allc, nd if s == "dask-threaded" else nat)
             line.append("-" if not r or r.get("bytes_per_task") is None else f"{r['bytes_per_task']:.0f}")
         out.append(line)
@@ -341,6 +370,8 @@ def report(rows, cfg, systems, load_before, load_after):
               f"1 thread {sp1['run_s']:.2f} s, {allc} threads {spn['run_s']:.2f} s -> {x:.2f}x "
               f"(load average {sp1.get('load1')} / {spn.get('load1')} at the start)")
     print()
+
+    mp_ratios = report_processes(rows, cfg, systems)
 
     # Targets
     print("targets" + (" (quick mode: measured at N = %s; the targets are defined at N = 1,000,000)" % f"{nat:,}"
@@ -395,6 +426,10 @@ def report(rows, cfg, systems, load_before, load_after):
 
     res.append([f">= 1.8x speedup on {allc} cores, ~1 ms tasks", verdict(None if speedup is None else speedup >= 1.8),
                 f"{speedup:.2f}x" if speedup is not None else "needs 2+ cores"])
+    ok = all(x >= 50 for _, _, x in mp_ratios) if mp_ratios else None
+    worst = min(mp_ratios, key=lambda x: x[2]) if mp_ratios else None
+    res.append([">= 50x lower per-task cost than Dask multiprocessing", verdict(ok),
+                f"min {worst[2]:.0f}x ({worst[0]}, {worst[1]} workers)" if worst else "no processes rows"])
     res += distributed_report(rows, cfg, verdict)
     table(["target", "status", "measured"], res)
 
@@ -438,6 +473,43 @@ def distributed_report(rows, cfg, verdict):
     return res
 
 
+def report_processes(rows, cfg, systems):
+    """The processes tables; returns [(shape, workers, dask-mp ns / daskr-c-processes ns)]."""
+    if not any(s in systems for s in PROCESSES):
+        return []
+    np_, nd, T = cfg["n_processes"], cfg["n_dask_mp"], cfg["threads"]
+    print(f"processes: ns per task, build+run (daskr-c-processes N = {np_:,}, dask-multiprocessing "
+          f"N = {nd:,} on a warmed-up pool); workers = thr")
+    out, ratios = [], []
+    for shape in cfg["shapes"]:
+        for t in T:
+            c = find(rows, "daskr-c-processes", shape, t, np_)
+            d = find(rows, "dask-multiprocessing", shape, t, nd) or find(rows, "dask-multiprocessing", shape, t)
+            x = ratio(d["ns_per_task"] if d else None, c["ns_per_task"] if c else None)
+            if x is not None and d["n"] == nd:
+                ratios.append((shape, t, x))
+            dn = "" if not d or d["n"] == nd else f" (N={d['n']})"
+            out.append([shape, t, fmt_ns(c["ns_per_task"]) if c else "-",
+                        f"{c['build_s'] * 1e9 / c['tasks']:.0f}/{c['run_s'] * 1e9 / c['tasks']:.0f}" if c else "-",
+                        (fmt_ns(d["ns_per_task"]) + dn) if d else "-", fmt_x(x, 0)])
+    table(["shape", "thr", "daskr-c-processes", "build/run", "dask-multiprocessing", "dask/daskr"], out)
+
+    print("moving results between processes: ns per result (N results of 1 KiB or 1 MiB gathered by one sink); "
+          "moving = processes - threads")
+    out = []
+    for shape in MOVE_SHAPES:
+        n = cfg["move_n"][shape]
+        for t in T:
+            th = find(rows, "daskr-c", shape, t, n)
+            c = find(rows, "daskr-c-processes", shape, t, n)
+            d = find(rows, "dask-multiprocessing", shape, t, cfg["move_n_dask"][shape])
+            move = c["ns_per_task"] - th["ns_per_task"] if c and th else None
+            out.append([shape, t, n, fmt_ns(th["ns_per_task"]) if th else "-", fmt_ns(c["ns_per_task"]) if c else "-",
+                        fmt_ns(move), fmt_ns(d["ns_per_task"]) if d else "-"])
+    table(["shape", "thr", "N", "daskr-c threads", "daskr-c-processes", "moving", "dask-multiprocessing"], out)
+    return ratios
+
+
 # ---------------------------------------------------------------------------------------------
 
 def main():
@@ -451,6 +523,8 @@ def main():
     ap.add_argument("--no-setup", action="store_true", help="use the runners already built in target/bench")
     ap.add_argument("--no-distributed", action="store_true",
                     help="skip the distributed rows (daskr-distributed, dask-client-get)")
+    ap.add_argument("--processes-n", type=int, default=None,
+                    help="N for daskr-c-processes (default 100,000; --quick 10,000)")
     ap.add_argument("--out", default=os.path.join(OUT, "compare.json"))
     args = ap.parse_args()
 
@@ -472,11 +546,15 @@ def main():
         "n_native": 10_000 if args.quick else 1_000_000,
         "n_dask": 2_000 if args.quick else 20_000,
         "n_spin": 1_000 if args.quick else 10_000,
+        "n_processes": args.processes_n or (10_000 if args.quick else 100_000),
+        "n_dask_mp": 2_000,
         "rounds": max(args.rounds, 1),
         "shapes": shapes,
     }
     ncores = cores()
     cfg["threads"] = sorted({1, ncores})
+    cfg["move_n"] = {"move-1k": min(cfg["n_processes"], 10_000), "move-1m": 16 if args.quick else 64}
+    cfg["move_n_dask"] = {"move-1k": cfg["n_dask_mp"], "move-1m": cfg["move_n"]["move-1m"]}
 
     os.makedirs(OUT, exist_ok=True)
     load_before = uptime()
@@ -485,11 +563,13 @@ def main():
         run(["cargo", "build", "--release", "--lib"])
     for s in wanted:
         if args.no_setup:
-            exe = {"daskr-c": "daskr_c", "daskr-cpp": "daskr_cpp", "daskr-go": "daskr_go", "tbb-flow": "tbb_flow"}.get(s)
+            exe = {"daskr-c": "daskr_c", "daskr-cpp": "daskr_cpp", "daskr-go": "daskr_go", "tbb-flow": "tbb_flow",
+                   "daskr-c-processes": "daskr_c"}.get(s)
+            extra = ["--scheduler", "processes"] if s in PROCESSES else []
             if exe and os.path.exists(os.path.join(OUT, exe)):
-                runners[s] = [os.path.join(OUT, exe)]
-            elif s == "dask-threaded" and os.path.exists(os.path.join(VENV, "bin", "python")):
-                runners[s] = [os.path.join(VENV, "bin", "python"), p("bench", "dask_bench.py")]
+                runners[s] = [os.path.join(OUT, exe), *extra]
+            elif s.startswith("dask-") and os.path.exists(os.path.join(VENV, "bin", "python")):
+                runners[s] = [os.path.join(VENV, "bin", "python"), p("bench", "dask_bench.py"), *extra]
             else:
                 notes.append(f"{s} skipped: not built (run without --no-setup)")
             continue
@@ -506,7 +586,7 @@ def main():
     R = cfg["rounds"]
     for shape in shapes:
         for t in cfg["threads"]:
-            for s in systems:
+            for s in [s for s in systems if s not in PROCESSES]:
                 n = cfg["n_dask"] if s == "dask-threaded" else cfg["n_native"]
                 row = measure(s, runners[s], n, t, shape, R)
                 if row:
@@ -514,6 +594,25 @@ def main():
             # daskr on Dask's graph: peak_held compared on the same graph
             if "dask-threaded" in systems and "daskr-c" in systems and cfg["n_dask"] != cfg["n_native"]:
                 row = measure("daskr-c", runners["daskr-c"], cfg["n_dask"], t, shape, R)
+                if row:
+                    rows.append(row)
+    # The processes schedulers: the same shapes, then results that must cross processes.
+    for shape in shapes + MOVE_SHAPES:
+        for t in cfg["threads"]:
+            for s in [s for s in PROCESSES if s in systems]:
+                if shape in MOVE_SHAPES:
+                    n = cfg["move_n" if s == "daskr-c-processes" else "move_n_dask"][shape]
+                else:
+                    n = cfg["n_processes" if s == "daskr-c-processes" else "n_dask_mp"]
+                row = measure(s, runners[s], n, t, shape, R)
+                if row:
+                    rows.append(row)
+                elif s == "dask-multiprocessing" and shape == "chain":
+                    row = measure(s, runners[s], 100, t, shape, R)  # what Dask can run
+                    if row:
+                        rows.append(row)
+            if shape in MOVE_SHAPES and "daskr-c" in systems and any(s in systems for s in PROCESSES):
+                row = measure("daskr-c", runners["daskr-c"], cfg["move_n"][shape], t, shape, R)
                 if row:
                     rows.append(row)
     if not args.no_spin and "daskr-c" in systems:

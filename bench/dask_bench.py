@@ -1,6 +1,7 @@
-"""Dask's threaded scheduler (dask.threaded.get) on the benchmark shapes.
+"""Dask's threaded scheduler (dask.threaded.get) on the benchmark shapes, or its multiprocessing
+scheduler (dask.multiprocessing.get) with --scheduler processes.
 
-    python bench/dask_bench.py [--json] [--rounds R] [N] [threads] [shape...]
+    python bench/dask_bench.py [--json] [--rounds R] [--scheduler threads|processes] [N] [threads] [shape...]
 
 The same shapes, keys and sizes as bench/daskr_c.c, as real Dask graphs: a dict of task tuples
 with no-op functions that read their args and return a small int. Run it with the venv that
@@ -13,6 +14,15 @@ building to after the get in round 0 (a fresh process); peak_held = the most res
 once in the scheduler's cache, measured by a dask.callbacks.Callback in PEAK_RUNS extra,
 untimed runs (so the callback's cost is not in the timings), the maximum of them (daskr's rows
 keep the maximum over their rounds too) -- see PeakHeld for the exact definition.
+
+--scheduler processes (rows "dask-multiprocessing"): dask.multiprocessing.get with `threads`
+worker processes, on a process pool made (with Dask's multiprocessing context) and warmed up
+before the timed rounds and reused by all of them, so the rows measure Dask's per-task cost and
+not the start of Python interpreters. peak_held is not measured there (null). A shape that
+fails -- Dask's multiprocessing scheduler fuses a chain into one nested task and pickles it
+recursively, which overflows Python's recursion limit on long chains -- prints a row with an
+"error" field instead of timings. Shapes move-1k and move-1m: N tasks returning 1 KiB / 1 MiB
+of bytes and a sink taking them all (what crossing between processes costs).
 """
 
 import json
@@ -50,6 +60,14 @@ def store(x, to="stdout"):
     return (x + len(to)) & 7
 
 
+def blob(size):
+    return bytes(size)
+
+
+def total(xs):
+    return sum(len(x) + x[len(x) // 2] for x in xs)
+
+
 def wave_side(n):
     s = math.isqrt(n)
     return max(s, 1)
@@ -67,6 +85,12 @@ def build(shape, n):
         dsk = {k: (noop,) for k in keys}
         dsk["sink"] = (sink, keys)
         return dsk, "sink", n + 1
+    if shape.startswith("move-"):
+        size = 1 << 20 if shape == "move-1m" else 1 << 10
+        keys = [f"blob-{i}" for i in range(n)]
+        dsk = {k: (blob, size) for k in keys}
+        dsk["total"] = (total, keys)
+        return dsk, "total", n + 1
     if shape == "tree":
         level = [f"leaf-{i}" for i in range(n)]
         dsk = {k: (noop,) for k in level}
@@ -153,9 +177,21 @@ def median(xs):
     return xs[m] if len(xs) % 2 else 0.5 * (xs[m - 1] + xs[m])
 
 
+def process_pool(workers):
+    """A process pool like the one dask.multiprocessing.get makes, warmed up."""
+    import concurrent.futures
+
+    from dask.multiprocessing import get_context
+
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=get_context())
+    list(pool.map(abs, range(4 * workers)))
+    return pool
+
+
 def main(argv):
     as_json = False
     rounds = int(os.environ.get("ROUNDS", "5"))
+    scheduler = "threads"
     pos = []
     it = iter(argv)
     for a in it:
@@ -163,6 +199,10 @@ def main(argv):
             as_json = True
         elif a == "--rounds":
             rounds = int(next(it))
+        elif a == "--scheduler":
+            scheduler = next(it)
+            if scheduler not in ("threads", "processes"):
+                raise SystemExit(f"unknown scheduler {scheduler}")
         elif a.startswith("-"):
             raise SystemExit(__doc__)
         else:
@@ -172,60 +212,85 @@ def main(argv):
     threads = threads if threads > 0 else len(os.sched_getaffinity(0))
     shapes = pos[2:] or ["independent", "chain", "tree", "wavefront", "pipeline"]
     rounds = max(rounds, 1)
+    system = "dask-threaded"
+    pool = None
+    get = lambda dsk, key: threaded_get(dsk, key, num_workers=threads)  # noqa: E731
+    if scheduler == "processes":
+        import dask.multiprocessing
+
+        system = "dask-multiprocessing"
+        pool = process_pool(threads)
+        get = lambda dsk, key: dask.multiprocessing.get(dsk, key, num_workers=threads, pool=pool)  # noqa: E731
     for shape in shapes:
-        build_s, run_s, total_s, free_s = [], [], [], []
-        rss0 = rss1 = None
-        tasks = 0
-        for r in range(rounds):
-            before = rss()
-            t0 = time.perf_counter()
-            dsk, key, tasks = build(shape, n)
-            t1 = time.perf_counter()
-            out = threaded_get(dsk, key, num_workers=threads)
-            t2 = time.perf_counter()
-            after = rss()
-            t3 = time.perf_counter()
-            del dsk, out
-            t4 = time.perf_counter()
-            if r == 0:
-                rss0, rss1 = before, after
-            build_s.append(t1 - t0)
-            run_s.append(t2 - t1)
-            total_s.append(t2 - t0)
-            free_s.append(t4 - t3)
-        cb = PeakHeld()  # keeps the maximum over PEAK_RUNS untimed runs
-        for _ in range(PEAK_RUNS):
-            dsk, key, _ = build(shape, n)
-            with cb:
-                threaded_get(dsk, key, num_workers=threads)
-            del dsk
-        row = {
-            "system": "dask-threaded",
-            "shape": shape,
-            "threads": threads,
-            "tasks": tasks,
-            "build_s": median(build_s),
-            "run_s": median(run_s),
-            "ns_per_task": median(total_s) * 1e9 / tasks,
-            "peak_held": cb.peak,
-            "peak_held_transient": cb.peak_transient,
-            "peak_runs": PEAK_RUNS,
-            "bytes_per_task": round((rss1 - rss0) / tasks, 1),
-            "free_s": median(free_s),
-            "rounds": rounds,
-            "n": n,
-            "dask_version": dask.__version__,
-        }
-        if as_json:
-            print(json.dumps(row), flush=True)
-        else:
-            print(
-                f"dask      {shape:<12} tasks={tasks} threads={threads} "
-                f"build+run={row['ns_per_task']:.0f} ns/task (build {row['build_s'] * 1e9 / tasks:.0f}, "
-                f"run {row['run_s'] * 1e9 / tasks:.0f}) peak_held={cb.peak} "
-                f"rss={row['bytes_per_task']:.0f} B/task",
-                flush=True,
-            )
+        try:
+            measure(shape, n, threads, rounds, system, get, as_json)
+        except Exception as e:  # noqa: BLE001 -- reported as a row, the harness decides
+            row = {"system": system, "shape": shape, "threads": threads, "n": n,
+                   "error": f"{type(e).__name__}: {str(e)[:200]}", "dask_version": dask.__version__}
+            if as_json:
+                print(json.dumps(row), flush=True)
+            else:
+                print(f"{system:<9} {shape:<12} FAILED: {row['error']}", flush=True)
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+def measure(shape, n, threads, rounds, system, get, as_json):
+    """Times `rounds` builds and gets of one shape and prints its row."""
+    build_s, run_s, total_s, free_s = [], [], [], []
+    rss0 = rss1 = None
+    tasks = 0
+    for r in range(rounds):
+        before = rss()
+        t0 = time.perf_counter()
+        dsk, key, tasks = build(shape, n)
+        t1 = time.perf_counter()
+        out = get(dsk, key)
+        t2 = time.perf_counter()
+        after = rss()
+        t3 = time.perf_counter()
+        del dsk, out
+        t4 = time.perf_counter()
+        if r == 0:
+            rss0, rss1 = before, after
+        build_s.append(t1 - t0)
+        run_s.append(t2 - t1)
+        total_s.append(t2 - t0)
+        free_s.append(t4 - t3)
+    cb = PeakHeld()  # keeps the maximum over PEAK_RUNS untimed runs
+    for _ in range(PEAK_RUNS if system == "dask-threaded" else 0):
+        dsk, key, _ = build(shape, n)
+        with cb:
+            threaded_get(dsk, key, num_workers=threads)
+        del dsk
+    measured = system == "dask-threaded"
+    row = {
+        "system": system,
+        "shape": shape,
+        "threads": threads,
+        "tasks": tasks,
+        "build_s": median(build_s),
+        "run_s": median(run_s),
+        "ns_per_task": median(total_s) * 1e9 / tasks,
+        "peak_held": cb.peak if measured else None,
+        "peak_held_transient": cb.peak_transient if measured else None,
+        "peak_runs": PEAK_RUNS if measured else 0,
+        "bytes_per_task": round((rss1 - rss0) / tasks, 1),
+        "free_s": median(free_s),
+        "rounds": rounds,
+        "n": n,
+        "dask_version": dask.__version__,
+    }
+    if as_json:
+        print(json.dumps(row), flush=True)
+    else:
+        print(
+            f"{system:<9} {shape:<12} tasks={tasks} threads={threads} "
+            f"build+run={row['ns_per_task']:.0f} ns/task (build {row['build_s'] * 1e9 / tasks:.0f}, "
+            f"run {row['run_s'] * 1e9 / tasks:.0f}) peak_held={cb.peak} "
+            f"rss={row['bytes_per_task']:.0f} B/task",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

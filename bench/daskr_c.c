@@ -2,7 +2,8 @@
  * daskr through the C ABI on the benchmark shapes: build + run cost per task, no-op task bodies
  * that read their args and return a small int. (Formerly bench/shapes.c.)
  *
- *   daskr_c [--json] [--rounds R] [--spin-iters K] [--calibrate] [N] [threads] [shape...]
+ *   daskr_c [--json] [--rounds R] [--spin-iters K] [--calibrate] [--scheduler processes]
+ *           [N] [threads] [shape...]
  *
  * See bench_common.h for the options and what each row holds. Shapes:
  *   independent  N tasks + one sink that takes all of them as a list
@@ -15,7 +16,13 @@
  *                to="results"); one final sink takes the list of stores
  *   spin         like independent, but each task spins ~1 ms of CPU (--spin-iters, else
  *                calibrated here): the parallel speedup measurement
+ *   move-1k      N tasks that each return 1 KiB of bytes, and a sink that takes them all as a
+ *   move-1m      list and returns their total length (1 MiB each for move-1m): under the
+ *                processes scheduler, results that cross from worker to worker
  * Dependencies are passed by handle (daskr_comp_ref_task); every task has a string key.
+ *
+ * --scheduler processes runs the gets on the processes scheduler (workers = threads; rows
+ * are named daskr-c-processes); the default is the threads scheduler.
  */
 #include "bench_common.h"
 
@@ -60,6 +67,29 @@ static void store(daskr_call_t *call, void *user_data) {
     daskr_call_return_int(call, (x + to[0]) & 7);
 }
 
+/* blob(size): `size` bytes. total(list): the sum of the lengths of a list of bytes values. */
+static uint8_t blob_data[1 << 20];
+
+static void blob(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    int64_t size = 0;
+    daskr_value_get_int(daskr_call_arg(call, 0), &size);
+    if (size < 0 || size > (int64_t)sizeof blob_data) size = 0;
+    daskr_call_return_bytes(call, blob_data, (size_t)size);
+}
+
+static void total(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const daskr_value_t *list = daskr_call_arg(call, 0);
+    int64_t sum = 0;
+    for (size_t i = 0, n = daskr_value_list_len(list); i < n; i++) {
+        const uint8_t *data;
+        size_t len;
+        if (daskr_value_get_bytes(daskr_value_list_at(list, i), &data, &len)) sum += (int64_t)len + data[len / 2];
+    }
+    daskr_call_return_int(call, sum);
+}
+
 static void spin(daskr_call_t *call, void *user_data) {
     long iters = *(const long *)user_data;
     daskr_call_return_int(call, (int64_t)(bench_spin(iters, (uint64_t)(uintptr_t)call) & 7));
@@ -73,7 +103,7 @@ static void ok(daskr_error_t *e) {
     }
 }
 
-static daskr_func_t *f_noop, *f_sink, *f_analyze, *f_store, *f_spin;
+static daskr_func_t *f_noop, *f_sink, *f_analyze, *f_store, *f_spin, *f_blob, *f_total;
 static long spin_iters;
 
 static daskr_task_t add(daskr_graph_t *g, const daskr_func_t *f, const char *prefix, long i, long j,
@@ -112,6 +142,19 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
         ok(daskr_graph_add_task(g, "sink", f_sink, a, 1, NULL, NULL, 0, NULL));
         *tasks = n + 1;
         return "sink";
+    }
+    if (!strncmp(shape, "move-", 5)) {
+        int64_t size = !strcmp(shape, "move-1m") ? 1 << 20 : 1 << 10;
+        daskr_comp_t **refs = malloc((size_t)n * sizeof *refs);
+        for (long i = 0; i < n; i++) {
+            daskr_comp_t *a[] = {daskr_comp_value(daskr_value_int(size))};
+            refs[i] = daskr_comp_ref_task(add(g, f_blob, "blob", i, -1, a, 1));
+        }
+        daskr_comp_t *a[] = {daskr_comp_list(refs, (size_t)n)};
+        free(refs);
+        ok(daskr_graph_add_task(g, "total", f_total, a, 1, NULL, NULL, 0, NULL));
+        *tasks = n + 1;
+        return "total";
     }
     if (!strcmp(shape, "tree")) {
         daskr_task_t *level = malloc((size_t)n * sizeof *level);
@@ -184,6 +227,25 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
 }
 
 int main(int argc, char **argv) {
+    /* --scheduler NAME is this runner's own option: take it out before the common parse. */
+    daskr_scheduler_t scheduler = DASKR_SCHEDULER_THREADS;
+    const char *system = "daskr-c";
+    int kept = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--scheduler") && i + 1 < argc) {
+            const char *name = argv[++i];
+            if (!strcmp(name, "processes")) {
+                scheduler = DASKR_SCHEDULER_PROCESSES;
+                system = "daskr-c-processes";
+            } else if (strcmp(name, "threads") != 0) {
+                fprintf(stderr, "unknown scheduler %s (threads or processes)\n", name);
+                return 2;
+            }
+            continue;
+        }
+        argv[kept++] = argv[i];
+    }
+    argc = kept;
     bench_args_t a;
     bench_parse(argc, argv, &a);
     if (a.calibrate) {
@@ -195,6 +257,8 @@ int main(int argc, char **argv) {
     ok(daskr_func_new("analyze", analyze, NULL, NULL, &f_analyze));
     ok(daskr_func_new("store", store, NULL, NULL, &f_store));
     ok(daskr_func_new("spin", spin, &spin_iters, NULL, &f_spin));
+    ok(daskr_func_new("blob", blob, NULL, NULL, &f_blob));
+    ok(daskr_func_new("total", total, NULL, NULL, &f_total));
     for (int s = 0; s < a.nshapes; s++) {
         const char *shape = a.shapes[s];
         if (!strcmp(shape, "spin") && spin_iters == 0)
@@ -216,6 +280,7 @@ int main(int argc, char **argv) {
             daskr_stats_t st;
             daskr_get_options_t o;
             daskr_get_options_init(&o, sizeof o);
+            o.scheduler = scheduler;
             o.num_workers = a.threads;
             o.stats = measure ? &st : NULL;
             daskr_value_t *out;
@@ -240,12 +305,15 @@ int main(int argc, char **argv) {
                 return 1;
             }
         }
-        bench_emit(&a, "daskr-c", shape, tasks, &r, (long long)peak, !strcmp(shape, "spin") ? spin_iters : -1);
+        bench_emit(&a, system, shape, tasks, &r, (long long)peak, !strcmp(shape, "spin") ? spin_iters : -1);
     }
     daskr_func_free(f_noop);
     daskr_func_free(f_sink);
     daskr_func_free(f_analyze);
     daskr_func_free(f_store);
     daskr_func_free(f_spin);
+    daskr_func_free(f_blob);
+    daskr_func_free(f_total);
+    daskr_workers_shutdown();
     return 0;
 }

@@ -228,7 +228,9 @@ typedef struct daskr_progress_t daskr_progress_t;
  * are never concurrent with each other (daskr serialises them), though they may come from
  * different threads: `start` once, then `pretask`/`posttask` around each computed entry
  * (literals are not reported), then `finish` once — always, if `start` was called. `key` is
- * borrowed for the call; `worker` numbers the thread (0 is the caller's).
+ * borrowed for the call; `worker` numbers the thread (0 is the caller's) — under the
+ * processes scheduler, the worker process, and each task's pretask/posttask come together
+ * when its partition's answer arrives.
  */
 typedef struct {
   void *user_data;
@@ -259,7 +261,7 @@ typedef struct {
    */
   uint64_t peak_held;
   /**
-   * Threads that ran tasks.
+   * Threads that ran tasks (worker processes, under the processes scheduler).
    */
   uint32_t workers;
   /**
@@ -283,7 +285,8 @@ typedef struct {
   size_t struct_size;
   daskr_scheduler_t scheduler;
   /**
-   * Threads for the threads scheduler, the caller's included; 0 = available cores.
+   * Threads for the threads scheduler, the caller's included; worker processes for the
+   * processes scheduler. 0 = available cores.
    */
   uint32_t num_workers;
   /**
@@ -670,6 +673,14 @@ daskr_error_t *daskr_graph_write_dot(const daskr_graph_t *graph,
                                      const daskr_profile_t *profile,
                                      const char *failed_key,
                                      const char *path);
+
+/**
+ * Ends the idle worker processes that the processes scheduler keeps between gets (they are
+ * killed and reaped); the next get starts new ones. Workers of gets still running are not
+ * touched. Useful before a program forks or execs something of its own, or to check for
+ * leaked processes. Thread-safe.
+ */
+void daskr_workers_shutdown(void);
 
 /**
  * A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.

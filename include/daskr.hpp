@@ -30,6 +30,7 @@
 #ifndef DASKR_HPP
 #define DASKR_HPP
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -945,14 +946,27 @@ struct Callbacks {
     bool empty() const { return !start && !pretask && !posttask && !finish; }
 };
 
-enum class Scheduler { Threads = DASKR_SCHEDULER_THREADS, Sync = DASKR_SCHEDULER_SYNC };
+/// Which scheduler runs a get (see daskr_scheduler_t).
+enum class Scheduler {
+    /// A native thread pool, reused across gets (the default).
+    Threads = DASKR_SCHEDULER_THREADS,
+    /// The calling thread alone, in priority order.
+    Sync = DASKR_SCHEDULER_SYNC,
+    /// Worker processes: a task that crashes kills its worker, not the program. Lambdas run in
+    /// workers forked from this program; values cross processes encoded, so a task result
+    /// that is a C++ object (a pointer value) must stay inside its worker.
+    Processes = DASKR_SCHEDULER_PROCESSES,
+    /// A Dask cluster at Options::address: plugin tasks only.
+    Distributed = DASKR_SCHEDULER_DISTRIBUTED,
+};
 
 /// Figures about one get (entries, entries_run, peak_held, workers, plan_ns, run_ns).
 using Stats = daskr_stats_t;
 
 struct Options {
     Scheduler scheduler = Scheduler::Threads;
-    /// Threads for the threads scheduler (the caller's included); 0 = available cores.
+    /// Threads for the threads scheduler (the caller's included), worker processes for the
+    /// processes scheduler; 0 = available cores.
     uint32_t workers = 0;
     Callbacks callbacks;
     /// Borrowed for the get; nullptr for none.
@@ -962,7 +976,19 @@ struct Options {
     Stats *stats = nullptr;
     /// Records the get's profile; borrowed for the get, nullptr for none.
     const Profile *profile = nullptr;
+    /// Processes and distributed: how many times a task whose worker process died runs again
+    /// on a fresh worker before the get throws a worker_died Error.
+    uint32_t retries = 0;
+    /// Processes: a task running longer than this has its worker killed, and the get throws
+    /// a worker_died Error. Zero (the default) for no limit. Any std::chrono duration converts.
+    std::chrono::duration<double> task_timeout{0};
+    /// Distributed: the Dask scheduler's address, "tcp://host:port"; empty for $DASKR_ADDRESS.
+    std::string address;
 };
+
+/// Ends the idle worker processes the processes scheduler keeps between gets (the next get
+/// starts new ones); see daskr_workers_shutdown.
+inline void shutdown_workers() noexcept { daskr_workers_shutdown(); }
 
 namespace detail {
 struct CallbackState {
@@ -1074,6 +1100,9 @@ public:
         o.cancel = options.cancel ? options.cancel->raw() : nullptr;
         o.stats = options.stats;
         o.profile = options.profile ? options.profile->raw() : nullptr;
+        o.retries = options.retries;
+        o.task_timeout_s = options.task_timeout.count();
+        o.address = options.address.empty() ? nullptr : options.address.c_str();
         detail::CallbackState state{&options.callbacks, nullptr};
         daskr_callbacks_t cb{};
         if (!options.callbacks.empty()) {

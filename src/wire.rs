@@ -27,6 +27,7 @@ use crate::graph::{Expr, Graph};
 use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::plugin::Plugin;
+use crate::run::{Run, Scratch, Stats};
 use crate::sched::{Options, Scheduler};
 use crate::value::{Value, MAX_NESTING};
 
@@ -305,6 +306,83 @@ impl Partition {
     /// Runs the partition on `workers` threads of this process, given its inputs (encoded
     /// values, in the message's order), and returns its outputs as values.
     pub fn run(self, inputs: &[&[u8]], workers: usize) -> Result<Vec<Value>> {
+        let (graph, request) = self.into_graph(inputs)?;
+        let options = Options {
+            scheduler: if workers > 1 {
+                Scheduler::Threads
+            } else {
+                Scheduler::Sync
+            },
+            num_workers: workers,
+            ..Options::default()
+        };
+        let result = graph.get(&request, &options)?;
+        Ok(match result.as_list() {
+            Some(items) => items.to_vec(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Runs the partition on the calling thread alone, in priority order, telling `observer`
+    /// about each task (by key-table index) before and after it runs — how a worker process
+    /// records which task it is in without a system call. Inputs are not reported. Returns
+    /// the outputs and figures about the run.
+    pub fn run_observed(
+        self,
+        inputs: &[&[u8]],
+        observer: &mut dyn Observer,
+        measure_memory: bool,
+    ) -> (Result<Vec<Value>>, Stats) {
+        let mut stats = Stats::default();
+        let ninputs = self.inputs as u32;
+        let (graph, request) = match self.into_graph(inputs) {
+            Ok(built) => built,
+            Err(e) => return (Err(e), stats),
+        };
+        let plan = match Plan::new(&graph, &request) {
+            Ok(plan) => plan,
+            Err(e) => return (Err(e), stats),
+        };
+        let options = Options {
+            scheduler: Scheduler::Sync,
+            measure_memory,
+            ..Options::default()
+        };
+        let run = Run::new(&graph, &plan, &options, None);
+        let mut scratch = Scratch::default();
+        // Post-order is topological: each position's inputs are done when its turn comes.
+        for p in 0..plan.len() as u32 {
+            if run.stopped() {
+                break;
+            }
+            // Keys were interned in key-table order: a graph id is a key-table index.
+            let index = plan.order[p as usize];
+            if index < ninputs {
+                run.execute(p, 0, &mut scratch);
+                continue;
+            }
+            if !observer.before(index) {
+                run.stop(Error::cancelled());
+                break;
+            }
+            let ok = run.execute(p, 0, &mut scratch);
+            observer.after(index, ok);
+        }
+        run.retire(scratch);
+        let result = run.finish(&request, &mut stats);
+        let outputs = result.map(|r| match r.as_list() {
+            Some(items) => items.to_vec(),
+            None => Vec::new(),
+        });
+        // Inputs "ran" as literals: count only the partition's own entries.
+        stats.entries_run = stats
+            .entries_run
+            .saturating_sub(u64::from(ninputs).min(plan.len() as u64));
+        (outputs, stats)
+    }
+
+    /// The graph of the inputs (as literals) and the tasks, and the request for the outputs.
+    fn into_graph(self, inputs: &[&[u8]]) -> Result<(Graph, Value)> {
         if inputs.len() != self.inputs {
             return Err(Error::invalid_argument(format!(
                 "the partition takes {} inputs, {} given",
@@ -336,21 +414,22 @@ impl Partition {
             .iter()
             .map(|&o| Value::str(&self.keys[o as usize]))
             .collect();
-        let options = Options {
-            scheduler: if workers > 1 {
-                Scheduler::Threads
-            } else {
-                Scheduler::Sync
-            },
-            num_workers: workers,
-            ..Options::default()
-        };
-        let result = graph.get(&Value::list(request)?, &options)?;
-        Ok(match result.as_list() {
-            Some(items) => items.to_vec(),
-            None => Vec::new(),
-        })
+        Ok((graph, Value::list(request)?))
     }
+
+    /// The key at key-table index `i`.
+    pub fn key(&self, i: usize) -> Option<&str> {
+        self.keys.get(i).map(String::as_str)
+    }
+}
+
+/// Told about each task of a partition run by `Partition::run_observed`, on the running
+/// thread, by key-table index.
+pub(crate) trait Observer {
+    /// Before the task runs; returning false stops the partition (a `cancelled` error).
+    fn before(&mut self, index: u32) -> bool;
+    /// After it ran (`ok`: it did not fail).
+    fn after(&mut self, index: u32, ok: bool);
 }
 
 /// Encodes a partition's outputs for the trip back: each value as a standalone encoded

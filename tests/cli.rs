@@ -53,8 +53,13 @@ fn graph_file(name: &str, graph: &str, keys: &str) -> PathBuf {
 }
 
 fn daskr(args: &[&str]) -> Output {
+    daskr_env(args, &[])
+}
+
+fn daskr_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_daskr"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(root())
         .output()
         .expect("daskr runs")
@@ -114,6 +119,8 @@ fn every_scheduler_prints_the_same() {
         &["--scheduler", "threads", "--workers", "1"],
         &["--scheduler", "threads", "--workers", "2"],
         &["--scheduler", "threads", "--workers", "4"],
+        &["--scheduler", "processes", "--workers", "1"],
+        &["--scheduler", "processes", "--workers", "3"],
         &[],
     ] {
         let mut all = vec!["run", g];
@@ -122,6 +129,13 @@ fn every_scheduler_prints_the_same() {
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         outputs.push(stdout(&o));
     }
+    // Processes again, with fresh `daskr worker` processes instead of forks.
+    let o = daskr_env(
+        &["run", g, "--scheduler", "processes", "--workers", "2"],
+        &[("DASKR_PROCESSES_START", "exec")],
+    );
+    assert!(o.status.success(), "exec: {}", stderr(&o));
+    outputs.push(stdout(&o));
     assert!(outputs.iter().all(|o| *o == outputs[0]), "{outputs:?}");
     assert_eq!(
         outputs[0],
@@ -136,7 +150,7 @@ fn a_failing_task_exits_1_with_a_json_error() {
         r#"{"a": 1, "bad": {"fn": "ex:fail", "args": ["boom"]}, "c": {"fn": "ex:inc", "args": ["bad"]}}"#,
         r#""c""#,
     );
-    for scheduler in ["sync", "threads"] {
+    for scheduler in ["sync", "threads", "processes"] {
         let o = daskr(&["run", g.to_str().unwrap(), "--scheduler", scheduler]);
         assert_eq!(o.status.code(), Some(1));
         let e = &json(&o)["error"];
@@ -562,4 +576,171 @@ fn progress_prints_plain_lines_when_stderr_is_not_a_terminal() {
         "{last}"
     );
     assert!(!err.contains('\r'), "no in-place redraw off a terminal");
+}
+
+/// tests/plugins/crashy.c (tasks that crash on purpose), built once.
+fn crashy() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        common::build_plugin(
+            &root().join("tests/plugins/crashy.c"),
+            &scratch("crashy").join("libcrashy.so"),
+        )
+    })
+}
+
+fn crashy_file(name: &str, graph: &str) -> PathBuf {
+    let path = scratch(name).join("graph.json");
+    let text = format!(
+        r#"{{"plugins": {{"c": {}}}, "graph": {graph}}}"#,
+        serde_json::Value::String(crashy().to_string_lossy().into_owned())
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn processes_isolate_crashes_retry_and_time_out() {
+    let g = crashy_file(
+        "crashes",
+        r#"{"x": 1, "y": {"fn": "c:inc", "args": ["x"]},
+            "seg": {"fn": "c:segfault"}, "abrt": {"fn": "c:abort_now"}, "ex": {"fn": "c:exit3"},
+            "z": {"fn": "c:add", "args": ["y", "seg"]},
+            "slow": {"fn": "c:sleep_ms", "args": [20000, 1]}}"#,
+    );
+    let g = g.to_str().unwrap();
+    for (start, key, how) in [
+        ("fork", "seg", "SIGSEGV"),
+        ("fork", "abrt", "SIGABRT"),
+        ("fork", "ex", "exited with status 3"),
+        ("exec", "seg", "SIGSEGV"),
+    ] {
+        let want = if key == "seg" { "z" } else { key };
+        let o = daskr_env(
+            &["run", g, "--keys", want, "--scheduler", "processes"],
+            &[("DASKR_PROCESSES_START", start)],
+        );
+        assert_eq!(o.status.code(), Some(1), "{start} {key}: {}", stderr(&o));
+        let e = &json(&o)["error"];
+        assert_eq!(e["kind"], "worker_died", "{e}");
+        assert_eq!(e["key"], key, "{e}");
+        assert!(e["message"].as_str().unwrap().contains(how), "{e}");
+        assert!(stderr(&o).contains(how), "{}", stderr(&o));
+    }
+    // --retries: a task that crashes the first time only succeeds on its second try.
+    let marker = scratch("crash-once").join("marker");
+    let _ = std::fs::remove_file(&marker);
+    let once = crashy_file(
+        "crash-once",
+        &format!(
+            r#"{{"r": {{"fn": "c:crash_once", "args": [{}, 5]}}}}"#,
+            serde_json::Value::String(marker.to_string_lossy().into_owned())
+        ),
+    );
+    let once = once.to_str().unwrap();
+    let o = daskr(&[
+        "run",
+        once,
+        "--keys",
+        "r",
+        "--scheduler",
+        "processes",
+        "--retries",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "5\n");
+    // --timeout: the slow task's worker is killed.
+    let started = std::time::Instant::now();
+    let o = daskr(&[
+        "run",
+        g,
+        "--keys",
+        "slow",
+        "--scheduler",
+        "processes",
+        "--timeout",
+        "0.3",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let e = &json(&o)["error"];
+    assert_eq!(
+        (e["kind"].as_str(), e["key"].as_str()),
+        (Some("worker_died"), Some("slow"))
+    );
+    assert!(
+        e["message"].as_str().unwrap().contains("timeout of 300 ms"),
+        "{e}"
+    );
+}
+
+#[test]
+fn what_tasks_print_in_workers_is_not_lost() {
+    // stdout is a pipe here, so C stdio buffers it: workers flush it after each partition.
+    let g = crashy_file(
+        "say",
+        r#"{"a": {"fn": "c:say", "args": [{"lit": "from a worker"}]}}"#,
+    );
+    for start in ["fork", "exec"] {
+        let o = daskr_env(
+            &[
+                "run",
+                g.to_str().unwrap(),
+                "--keys",
+                "a",
+                "--scheduler",
+                "processes",
+            ],
+            &[("DASKR_PROCESSES_START", start)],
+        );
+        assert!(o.status.success(), "{start}: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains("from a worker\n"),
+            "{start}: {}",
+            stdout(&o)
+        );
+    }
+}
+
+#[test]
+fn worker_greets_and_survives_garbage() {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let run = |input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_daskr"))
+            .arg("worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(input);
+        child.wait_with_output().unwrap()
+    };
+    // Nothing to do: it says hello (a frame: length, tag 0x80, protocol version 1, pid) and
+    // leaves when its input ends.
+    let o = run(b"");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(&o.stdout[8..10], &[0x80, 1]);
+    // A frame of impossible length, an unknown tag, a truncated RUN, a RUN_FORKED to a worker
+    // not forked for it: errors, never a crash or a panic message.
+    let mut bad_run = 10u64.to_le_bytes().to_vec();
+    bad_run.extend_from_slice(&[0x01, 0xff, 0xff, 0xff, 0xff]);
+    let mut forked = 7u64.to_le_bytes().to_vec();
+    forked.extend_from_slice(&[0x05, 1, 1, 0, 0, 0, 0]);
+    for input in [
+        &u64::MAX.to_le_bytes()[..],
+        &[1, 0, 0, 0, 0, 0, 0, 0, 0x7f][..],
+        &bad_run[..],
+        &forked[..],
+    ] {
+        let o = run(input);
+        assert!(
+            o.status.code().is_some(),
+            "killed by a signal: {:?}",
+            o.status
+        );
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
 }

@@ -10,6 +10,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"runtime"
 	"runtime/cgo"
@@ -317,6 +318,14 @@ const (
 	Threads Scheduler = C.DASKR_SCHEDULER_THREADS
 	// Sync runs every task on the calling thread, in priority order: deterministic.
 	Sync Scheduler = C.DASKR_SCHEDULER_SYNC
+	// Processes runs tasks in worker processes: a task that crashes kills its worker, not
+	// this program (the Get fails with a WorkerDied error naming the task, or retries it).
+	// A Go program cannot be forked, so its workers are fresh `daskr worker` processes
+	// (the daskr command next to libdaskr, or $DASKR_WORKER) and run plugin tasks only
+	// (OpenPlugin); a Go function task is an InvalidArgument error naming its key.
+	Processes Scheduler = C.DASKR_SCHEDULER_PROCESSES
+	// Distributed runs plugin tasks on a Dask cluster at Options.Address.
+	Distributed Scheduler = C.DASKR_SCHEDULER_DISTRIBUTED
 )
 
 // Callbacks observe a run (Dask's start/pretask/posttask/finish); nil ones are skipped.
@@ -342,10 +351,18 @@ type Stats struct {
 // Options tune a Get. The zero value means: threads scheduler, all cores, no callbacks.
 type Options struct {
 	Scheduler Scheduler
-	Workers   int // threads for the threads scheduler, the caller's included; 0 = all cores
+	Workers   int // threads for Threads (the caller's included), processes for Processes; 0 = all cores
 	Callbacks *Callbacks
 	Stats     *Stats   // filled in when Get returns (success or not); PeakHeld is measured only then
 	Profile   *Profile // records each entry's run (see Profile)
+	// Retries (Processes, Distributed): how many times a task whose worker process died runs
+	// again on a fresh worker before the Get fails with WorkerDied.
+	Retries int
+	// TaskTimeout (Processes): a task running longer has its worker killed and the Get fails
+	// with WorkerDied. 0 for no limit.
+	TaskTimeout time.Duration
+	// Address (Distributed): the Dask scheduler, "tcp://host:port"; "" for $DASKR_ADDRESS.
+	Address string
 }
 
 // Get computes keys and returns their values as Go values (see Call.Arg for the types). One
@@ -451,6 +468,12 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 	if opts.Workers < 0 {
 		return nil, newError(InvalidArgument, "Options.Workers is negative")
 	}
+	if opts.Retries < 0 || int64(opts.Retries) > math.MaxUint32 {
+		return nil, newError(InvalidArgument, "Options.Retries is %d: give 0 or more", opts.Retries)
+	}
+	if opts.TaskTimeout < 0 {
+		return nil, newError(InvalidArgument, "Options.TaskTimeout is negative")
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{Kind: Cancelled, Message: "the context was done before the get started", cause: err}
 	}
@@ -494,10 +517,16 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 	if opts.Stats != nil {
 		statsPtr = &stats
 	}
+	var address *C.char
+	if opts.Address != "" {
+		address = cString(opts.Address)
+		defer free(address)
+	}
 	var out *C.daskr_value_t
 	err = g.with(func(cg *C.daskr_graph_t) error {
 		return takeError(C.daskr_go_get(cg, request, C.int(opts.Scheduler), C.uint32_t(opts.Workers), cancel,
-			C.uintptr_t(cbHandle), statsPtr, opts.Profile.raw(), &out))
+			C.uintptr_t(cbHandle), statsPtr, opts.Profile.raw(), C.uint32_t(opts.Retries),
+			C.double(opts.TaskTimeout.Seconds()), address, &out))
 	})
 	if opts.Stats != nil {
 		*opts.Stats = Stats{

@@ -45,7 +45,8 @@ static void cb_finish(void *ud, bool failed) { daskrGoCbFinish((uintptr_t)ud, fa
 
 daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *keys, int scheduler,
                             uint32_t workers, const daskr_cancel_t *cancel, uintptr_t cb_handle,
-                            daskr_stats_t *stats, const daskr_profile_t *profile, daskr_value_t **out) {
+                            daskr_stats_t *stats, const daskr_profile_t *profile, uint32_t retries,
+                            double task_timeout_s, const char *address, daskr_value_t **out) {
     daskr_get_options_t options;
     daskr_get_options_init(&options, sizeof options);
     options.scheduler = (daskr_scheduler_t)scheduler;
@@ -53,6 +54,9 @@ daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *key
     options.cancel = cancel;
     options.stats = stats;
     options.profile = profile;
+    options.retries = retries;
+    options.task_timeout_s = task_timeout_s;
+    options.address = address;
     daskr_callbacks_t callbacks = {(void *)cb_handle, cb_start, cb_pretask, cb_posttask, cb_finish};
     if (cb_handle) options.callbacks = &callbacks;
     return daskr_graph_get(graph, keys, &options, out);

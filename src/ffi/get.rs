@@ -32,7 +32,9 @@ pub enum daskr_scheduler_t {
 /// are never concurrent with each other (daskr serialises them), though they may come from
 /// different threads: `start` once, then `pretask`/`posttask` around each computed entry
 /// (literals are not reported), then `finish` once — always, if `start` was called. `key` is
-/// borrowed for the call; `worker` numbers the thread (0 is the caller's).
+/// borrowed for the call; `worker` numbers the thread (0 is the caller's) — under the
+/// processes scheduler, the worker process, and each task's pretask/posttask come together
+/// when its partition's answer arrives.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct daskr_callbacks_t {
@@ -60,7 +62,7 @@ pub struct daskr_stats_t {
     /// given a `stats` pointer (under the threads scheduler it costs a counter shared by all
     /// workers).
     pub peak_held: u64,
-    /// Threads that ran tasks.
+    /// Threads that ran tasks (worker processes, under the processes scheduler).
     pub workers: u32,
     /// Nanoseconds spent resolving, culling, checking and ordering.
     pub plan_ns: u64,
@@ -75,7 +77,8 @@ pub struct daskr_get_options_t {
     /// `sizeof(daskr_get_options_t)` as the caller compiled it.
     pub struct_size: usize,
     pub scheduler: daskr_scheduler_t,
-    /// Threads for the threads scheduler, the caller's included; 0 = available cores.
+    /// Threads for the threads scheduler, the caller's included; worker processes for the
+    /// processes scheduler. 0 = available cores.
     pub num_workers: u32,
     /// Borrowed for the get; NULL for none.
     pub callbacks: *const daskr_callbacks_t,
@@ -287,7 +290,8 @@ unsafe fn get(
     let timeout = if t == 0.0 {
         None
     } else if t.is_finite() && t > 0.0 {
-        Some(std::time::Duration::from_secs_f64(t))
+        // Longer than any run could last: no limit in practice (and no overflow).
+        Some(std::time::Duration::try_from_secs_f64(t).unwrap_or(std::time::Duration::MAX))
     } else {
         return Err(Error::invalid_argument(format!(
             "options.task_timeout_s is {t}: give a positive number of seconds, or 0 for none"
@@ -557,6 +561,15 @@ pub unsafe extern "C" fn daskr_graph_write_dot(
         };
         crate::dot::write(std::path::Path::new(path), &dot)
     })
+}
+
+/// Ends the idle worker processes that the processes scheduler keeps between gets (they are
+/// killed and reaped); the next get starts new ones. Workers of gets still running are not
+/// touched. Useful before a program forks or execs something of its own, or to check for
+/// leaked processes. Thread-safe.
+#[no_mangle]
+pub extern "C" fn daskr_workers_shutdown() {
+    guard(crate::sched::processes::shutdown_workers)
 }
 
 // read_options checks the scheduler field as a u32.

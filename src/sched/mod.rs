@@ -2,7 +2,7 @@
 
 pub(crate) mod distributed;
 mod pool;
-pub(crate) mod processes;
+pub mod processes;
 pub(crate) mod sync;
 pub(crate) mod threads;
 
@@ -57,7 +57,8 @@ impl Scheduler {
 #[derive(Default, Clone, Copy)]
 pub struct Options<'a> {
     pub scheduler: Scheduler,
-    /// Threads for `threads` (the caller included); 0 means the available cores.
+    /// Threads for `threads` (the caller included), worker processes for `processes`; 0 means
+    /// the available cores.
     pub num_workers: usize,
     pub callbacks: Option<&'a dyn Callbacks>,
     pub cancel: Option<&'a CancelToken>,

@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <unistd.h>
+
 #include "daskr.hpp"
 
 using daskr::Call;
@@ -780,6 +782,112 @@ TEST(Interop, CFunctionsAndValuesMix) {
     EXPECT_EQ(raw, 5);
     daskr_value_t *released = y.release();
     daskr_value_free(released);
+}
+
+
+// ----- the processes scheduler -------------------------------------------------------------
+
+daskr::Options processes(uint32_t workers) {
+    daskr::Options o;
+    o.scheduler = daskr::Scheduler::Processes;
+    o.workers = workers;
+    return o;
+}
+
+TEST(Processes, LambdasRunInWorkerProcessesWithTheSameResults) {
+    Graph g;
+    auto x = g.add_value("x", 20);
+    g.add_task("y", [](Call &c) { return c.arg<int64_t>(0) + 1; }, {x});
+    g.add_task("pid", [](Call &) { return static_cast<int64_t>(getpid()); });
+    g.add_task("words", [](Call &c) {
+        return std::vector<std::string>{"n=" + std::to_string(c.arg<int64_t>(0)), "ok"};
+    }, {daskr::ref("y")});
+    daskr::Stats stats{};
+    auto o = processes(2);
+    o.stats = &stats;
+    Value r = g.get({"y", "words", "pid"}, o);
+    EXPECT_EQ(r[0].as<int64_t>(), 21);
+    EXPECT_EQ(r[1].as<std::vector<std::string>>(), (std::vector<std::string>{"n=21", "ok"}));
+    EXPECT_NE(r[2].as<int64_t>(), static_cast<int64_t>(getpid())); // another process ran it
+    EXPECT_EQ(stats.entries_run, 4u);
+    EXPECT_EQ(stats.workers, 2u);
+}
+
+TEST(Processes, ACrashKillsTheWorkerNotTheProgram) {
+    Graph g;
+    g.add_task("boom", [](Call &) -> int { std::abort(); });
+    g.add_task("fine", [](Call &) { return 7; });
+    Error e = expect_error([&] { g.get("boom", processes(1)); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_WORKER_DIED);
+    EXPECT_STREQ(e.kind_name(), "worker_died");
+    ASSERT_TRUE(e.key());
+    EXPECT_EQ(*e.key(), "boom");
+    EXPECT_NE(e.message().find("SIGABRT"), std::string::npos) << e.message();
+    EXPECT_EQ(g.get("fine", processes(1)).as<int>(), 7);
+    // A C++ exception in a worker is the task's failure, as anywhere.
+    g.add_task("throws", [](Call &) -> int { throw std::runtime_error("nope"); });
+    e = expect_error([&] { g.get("throws", processes(1)); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_TASK_FAILED);
+    EXPECT_NE(e.message().find("nope"), std::string::npos) << e.message();
+}
+
+TEST(Processes, RetriesAndTaskTimeout) {
+    char marker[] = "/tmp/daskr-cpp-crash-once-XXXXXX";
+    int fd = mkstemp(marker);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    unlink(marker);
+    std::string path = marker;
+    Graph g;
+    g.add_task("flaky", [path](Call &) {
+        if (access(path.c_str(), F_OK) != 0) {
+            if (FILE *f = std::fopen(path.c_str(), "w")) std::fclose(f);
+            std::abort(); // the first try crashes
+        }
+        return 5;
+    });
+    g.add_task("slow", [](Call &) {
+        std::this_thread::sleep_for(std::chrono::seconds(20));
+        return 1;
+    });
+    auto o = processes(1);
+    o.retries = 1;
+    EXPECT_EQ(g.get("flaky", o).as<int>(), 5);
+    unlink(marker);
+
+    o.retries = 0;
+    o.task_timeout = std::chrono::milliseconds(200);
+    auto started = std::chrono::steady_clock::now();
+    Error e = expect_error([&] { g.get("slow", o); });
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+    EXPECT_EQ(e.kind(), DASKR_ERROR_WORKER_DIED);
+    ASSERT_TRUE(e.key());
+    EXPECT_EQ(*e.key(), "slow");
+    EXPECT_NE(e.message().find("timeout of 200 ms"), std::string::npos) << e.message();
+    daskr::shutdown_workers();
+}
+
+TEST(Processes, ObjectsCannotCrossProcesses) {
+    Counted::reset();
+    Graph g;
+    g.add_task("obj", [](Call &) { return std::make_unique<Counted>(3); });
+    Error e = expect_error([&] { g.get("obj", processes(1)); });
+    ASSERT_TRUE(e.key());
+    EXPECT_EQ(*e.key(), "obj");
+    EXPECT_NE(e.message().find("threads scheduler"), std::string::npos) << e.message();
+    EXPECT_EQ(Counted::made.load(), 0); // made (and freed) in the worker, not here
+}
+
+TEST(Processes, OptionFieldsReachTheLibrary) {
+    Graph g;
+    g.add_value("x", 1);
+    daskr::Options o;
+    o.task_timeout = std::chrono::duration<double>(-1);
+    EXPECT_EQ(expect_error([&] { g.get("x", o); }).kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    o = daskr::Options{};
+    o.scheduler = daskr::Scheduler::Distributed;
+    o.address = "tcp://127.0.0.1:1"; // nothing listens there
+    EXPECT_THROW(g.get("x", o), Error);
 }
 
 } // namespace

@@ -59,6 +59,25 @@ enum Command {
     Run(RunArgs),
     /// List the tasks a plugin library declares
     Plugins(PluginsArgs),
+    /// Run as a worker process of the processes scheduler (started by daskr itself)
+    #[command(long_about = "Run as a worker process of the processes scheduler.\n\n\
+        The processes scheduler starts `daskr worker` when it cannot fork its caller (a Go \
+        program, or DASKR_PROCESSES_START=exec): the worker reads partitions of a graph \
+        (plugin tasks, loaded by path) from the scheduler, runs them and answers, until the \
+        scheduler closes the connection. It speaks daskr's worker protocol \
+        (docs/wire-format.md) on --fd, or on stdin and stdout; it is not meant to be run by \
+        hand.")]
+    Worker(WorkerArgs),
+}
+
+#[derive(Args)]
+struct WorkerArgs {
+    /// A connected socket to speak on [default: read stdin, write stdout]
+    #[arg(long, value_name = "FD")]
+    fd: Option<i32>,
+    /// A memory file shared with the scheduler, where the worker notes the task it is in
+    #[arg(long, value_name = "FD")]
+    page_fd: Option<i32>,
 }
 
 #[derive(Args)]
@@ -140,6 +159,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Plugins(args) => plugins(args),
+        Command::Worker(args) => {
+            let (input, output) = args.fd.map_or((0, 1), |fd| (fd, fd));
+            let status = daskr::sched::processes::serve_worker(input, output, args.page_fd);
+            ExitCode::from(status.clamp(0, 255) as u8)
+        }
     }
 }
 
@@ -194,7 +218,9 @@ fn run(args: RunArgs) -> ExitCode {
         progress: args.progress.then_some(&progress),
         measure_memory: args.stats || args.stats_json.is_some(),
         retries: args.retries,
-        task_timeout: args.timeout.map(Duration::from_secs_f64),
+        task_timeout: args
+            .timeout
+            .map(|t| Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX)),
         address: args.address.as_deref(),
         ..Options::default()
     };
