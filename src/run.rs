@@ -43,6 +43,10 @@ impl<'a> KeyRef<'a> {
     pub fn as_c_ptr(&self) -> *const std::ffi::c_char {
         self.0.as_ptr().cast()
     }
+    /// A key's bytes with their trailing NUL (`Graph::key_c`).
+    pub(crate) fn from_c(bytes: &'a [u8]) -> KeyRef<'a> {
+        KeyRef(bytes)
+    }
 }
 
 /// A cancel switch another thread can flip; a run that sees it stops starting tasks and
@@ -118,7 +122,7 @@ pub struct Stats {
     pub entries_run: u64,
     /// Most results held at once (measured only with `Options::measure_memory`; else 0).
     pub peak_held: u64,
-    /// Threads that ran tasks.
+    /// Threads that ran tasks (worker processes, under `processes`).
     pub workers: u32,
     /// Time to resolve, cull, check and order.
     pub plan_time: Duration,
@@ -476,6 +480,50 @@ impl<'a> Run<'a> {
         };
         drop(self.slots);
         result
+    }
+
+    /// A worker process running part of this plan (the processes scheduler's forked workers):
+    /// sets position `p`'s result, computed elsewhere. Only on the thread running the
+    /// partition, before any consumer of `p` runs.
+    pub(crate) fn put(&self, p: u32, v: Value) {
+        // SAFETY: single-threaded partition runs (above): nobody reads the slot meanwhile.
+        unsafe { self.slots.set(p, v) }
+    }
+
+    /// Position `p`'s result, if it holds one, on the thread running the partitions.
+    pub(crate) fn peek(&self, p: u32) -> Option<&Value> {
+        // SAFETY: as in `put`.
+        unsafe { (*self.slots.0[p as usize].get()).as_ref() }
+    }
+
+    /// Takes position `p`'s result out (a partition's output, or an input it no longer
+    /// needs), on the thread running the partition.
+    pub(crate) fn take(&self, p: u32) -> Option<Value> {
+        // SAFETY: as in `put`.
+        unsafe { self.slots.take(p) }
+    }
+
+    /// Before running the positions `range` (a partition) whose results from outside are
+    /// `inputs`: their consumer counts start afresh, so a partition run (or run again) on its
+    /// own releases exactly its internal results, and never an input (taken out by hand).
+    pub(crate) fn rearm(&self, range: std::ops::Range<u32>, inputs: &[u32]) {
+        for p in range {
+            self.consumers[p as usize].store(self.plan.consumers[p as usize], Ordering::Relaxed);
+        }
+        for &q in inputs {
+            self.consumers[q as usize].store(u32::MAX / 2, Ordering::Relaxed);
+        }
+    }
+
+    /// The failure that stopped the run, if any; the run can go on afterwards.
+    pub(crate) fn take_failure(&self) -> Option<Error> {
+        let e = self
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        self.stopped.store(false, Ordering::Release);
+        e
     }
 
     /// The recorded spans as a profile (keys and function names resolved), in start order.
