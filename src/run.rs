@@ -200,6 +200,9 @@ pub(crate) struct Scratch {
     /// Entries run but not yet published to `Progress`.
     unpublished: u64,
     spans: Vec<Span>,
+    /// Results this worker stored minus those it released: summed over the workers, the
+    /// results held now (the threads scheduler's memory budget reads it).
+    pub held: i64,
 }
 
 impl<'a> Run<'a> {
@@ -279,6 +282,18 @@ impl<'a> Run<'a> {
             *failure = Some(error);
         }
         self.stopped.store(true, Ordering::Release);
+    }
+
+    /// How many results running `p` now would add to those held: its own, less the inputs it
+    /// is the last remaining consumer of. (An estimate: other consumers may finish meanwhile.)
+    pub(crate) fn held_delta(&self, p: u32) -> i64 {
+        let freed = self
+            .plan
+            .deps(p)
+            .iter()
+            .filter(|&&d| self.consumers[d as usize].load(Ordering::Relaxed) == 1)
+            .count();
+        1 - freed as i64
     }
 
     pub fn callbacks_start(&self) {
@@ -371,6 +386,7 @@ impl<'a> Run<'a> {
         // stores one result and frees one — a chain link, most wavefront cells — leaves it be),
         // so it stays exact without a contended write per task.
         let delta = stored - released;
+        scratch.held += delta;
         if self.measure_memory && delta != 0 {
             let now = self.held.fetch_add(delta, Ordering::Relaxed) + delta;
             if now > self.peak.load(Ordering::Relaxed) {

@@ -6,12 +6,21 @@
 //! (a continuation that never touches a queue), the worker's own ready heap (ordered by
 //! static priority), the plan's initially-ready positions (shared, claimed in priority order),
 //! then the best entry of another worker's heap. Idle workers spin briefly, then park.
+//!
+//! Memory budget: a parallel run holds no more results than the priority order run serially
+//! does at its peak (what `sync`, and Dask, hold). Claiming initially-ready tasks and stealing
+//! open new results; a worker does either only within the budget — the results every worker
+//! holds or has claimed, plus one per other worker for what it may be adding right now — or
+//! when no other worker is busy, so the run always progresses. Work a worker already has (its
+//! continuation, heap and claimed batch) is never held back. Each worker publishes its own
+//! count (a store to its own cache line, no shared counter); they are summed only when a
+//! worker is about to open new work.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use crossbeam_utils::CachePadded;
@@ -65,18 +74,26 @@ impl Queue {
         self.top
             .store(heap.peek().map_or(NONE, |r| r.0), Ordering::Relaxed);
     }
-    fn pop(&self) -> Option<u32> {
+    /// Takes the best entry, if `allowed`.
+    fn pop(&self, allowed: impl Fn(u32) -> bool) -> Option<u32> {
         let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        if !allowed(heap.peek()?.0) {
+            return None;
+        }
         let p = heap.pop().map(|r| r.0);
         self.top
             .store(heap.peek().map_or(NONE, |r| r.0), Ordering::Relaxed);
         p
     }
-    fn try_steal(&self) -> Option<u32> {
+    /// Takes the best entry, if `allowed`.
+    fn try_steal(&self, allowed: impl Fn(u32) -> bool) -> Option<u32> {
         if self.top.load(Ordering::Relaxed) == NONE {
             return None;
         }
         let mut heap = self.heap.try_lock().ok()?;
+        if !allowed(heap.peek()?.0) {
+            return None;
+        }
         let p = heap.pop().map(|r| r.0);
         self.top
             .store(heap.peek().map_or(NONE, |r| r.0), Ordering::Relaxed);
@@ -117,6 +134,13 @@ struct Shared<'r, 'g> {
     sleep: Sleep,
     done: AtomicBool,
     roots_left: AtomicUsize,
+    /// The most results the serial order holds at once; i64::MAX when it cannot bind (every
+    /// result is held to the end anyway, as under a sink over everything).
+    budget: i64,
+    /// Each worker's results held plus initially-ready positions claimed and not yet run.
+    committed: Vec<CachePadded<AtomicI64>>,
+    /// Workers inside `idle` (waiting for work, or held back by the budget).
+    idle: AtomicUsize,
 }
 
 /// Runs the plan on `workers` threads (the caller included).
@@ -141,6 +165,13 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) {
         sleep: Sleep::default(),
         done: AtomicBool::new(false),
         roots_left: AtomicUsize::new(plan.requested.len()),
+        budget: serial_peak(plan),
+        committed: (0..workers)
+            .map(|_| CachePadded::new(AtomicI64::new(0)))
+            .collect(),
+        // A helper counts as idle until it starts: the pool may start it late (its threads
+        // busy with another get), and nobody may wait for room it cannot make yet.
+        idle: AtomicUsize::new(workers),
     };
     pool::scoped(workers - 1, &|w| {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.work(w))) {
@@ -151,7 +182,74 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) {
     });
 }
 
+/// The most results held at once when the positions run one after another in priority order:
+/// each stores its result, and releases the inputs it is the last consumer of (dependents are
+/// sorted, so that is its last dependent). i64::MAX if that is every result: no order can hold
+/// fewer, so there is nothing to budget.
+fn serial_peak(plan: &crate::plan::Plan) -> i64 {
+    let n = plan.len() as u32;
+    let (mut held, mut peak) = (0i64, 0i64);
+    for p in 0..n {
+        held += 1;
+        for &d in plan.deps(p) {
+            if plan.dependents(d).last() == Some(&p) && !plan.is_requested(d) {
+                held -= 1;
+            }
+        }
+        peak = peak.max(held);
+    }
+    if peak >= i64::from(n) {
+        i64::MAX
+    } else {
+        peak
+    }
+}
+
 impl Shared<'_, '_> {
+    /// How many more results may be opened now (i64::MAX when unlimited): the budget less
+    /// what every worker holds or has claimed; and whether every other worker is idle (then
+    /// nobody else can make room, and this one goes on in priority order). `idle_self`: the
+    /// caller is counted in `idle`.
+    fn room(&self, idle_self: bool) -> (i64, bool) {
+        if self.budget == i64::MAX {
+            return (i64::MAX, false);
+        }
+        let committed: i64 = self
+            .committed
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum();
+        let idle_others = self.idle.load(Ordering::SeqCst) - usize::from(idle_self);
+        (
+            self.budget - committed,
+            idle_others >= self.queues.len() - 1,
+        )
+    }
+
+    /// The best position any worker could start now (its heap tops, the next initially-ready
+    /// one); NONE if none is visible.
+    fn best_visible(&self) -> u32 {
+        self.queues
+            .iter()
+            .map(|q| q.top.load(Ordering::Relaxed))
+            .fold(self.initial_head(), u32::min)
+    }
+
+    /// Whether running `q` now stays within the memory budget: it adds no result on balance,
+    /// or there is room for what it adds — or every other worker waits for room, and `q` is
+    /// the best work there is, as in the serial order (which never holds more than the budget).
+    fn fits(&self, q: u32, idle_self: bool) -> bool {
+        if self.budget == i64::MAX {
+            return true;
+        }
+        let delta = self.run.held_delta(q);
+        if delta <= 0 {
+            return true;
+        }
+        let (room, alone) = self.room(idle_self);
+        delta <= room || (alone && q <= self.best_visible())
+    }
+
     fn over(&self) -> bool {
         self.done.load(Ordering::Acquire) || self.run.stopped()
     }
@@ -163,13 +261,15 @@ impl Shared<'_, '_> {
     }
 
     fn work(&self, w: usize) {
+        self.idle.fetch_sub(1, Ordering::SeqCst);
         let mut scratch = Scratch::default();
         let mut next = None;
         let mut claimed = 0..0;
         let mut fan_in = FanIn::default();
+        let mut published = 0i64;
         let plan = self.run.plan;
         loop {
-            let p = match self.pick(w, next.take(), &mut claimed) {
+            let p = match self.pick(w, next.take(), &mut claimed, scratch.held) {
                 Some(p) => p,
                 // Before waiting, hand in the decrements held back: they may be what makes
                 // the remaining work ready.
@@ -187,6 +287,13 @@ impl Shared<'_, '_> {
             if !self.run.execute(p, w, &mut scratch) {
                 self.end();
                 break;
+            }
+            if self.budget != i64::MAX {
+                let committed = scratch.held + claimed.len() as i64;
+                if committed != published {
+                    self.committed[w].store(committed, Ordering::Relaxed);
+                    published = committed;
+                }
             }
             let mut pushed = false;
             for &q in plan.dependents(p) {
@@ -250,12 +357,24 @@ impl Shared<'_, '_> {
     /// Takes the next initially-ready position: from this worker's claimed batch, claiming a
     /// new batch when it is used up. Batches (a few dozen positions, fewer near the end) keep
     /// the shared cursor off the hot path when a million tasks start out ready.
-    fn take_initial(&self, claimed: &mut Range<usize>) -> Option<u32> {
+    /// Claiming is held back by the memory budget: a batch is never bigger than the room left,
+    /// and is reserved (published with what the worker holds, `held`) as it is claimed.
+    fn take_initial(&self, w: usize, claimed: &mut Range<usize>, held: i64) -> Option<u32> {
         if claimed.start >= claimed.end {
+            if self.initial_head() == NONE {
+                return None;
+            }
+            let (room, alone) = self.room(false);
+            if room < 1 && !(alone && self.initial_head() <= self.best_visible()) {
+                return None;
+            }
             let mut c = self.cursor.load(Ordering::Relaxed);
             loop {
                 let left = self.initial.len().checked_sub(c).filter(|&n| n > 0)?;
-                let batch = (left / (4 * self.queues.len())).clamp(1, 32);
+                // Workers may claim at the same moment, each seeing the same room: each
+                // takes its share of it.
+                let share = (room.clamp(1, 32 * 64) as usize / self.queues.len()).max(1);
+                let batch = (left / (4 * self.queues.len())).clamp(1, 32).min(share);
                 match self.cursor.compare_exchange_weak(
                     c,
                     c + batch,
@@ -264,6 +383,9 @@ impl Shared<'_, '_> {
                 ) {
                     Ok(_) => {
                         *claimed = c..c + batch;
+                        if self.budget != i64::MAX {
+                            self.committed[w].store(held + batch as i64, Ordering::Relaxed);
+                        }
                         break;
                     }
                     Err(now) => c = now,
@@ -275,36 +397,45 @@ impl Shared<'_, '_> {
     }
 
     /// The best ready position this worker can get, or None if there is none right now.
-    fn pick(&self, w: usize, continuation: Option<u32>, claimed: &mut Range<usize>) -> Option<u32> {
+    fn pick(
+        &self,
+        w: usize,
+        continuation: Option<u32>,
+        claimed: &mut Range<usize>,
+        held: i64,
+    ) -> Option<u32> {
         let own = &self.queues[w];
         let initial_head = if claimed.start >= claimed.end {
             self.initial_head()
         } else {
             self.initial[claimed.start]
         };
+        let fits = |q: u32| self.fits(q, false);
         if let Some(c) = continuation {
-            if c <= own.top.load(Ordering::Relaxed) && c <= initial_head {
+            if c <= own.top.load(Ordering::Relaxed) && c <= initial_head && fits(c) {
                 return Some(c);
             }
             own.push(c);
         }
         if initial_head < own.top.load(Ordering::Relaxed) {
-            if let Some(p) = self.take_initial(claimed) {
+            if let Some(p) = self.take_initial(w, claimed, held) {
                 return Some(p);
             }
         }
-        if let Some(p) = own.pop() {
+        if let Some(p) = own.pop(fits) {
             return Some(p);
         }
-        if let Some(p) = self.take_initial(claimed) {
+        if let Some(p) = self.take_initial(w, claimed, held) {
             return Some(p);
         }
         self.steal(w)
     }
 
+    /// Takes the best entry of another worker's heap, if running it now stays within the
+    /// memory budget (tasks that free as much as they store always do).
     fn steal(&self, w: usize) -> Option<u32> {
         let n = self.queues.len();
-        (1..n).find_map(|i| self.queues[(w + i) % n].try_steal())
+        (1..n).find_map(|i| self.queues[(w + i) % n].try_steal(|q| self.fits(q, false)))
     }
 
     fn work_visible(&self) -> bool {
@@ -317,11 +448,32 @@ impl Shared<'_, '_> {
 
     /// Waits for work. Returns false when the run is over.
     fn idle(&self, _w: usize) -> bool {
+        self.idle.fetch_add(1, Ordering::SeqCst);
+        let more = self.wait_for_work();
+        self.idle.fetch_sub(1, Ordering::SeqCst);
+        more
+    }
+
+    /// Work this idle worker may take: visible, and within the memory budget.
+    fn work_open(&self) -> bool {
+        if !self.work_visible() {
+            return false;
+        }
+        let (room, alone) = self.room(true);
+        room >= 1
+            || alone
+            || self.queues.iter().any(|q| {
+                let top = q.top.load(Ordering::Relaxed);
+                top != NONE && self.run.held_delta(top) <= room
+            })
+    }
+
+    fn wait_for_work(&self) -> bool {
         for round in 0..64 {
             if self.over() {
                 return false;
             }
-            if self.work_visible() {
+            if self.work_open() {
                 return true;
             }
             if round < 48 {
@@ -337,7 +489,7 @@ impl Shared<'_, '_> {
         fence(Ordering::SeqCst);
         let mut epoch = sleep.epoch.lock().unwrap_or_else(|e| e.into_inner());
         let seen = *epoch;
-        if !self.over() && !self.work_visible() {
+        if !self.over() && !self.work_open() {
             while *epoch == seen {
                 epoch = sleep.wake.wait(epoch).unwrap_or_else(|e| e.into_inner());
             }
