@@ -7,14 +7,16 @@
 //! static priority), the plan's initially-ready positions (shared, claimed in priority order),
 //! then the best entry of another worker's heap. Idle workers spin briefly, then park.
 //!
-//! Memory budget: a parallel run holds no more results than the priority order run serially
-//! does at its peak (what `sync`, and Dask, hold). Claiming initially-ready tasks and stealing
-//! open new results; a worker does either only within the budget — the results every worker
-//! holds or has claimed, plus one per other worker for what it may be adding right now — or
-//! when no other worker is busy, so the run always progresses. Work a worker already has (its
-//! continuation, heap and claimed batch) is never held back. Each worker publishes its own
-//! count (a store to its own cache line, no shared counter); they are summed only when a
-//! worker is about to open new work.
+//! Memory budget: a parallel run holds about as few results as the priority order run
+//! serially does at its peak (what `sync`, and Dask, hold). A task that would add a result on
+//! balance (it stores one and is not the last consumer of any input: a leaf, the first cell
+//! of a wavefront's row) starts only while the results every worker holds or has claimed stay
+//! within that peak — or when every other worker is waiting for room, and it is the best task
+//! visible, as in the serial order. Tasks that free as much as they store always start, so a
+//! wavefront of real work keeps its parallelism. Each worker publishes its own count (a store
+//! to its own cache line, no shared counter); they are summed only for a task that adds. A
+//! worker the budget holds back waits for some room (an eighth of the budget) before it comes
+//! back, so that it and the busy worker do not trade the budget back and forth.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -226,18 +228,10 @@ impl Shared<'_, '_> {
         )
     }
 
-    /// The best position any worker could start now (its heap tops, the next initially-ready
-    /// one); NONE if none is visible.
-    fn best_visible(&self) -> u32 {
-        self.queues
-            .iter()
-            .map(|q| q.top.load(Ordering::Relaxed))
-            .fold(self.initial_head(), u32::min)
-    }
-
     /// Whether running `q` now stays within the memory budget: it adds no result on balance,
-    /// or there is room for what it adds — or every other worker waits for room, and `q` is
-    /// the best work there is, as in the serial order (which never holds more than the budget).
+    /// or there is room for what it adds — or every other worker waits for room (nobody else
+    /// can make any) and `q` is the best work there is, as in the serial order, which never
+    /// holds more than the budget.
     fn fits(&self, q: u32, idle_self: bool) -> bool {
         if self.budget == i64::MAX {
             return true;
@@ -248,6 +242,15 @@ impl Shared<'_, '_> {
         }
         let (room, alone) = self.room(idle_self);
         delta <= room || (alone && q <= self.best_visible())
+    }
+
+    /// The best position any worker could start now (its heap tops, the next initially-ready
+    /// one); NONE if none is visible.
+    fn best_visible(&self) -> u32 {
+        self.queues
+            .iter()
+            .map(|q| q.top.load(Ordering::Relaxed))
+            .fold(self.initial_head(), u32::min)
     }
 
     fn over(&self) -> bool {
@@ -460,7 +463,9 @@ impl Shared<'_, '_> {
             return false;
         }
         let (room, alone) = self.room(true);
-        room >= 1
+        // A worker the budget sent here waits for some room, not one result's worth: coming
+        // back for each would make it and the busy worker trade the budget back and forth.
+        room >= (self.budget / 8).max(1)
             || alone
             || self.queues.iter().any(|q| {
                 let top = q.top.load(Ordering::Relaxed);
