@@ -15,8 +15,9 @@
 //! visible, as in the serial order. Tasks that free as much as they store always start, so a
 //! wavefront of real work keeps its parallelism. Each worker publishes its own count (a store
 //! to its own cache line, no shared counter); they are summed only for a task that adds. A
-//! worker the budget holds back waits for some room (an eighth of the budget) before it comes
-//! back, so that it and the busy worker do not trade the budget back and forth.
+//! worker the budget holds back waits for some room (an eighth of the budget, at least
+//! `MARGIN_MIN`) before it comes back, so that it and the busy worker do not trade the budget
+//! back and forth.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -38,6 +39,11 @@ const NONE: u32 = u32::MAX;
 const FAN_IN_MIN: usize = 64;
 /// At most this many decrements are held back at once.
 const FAN_IN_BATCH: u32 = 64;
+/// A worker the memory budget held back comes back for at least this much room (or an eighth
+/// of the budget): under a budget of a few dozen (a binary tree's depth) a worker that came
+/// back for each freed result would pay a round of cross-core traffic per task, where
+/// leaving the work to the busy worker costs nothing.
+const MARGIN_MIN: i64 = 16;
 
 /// Decrements of one high fan-in dependent's pending count, not yet handed in.
 struct FanIn {
@@ -465,7 +471,7 @@ impl Shared<'_, '_> {
         let (room, alone) = self.room(true);
         // A worker the budget sent here waits for some room, not one result's worth: coming
         // back for each would make it and the busy worker trade the budget back and forth.
-        room >= (self.budget / 8).max(1)
+        room >= (self.budget / 8).max(MARGIN_MIN)
             || alone
             || self.queues.iter().any(|q| {
                 let top = q.top.load(Ordering::Relaxed);
