@@ -46,7 +46,7 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
         Value::Bool(true) => out.push(TRUE),
         Value::Int(i) => {
             out.push(INT);
-            varint(out, ((i << 1) ^ (i >> 63)) as u64);
+            put_varint(out, ((i << 1) ^ (i >> 63)) as u64);
         }
         Value::Float(x) => {
             out.push(FLOAT);
@@ -55,19 +55,19 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
         Value::Str(_) => {
             let s = value.as_str().unwrap_or_default();
             out.push(STR);
-            varint(out, s.len() as u64);
+            put_varint(out, s.len() as u64);
             out.extend_from_slice(s.as_bytes());
         }
         Value::Bytes(_) => {
             let b = value.as_bytes().unwrap_or_default();
             out.push(BYTES);
-            varint(out, b.len() as u64);
+            put_varint(out, b.len() as u64);
             out.extend_from_slice(b);
         }
         Value::List(_) => {
             let items = value.as_list().unwrap_or_default();
             out.push(LIST);
-            varint(out, items.len() as u64);
+            put_varint(out, items.len() as u64);
             for item in items {
                 encode_into(item, out)?;
             }
@@ -85,7 +85,8 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-fn varint(out: &mut Vec<u8>, mut x: u64) {
+/// Appends `x` as an unsigned LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut x: u64) {
     while x >= 0x80 {
         out.push(x as u8 | 0x80);
         x >>= 7;
@@ -95,7 +96,7 @@ fn varint(out: &mut Vec<u8>, mut x: u64) {
 
 /// Decodes a whole message; trailing bytes are an error.
 pub fn decode(bytes: &[u8]) -> Result<Value> {
-    let mut r = Reader { bytes, at: 0 };
+    let mut r = Reader::new(bytes);
     let version = r.byte()?;
     if version != ENCODING_VERSION {
         return Err(r.error(format!(
@@ -112,25 +113,44 @@ pub fn decode(bytes: &[u8]) -> Result<Value> {
 /// Decodes one value (no version byte) from the front of `bytes`; returns it and the bytes
 /// it used.
 pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize)> {
-    let mut r = Reader { bytes, at: 0 };
+    let mut r = Reader::new(bytes);
     let v = r.value(0)?;
     Ok((v, r.at))
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// Reads daskr's binary formats (this encoding, and the messages of `wire` built on it),
+/// never trusting them: every malformed input is an error saying at which byte.
+pub struct Reader<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) at: usize,
+    /// What is being read, for errors ("encoded value", "message").
+    what: &'static str,
 }
 
-impl Reader<'_> {
-    fn error(&self, what: String) -> Error {
+impl<'a> Reader<'a> {
+    /// A reader of an encoded value.
+    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader::labelled(bytes, "encoded value")
+    }
+
+    /// A reader whose errors call what it reads `what`.
+    pub fn labelled(bytes: &'a [u8], what: &'static str) -> Reader<'a> {
+        Reader { bytes, at: 0, what }
+    }
+
+    /// Bytes read so far.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
+    pub fn error(&self, what: String) -> Error {
         Error::invalid_argument(format!(
-            "malformed encoded value at byte {}: {what}",
-            self.at
+            "malformed {} at byte {}: {what}",
+            self.what, self.at
         ))
     }
 
-    fn byte(&mut self) -> Result<u8> {
+    pub fn byte(&mut self) -> Result<u8> {
         let b = *self
             .bytes
             .get(self.at)
@@ -139,7 +159,7 @@ impl Reader<'_> {
         Ok(b)
     }
 
-    fn take(&mut self, n: u64) -> Result<&[u8]> {
+    pub fn take(&mut self, n: u64) -> Result<&'a [u8]> {
         let left = (self.bytes.len() - self.at) as u64;
         if n > left {
             return Err(self.error(format!("length {n} runs past the end ({left} bytes left)")));
@@ -149,7 +169,7 @@ impl Reader<'_> {
         Ok(s)
     }
 
-    fn varint(&mut self) -> Result<u64> {
+    pub fn varint(&mut self) -> Result<u64> {
         let mut x = 0u64;
         for shift in (0..70).step_by(7) {
             let b = self.byte()?;
@@ -164,7 +184,30 @@ impl Reader<'_> {
         Err(self.error("varint longer than 10 bytes".into()))
     }
 
-    fn value(&mut self, depth: u32) -> Result<Value> {
+    /// A count of items that each take at least one byte: bounded by the bytes left, so a
+    /// hostile count cannot make a reader reserve memory it will never fill.
+    pub fn count(&mut self) -> Result<usize> {
+        let n = self.varint()?;
+        let left = (self.bytes.len() - self.at) as u64;
+        if n > left {
+            return Err(self.error(format!("count {n} runs past the end ({left} bytes left)")));
+        }
+        Ok(n as usize)
+    }
+
+    /// A UTF-8 string: its byte length, then the bytes.
+    pub fn string(&mut self) -> Result<&'a str> {
+        let n = self.varint()?;
+        let at = self.at;
+        let s = self.take(n)?;
+        std::str::from_utf8(s).map_err(|_| {
+            self.at = at;
+            self.error("string is not UTF-8".into())
+        })
+    }
+
+    /// One value (no version byte).
+    pub(crate) fn value(&mut self, depth: u32) -> Result<Value> {
         let tag = self.byte()?;
         Ok(match tag {
             NULL => Value::Null,
@@ -182,11 +225,8 @@ impl Reader<'_> {
                 let at = self.at;
                 let s = self.take(n)?;
                 Value::str_from_utf8(s).map_err(|_| {
-                    Reader {
-                        bytes: self.bytes,
-                        at,
-                    }
-                    .error("string is not UTF-8".into())
+                    self.at = at;
+                    self.error("string is not UTF-8".into())
                 })?
             }
             BYTES => {

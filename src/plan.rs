@@ -175,6 +175,39 @@ impl Plan {
         self.consumers[i] > self.dependents_off[i + 1] - self.dependents_off[i]
     }
 
+    /// The first planned entry (graph id) whose computation calls a function of this process
+    /// — a C function pointer, a closure, a Go function: not a plugin symbol — and that
+    /// function's index. Such an entry cannot run in another process unless it is a fork of
+    /// this one. Cheap when the graph has no such function at all.
+    pub fn first_local_function(&self, graph: &Graph) -> Option<(u32, u32)> {
+        if (0..graph.func_count() as u32).all(|f| graph.func(f).origin().is_some()) {
+            return None;
+        }
+        let mut stack: Vec<&Expr> = Vec::new();
+        for &id in &self.order {
+            stack.push(graph.root(id));
+            while let Some(e) = stack.pop() {
+                match *e {
+                    Expr::Task {
+                        func,
+                        start,
+                        nargs,
+                        nkwargs,
+                        ..
+                    } => {
+                        if graph.func(func).origin().is_none() {
+                            return Some((id, func));
+                        }
+                        stack.extend(graph.exprs(start, nargs + nkwargs));
+                    }
+                    Expr::List { start, len } => stack.extend(graph.exprs(start, len)),
+                    Expr::Lit(_) | Expr::Ref(_) => {}
+                }
+            }
+        }
+        None
+    }
+
     /// The positions position `p` depends on.
     pub fn deps(&self, p: u32) -> &[u32] {
         let p = p as usize;

@@ -21,6 +21,7 @@ use rustc_hash::FxHashMap;
 
 use crate::comp::{Comp, TaskId};
 use crate::encode;
+pub use crate::encode::{put_varint, Reader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
 use crate::graph::{Expr, Graph};
@@ -187,20 +188,24 @@ impl Encoder<'_> {
                 put_varint(&mut self.func_table, u64::from(i));
             }
             (None, Funcs::PluginsOnly(place)) => {
-                return Err(Error::invalid_argument(format!(
-                    "key '{}': its function '{}' lives in this process (a function pointer, \
-                     not a plugin symbol), so it cannot run {place}; use plugin tasks, or \
-                     the threads or processes scheduler",
-                    self.key,
-                    func.name()
-                ))
-                .with_key(self.key));
+                return Err(local_function_error(self.key, func.name(), place));
             }
         }
         let f = self.func_index.len() as u32;
         self.func_index.insert(i, f);
         Ok(f)
     }
+}
+
+/// The error for the entry `key`, whose function `func` is a function of this process (a
+/// function pointer or closure, not a plugin symbol), so that it cannot run `place`.
+pub(crate) fn local_function_error(key: &str, func: &str, place: &str) -> Error {
+    Error::invalid_argument(format!(
+        "key '{key}': its function '{func}' lives in this process (a function pointer, not a \
+         plugin symbol), so it cannot run {place}; use plugin tasks, or the threads or \
+         processes scheduler"
+    ))
+    .with_key(key)
 }
 
 /// A decoded partition message, ready to run.
@@ -217,7 +222,7 @@ impl Partition {
     /// Decodes a message. Functions that travel by index are looked up in `local`, the graph
     /// this process was forked holding (None: refused).
     pub fn decode(bytes: &[u8], local: Option<&Graph>) -> Result<Partition> {
-        let mut r = Reader::new(bytes);
+        let mut r = Reader::labelled(bytes, "message");
         if r.take(3)? != MAGIC {
             return Err(r.error("not a daskr partition message".into()));
         }
@@ -469,7 +474,7 @@ pub fn run_message(message: &[u8], inputs: &[&[u8]], workers: usize) -> Result<V
 
 /// Splits a buffer made by `run_message` into its encoded outputs.
 pub fn split_outputs(bytes: &[u8]) -> Result<Vec<&[u8]>> {
-    let mut r = Reader::new(bytes);
+    let mut r = Reader::labelled(bytes, "message");
     let n = r.count()?;
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
@@ -560,12 +565,7 @@ impl Decoder<'_, '_> {
                 .error(format!("computation nests deeper than {MAX_NESTING}")));
         }
         Ok(match self.r.byte()? {
-            LIT => {
-                let (v, used) = encode::decode_prefix(&self.r.bytes[self.r.at..])
-                    .map_err(|e| self.r.error(e.message))?;
-                self.r.at += used;
-                Comp::value(v)
-            }
+            LIT => Comp::value(self.r.value(0)?),
             REF => {
                 let k = self.r.varint()?;
                 if k >= u64::from(self.nkeys) {
@@ -606,94 +606,6 @@ impl Decoder<'_, '_> {
             tag => return Err(self.r.error(format!("unknown computation tag {tag:#04x}"))),
         })
     }
-}
-
-/// Reads the wire format's pieces, never trusting them: every malformed input is an error
-/// saying at which byte.
-pub struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
-        Reader { bytes, at: 0 }
-    }
-
-    /// Bytes read so far.
-    pub fn position(&self) -> usize {
-        self.at
-    }
-
-    pub fn error(&self, what: String) -> Error {
-        Error::invalid_argument(format!("malformed message at byte {}: {what}", self.at))
-    }
-
-    pub fn byte(&mut self) -> Result<u8> {
-        let b = *self
-            .bytes
-            .get(self.at)
-            .ok_or_else(|| self.error("unexpected end".into()))?;
-        self.at += 1;
-        Ok(b)
-    }
-
-    pub fn take(&mut self, n: u64) -> Result<&'a [u8]> {
-        let left = (self.bytes.len() - self.at) as u64;
-        if n > left {
-            return Err(self.error(format!("length {n} runs past the end ({left} bytes left)")));
-        }
-        let s = &self.bytes[self.at..self.at + n as usize];
-        self.at += n as usize;
-        Ok(s)
-    }
-
-    pub fn varint(&mut self) -> Result<u64> {
-        let mut x = 0u64;
-        for shift in (0..70).step_by(7) {
-            let b = self.byte()?;
-            if shift == 63 && b > 1 {
-                return Err(self.error("varint overflows 64 bits".into()));
-            }
-            x |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(x);
-            }
-        }
-        Err(self.error("varint longer than 10 bytes".into()))
-    }
-
-    /// A count of items that each take at least one byte: bounded by the bytes left, so a
-    /// hostile count cannot make a reader reserve memory it will never fill.
-    pub fn count(&mut self) -> Result<usize> {
-        let n = self.varint()?;
-        let left = (self.bytes.len() - self.at) as u64;
-        if n > left {
-            return Err(self.error(format!("count {n} runs past the end ({left} bytes left)")));
-        }
-        Ok(n as usize)
-    }
-
-    pub fn string(&mut self) -> Result<&'a str> {
-        let n = self.varint()?;
-        let at = self.at;
-        let s = self.take(n)?;
-        std::str::from_utf8(s).map_err(|_| {
-            Reader {
-                bytes: self.bytes,
-                at,
-            }
-            .error("string is not UTF-8".into())
-        })
-    }
-}
-
-pub fn put_varint(out: &mut Vec<u8>, mut x: u64) {
-    while x >= 0x80 {
-        out.push((x as u8) | 0x80);
-        x >>= 7;
-    }
-    out.push(x as u8);
 }
 
 pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {

@@ -2,7 +2,7 @@
 //! message with what it reads from which partition, and which outputs the caller wants back.
 //! The format is specified in docs/wire-format.md ("Jobs"); keep the two in step.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::graph::{Expr, Graph};
 use crate::partition::Partitions;
 use crate::plan::Plan;
@@ -20,41 +20,14 @@ pub(crate) const ON_DASK: &str = "on a Dask cluster";
 /// symbol (a function pointer or closure cannot leave this process). Cheap when the graph has
 /// no such function at all.
 pub(crate) fn check_plugins_only(graph: &Graph, plan: &Plan) -> Result<()> {
-    let all_plugins = (0..graph.func_count() as u32).all(|f| graph.func(f).origin().is_some());
-    if all_plugins {
-        return Ok(());
+    match plan.first_local_function(graph) {
+        None => Ok(()),
+        Some((id, func)) => Err(crate::wire::local_function_error(
+            graph.key_name(id),
+            graph.func(func).name(),
+            ON_DASK,
+        )),
     }
-    let mut stack: Vec<&Expr> = Vec::new();
-    for &id in &plan.order {
-        stack.push(graph.root(id));
-        while let Some(e) = stack.pop() {
-            match *e {
-                Expr::Lit(_) | Expr::Ref(_) => {}
-                Expr::List { start, len } => stack.extend(graph.exprs(start, len)),
-                Expr::Task {
-                    func,
-                    start,
-                    nargs,
-                    nkwargs,
-                    ..
-                } => {
-                    let f = graph.func(func);
-                    if f.origin().is_none() {
-                        let key = graph.key_name(id);
-                        return Err(Error::invalid_argument(format!(
-                            "key '{key}': its function '{}' lives in this process (a function \
-                             pointer, not a plugin symbol), so it cannot run {ON_DASK}; use \
-                             plugin tasks, or the threads or processes scheduler",
-                            f.name()
-                        ))
-                        .with_key(key));
-                    }
-                    stack.extend(graph.exprs(start, nargs + nkwargs));
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Encodes the job that runs `plan`, cut into `parts`, with the requested keys' outputs wanted

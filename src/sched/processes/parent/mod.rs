@@ -62,7 +62,7 @@ pub(crate) fn get(
     stats: &mut Stats,
 ) -> Result<Value> {
     let get_started = now_ns().saturating_sub(stats.plan_time.as_nanos() as u64);
-    let local = local_function(graph, plan);
+    let local = plan.first_local_function(graph);
     let may_fork = spawn::may_fork();
     if let Some((id, func)) = local {
         if !may_fork {
@@ -125,37 +125,6 @@ pub(crate) fn get(
         cb.finish(result.is_err());
     }
     result
-}
-
-/// The first planned entry whose computation calls a function of this process (a function
-/// pointer, closure or Go function): such a get needs workers forked from this process.
-fn local_function(graph: &Graph, plan: &Plan) -> Option<(u32, u32)> {
-    if (0..graph.func_count() as u32).all(|f| graph.func(f).origin().is_some()) {
-        return None;
-    }
-    let mut stack: Vec<&Expr> = Vec::new();
-    for &id in &plan.order {
-        stack.push(graph.root(id));
-        while let Some(e) = stack.pop() {
-            match *e {
-                Expr::Task {
-                    func,
-                    start,
-                    nargs,
-                    nkwargs,
-                    ..
-                } => {
-                    if graph.func(func).origin().is_none() {
-                        return Some((id, func));
-                    }
-                    stack.extend(graph.exprs(start, nargs + nkwargs));
-                }
-                Expr::List { start, len } => stack.extend(graph.exprs(start, len)),
-                Expr::Lit(_) | Expr::Ref(_) => {}
-            }
-        }
-    }
-    None
 }
 
 fn cannot_fork(graph: &Graph, id: u32, func: u32) -> Error {
