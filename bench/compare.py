@@ -165,7 +165,7 @@ def setup_distributed():
              f"distributed=={DASK_VERSION}"])
         run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", p("bindings", "python")])
     run([CC, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I" + p("include"),
-         p("bench", "plugin_noop.c"), "-o", os.path.join(OUT, "libbench_noop.so")])
+         "-I" + p("bench"), p("bench", "plugin_noop.c"), "-o", os.path.join(OUT, "libbench_noop.so")])
     run([CC, "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I" + p("include"), "-I" + p("bench"),
          p("bench", "daskr_distributed.c"), *LINK_DASKR, "-lm", "-o", os.path.join(OUT, "daskr_distributed")])
     return [py, p("bench", "distributed_bench.py")]

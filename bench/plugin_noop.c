@@ -3,7 +3,7 @@
  * (bench/distributed_bench.py): the same bodies as bench/daskr_c.c's — read the args, return
  * a small int — plus sleep_ms and spin_ms for the "few large tasks" check.
  *
- *   cc -std=c11 -O2 -shared -fPIC -Iinclude bench/plugin_noop.c -o target/bench/libbench_noop.so
+ *   cc -std=c11 -O2 -shared -fPIC -Iinclude -Ibench bench/plugin_noop.c -o target/bench/libbench_noop.so
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -13,40 +13,8 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
-EXPORT void noop(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    int64_t total = 1, x;
-    size_t n = daskr_call_nargs(call);
-    for (size_t i = 0; i < n; i++)
-        if (daskr_value_get_int(daskr_call_arg(call, i), &x)) total += x & 1;
-    daskr_call_return_int(call, total & 7);
-}
-
-EXPORT void sink(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    const daskr_value_t *list = daskr_call_arg(call, 0);
-    daskr_call_return_int(call, (int64_t)(daskr_value_list_len(list) & 7));
-}
-
-EXPORT void analyze(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    const daskr_value_t *list = daskr_call_arg(call, 0);
-    const char *method = "mean";
-    daskr_value_get_string(daskr_call_kwarg(call, "method"), &method, NULL);
-    int64_t total = 0, x;
-    for (size_t i = 0, n = daskr_value_list_len(list); i < n; i++)
-        if (daskr_value_get_int(daskr_value_list_at(list, i), &x)) total += x;
-    daskr_call_return_int(call, (total + method[0]) & 7);
-}
-
-EXPORT void store(daskr_call_t *call, void *user_data) {
-    (void)user_data;
-    const char *to = "stdout";
-    int64_t x = 0;
-    daskr_value_get_string(daskr_call_kwarg(call, "to"), &to, NULL);
-    daskr_value_get_int(daskr_call_arg(call, 0), &x);
-    daskr_call_return_int(call, (x + to[0]) & 7);
-}
+#define BENCH_TASK EXPORT
+#include "bench_tasks.h"
 
 /* spin_ms(ms): burns ms milliseconds of this thread's CPU time, returns ms. */
 EXPORT void spin_ms(daskr_call_t *call, void *user_data) {

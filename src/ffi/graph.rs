@@ -141,9 +141,26 @@ unsafe fn add_entry<T>(
     parts: T,
     add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
 ) -> Result<(), Error> {
+    add_entry_deferring(graph, key, out_task, parts, true, add)
+}
+
+/// `add_entry`, saying whether pointer destructors dropped meanwhile must wait until the lock
+/// is released (`defer`: parts holding no values need not pay for that).
+unsafe fn add_entry_deferring<T>(
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+    out_task: *mut daskr_task_t,
+    parts: T,
+    defer: bool,
+    add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
+) -> Result<(), Error> {
     let g = live(graph)?;
     let key = arg_str(key, "key")?;
-    let id = g.change(|g| add(g, key, parts))?;
+    let id = if defer {
+        g.change(|g| add(g, key, parts))?
+    } else {
+        add(&mut *g.write()?, key, parts)?
+    };
     put_task(out_task, id)
 }
 
@@ -192,14 +209,7 @@ pub unsafe extern "C" fn daskr_graph_add_task(
             let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
             g.add_task_args(key, func, args, kwargs)
         };
-        if handles_only {
-            let g = live(graph)?;
-            let key = arg_str(key, "key")?;
-            let id = add(&mut *g.write()?, key, parts)?;
-            put_task(out_task, id)
-        } else {
-            add_entry(graph, key, out_task, parts, add)
-        }
+        add_entry_deferring(graph, key, out_task, parts, !handles_only, add)
     })
 }
 

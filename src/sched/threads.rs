@@ -238,7 +238,7 @@ impl Shared<'_, '_> {
     /// or there is room for what it adds — or every other worker waits for room (nobody else
     /// can make any) and `q` is the best work there is, as in the serial order, which never
     /// holds more than the budget.
-    fn fits(&self, q: u32, idle_self: bool) -> bool {
+    fn fits(&self, q: u32) -> bool {
         if self.budget == i64::MAX {
             return true;
         }
@@ -246,7 +246,7 @@ impl Shared<'_, '_> {
         if delta <= 0 {
             return true;
         }
-        let (room, alone) = self.room(idle_self);
+        let (room, alone) = self.room(false);
         delta <= room || (alone && q <= self.best_visible())
     }
 
@@ -419,7 +419,7 @@ impl Shared<'_, '_> {
         } else {
             self.initial[claimed.start]
         };
-        let fits = |q: u32| self.fits(q, false);
+        let fits = |q: u32| self.fits(q);
         if let Some(c) = continuation {
             if c <= own.top.load(Ordering::Relaxed) && c <= initial_head && fits(c) {
                 return Some(c);
@@ -444,7 +444,7 @@ impl Shared<'_, '_> {
     /// memory budget (tasks that free as much as they store always do).
     fn steal(&self, w: usize) -> Option<u32> {
         let n = self.queues.len();
-        (1..n).find_map(|i| self.queues[(w + i) % n].try_steal(|q| self.fits(q, false)))
+        (1..n).find_map(|i| self.queues[(w + i) % n].try_steal(|q| self.fits(q)))
     }
 
     fn work_visible(&self) -> bool {

@@ -152,6 +152,18 @@ impl Sched<'_> {
         cb.posttask(key, ok, w);
     }
 
+    /// A DONE or FAILED reply must be for run `seq` of partition `c`, running on worker `w`.
+    fn check_reply(&self, w: usize, c: usize, seq: u32, r: &mut Reader<'_>) -> Result<()> {
+        let running = PState::Running {
+            worker: w as u32,
+            seq,
+        };
+        if r.varint()? as u32 != seq || self.state[c] != running {
+            return Err(r.error("a reply for another run".into()));
+        }
+        Ok(())
+    }
+
     pub(super) fn done_frame(
         &mut self,
         w: usize,
@@ -159,15 +171,7 @@ impl Sched<'_> {
         seq: u32,
         r: &mut Reader<'_>,
     ) -> Result<()> {
-        if r.varint()? as u32 != seq
-            || self.state[c]
-                != (PState::Running {
-                    worker: w as u32,
-                    seq,
-                })
-        {
-            return Err(r.error("a reply for another run".into()));
-        }
+        self.check_reply(w, c, seq, r)?;
         let ran = r.varint()?;
         let peak = r.varint()?;
         self.read_trace(w, c, r)?;
@@ -263,15 +267,7 @@ impl Sched<'_> {
         seq: u32,
         r: &mut Reader<'_>,
     ) -> Result<()> {
-        if r.varint()? as u32 != seq
-            || self.state[c]
-                != (PState::Running {
-                    worker: w as u32,
-                    seq,
-                })
-        {
-            return Err(r.error("a reply for another run".into()));
-        }
+        self.check_reply(w, c, seq, r)?;
         let error = wire::read_error(r)?;
         let ran = r.varint()?;
         self.read_trace(w, c, r)?;
