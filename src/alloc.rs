@@ -1,20 +1,30 @@
 //! The allocator for daskr's own memory: the system allocator, except that large blocks
-//! (the per-graph and per-run arrays of a big graph) are mapped directly and marked for
-//! transparent huge pages.
+//! (the per-graph and per-run arrays of a big graph) are mapped directly, aligned to and
+//! marked for transparent huge pages, and kept mapped for reuse when freed.
 //!
 //! Why: at a million tasks, building and running touch ~150 bytes per task of fresh memory.
 //! With 4 KiB pages that is one page fault (and a page clear) per ~27 tasks, plus a TLB miss
 //! on nearly every random access into the key table — measured as the largest single cost of
-//! building a graph. 2 MiB pages cut both. Growing such a block uses `mremap`, which moves
-//! pages instead of copying bytes. Memory handed to C callers is never allocated here with
-//! one allocator and freed with another: every daskr object is freed by daskr.
+//! building a graph. 2 MiB pages cut both. What is left is the kernel zeroing every fresh
+//! page (`clear_page_erms`: 22-30% of all samples building and running a 1M-task graph), so
+//! freed large blocks are retained (up to `RETAIN_BYTES`) and handed out again: a program that
+//! builds and runs graphs repeatedly stops paying for fresh pages after the first. Growing a
+//! block uses `mremap`, which moves pages instead of copying bytes, and fills the grown tail
+//! with retained pages moved in the same way. Memory handed to C callers is never allocated
+//! here with one allocator and freed with another: every daskr object is freed by daskr.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
 
 /// Blocks at least this large are mapped with huge pages.
 const LARGE: usize = 4 << 20;
 const HUGE_PAGE: usize = 2 << 20;
+/// At most this much freed memory stays mapped for reuse (enough for the arrays of a
+/// ~2M-task graph and its run); beyond it, freed blocks go back to the system.
+const RETAIN_BYTES: usize = 512 << 20;
+const RETAIN_SLOTS: usize = 256;
 
 pub struct DaskrAlloc;
 
@@ -26,11 +36,116 @@ fn mapped_len(size: usize) -> usize {
     size.div_ceil(HUGE_PAGE) * HUGE_PAGE
 }
 
-unsafe fn map(size: usize) -> *mut u8 {
-    let len = mapped_len(size);
+/// Freed blocks: huge-page aligned, lengths in whole huge pages, populated (no fault or
+/// clear on reuse), contents left over from their last use.
+struct Pool {
+    blocks: [(usize, usize); RETAIN_SLOTS],
+    count: usize,
+    bytes: usize,
+}
+
+impl Pool {
+    /// The smallest block of at least `len` bytes, split if longer (the rest stays).
+    fn take_exact(&mut self, len: usize) -> Option<usize> {
+        let i = (0..self.count)
+            .filter(|&i| self.blocks[i].1 >= len)
+            .min_by_key(|&i| self.blocks[i].1)?;
+        Some(self.take_from(i, len))
+    }
+
+    /// Any block, up to `max` bytes of it: (address, length).
+    fn take_upto(&mut self, max: usize) -> Option<(usize, usize)> {
+        let i = (0..self.count).max_by_key(|&i| self.blocks[i].1)?;
+        let len = self.blocks[i].1.min(max);
+        Some((self.take_from(i, len), len))
+    }
+
+    fn take_from(&mut self, i: usize, len: usize) -> usize {
+        let (addr, have) = self.blocks[i];
+        if have > len {
+            self.blocks[i] = (addr + len, have - len);
+        } else {
+            self.count -= 1;
+            self.blocks[i] = self.blocks[self.count];
+        }
+        self.bytes -= len;
+        addr
+    }
+
+    /// Keeps the block if there is room; false: the caller unmaps it.
+    fn give(&mut self, addr: usize, len: usize) -> bool {
+        if self.count == RETAIN_SLOTS || self.bytes + len > RETAIN_BYTES {
+            return false;
+        }
+        self.blocks[self.count] = (addr, len);
+        self.count += 1;
+        self.bytes += len;
+        true
+    }
+}
+
+/// A spin lock rather than a `Mutex`: its critical sections are a few dozen instructions,
+/// and it must be held across `fork` (see `pool`) so a child never inherits it locked.
+static LOCKED: AtomicBool = AtomicBool::new(false);
+static mut POOL: Pool = Pool {
+    blocks: [(0, 0); RETAIN_SLOTS],
+    count: 0,
+    bytes: 0,
+};
+static AT_FORK: Once = Once::new();
+
+fn lock() {
+    let mut spins = 0u32;
+    while LOCKED
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        spins += 1;
+        if spins % 64 == 0 {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn unlock() {
+    LOCKED.store(false, Ordering::Release);
+}
+
+extern "C" fn at_fork_prepare() {
+    lock();
+}
+
+extern "C" fn at_fork_after() {
+    unlock();
+}
+
+/// Runs `f` on the pool under the lock.
+fn pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
+    // A fork while another thread holds the lock would leave the child's copy locked for
+    // ever: the fork waits for the lock instead, as glibc's malloc does for its arenas.
+    AT_FORK.call_once(|| unsafe {
+        libc::pthread_atfork(
+            Some(at_fork_prepare),
+            Some(at_fork_after),
+            Some(at_fork_after),
+        );
+    });
+    lock();
+    // SAFETY: the lock gives this thread the only access to POOL until `unlock`.
+    let r = f(unsafe { &mut *ptr::addr_of_mut!(POOL) });
+    unlock();
+    r
+}
+
+/// A fresh mapping of `len` bytes (a multiple of HUGE_PAGE), aligned to HUGE_PAGE so that
+/// every page of it can be huge, and moved whole by `mremap`.
+unsafe fn map_fresh(len: usize) -> *mut u8 {
+    let span = len + HUGE_PAGE;
     let p = libc::mmap(
         ptr::null_mut(),
-        len,
+        span,
         libc::PROT_READ | libc::PROT_WRITE,
         libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
         -1,
@@ -39,15 +154,98 @@ unsafe fn map(size: usize) -> *mut u8 {
     if p == libc::MAP_FAILED {
         return ptr::null_mut();
     }
+    let start = p as usize;
+    let aligned = start.next_multiple_of(HUGE_PAGE);
+    if aligned > start {
+        libc::munmap(p, aligned - start);
+    }
+    let end = start + span;
+    if end > aligned + len {
+        libc::munmap((aligned + len) as *mut libc::c_void, end - aligned - len);
+    }
     // Advisory: without THP support this fails harmlessly and the block uses small pages.
-    libc::madvise(p, len, libc::MADV_HUGEPAGE);
-    p.cast()
+    libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    aligned as *mut u8
+}
+
+/// `len` bytes: one retained block if one is long enough, else a fresh range filled with
+/// as many retained pages as there are.
+unsafe fn map(len: usize) -> *mut u8 {
+    if let Some(addr) = pool(|p| p.take_exact(len)) {
+        return addr as *mut u8;
+    }
+    let q = map_fresh(len);
+    if !q.is_null() {
+        fill(q as usize, 0, len);
+    }
+    q
+}
+
+/// `len` zeroed bytes: a retained block cleared here costs what the kernel's clearing of
+/// fresh pages would, without the faults.
+unsafe fn zeroed(len: usize) -> *mut u8 {
+    match pool(|p| p.take_exact(len)) {
+        Some(addr) => {
+            ptr::write_bytes(addr as *mut u8, 0, len);
+            addr as *mut u8
+        }
+        None => map_fresh(len), // fresh anonymous pages are zero-filled
+    }
+}
+
+unsafe fn unmap(addr: usize, len: usize) {
+    if !pool(|p| p.give(addr, len)) {
+        libc::munmap(addr as *mut libc::c_void, len);
+    }
+}
+
+/// Moves the pages of `[from, from + len)` to `to`, replacing what was mapped there.
+unsafe fn move_pages(from: usize, len: usize, to: usize) -> bool {
+    let flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+    libc::mremap(
+        from as *mut libc::c_void,
+        len,
+        len,
+        flags,
+        to as *mut libc::c_void,
+    ) != libc::MAP_FAILED
+}
+
+/// Replaces the fresh pages of `[q + from, q + to)` with retained ones, as far as they go.
+unsafe fn fill(q: usize, from: usize, to: usize) {
+    let mut filled = from;
+    while filled < to {
+        let Some((addr, len)) = pool(|pool| pool.take_upto(to - filled)) else {
+            break;
+        };
+        if !move_pages(addr, len, q + filled) {
+            libc::munmap(addr as *mut libc::c_void, len);
+            break;
+        }
+        filled += len;
+    }
+}
+
+/// Grows the mapping at `p` from `old_len` to `new_len` bytes, keeping its contents: its
+/// pages move to a new aligned range whose tail is filled with retained pages where there
+/// are any (the rest faults in fresh on first touch).
+unsafe fn grow(p: *mut u8, old_len: usize, new_len: usize) -> *mut u8 {
+    let q = map_fresh(new_len);
+    if q.is_null() {
+        return q;
+    }
+    if !move_pages(p as usize, old_len, q as usize) {
+        libc::munmap(q.cast(), new_len);
+        return ptr::null_mut();
+    }
+    fill(q as usize, old_len, new_len);
+    q
 }
 
 unsafe impl GlobalAlloc for DaskrAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_large(&layout) {
-            map(layout.size())
+            map(mapped_len(layout.size()))
         } else {
             System.alloc(layout)
         }
@@ -55,7 +253,7 @@ unsafe impl GlobalAlloc for DaskrAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if is_large(&layout) {
-            map(layout.size()) // anonymous mappings are zero-filled
+            zeroed(mapped_len(layout.size()))
         } else {
             System.alloc_zeroed(layout)
         }
@@ -63,7 +261,7 @@ unsafe impl GlobalAlloc for DaskrAlloc {
 
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
         if is_large(&layout) {
-            libc::munmap(p.cast(), mapped_len(layout.size()));
+            unmap(p as usize, mapped_len(layout.size()));
         } else {
             System.dealloc(p, layout)
         }
@@ -75,17 +273,13 @@ unsafe impl GlobalAlloc for DaskrAlloc {
             (false, false) => System.realloc(p, layout, new_size),
             (true, true) => {
                 let (old_len, new_len) = (mapped_len(layout.size()), mapped_len(new_size));
-                if old_len == new_len {
+                if new_len < old_len {
+                    unmap(p as usize + new_len, old_len - new_len);
+                }
+                if new_len <= old_len {
                     return p;
                 }
-                let q = libc::mremap(p.cast(), old_len, new_len, libc::MREMAP_MAYMOVE);
-                if q == libc::MAP_FAILED {
-                    return ptr::null_mut();
-                }
-                if new_len > old_len {
-                    libc::madvise(q, new_len, libc::MADV_HUGEPAGE);
-                }
-                q.cast()
+                grow(p, old_len, new_len)
             }
             _ => {
                 let q = self.alloc(new_layout);
@@ -101,11 +295,13 @@ unsafe impl GlobalAlloc for DaskrAlloc {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn large_blocks_grow_shrink_and_keep_contents() {
         let mut v: Vec<u64> = Vec::with_capacity(16);
         for i in 0..3_000_000u64 {
-            v.push(i); // crosses small -> large, then grows by mremap
+            v.push(i); // crosses small -> large, then grows by moving pages
         }
         assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64));
         v.truncate(10);
@@ -113,5 +309,51 @@ mod tests {
         assert_eq!(v, (0..10).collect::<Vec<u64>>());
         let z = vec![0u32; 5_000_000];
         assert!(z.iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn retained_blocks_are_reused_and_zeroed_allocations_stay_zero() {
+        // Dirty a block, free it (retained), then ask for zeroed memory of the same size.
+        let dirty = vec![0xabu8; 8 << 20];
+        drop(dirty);
+        let z = vec![0u8; 8 << 20];
+        assert!(z.iter().all(|&x| x == 0));
+        // Grow a vector while retained blocks exist: its tail is filled with their pages.
+        let freed: Vec<Vec<u8>> = (0..4).map(|i| vec![i as u8; 6 << 20]).collect();
+        drop(freed);
+        let mut v: Vec<u32> = Vec::new();
+        for i in 0..10_000_000u32 {
+            v.push(i.wrapping_mul(2654435761));
+        }
+        assert!(v
+            .iter()
+            .enumerate()
+            .all(|(i, &x)| x == (i as u32).wrapping_mul(2654435761)));
+        // Shrinking in place gives the tail back; the head keeps its contents.
+        v.shrink_to(3_000_000);
+        assert!(v
+            .iter()
+            .take(3_000_000)
+            .enumerate()
+            .all(|(i, &x)| x == (i as u32).wrapping_mul(2654435761)));
+    }
+
+    #[test]
+    fn the_pool_splits_and_caps() {
+        let mut p = Pool {
+            blocks: [(0, 0); RETAIN_SLOTS],
+            count: 0,
+            bytes: 0,
+        };
+        assert!(p.give(10 * HUGE_PAGE, 4 * HUGE_PAGE));
+        assert!(p.give(40 * HUGE_PAGE, 2 * HUGE_PAGE));
+        assert_eq!(p.take_exact(2 * HUGE_PAGE), Some(40 * HUGE_PAGE)); // best fit
+        assert_eq!(p.take_exact(HUGE_PAGE), Some(10 * HUGE_PAGE)); // split: the rest stays
+        assert_eq!(
+            p.take_upto(8 * HUGE_PAGE),
+            Some((11 * HUGE_PAGE, 3 * HUGE_PAGE))
+        );
+        assert_eq!((p.count, p.bytes), (0, 0));
+        assert!(!p.give(0, RETAIN_BYTES + HUGE_PAGE));
     }
 }

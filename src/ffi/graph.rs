@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ffi::daskr_error_t;
 use crate::func::{daskr_call_t, Func};
 use crate::graph::{Args, Graph};
+use smallvec::SmallVec;
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
 /// for the graph that made it, for that graph's whole life.
@@ -200,6 +201,12 @@ pub unsafe extern "C" fn daskr_graph_add_task(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
+        if let (Some(f), 0, Some(refs)) = (func.as_ref(), nkwargs, handle_args(args, nargs)) {
+            let g = live(graph)?;
+            let key = arg_str(key, "key")?;
+            let id = g.write()?.add_task_refs(key, &f.0, &refs)?;
+            return put_task(out_task, id);
+        }
         let parts = task_parts(func, args, nargs, kwnames, kwvalues, nkwargs);
         // The usual task of a big graph refers to its inputs by handle only: nothing it holds
         // can run a destructor, so it skips deferring them (a thread-local round trip).
@@ -393,6 +400,21 @@ unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> R
         None => Ok(comps),
         Some(i) => Err(Error::invalid_argument(format!("{what}[{i}] is NULL"))),
     }
+}
+
+/// The entry ids of `args` if every one is a reference by handle (`daskr_comp_ref_task`),
+/// which owns nothing: then the task can be added without taking computations.
+unsafe fn handle_args(args: *const *mut daskr_comp_t, n: usize) -> Option<SmallVec<[u32; 8]>> {
+    if n == 0 {
+        return Some(SmallVec::new());
+    }
+    if args.is_null() {
+        return None;
+    }
+    std::slice::from_raw_parts(args, n)
+        .iter()
+        .map(|&p| (p as usize & 1 == 1).then_some((p as usize >> 1) as u32))
+        .collect()
 }
 
 type TaskParts<'f> = (&'f Func, Args, Vec<(String, Comp)>);
