@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Expr, Graph};
+use crate::graph::{Graph, View};
 use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::value::Value;
@@ -37,11 +37,11 @@ pub fn to_dot(graph: &Graph, keys: &Value, style: DotStyle<'_>) -> Result<String
     let mut out = String::from("digraph daskr {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#555555\"];\n");
     for (p, &id) in plan.order.iter().enumerate() {
         let key = graph.key_name(id);
-        let (shape, what) = match graph.root(id) {
-            Expr::Task { func, .. } => ("box", graph.func(*func).name().to_string()),
-            Expr::Ref(target) => ("box", format!("alias of {}", graph.key_name(*target))),
-            Expr::List { len, .. } => ("box", format!("list of {len}")),
-            Expr::Lit(v) => ("ellipse", preview(v)),
+        let (shape, what) = match graph.view(graph.root(id)) {
+            View::Task(call) => ("box", graph.func(call.func).name().to_string()),
+            View::Ref(target) => ("box", format!("alias of {}", graph.key_name(target))),
+            View::List { len, .. } => ("box", format!("list of {len}")),
+            View::Lit(v) => ("ellipse", preview(v)),
         };
         let mut attrs = format!("label={}, shape={shape}", quote(&format!("{key}\n{what}")));
         if plan.is_requested(p as u32) {

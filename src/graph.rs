@@ -10,7 +10,9 @@ use crate::func::Func;
 use crate::keys::Keys;
 use crate::value::Value;
 
-/// A flattened computation. Children of a list or task sit contiguously in the arena.
+/// A flattened computation. Children of a list or task sit contiguously in the arena. 16
+/// bytes (the arena holds one per task and one per argument): the rare task with keyword
+/// arguments keeps its counts and names aside. Readers see expressions through `view`.
 #[derive(Debug)]
 pub(crate) enum Expr {
     Lit(Value),
@@ -20,15 +22,45 @@ pub(crate) enum Expr {
         start: u32,
         len: u32,
     },
-    /// `nargs` positional then `nkwargs` keyword children at `start`; the keyword names are
-    /// `kwname_ids[names..names + nkwargs]`.
+    /// `func` called on the `nargs` children at `start`.
     Task {
         func: u32,
         start: u32,
         nargs: u32,
-        nkwargs: u32,
-        names: u32,
     },
+    /// `func` called with keyword arguments: `kw_calls[call]` holds its counts and names.
+    KwTask {
+        func: u32,
+        start: u32,
+        call: u32,
+    },
+}
+
+/// A task's call: `nargs` positional then `nkwargs` keyword children at `start`; the keyword
+/// names are `kwname_ids[names..names + nkwargs]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Call {
+    pub func: u32,
+    pub start: u32,
+    pub nargs: u32,
+    pub nkwargs: u32,
+    pub names: u32,
+}
+
+/// The counts and names of a `KwTask`'s arguments.
+#[derive(Debug, Clone, Copy)]
+struct KwCall {
+    nargs: u32,
+    nkwargs: u32,
+    names: u32,
+}
+
+/// An expression as planning, running and encoding read it.
+pub(crate) enum View<'g> {
+    Lit(&'g Value),
+    Ref(u32),
+    List { start: u32, len: u32 },
+    Task(Call),
 }
 
 const UNDEFINED: u32 = u32::MAX;
@@ -56,6 +88,7 @@ pub struct Graph {
     kwnames: Vec<Box<[u8]>>,
     kwname_index: FxHashMap<Box<str>, u32>,
     kwname_ids: Vec<u32>,
+    kw_calls: Vec<KwCall>,
     defined: usize,
 }
 
@@ -130,8 +163,6 @@ impl Graph {
             func,
             start: at as u32 + 1,
             nargs: refs.len() as u32,
-            nkwargs: 0,
-            names: self.kwname_ids.len() as u32,
         });
         for &r in refs {
             let arg = self.reference(r, &mut seen);
@@ -177,7 +208,7 @@ impl Graph {
         }
         let id = self.begin_entry(key)?;
         let (exprs_len, deps_start) = (self.exprs.len(), self.deps.len());
-        let kwnames_len = self.kwname_ids.len();
+        let (kwnames_len, kw_calls_len) = (self.kwname_ids.len(), self.kw_calls.len());
         let mut seen = DepSet {
             start: deps_start,
             big: None,
@@ -195,6 +226,7 @@ impl Graph {
                 self.exprs.truncate(exprs_len);
                 self.deps.truncate(deps_start);
                 self.kwname_ids.truncate(kwnames_len);
+                self.kw_calls.truncate(kw_calls_len);
                 Err(e)
             }
         }
@@ -255,6 +287,7 @@ impl Graph {
             + self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.exprs.capacity() * std::mem::size_of::<Expr>()
             + self.deps.capacity() * 4
+            + self.kw_calls.capacity() * std::mem::size_of::<KwCall>()
     }
 
     // ---- read access for planning and running ----
@@ -271,6 +304,42 @@ impl Graph {
     }
     pub(crate) fn root(&self, id: u32) -> &Expr {
         &self.exprs[self.nodes[id as usize].expr as usize]
+    }
+    /// What entry `id` computes, for profiles: its function's name, or alias, list, literal.
+    pub(crate) fn entry_kind(&self, id: u32) -> String {
+        match self.view(self.root(id)) {
+            View::Task(call) => self.func(call.func).name().to_string(),
+            View::Ref(_) => "alias".to_string(),
+            View::List { .. } => "list".to_string(),
+            View::Lit(_) => "literal".to_string(),
+        }
+    }
+
+    /// `expr` as readers see it.
+    #[inline]
+    pub(crate) fn view<'g>(&'g self, expr: &'g Expr) -> View<'g> {
+        match *expr {
+            Expr::Lit(ref v) => View::Lit(v),
+            Expr::Ref(id) => View::Ref(id),
+            Expr::List { start, len } => View::List { start, len },
+            Expr::Task { func, start, nargs } => View::Task(Call {
+                func,
+                start,
+                nargs,
+                nkwargs: 0,
+                names: 0,
+            }),
+            Expr::KwTask { func, start, call } => {
+                let k = self.kw_calls[call as usize];
+                View::Task(Call {
+                    func,
+                    start,
+                    nargs: k.nargs,
+                    nkwargs: k.nkwargs,
+                    names: k.names,
+                })
+            }
+        }
     }
     pub(crate) fn exprs(&self, start: u32, len: u32) -> &[Expr] {
         &self.exprs[start as usize..(start + len) as usize]
@@ -392,12 +461,16 @@ impl Graph {
         for (i, (_, kw)) in kwargs.into_iter().enumerate() {
             self.flatten(start + nargs + i as u32, kw, key, seen)?;
         }
-        self.exprs[at as usize] = Expr::Task {
-            func,
-            start,
-            nargs,
-            nkwargs,
-            names,
+        self.exprs[at as usize] = if nkwargs == 0 {
+            Expr::Task { func, start, nargs }
+        } else {
+            self.kw_calls.push(KwCall {
+                nargs,
+                nkwargs,
+                names,
+            });
+            let call = (self.kw_calls.len() - 1) as u32;
+            Expr::KwTask { func, start, call }
         };
         Ok(())
     }
@@ -500,5 +573,15 @@ impl DepSet {
             self.big = Some(set);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_expression_is_16_bytes() {
+        // The arena holds one per task and one per argument: at a million tasks, every 8
+        // bytes here is 8-24 MB and as many bytes streamed through the cache to build and run.
+        assert_eq!(std::mem::size_of::<super::Expr>(), 16);
     }
 }

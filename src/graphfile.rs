@@ -26,7 +26,7 @@ use serde_json::{Map, Value as Json};
 use crate::comp::Comp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Expr, Graph};
+use crate::graph::{Call, Expr, Graph, View};
 use crate::plugin::Plugin;
 use crate::value::Value;
 
@@ -626,9 +626,10 @@ impl Writer<'_> {
 
     /// `depth`: JSON levels already open around this expression.
     fn expr(&mut self, expr: &Expr, depth: usize) -> Result<Json> {
-        Ok(match *expr {
-            Expr::Lit(ref v) => self.literal(v, depth)?,
-            Expr::Ref(id) => {
+        let graph = self.graph;
+        Ok(match graph.view(expr) {
+            View::Lit(v) => self.literal(v, depth)?,
+            View::Ref(id) => {
                 let name = self.graph.key_name(id);
                 if self.graph.is_defined(id) {
                     Json::String(name.into())
@@ -639,7 +640,7 @@ impl Writer<'_> {
                     Json::Object(o)
                 }
             }
-            Expr::List { start, len } => {
+            View::List { start, len } => {
                 let inner = self.deeper(depth)?;
                 let mut items = Vec::with_capacity(len as usize);
                 for e in self.graph.exprs(start, len) {
@@ -647,13 +648,13 @@ impl Writer<'_> {
                 }
                 Json::Array(items)
             }
-            Expr::Task {
+            View::Task(Call {
                 func,
                 start,
                 nargs,
                 nkwargs,
                 names,
-            } => {
+            }) => {
                 let obj_depth = self.deeper(depth)?;
                 let inner = self.deeper(obj_depth)?;
                 let mut o = Map::new();

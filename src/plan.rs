@@ -13,7 +13,7 @@
 //! not an error (Dask orders the whole graph, so it fails such a call).
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Expr, Graph};
+use crate::graph::{Expr, Graph, View};
 use crate::value::Value;
 
 /// Marks an id outside the plan.
@@ -187,21 +187,15 @@ impl Plan {
         for &id in &self.order {
             stack.push(graph.root(id));
             while let Some(e) = stack.pop() {
-                match *e {
-                    Expr::Task {
-                        func,
-                        start,
-                        nargs,
-                        nkwargs,
-                        ..
-                    } => {
-                        if graph.func(func).origin().is_none() {
-                            return Some((id, func));
+                match graph.view(e) {
+                    View::Task(call) => {
+                        if graph.func(call.func).origin().is_none() {
+                            return Some((id, call.func));
                         }
-                        stack.extend(graph.exprs(start, nargs + nkwargs));
+                        stack.extend(graph.exprs(call.start, call.nargs + call.nkwargs));
                     }
-                    Expr::List { start, len } => stack.extend(graph.exprs(start, len)),
-                    Expr::Lit(_) | Expr::Ref(_) => {}
+                    View::List { start, len } => stack.extend(graph.exprs(start, len)),
+                    View::Lit(_) | View::Ref(_) => {}
                 }
             }
         }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
-use crate::graph::{Expr, Graph};
+use crate::graph::{Call as GraphCall, Expr, Graph, View};
 use crate::plan::Plan;
 use crate::profile::{Profile, Profiler, TaskSpan};
 use crate::value::Value;
@@ -315,23 +315,9 @@ impl<'a> Run<'a> {
             cb.pretask(key, worker);
         }
         let started = self.clock();
-        let result = match root {
-            Expr::Task {
-                func,
-                start,
-                nargs,
-                nkwargs,
-                names,
-            } => self.invoke(
-                id,
-                *func,
-                *start,
-                *nargs,
-                *nkwargs,
-                *names,
-                &mut scratch.ptrs,
-            ),
-            other => self.eval(id, other),
+        let result = match graph.view(root) {
+            View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
+            _ => self.eval(id, root),
         };
         scratch.entries_run += 1;
         if let Some(progress) = self.progress {
@@ -403,45 +389,41 @@ impl<'a> Run<'a> {
     }
 
     fn eval(&self, id: u32, expr: &Expr) -> Result<Value, String> {
-        match expr {
-            Expr::Lit(v) => Ok(v.clone()),
-            Expr::Ref(d) => Ok(self.dep(*d).clone()),
-            Expr::List { start, len } => {
+        match self.graph.view(expr) {
+            View::Lit(v) => Ok(v.clone()),
+            View::Ref(d) => Ok(self.dep(d).clone()),
+            View::List { start, len } => {
                 let items = self
                     .graph
-                    .exprs(*start, *len)
+                    .exprs(start, len)
                     .iter()
                     .map(|e| self.eval(id, e))
                     .collect::<Result<Vec<Value>, String>>()?;
                 Value::list(items).map_err(|e| e.message)
             }
-            Expr::Task {
-                func,
-                start,
-                nargs,
-                nkwargs,
-                names,
-            } => self.invoke(id, *func, *start, *nargs, *nkwargs, *names, &mut Vec::new()),
+            View::Task(call) => self.invoke(id, call, &mut Vec::new()),
         }
     }
 
     /// Calls a task. References are passed by pointer into the result slots and literals by
     /// pointer into the graph; only nested lists and inline tasks are materialised.
-    #[allow(clippy::too_many_arguments)]
     fn invoke(
         &self,
         id: u32,
-        func: u32,
-        start: u32,
-        nargs: u32,
-        nkwargs: u32,
-        names: u32,
+        call: GraphCall,
         ptrs: &mut Vec<*const Value>,
     ) -> Result<Value, String> {
+        let GraphCall {
+            func,
+            start,
+            nargs,
+            nkwargs,
+            names,
+        } = call;
         let children = self.graph.exprs(start, nargs + nkwargs);
         let mut temps = Vec::new();
         for e in children {
-            if matches!(e, Expr::List { .. } | Expr::Task { .. }) {
+            if !matches!(e, Expr::Lit(_) | Expr::Ref(_)) {
                 temps.push(self.eval(id, e)?);
             }
         }
@@ -550,12 +532,7 @@ impl<'a> Run<'a> {
             .into_iter()
             .map(|s| {
                 let id = self.plan.order[s.p as usize];
-                let func = match self.graph.root(id) {
-                    Expr::Task { func, .. } => self.graph.func(*func).name().to_string(),
-                    Expr::Ref(_) => "alias".to_string(),
-                    Expr::List { .. } => "list".to_string(),
-                    Expr::Lit(_) => "literal".to_string(),
-                };
+                let func = self.graph.entry_kind(id);
                 TaskSpan {
                     key: self.graph.key_name(id).to_string(),
                     func,

@@ -24,7 +24,7 @@ use crate::encode;
 pub use crate::encode::{put_varint, Reader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Expr, Graph};
+use crate::graph::{Call, Expr, Graph, View};
 use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::plugin::Plugin;
@@ -116,8 +116,9 @@ struct Encoder<'a> {
 
 impl Encoder<'_> {
     fn expr(&mut self, e: &Expr) -> Result<()> {
-        match *e {
-            Expr::Lit(ref v) => {
+        let graph = self.graph;
+        match graph.view(e) {
+            View::Lit(v) => {
                 self.body.push(LIT);
                 encode::encode_into(v, &mut self.body).map_err(|e| {
                     Error::new(
@@ -131,24 +132,24 @@ impl Encoder<'_> {
                     .with_key(self.key)
                 })?;
             }
-            Expr::Ref(id) => {
+            View::Ref(id) => {
                 self.body.push(REF);
                 put_varint(&mut self.body, u64::from(self.local[&id]));
             }
-            Expr::List { start, len } => {
+            View::List { start, len } => {
                 self.body.push(LIST);
                 put_varint(&mut self.body, u64::from(len));
                 for child in self.graph.exprs(start, len) {
                     self.expr(child)?;
                 }
             }
-            Expr::Task {
+            View::Task(Call {
                 func,
                 start,
                 nargs,
                 nkwargs,
                 names,
-            } => {
+            }) => {
                 self.body.push(TASK);
                 let f = self.func(func)?;
                 put_varint(&mut self.body, u64::from(f));

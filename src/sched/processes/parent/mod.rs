@@ -31,7 +31,7 @@ use super::spawn::{self, WorkerProc};
 use super::worker::Forked;
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Expr, Graph};
+use crate::graph::Graph;
 use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::profile::{PhaseSpan, Profile, TaskSpan};
@@ -866,12 +866,7 @@ impl<'a> Sched<'a> {
             .into_iter()
             .map(|(p, worker, start, end, ok)| {
                 let id = self.plan.order[p as usize];
-                let func = match self.graph.root(id) {
-                    Expr::Task { func, .. } => self.graph.func(*func).name().to_string(),
-                    Expr::Ref(_) => "alias".to_string(),
-                    Expr::List { .. } => "list".to_string(),
-                    Expr::Lit(_) => "literal".to_string(),
-                };
+                let func = self.graph.entry_kind(id);
                 TaskSpan {
                     key: self.graph.key_name(id).to_string(),
                     func,
