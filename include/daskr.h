@@ -683,6 +683,14 @@ daskr_error_t *daskr_graph_write_dot(const daskr_graph_t *graph,
 void daskr_workers_shutdown(void);
 
 /**
+ * Gives the memory daskr keeps for reuse back to the system, and returns how many bytes.
+ * daskr keeps up to 512 MiB of the large blocks freed by graphs and gets (a big graph's
+ * arrays) to build and run the next graph without the cost of fresh pages; a program that
+ * is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
+ */
+size_t daskr_memory_release(void);
+
+/**
  * A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.
  */
 daskr_graph_t *daskr_graph_new(void);

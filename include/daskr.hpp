@@ -990,6 +990,10 @@ struct Options {
 /// starts new ones); see daskr_workers_shutdown.
 inline void shutdown_workers() noexcept { daskr_workers_shutdown(); }
 
+/// Gives the memory daskr keeps for reuse (up to 512 MiB freed by big graphs) back to the
+/// system; returns the bytes. See daskr_memory_release.
+inline std::size_t release_memory() noexcept { return daskr_memory_release(); }
+
 namespace detail {
 struct CallbackState {
     const Callbacks *cb;

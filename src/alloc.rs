@@ -139,6 +139,23 @@ fn pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
     r
 }
 
+/// Returns every retained block to the system; the bytes returned.
+pub fn release() -> usize {
+    let mut blocks = [(0usize, 0usize); RETAIN_SLOTS];
+    let n = pool(|p| {
+        let n = p.count;
+        blocks[..n].copy_from_slice(&p.blocks[..n]);
+        p.count = 0;
+        p.bytes = 0;
+        n
+    });
+    for &(addr, len) in &blocks[..n] {
+        // SAFETY: taken out of the pool, so no one else holds this block.
+        unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+    }
+    blocks[..n].iter().map(|b| b.1).sum()
+}
+
 /// A fresh mapping of `len` bytes (a multiple of HUGE_PAGE), aligned to HUGE_PAGE so that
 /// every page of it can be huge, and moved whole by `mremap`.
 unsafe fn map_fresh(len: usize) -> *mut u8 {
@@ -169,28 +186,24 @@ unsafe fn map_fresh(len: usize) -> *mut u8 {
 }
 
 /// `len` bytes: one retained block if one is long enough, else a fresh range filled with
-/// as many retained pages as there are.
-unsafe fn map(len: usize) -> *mut u8 {
+/// as many retained pages as there are. `zero`: cleared — the retained pages here (fresh
+/// ones come zeroed), which costs what the kernel's clearing of fresh pages would, without
+/// the faults (and, in a VM, the host's).
+unsafe fn map(len: usize, zero: bool) -> *mut u8 {
     if let Some(addr) = pool(|p| p.take_exact(len)) {
+        if zero {
+            ptr::write_bytes(addr as *mut u8, 0, len);
+        }
         return addr as *mut u8;
     }
     let q = map_fresh(len);
     if !q.is_null() {
-        fill(q as usize, 0, len);
+        let reused = fill(q as usize, 0, len);
+        if zero {
+            ptr::write_bytes(q, 0, reused);
+        }
     }
     q
-}
-
-/// `len` zeroed bytes: a retained block cleared here costs what the kernel's clearing of
-/// fresh pages would, without the faults.
-unsafe fn zeroed(len: usize) -> *mut u8 {
-    match pool(|p| p.take_exact(len)) {
-        Some(addr) => {
-            ptr::write_bytes(addr as *mut u8, 0, len);
-            addr as *mut u8
-        }
-        None => map_fresh(len), // fresh anonymous pages are zero-filled
-    }
 }
 
 unsafe fn unmap(addr: usize, len: usize) {
@@ -212,7 +225,8 @@ unsafe fn move_pages(from: usize, len: usize, to: usize) -> bool {
 }
 
 /// Replaces the fresh pages of `[q + from, q + to)` with retained ones, as far as they go.
-unsafe fn fill(q: usize, from: usize, to: usize) {
+/// Returns where the retained pages end (the rest is fresh).
+unsafe fn fill(q: usize, from: usize, to: usize) -> usize {
     let mut filled = from;
     while filled < to {
         let Some((addr, len)) = pool(|pool| pool.take_upto(to - filled)) else {
@@ -224,6 +238,7 @@ unsafe fn fill(q: usize, from: usize, to: usize) {
         }
         filled += len;
     }
+    filled
 }
 
 /// Grows the mapping at `p` from `old_len` to `new_len` bytes, keeping its contents: its
@@ -245,7 +260,7 @@ unsafe fn grow(p: *mut u8, old_len: usize, new_len: usize) -> *mut u8 {
 unsafe impl GlobalAlloc for DaskrAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if is_large(&layout) {
-            map(mapped_len(layout.size()))
+            map(mapped_len(layout.size()), false)
         } else {
             System.alloc(layout)
         }
@@ -253,7 +268,7 @@ unsafe impl GlobalAlloc for DaskrAlloc {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if is_large(&layout) {
-            zeroed(mapped_len(layout.size()))
+            map(mapped_len(layout.size()), true)
         } else {
             System.alloc_zeroed(layout)
         }
@@ -318,6 +333,11 @@ mod tests {
         drop(dirty);
         let z = vec![0u8; 8 << 20];
         assert!(z.iter().all(|&x| x == 0));
+        // Zeroed memory pieced together from several retained blocks and fresh pages.
+        let (a, b) = (vec![0xcdu8; 4 << 20], vec![0xcdu8; 6 << 20]);
+        drop((a, b));
+        let z = vec![0u8; 14 << 20];
+        assert!(z.iter().all(|&x| x == 0));
         // Grow a vector while retained blocks exist: its tail is filled with their pages.
         let freed: Vec<Vec<u8>> = (0..4).map(|i| vec![i as u8; 6 << 20]).collect();
         drop(freed);
@@ -355,5 +375,12 @@ mod tests {
         );
         assert_eq!((p.count, p.bytes), (0, 0));
         assert!(!p.give(0, RETAIN_BYTES + HUGE_PAGE));
+    }
+
+    #[test]
+    fn release_unmaps_what_the_pool_holds() {
+        drop(vec![1u8; 6 << 20]);
+        assert!(release() >= 6 << 20 || pool(|p| p.bytes) == 0); // another test may take it first
+        assert_eq!(pool(|p| (p.count, p.bytes)), (0, 0));
     }
 }

@@ -49,6 +49,14 @@ func Version() string { return C.GoString(C.daskr_version()) }
 // ABIVersion is the C ABI version the library implements.
 func ABIVersion() uint32 { return uint32(C.daskr_abi_version()) }
 
+// ReleaseMemory gives the memory daskr keeps for reuse (up to 512 MiB of large blocks freed
+// by big graphs and gets) back to the system, and returns how many bytes.
+func ReleaseMemory() uint64 { return uint64(C.daskr_memory_release()) }
+
+// ShutdownWorkers ends the idle worker processes the processes scheduler keeps between gets
+// (the next get starts new ones).
+func ShutdownWorkers() { C.daskr_workers_shutdown() }
+
 // liveHandles counts the cgo handles this package holds: one per Func still referenced by
 // daskr, one per Go value inside a pointer value daskr still holds, one per running Get with
 // callbacks. Tests read it (export_test.go) to check that nothing leaks.

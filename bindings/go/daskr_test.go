@@ -656,6 +656,23 @@ func TestHundredThousandGoTasks(t *testing.T) {
 		n, stats.Workers, nthreads, elapsed, float64(elapsed.Microseconds())/n, stats.RunTime, build)
 }
 
+// A big graph's arrays are kept for reuse once it is closed; ReleaseMemory gives them back.
+func TestReleaseMemory(t *testing.T) {
+	const n = 300_000
+	g := daskr.NewGraph()
+	inc := incFunc(t)
+	for i := 0; i < n; i++ {
+		must[daskr.TaskHandle](t)(g.AddTask(fmt.Sprint("r-", i), inc, []any{i}, nil))
+	}
+	g.Close()
+	if got := daskr.ReleaseMemory(); got < n*2*16 { // at least the expression arena
+		t.Fatalf("ReleaseMemory() = %d bytes after a %d-task graph", got, n)
+	}
+	if got := daskr.ReleaseMemory(); got != 0 {
+		t.Fatalf("second ReleaseMemory() = %d", got)
+	}
+}
+
 // A Func that is never closed is still released once it is garbage (and its graphs are closed).
 func TestForgottenFuncIsFinalized(t *testing.T) {
 	base := daskr.LiveHandles()

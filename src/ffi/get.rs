@@ -572,5 +572,14 @@ pub extern "C" fn daskr_workers_shutdown() {
     guard(crate::sched::processes::shutdown_workers)
 }
 
+/// Gives the memory daskr keeps for reuse back to the system, and returns how many bytes.
+/// daskr keeps up to 512 MiB of the large blocks freed by graphs and gets (a big graph's
+/// arrays) to build and run the next graph without the cost of fresh pages; a program that
+/// is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
+#[no_mangle]
+pub extern "C" fn daskr_memory_release() -> usize {
+    guard(crate::alloc::release)
+}
+
 // read_options checks the scheduler field as a u32.
 const _: () = assert!(std::mem::size_of::<daskr_scheduler_t>() == 4);

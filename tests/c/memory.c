@@ -445,6 +445,23 @@ static void many_repeated_refs(const daskr_get_options_t *o) {
     daskr_graph_free(g);
 }
 
+/* A big graph's arrays are kept for reuse when it is freed; daskr_memory_release gives them
+ * back to the system: the first call returns at least the expression arena (two 16-byte
+ * expressions per task), the next finds nothing left. */
+static void memory_release(void) {
+    enum { N = 300000 };
+    daskr_graph_t *g = daskr_graph_new();
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "r%d", i);
+        daskr_comp_t *a[] = {int_comp(i)};
+        CHECK_OK(daskr_graph_add_task(g, key, f_mk, a, 1, NULL, NULL, 0, NULL));
+    }
+    daskr_graph_free(g);
+    CHECK(daskr_memory_release() >= (size_t)N * 2 * 16);
+    CHECK(daskr_memory_release() == 0);
+}
+
 int main(void) {
     f_mk = make_func("mk", mk, NULL);
     f_add = make_func("add", add, NULL);
@@ -469,6 +486,7 @@ int main(void) {
     reduction_tree(check_slow_mode() ? 6 : 10);
     int reps = check_slow_mode() ? 4 : 40;
     for (int i = 0; i < reps; i++) threads_release(2 + (uint32_t)(i % 3), 100);
+    memory_release();
     daskr_func_free(f_mk);
     daskr_func_free(f_add);
     daskr_func_free(f_identity);

@@ -867,6 +867,18 @@ TEST(Processes, RetriesAndTaskTimeout) {
     daskr::shutdown_workers();
 }
 
+// A big graph's arrays are kept for reuse once it is gone; release_memory gives them back.
+TEST(Memory, ReleaseMemory) {
+    constexpr int n = 300000;
+    {
+        Graph g;
+        Func inc = inc_func();
+        for (int i = 0; i < n; i++) g.add_task(daskr::key("r", i), inc, {daskr::lit(i)});
+    }
+    EXPECT_GE(daskr::release_memory(), std::size_t(n) * 2 * 16); // at least the expressions
+    EXPECT_EQ(daskr::release_memory(), 0u);
+}
+
 TEST(Processes, ObjectsCannotCrossProcesses) {
     Counted::reset();
     Graph g;
