@@ -154,19 +154,30 @@ impl Graph {
             ));
         }
         let deps_start = self.deps.len();
-        let mut seen = DepSet {
-            start: deps_start,
-            big: None,
-        };
         self.exprs.reserve(1 + refs.len());
         self.exprs.push(Expr::Task {
             func,
             start: at as u32 + 1,
             nargs: refs.len() as u32,
         });
-        for &r in refs {
-            let arg = self.reference(r, &mut seen);
-            self.exprs.push(arg);
+        self.exprs.extend(refs.iter().map(|&r| Expr::Ref(r)));
+        if refs.len() <= 16 {
+            // The usual few: a scan finds repeats cheaper than a set.
+            for (i, &r) in refs.iter().enumerate() {
+                if !refs[..i].contains(&r) {
+                    self.deps.push(r);
+                }
+            }
+        } else {
+            let mut seen = DepSet {
+                start: deps_start,
+                big: None,
+            };
+            for &r in refs {
+                if seen.insert(r, &self.deps) {
+                    self.deps.push(r);
+                }
+            }
         }
         Ok(self.finish_entry(id, at as u32, deps_start))
     }

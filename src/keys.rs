@@ -4,7 +4,6 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 pub struct Keys {
@@ -12,29 +11,40 @@ pub struct Keys {
     arena: Vec<u8>,
     /// `starts[i]..starts[i+1]-1` is key i (the extra entry at the end closes the last key).
     starts: Vec<u64>,
-    /// Entries are `tag << 32 | id`, where `tag` is the high half of the key's hash. The table
-    /// hashes an entry from its tag alone, so growing it never reads the arena (which, at a
-    /// million keys, would be a cache miss per key), and most mismatches are rejected by the
-    /// tag before any key bytes are compared.
-    table: HashTable<u64>,
+    /// Open addressing with linear probing: a slot is 0 (empty) or `tag << 32 | (id + 1)`,
+    /// where `tag` is the high half of the key's hash, and the slot a key starts probing at
+    /// comes from its tag alone. So the table is one array of 8-byte slots: finding a key's
+    /// slot and writing a new one touch the same cache line (at a million keys, the one
+    /// cache miss of adding an entry); growing it never reads the arena; and most mismatches
+    /// are rejected by the tag before any key bytes are compared. At most half full.
+    slots: Vec<u64>,
     hasher: FxBuildHasher,
 }
 
-/// Spreads a 32-bit tag over the 64 bits hashbrown uses (bucket index and control byte).
+/// The first slot to probe for `tag`, in a table of `1 << bits` slots (Fibonacci hashing:
+/// the multiply spreads the tag's bits into the top ones).
 #[inline]
-fn spread(tag: u64) -> u64 {
-    (tag | tag << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+fn home(tag: u64, bits: u32) -> usize {
+    ((tag | tag << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
 }
+
+const MIN_SLOTS: usize = 16;
 
 impl Default for Keys {
     fn default() -> Keys {
         Keys {
             arena: Vec::new(),
             starts: vec![0],
-            table: HashTable::new(),
+            slots: vec![0; MIN_SLOTS],
             hasher: FxBuildHasher,
         }
     }
+}
+
+/// Where a key's probe ended: at its slot, or at the empty slot it would take.
+enum Probe {
+    Found(u32),
+    Vacant(usize),
 }
 
 impl Keys {
@@ -60,60 +70,69 @@ impl Keys {
         self.hasher.hash_one(key.as_bytes()) >> 32
     }
 
-    fn find(&self, key: &str, tag: u64) -> Option<u32> {
-        let (arena, starts) = (&self.arena, &self.starts);
-        self.table
-            .find(spread(tag), |&e| {
-                let i = (e as u32) as usize;
-                e >> 32 == tag
-                    && &arena[starts[i] as usize..starts[i + 1] as usize - 1] == key.as_bytes()
-            })
-            .map(|&e| e as u32)
+    fn probe(&self, key: &str, tag: u64) -> Probe {
+        let mask = self.slots.len() - 1;
+        let mut i = home(tag, self.slots.len().trailing_zeros());
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                return Probe::Vacant(i);
+            }
+            let id = (slot as u32).wrapping_sub(1);
+            if slot >> 32 == tag {
+                let (a, b) = (self.starts[id as usize], self.starts[id as usize + 1]);
+                if &self.arena[a as usize..b as usize - 1] == key.as_bytes() {
+                    return Probe::Found(id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<u32> {
-        self.find(key, self.tag(key))
+        match self.probe(key, self.tag(key)) {
+            Probe::Found(id) => Some(id),
+            Probe::Vacant(_) => None,
+        }
     }
 
     /// The id of `key`, adding it if it is new. `None` when ids would overflow `u32`.
     pub fn intern(&mut self, key: &str) -> Option<u32> {
         let tag = self.tag(key);
-        let next = u32::try_from(self.starts.len() - 1)
+        let at = match self.probe(key, tag) {
+            Probe::Found(id) => return Some(id),
+            Probe::Vacant(at) => at,
+        };
+        let id = u32::try_from(self.len())
             .ok()
-            .filter(|&id| id < u32::MAX - 2);
-        let Keys {
-            arena,
-            starts,
-            table,
-            ..
-        } = self;
-        // One probe finds the key or the slot for it: at a million keys that probe is a
-        // cache miss, the main cost of adding an entry.
-        let entry = table.entry(
-            spread(tag),
-            |&e| {
-                let i = (e as u32) as usize;
-                e >> 32 == tag
-                    && &arena[starts[i] as usize..starts[i + 1] as usize - 1] == key.as_bytes()
-            },
-            |&e| spread(e >> 32),
-        );
-        match entry {
-            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get() as u32),
-            hashbrown::hash_table::Entry::Vacant(slot) => {
-                let id = next?;
-                arena.extend_from_slice(key.as_bytes());
-                arena.push(0);
-                starts.push(arena.len() as u64);
-                slot.insert(tag << 32 | id as u64);
-                Some(id)
+            .filter(|&id| id < u32::MAX - 2)?;
+        self.arena.extend_from_slice(key.as_bytes());
+        self.arena.push(0);
+        self.starts.push(self.arena.len() as u64);
+        self.slots[at] = tag << 32 | (u64::from(id) + 1);
+        if self.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        Some(id)
+    }
+
+    /// Doubles the table, placing every slot again by its tag (no key bytes are read).
+    fn grow(&mut self) {
+        let doubled = vec![0; self.slots.len() * 2];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        let (mask, bits) = (self.slots.len() - 1, self.slots.len().trailing_zeros());
+        for slot in old.into_iter().filter(|&s| s != 0) {
+            let mut i = home(slot >> 32, bits);
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
             }
+            self.slots[i] = slot;
         }
     }
 
     /// Bytes held, for memory reports.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.starts.capacity() * 8 + self.table.capacity() * 8
+        self.arena.capacity() + self.starts.capacity() * 8 + self.slots.capacity() * 8
     }
 }
 
@@ -137,5 +156,38 @@ mod tests {
         }
         assert_eq!(k.len(), 10_002);
         assert_eq!(k.get("x-9999"), Some(10_001));
+        assert!(k.slots.len() >= 2 * k.len());
+    }
+
+    #[test]
+    fn keys_with_the_same_tag_stay_apart() {
+        // Force every key onto one tag: lookups then fall back to comparing bytes.
+        let mut k = Keys::default();
+        let ids: Vec<u32> = (0..100)
+            .map(|i| k.intern(&format!("k{i}")).unwrap())
+            .collect();
+        let tag = 7;
+        let mut same = Keys::default();
+        for i in 0..100 {
+            let key = format!("k{i}");
+            match same.probe(&key, tag) {
+                Probe::Vacant(at) => {
+                    let id = same.len() as u32;
+                    same.arena.extend_from_slice(key.as_bytes());
+                    same.arena.push(0);
+                    same.starts.push(same.arena.len() as u64);
+                    same.slots[at] = tag << 32 | (u64::from(id) + 1);
+                    if same.len() * 2 > same.slots.len() {
+                        same.grow();
+                    }
+                }
+                Probe::Found(_) => panic!("{key} found before it was added"),
+            }
+        }
+        for i in 0..100 {
+            assert!(matches!(same.probe(&format!("k{i}"), tag), Probe::Found(id) if id == i));
+            assert_eq!(k.get(&format!("k{i}")), Some(ids[i as usize]));
+        }
+        assert!(matches!(same.probe("k100", tag), Probe::Vacant(_)));
     }
 }

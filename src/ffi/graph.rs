@@ -411,10 +411,11 @@ unsafe fn handle_args(args: *const *mut daskr_comp_t, n: usize) -> Option<SmallV
     if args.is_null() {
         return None;
     }
-    std::slice::from_raw_parts(args, n)
-        .iter()
-        .map(|&p| (p as usize & 1 == 1).then_some((p as usize >> 1) as u32))
-        .collect()
+    let args = std::slice::from_raw_parts(args, n);
+    if !args.iter().all(|&p| p as usize & 1 == 1) {
+        return None;
+    }
+    Some(args.iter().map(|&p| (p as usize >> 1) as u32).collect())
 }
 
 type TaskParts<'f> = (&'f Func, Args, Vec<(String, Comp)>);
