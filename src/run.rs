@@ -362,7 +362,17 @@ impl<'a> Run<'a> {
         }
         let mut released = 0;
         for &q in self.plan.deps(p) {
-            if self.consumers[q as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The count only falls, and includes this task: when it reads 1, no one else will
+            // touch it, so the last consumer skips the locked decrement (the Acquire load pairs
+            // with the other consumers' Release decrements: their reads of `q` came first).
+            let count = &self.consumers[q as usize];
+            let last = if count.load(Ordering::Acquire) == 1 {
+                count.store(0, Ordering::Relaxed);
+                true
+            } else {
+                count.fetch_sub(1, Ordering::AcqRel) == 1
+            };
+            if last {
                 // SAFETY: we released the last consumer count of `q`.
                 drop(unsafe { self.slots.take(q) });
                 released += 1;
