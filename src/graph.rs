@@ -68,6 +68,45 @@ const UNDEFINED: u32 = u32::MAX;
 /// A task's positional arguments as they are added: inline for the usual few.
 pub(crate) type Args = smallvec::SmallVec<[Comp; 2]>;
 
+/// An argument of the hot path of building (`Graph::add_task_simple`).
+pub(crate) enum Arg {
+    Ref(u32),
+    Lit(Value),
+}
+
+/// What `Graph::add_task_simple` takes: a handle (`u32`), or an `Arg`.
+pub(crate) trait SimpleArg {
+    fn handle(&self) -> Option<u32>;
+    /// The argument's expression, moved out (a literal leaves a reference in its place).
+    fn take(&mut self) -> Expr;
+}
+
+impl SimpleArg for u32 {
+    fn handle(&self) -> Option<u32> {
+        Some(*self)
+    }
+    fn take(&mut self) -> Expr {
+        Expr::Ref(*self)
+    }
+}
+
+impl SimpleArg for Arg {
+    fn handle(&self) -> Option<u32> {
+        match self {
+            Arg::Ref(r) => Some(*r),
+            Arg::Lit(_) => None,
+        }
+    }
+    fn take(&mut self) -> Expr {
+        match std::mem::replace(self, Arg::Ref(0)) {
+            Arg::Ref(r) => Expr::Ref(r),
+            Arg::Lit(v) => Expr::Lit(v),
+        }
+    }
+}
+
+pub(crate) type SimpleArgs = smallvec::SmallVec<[Arg; 4]>;
+
 #[derive(Clone, Copy)]
 pub(crate) struct Node {
     /// Root expression, or UNDEFINED for a key that is only referred to.
@@ -134,13 +173,24 @@ impl Graph {
         self.add_root(key, Root::Task { func, args, kwargs })
     }
 
-    /// `add_task` for a task whose arguments are all references by handle (`refs`) and that
-    /// has no keyword arguments: the usual task of a big graph, added without building or
-    /// flattening computations.
-    pub(crate) fn add_task_refs(&mut self, key: &str, func: &Func, refs: &[u32]) -> Result<TaskId> {
+    /// `add_task` for a task whose arguments are references by handle and literal values
+    /// (`args`: `u32` handles, or `Arg`s), with no keyword arguments: the usual task of a big
+    /// graph, added without building or flattening computations. On success the literals
+    /// move into the graph; on failure `args` keeps them, for the caller to drop once the
+    /// graph's lock is released (a pointer value's destructor may call back into daskr).
+    pub(crate) fn add_task_simple<A: SimpleArg>(
+        &mut self,
+        key: &str,
+        func: &Func,
+        args: &mut [A],
+    ) -> Result<TaskId> {
         check_key(key)?;
         let id = self.begin_entry(key)?;
-        if let Some(bad) = refs.iter().find(|&&r| r as usize >= self.nodes.len()) {
+        if let Some(bad) = args
+            .iter()
+            .filter_map(A::handle)
+            .find(|&r| r as usize >= self.nodes.len())
+        {
             return Err(Error::invalid_graph(
                 key,
                 format!("task handle {bad} does not belong to this graph"),
@@ -148,23 +198,20 @@ impl Graph {
         }
         let func = self.func_id(func);
         let at = self.exprs.len();
-        if at + 1 + refs.len() > u32::MAX as usize {
+        if at + 1 + args.len() > u32::MAX as usize {
             return Err(Error::invalid_argument(
                 "graph too large: more than 2^32 expressions",
             ));
         }
         let deps_start = self.deps.len();
-        self.exprs.reserve(1 + refs.len());
-        self.exprs.push(Expr::Task {
-            func,
-            start: at as u32 + 1,
-            nargs: refs.len() as u32,
-        });
-        self.exprs.extend(refs.iter().map(|&r| Expr::Ref(r)));
-        if refs.len() <= 16 {
+        if args.len() <= 16 {
             // The usual few: a scan finds repeats cheaper than a set.
-            for (i, &r) in refs.iter().enumerate() {
-                if !refs[..i].contains(&r) {
+            for (i, r) in args
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| Some((i, a.handle()?)))
+            {
+                if !args[..i].iter().any(|a| a.handle() == Some(r)) {
                     self.deps.push(r);
                 }
             }
@@ -173,12 +220,19 @@ impl Graph {
                 start: deps_start,
                 big: None,
             };
-            for &r in refs {
+            for r in args.iter().filter_map(A::handle) {
                 if seen.insert(r, &self.deps) {
                     self.deps.push(r);
                 }
             }
         }
+        self.exprs.reserve(1 + args.len());
+        self.exprs.push(Expr::Task {
+            func,
+            start: at as u32 + 1,
+            nargs: args.len() as u32,
+        });
+        self.exprs.extend(args.iter_mut().map(A::take));
         Ok(self.finish_entry(id, at as u32, deps_start))
     }
 

@@ -7,10 +7,12 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 use super::value::{daskr_value_t, take};
 use super::{arg_str, guard, put, status};
 use crate::comp::{Comp, TaskId};
+use crate::comp::{CompKind, Repr};
 use crate::error::{Error, ErrorKind};
 use crate::ffi::daskr_error_t;
 use crate::func::{daskr_call_t, Func};
-use crate::graph::{Args, Graph};
+use crate::graph::{Arg, Args, Graph, SimpleArgs};
+use crate::value::MAX_NESTING;
 use smallvec::SmallVec;
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
@@ -201,11 +203,23 @@ pub unsafe extern "C" fn daskr_graph_add_task(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        if let (Some(f), 0, Some(refs)) = (func.as_ref(), nkwargs, handle_args(args, nargs)) {
-            let g = live(graph)?;
-            let key = arg_str(key, "key")?;
-            let id = g.write()?.add_task_refs(key, &f.0, &refs)?;
-            return put_task(out_task, id);
+        if let (Some(f), 0) = (func.as_ref(), nkwargs) {
+            // Only handles: nothing to take. Handles and literals: taken, so only when this
+            // path will use them.
+            let mut refs = SmallVec::new();
+            if handle_args(args, nargs, &mut refs) {
+                let g = live(graph)?;
+                let key = arg_str(key, "key")?;
+                let id = g.write()?.add_task_simple(key, &f.0, &mut refs)?;
+                return put_task(out_task, id);
+            }
+            if let Some(mut simple) = simple_args(args, nargs) {
+                let g = live(graph)?;
+                let key = arg_str(key, "key")?;
+                let id = g.write()?.add_task_simple(key, &f.0, &mut simple);
+                drop(simple); // what a failed add left, now that the lock is released
+                return put_task(out_task, id?);
+            }
         }
         let parts = task_parts(func, args, nargs, kwnames, kwvalues, nkwargs);
         // The usual task of a big graph refers to its inputs by handle only: nothing it holds
@@ -402,20 +416,63 @@ unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> R
     }
 }
 
-/// The entry ids of `args` if every one is a reference by handle (`daskr_comp_ref_task`),
-/// which owns nothing: then the task can be added without taking computations.
-unsafe fn handle_args(args: *const *mut daskr_comp_t, n: usize) -> Option<SmallVec<[u32; 8]>> {
+/// Puts the entry ids of `args` in `ids` if every one is a reference by handle
+/// (`daskr_comp_ref_task`), which owns nothing; false (`ids` to be ignored) otherwise.
+unsafe fn handle_args(
+    args: *const *mut daskr_comp_t,
+    n: usize,
+    ids: &mut SmallVec<[u32; 8]>,
+) -> bool {
     if n == 0 {
-        return Some(SmallVec::new());
+        return true;
+    }
+    if args.is_null() {
+        return false;
+    }
+    for &p in std::slice::from_raw_parts(args, n) {
+        if p as usize & 1 == 0 {
+            return false;
+        }
+        ids.push((p as usize >> 1) as u32);
+    }
+    true
+}
+
+/// `args`, taken, if every one is a reference by handle (`daskr_comp_ref_task`) or a literal
+/// (`daskr_comp_value`): then the task is added without flattening computations. None (and
+/// nothing taken) otherwise.
+unsafe fn simple_args(args: *const *mut daskr_comp_t, n: usize) -> Option<SimpleArgs> {
+    if n == 0 {
+        return Some(SimpleArgs::new());
     }
     if args.is_null() {
         return None;
     }
     let args = std::slice::from_raw_parts(args, n);
-    if !args.iter().all(|&p| p as usize & 1 == 1) {
+    let simple = |p: *mut daskr_comp_t| {
+        p as usize & 1 == 1
+            || p.as_ref().is_some_and(|c| {
+                // As deep as the general path accepts (one level for the task around it).
+                matches!(&(c.0).0, Repr::Node(node)
+                    if matches!(node.kind, CompKind::Value(_)) && node.depth < MAX_NESTING)
+            })
+    };
+    if !args.iter().all(|&p| simple(p)) {
         return None;
     }
-    Some(args.iter().map(|&p| (p as usize >> 1) as u32).collect())
+    let take = |p: *mut daskr_comp_t| match take_comp(p) {
+        Some(Comp(Repr::Node(node))) => match node.kind {
+            CompKind::Value(v) => Arg::Lit(v),
+            _ => unreachable!("checked above: a literal"),
+        },
+        Some(Comp(Repr::Id(r))) => Arg::Ref(r),
+        None => unreachable!("checked above: not NULL"),
+    };
+    let mut simple = SimpleArgs::with_capacity(n);
+    for &p in args {
+        simple.push(take(p));
+    }
+    Some(simple)
 }
 
 type TaskParts<'f> = (&'f Func, Args, Vec<(String, Comp)>);

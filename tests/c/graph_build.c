@@ -182,6 +182,18 @@ static void add_errors(daskr_func_t *f) {
     daskr_comp_t *dup_list[] = {daskr_comp_value(tracked_value(4)), daskr_comp_value(tracked_value(5))};
     CHECK_ERR(daskr_graph_add(g, "a", daskr_comp_list(dup_list, 2), NULL), DASKR_ERROR_INVALID_GRAPH, "a");
     TAKEN(5);
+    /* The same on the hot path (only handles and literals, no keyword arguments), and a
+     * handle from nowhere: the literals are released once, after the graph is unlocked. */
+    daskr_task_t ha;
+    CHECK_OK(daskr_graph_handle(g, "a", &ha));
+    daskr_comp_t *hot_args[] = {daskr_comp_value(tracked_value(6)), daskr_comp_ref_task(ha)};
+    CHECK_ERR(daskr_graph_add_task(g, "a", f, hot_args, 2, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_GRAPH, "a");
+    TAKEN(6);
+    daskr_comp_t *stray_args[] = {daskr_comp_value(tracked_value(7)), daskr_comp_ref_task(1u << 30)};
+    CHECK_ERR(daskr_graph_add_task(g, "stray", f, stray_args, 2, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_GRAPH,
+              "stray");
+    TAKEN(7);
+    CHECK(!daskr_graph_contains(g, "stray"));
     CHECK_ERR(daskr_graph_add_alias(g, "a", "b", NULL), DASKR_ERROR_INVALID_GRAPH, "a");
     CHECK(daskr_graph_len(g) == 1);
     CHECK_GET_INT(g, "a", 1);
