@@ -91,10 +91,10 @@ std::string build(daskr::Graph &g, const Funcs &F, const char *shape, long n, lo
         std::vector<daskr::Task> row((size_t)side);
         for (long i = 0; i < side; i++) {
             for (long j = 0; j < side; j++) {
-                std::vector<daskr::Comp> a;
+                daskr::Args a;
                 if (j > 0) a.push_back(daskr::ref(row[(size_t)j - 1]));
                 if (i > 0) a.push_back(daskr::ref(row[(size_t)j]));
-                row[(size_t)j] = add(g, F.noop, "wave", i, j, daskr::Args(std::move(a)));
+                row[(size_t)j] = add(g, F.noop, "wave", i, j, std::move(a));
             }
         }
         *tasks = side * side;

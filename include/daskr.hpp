@@ -30,6 +30,7 @@
 #ifndef DASKR_HPP
 #define DASKR_HPP
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -769,22 +770,81 @@ class Args {
 public:
     Args() = default;
     Args(std::initializer_list<Comp> items) {
-        items_.reserve(items.size());
-        for (const Comp &c : items) items_.push_back(Comp::adopt(c.release()));
+        reserve(items.size());
+        for (const Comp &c : items) push(c.release());
     }
-    Args(std::vector<Comp> &&items) : items_(std::move(items)) {}
-    /// Releases every item (the caller passes them to a function that takes them).
-    std::vector<daskr_comp_t *> release() {
-        std::vector<daskr_comp_t *> out;
-        out.reserve(items_.size());
-        for (auto &c : items_) out.push_back(c.release());
-        items_.clear();
-        return out;
+    Args(std::vector<Comp> &&items) {
+        reserve(items.size());
+        for (Comp &c : items) push(c.release());
+        items.clear();
     }
-    size_t size() const noexcept { return items_.size(); }
+    Args(Args &&o) noexcept { take(o); }
+    Args &operator=(Args &&o) noexcept {
+        if (this != &o) {
+            free_all();
+            take(o);
+        }
+        return *this;
+    }
+    Args(const Args &) = delete;
+    Args &operator=(const Args &) = delete;
+    ~Args() { free_all(); }
+
+    /// Appends an item (the first few are held inline, without allocating).
+    void push_back(Comp c) {
+        if (heap_.empty() ? n_ == kInline : heap_.size() == heap_.capacity()) reserve(2 * n_);
+        push(c.release());
+    }
+
+    /// The items, released: the caller passes them to a function that takes them. The array
+    /// stays valid while this Args lives.
+    struct Released {
+        daskr_comp_t *const *p;
+        size_t n;
+        daskr_comp_t *const *data() const noexcept { return p; }
+        size_t size() const noexcept { return n; }
+    };
+    Released release() noexcept {
+        Released r{items(), n_};
+        n_ = 0;
+        return r;
+    }
+    size_t size() const noexcept { return n_; }
 
 private:
-    std::vector<Comp> items_;
+    // The usual few items sit inline: adding a task through the wrapper allocates nothing
+    // more than the C call does.
+    static constexpr size_t kInline = 4;
+    daskr_comp_t *inline_[kInline] = {};
+    std::vector<daskr_comp_t *> heap_; // all the items, once there are more than kInline
+    size_t n_ = 0;
+
+    daskr_comp_t **items() noexcept { return heap_.empty() ? inline_ : heap_.data(); }
+    // Before an item is released to this Args: so `push` cannot throw and lose it.
+    void reserve(size_t n) {
+        if (n > kInline) heap_.reserve(n);
+    }
+    void push(daskr_comp_t *c) noexcept {
+        if (heap_.empty() && n_ < kInline) {
+            inline_[n_++] = c;
+            return;
+        }
+        if (heap_.empty()) heap_.assign(inline_, inline_ + n_);
+        heap_.push_back(c);
+        n_++;
+    }
+    void take(Args &o) noexcept {
+        std::copy(o.inline_, o.inline_ + kInline, inline_);
+        heap_ = std::move(o.heap_);
+        n_ = o.n_;
+        o.heap_.clear();
+        o.n_ = 0;
+    }
+    void free_all() noexcept {
+        daskr_comp_t **items = this->items();
+        for (size_t i = 0; i < n_; i++) daskr_comp_free(items[i]);
+        n_ = 0;
+    }
 };
 
 /// One keyword argument: {"name", computation}.

@@ -136,6 +136,24 @@ TEST(Basics, CallableFreedExactlyOnceWhenLastGraphGoes) {
 
 // ----- reading arguments -----------------------------------------------------------------
 
+// daskr::Args holds a few items inline, then moves them to the heap; moved or dropped unused,
+// it frees what it holds exactly once (the memcheck run checks there is no leak).
+TEST(Args, PushBackPastTheInlineItemsAndMoves) {
+    Graph g;
+    daskr::Args a;
+    for (int i = 0; i < 10; i++) a.push_back(daskr::lit(i));
+    EXPECT_EQ(a.size(), 10u);
+    daskr::Args moved = std::move(a);
+    EXPECT_EQ(a.size(), 0u);
+    g.add("l", daskr::list(std::move(moved)));
+    EXPECT_EQ(g.get("l").as<std::vector<int64_t>>(), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+    daskr::Args few{daskr::lit(std::string("x")), daskr::lit(2)};
+    daskr::Args many;
+    for (int i = 0; i < 6; i++) many.push_back(daskr::lit(std::string(40, 'y')));
+    many = std::move(few); // frees the six, takes the two
+    EXPECT_EQ(many.size(), 2u);
+}
+
 TEST(Args, TypedReadersForEveryKind) {
     Graph g;
     std::map<std::string, std::string> seen;
