@@ -2,8 +2,8 @@
 
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
+use super::graph_lock::{GraphLock, ReadGuard, WriteGuard};
 use super::value::{daskr_value_t, take};
 use super::{arg_str, guard, put, status};
 use crate::comp::{Comp, TaskId};
@@ -34,7 +34,7 @@ pub type daskr_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 /// fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then.
 pub struct daskr_graph_t {
     magic: AtomicU64,
-    graph: RwLock<Graph>,
+    graph: GraphLock,
 }
 
 const LIVE: u64 = 0x6461_736b_7267_7068;
@@ -57,7 +57,7 @@ pub extern "C" fn daskr_graph_new() -> *mut daskr_graph_t {
     guard(|| {
         Box::into_raw(Box::new(daskr_graph_t {
             magic: AtomicU64::new(LIVE),
-            graph: RwLock::new(Graph::new()),
+            graph: GraphLock::new(Graph::new()),
         }))
     })
 }
@@ -90,12 +90,12 @@ impl daskr_graph_t {
     pub(crate) fn from_graph(graph: Graph) -> *mut daskr_graph_t {
         Box::into_raw(Box::new(daskr_graph_t {
             magic: AtomicU64::new(LIVE),
-            graph: RwLock::new(graph),
+            graph: GraphLock::new(graph),
         }))
     }
 
-    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Graph> {
-        self.graph.read().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn read(&self) -> ReadGuard<'_> {
+        self.graph.read()
     }
 
     /// Runs `change` on the graph under its write lock. Pointer values dropped meanwhile (a
@@ -105,15 +105,13 @@ impl daskr_graph_t {
         crate::value::defer_destructors(|| change(&mut *self.write()?))
     }
 
-    fn write(&self) -> Result<RwLockWriteGuard<'_, Graph>, Error> {
-        match self.graph.try_write() {
-            Ok(g) => Ok(g),
-            Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
-            Err(TryLockError::WouldBlock) => Err(Error::new(
+    fn write(&self) -> Result<WriteGuard<'_>, Error> {
+        self.graph.try_write().ok_or_else(|| {
+            Error::new(
                 ErrorKind::GraphInUse,
                 "the graph cannot change now: a get on it is running, or another thread is changing it",
-            )),
-        }
+            )
+        })
     }
 }
 

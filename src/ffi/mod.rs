@@ -14,6 +14,7 @@ pub mod call;
 pub mod error;
 pub mod get;
 pub mod graph;
+mod graph_lock;
 pub mod graphfile;
 pub mod partition;
 pub mod plugin;
