@@ -98,7 +98,11 @@ impl Keys {
 
     /// The id of `key`, adding it if it is new. `None` when ids would overflow `u32`.
     pub fn intern(&mut self, key: &str) -> Option<u32> {
-        let tag = self.tag(key);
+        self.intern_tagged(key, self.tag(key))
+    }
+
+    /// `intern` for a key whose tag is `tag`.
+    fn intern_tagged(&mut self, key: &str, tag: u64) -> Option<u32> {
         let at = match self.probe(key, tag) {
             Probe::Found(id) => return Some(id),
             Probe::Vacant(at) => at,
@@ -169,20 +173,7 @@ mod tests {
         let tag = 7;
         let mut same = Keys::default();
         for i in 0..100 {
-            let key = format!("k{i}");
-            match same.probe(&key, tag) {
-                Probe::Vacant(at) => {
-                    let id = same.len() as u32;
-                    same.arena.extend_from_slice(key.as_bytes());
-                    same.arena.push(0);
-                    same.starts.push(same.arena.len() as u64);
-                    same.slots[at] = tag << 32 | (u64::from(id) + 1);
-                    if same.len() * 2 > same.slots.len() {
-                        same.grow();
-                    }
-                }
-                Probe::Found(_) => panic!("{key} found before it was added"),
-            }
+            assert_eq!(same.intern_tagged(&format!("k{i}"), tag), Some(i)); // each one new
         }
         for i in 0..100 {
             assert!(matches!(same.probe(&format!("k{i}"), tag), Probe::Found(id) if id == i));
