@@ -250,8 +250,10 @@ unsafe fn grow(p: *mut u8, old_len: usize, new_len: usize) -> *mut u8 {
         return q;
     }
     if !move_pages(p as usize, old_len, q as usize) {
-        libc::munmap(q.cast(), new_len);
-        return ptr::null_mut();
+        // Kernels before 6.17 move only within one mapping, and a block pieced together
+        // from retained pages spans several: copy it instead.
+        ptr::copy_nonoverlapping(p, q, old_len);
+        unmap(p as usize, old_len);
     }
     fill(q as usize, old_len, new_len);
     q
