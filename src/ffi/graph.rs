@@ -7,7 +7,7 @@ use super::graph_lock::{GraphLock, ReadGuard, WriteGuard};
 use super::value::{daskr_value_t, take};
 use super::{arg_str, guard, put, status};
 use crate::comp::{Comp, TaskId};
-use crate::comp::{CompKind, Repr};
+use crate::comp::{CompKind, Node, Repr};
 use crate::error::{Error, ErrorKind};
 use crate::ffi::daskr_error_t;
 use crate::func::{daskr_call_t, Func};
@@ -47,7 +47,11 @@ pub struct daskr_func_t(pub(crate) Func);
 /// A computation being built: a literal, a reference, a list or an inline task. Owned by the
 /// caller until passed to a function that takes it (or freed with `daskr_comp_free`); not
 /// meant to be shared between threads before that.
-pub struct daskr_comp_t(Comp);
+// Never made: a `daskr_comp_t *` is a handle tagged in its low bit, or the address of a
+// boxed `Node` (see `comp_ptr`).
+pub struct daskr_comp_t {
+    _opaque: [u8; 0],
+}
 
 // ---- graphs ----
 
@@ -371,11 +375,15 @@ pub unsafe extern "C" fn daskr_func_free(func: *mut daskr_func_t) {
 // ---- computations ----
 //
 // A reference by handle is the hot path of graph building, so it costs no allocation: its
-// `daskr_comp_t *` is the handle itself, tagged in the low bit (a real comp is a Box, whose
-// address is even). Every function that takes a comp decodes it through `take_comp`.
+// `daskr_comp_t *` is the handle itself, tagged in the low bit. Any other comp is the box of
+// its node (`Comp`'s own: no second allocation), whose address is even. Every function that
+// takes a comp decodes it through `take_comp`.
 
 fn comp_ptr(comp: Comp) -> *mut daskr_comp_t {
-    Box::into_raw(Box::new(daskr_comp_t(comp)))
+    match comp.0 {
+        Repr::Id(id) => daskr_comp_ref_task(id),
+        Repr::Node(node) => Box::into_raw(node).cast(),
+    }
 }
 
 pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
@@ -384,7 +392,7 @@ pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
     } else if p as usize & 1 == 1 {
         Some(Comp::id(TaskId((p as usize >> 1) as u32)))
     } else {
-        Some(Box::from_raw(p).0)
+        Some(Comp(Repr::Node(Box::from_raw(p.cast::<Node>()))))
     }
 }
 
@@ -449,10 +457,9 @@ unsafe fn simple_args(args: *const *mut daskr_comp_t, n: usize) -> Option<Simple
     let args = std::slice::from_raw_parts(args, n);
     let simple = |p: *mut daskr_comp_t| {
         p as usize & 1 == 1
-            || p.as_ref().is_some_and(|c| {
+            || p.cast::<Node>().as_ref().is_some_and(|node| {
                 // As deep as the general path accepts (one level for the task around it).
-                matches!(&(c.0).0, Repr::Node(node)
-                    if matches!(node.kind, CompKind::Value(_)) && node.depth < MAX_NESTING)
+                matches!(node.kind, CompKind::Value(_)) && node.depth < MAX_NESTING
             })
     };
     if !args.iter().all(|&p| simple(p)) {
