@@ -9,6 +9,9 @@ use daskr::{
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+mod common;
+use common::{opts, sum_list};
+
 fn add() -> Func {
     Func::new("add", |call| {
         let mut total = 0;
@@ -18,21 +21,6 @@ fn add() -> Func {
         let scale = call.kwarg("scale").and_then(Value::as_int).unwrap_or(1);
         call.ret(Value::Int(total * scale));
     })
-}
-
-fn sum_list() -> Func {
-    Func::new("sum", |call| {
-        let items = call.arg(0).and_then(Value::as_list).expect("a list");
-        call.ret(Value::Int(items.iter().map(|v| v.as_int().unwrap()).sum()));
-    })
-}
-
-fn opts(s: Scheduler) -> Options<'static> {
-    Options {
-        scheduler: s,
-        measure_memory: true,
-        ..Options::default()
-    }
 }
 
 const BOTH: [Scheduler; 2] = [Scheduler::Sync, Scheduler::Threads];
@@ -730,122 +718,6 @@ fn wide_fan_ins_agree_with_sync() {
                 g.get_key("join", &o).unwrap(),
                 expect,
                 "round {round}, {workers} workers"
-            );
-        }
-    }
-}
-
-/// The threads scheduler's memory budget: however the workers race, a run holds about as few
-/// results as the serial priority order does (Dask's threaded scheduler, whose overhead makes
-/// it serial on small tasks, holds the same). Checked on the benchmark's shapes, where a
-/// second worker running ahead used to open up to 40% more (a 141-wide wavefront held 196).
-#[test]
-fn threads_hold_no_more_than_the_serial_order() {
-    // Sums modulo 1000, so that a wavefront's values (path counts) stay small.
-    let f = Func::new("add-mod", |call| {
-        let mut total = 0;
-        for i in 0..call.nargs() {
-            total += call.arg(i).and_then(Value::as_int).expect("int args");
-        }
-        call.ret(Value::Int(total % 1000));
-    });
-    let sum = sum_list();
-    let mut shapes: Vec<(&str, Graph, String)> = Vec::new();
-    // wavefront: each cell reads its left and upper neighbours
-    let side = 60;
-    let mut g = Graph::new();
-    for i in 0..side {
-        for j in 0..side {
-            let mut args = vec![Comp::value(1)];
-            if j > 0 {
-                args.push(Comp::key(format!("w-{i}-{}", j - 1)));
-            }
-            if i > 0 {
-                args.push(Comp::key(format!("w-{}-{j}", i - 1)));
-            }
-            g.add_task(&format!("w-{i}-{j}"), &f, args, vec![]).unwrap();
-        }
-    }
-    shapes.push(("wavefront", g, format!("w-{}-{}", side - 1, side - 1)));
-    // binary tree reduction over 2048 leaves
-    let mut g = Graph::new();
-    let mut level: Vec<String> = (0..2048).map(|i| format!("leaf-{i}")).collect();
-    for k in &level {
-        g.add_task(k, &f, vec![Comp::value(1)], vec![]).unwrap();
-    }
-    let mut depth = 0;
-    while level.len() > 1 {
-        depth += 1;
-        level = level
-            .chunks(2)
-            .enumerate()
-            .map(|(i, pair)| {
-                let k = format!("sum-{depth}-{i}");
-                let args = pair.iter().map(|p| Comp::key(p.clone())).collect();
-                g.add_task(&k, &f, args, vec![]).unwrap();
-                k
-            })
-            .collect();
-    }
-    shapes.push(("tree", g, level[0].clone()));
-    // pipeline: load -> clean per file, analyze per group of 50, a final sink
-    let mut g = Graph::new();
-    let mut stores = Vec::new();
-    for group in 0..40 {
-        let mut cleaned = Vec::new();
-        for i in group * 50..group * 50 + 50 {
-            g.add_task(&format!("load-{i}"), &f, vec![Comp::value(i)], vec![])
-                .unwrap();
-            g.add_task(
-                &format!("clean-{i}"),
-                &f,
-                vec![Comp::key(format!("load-{i}"))],
-                vec![],
-            )
-            .unwrap();
-            cleaned.push(Comp::key(format!("clean-{i}")));
-        }
-        g.add_task(
-            &format!("analyze-{group}"),
-            &sum,
-            vec![Comp::list(cleaned)],
-            vec![],
-        )
-        .unwrap();
-        g.add_task(
-            &format!("store-{group}"),
-            &f,
-            vec![Comp::key(format!("analyze-{group}"))],
-            vec![],
-        )
-        .unwrap();
-        stores.push(Comp::key(format!("store-{group}")));
-    }
-    g.add_task("sink", &sum, vec![Comp::list(stores)], vec![])
-        .unwrap();
-    shapes.push(("pipeline", g, "sink".to_string()));
-
-    for (name, g, key) in &shapes {
-        let key = Value::str(key);
-        let (expect, serial) = g.get_with_stats(&key, &opts(Scheduler::Sync));
-        let expect = expect.unwrap();
-        // Two workers: this machine's cores. (With more workers than cores, a worker descheduled
-        // between checking the budget and publishing what it holds lets others overshoot it.)
-        for _ in 0..20 {
-            let o = Options {
-                num_workers: 2,
-                ..opts(Scheduler::Threads)
-            };
-            let (got, stats) = g.get_with_stats(&key, &o);
-            assert_eq!(got.unwrap(), expect, "{name}");
-            // Work a worker already has is never held back, so a result or two over the
-            // serial peak can slip through while workers race; running ahead cannot.
-            assert!(
-                stats.peak_held <= serial.peak_held + 2,
-                "{name}, {} workers: held {} (serial order: {})",
-                o.num_workers,
-                stats.peak_held,
-                serial.peak_held
             );
         }
     }

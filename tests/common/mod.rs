@@ -1,9 +1,12 @@
 //! What several integration tests share: the repository root and compiling C with the
-//! system compiler (found by the `cc` crate) — test programs and plugins.
+//! system compiler (found by the `cc` crate) — test programs and plugins; and the engine
+//! tests' task functions and options.
 #![allow(dead_code)] // each test uses a part
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use daskr::{Func, Options, Scheduler, Value};
 
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,4 +45,21 @@ pub fn build_plugin(source: &Path, lib: &Path) -> PathBuf {
     assert!(status.success(), "compiling {} failed", source.display());
     std::fs::rename(&tmp, lib).unwrap();
     lib.to_path_buf()
+}
+
+/// `sum(list)`: the sum of a list of ints.
+pub fn sum_list() -> Func {
+    Func::new("sum", |call| {
+        let items = call.arg(0).and_then(Value::as_list).expect("a list");
+        call.ret(Value::Int(items.iter().map(|v| v.as_int().unwrap()).sum()));
+    })
+}
+
+/// Options for `s` that count the results held (stats.peak_held).
+pub fn opts(s: Scheduler) -> Options<'static> {
+    Options {
+        scheduler: s,
+        measure_memory: true,
+        ..Options::default()
+    }
 }
