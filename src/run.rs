@@ -162,6 +162,19 @@ impl Slots {
     }
 }
 
+/// Takes `n` from a count that only falls (a result's consumers, a task's inputs still to
+/// come); true if those were the last. Whoever reads exactly `n` left is the only one still to
+/// count down, so it skips the locked decrement — a plain store instead of a lock-prefixed
+/// RMW, which would also wait for the store buffer to drain. The Acquire load pairs with the
+/// others' Release decrements, made after they were done with what the count guards.
+pub(crate) fn count_down(count: &AtomicU32, n: u32) -> bool {
+    if count.load(Ordering::Acquire) == n {
+        count.store(0, Ordering::Relaxed);
+        return true;
+    }
+    count.fetch_sub(n, Ordering::AcqRel) == n
+}
+
 pub(crate) struct Run<'a> {
     pub graph: &'a Graph,
     pub plan: &'a Plan,
@@ -362,17 +375,7 @@ impl<'a> Run<'a> {
         }
         let mut released = 0;
         for &q in self.plan.deps(p) {
-            // The count only falls, and includes this task: when it reads 1, no one else will
-            // touch it, so the last consumer skips the locked decrement (the Acquire load pairs
-            // with the other consumers' Release decrements: their reads of `q` came first).
-            let count = &self.consumers[q as usize];
-            let last = if count.load(Ordering::Acquire) == 1 {
-                count.store(0, Ordering::Relaxed);
-                true
-            } else {
-                count.fetch_sub(1, Ordering::AcqRel) == 1
-            };
-            if last {
+            if count_down(&self.consumers[q as usize], 1) {
                 // SAFETY: we released the last consumer count of `q`.
                 drop(unsafe { self.slots.take(q) });
                 released += 1;

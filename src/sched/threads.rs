@@ -31,7 +31,7 @@ use crossbeam_utils::CachePadded;
 use super::pool;
 use crate::error::{Error, ErrorKind};
 use crate::func::panic_message;
-use crate::run::{Run, Scratch};
+use crate::run::{count_down, Run, Scratch};
 
 const NONE: u32 = u32::MAX;
 
@@ -321,7 +321,7 @@ impl Shared<'_, '_> {
                     }
                     continue;
                 }
-                if self.count_down(q, 1) {
+                if count_down(&self.pending[q as usize], 1) {
                     // Dependents are sorted, so the first one ready is the best continuation.
                     if next.is_none() {
                         next = Some(q);
@@ -347,7 +347,7 @@ impl Shared<'_, '_> {
     fn flush(&self, w: usize, fan_in: &mut FanIn, next: Option<u32>) -> Option<u32> {
         let (q, n) = (fan_in.target, fan_in.count);
         *fan_in = FanIn::default();
-        if n == 0 || !self.count_down(q, n) {
+        if n == 0 || !count_down(&self.pending[q as usize], n) {
             return next;
         }
         if next.is_none() {
@@ -356,19 +356,6 @@ impl Shared<'_, '_> {
         self.queues[w].push(q);
         self.sleep.notify(false);
         next
-    }
-
-    /// Takes `n` of the inputs `q` waits for; true if those were the last (`q` is ready).
-    /// Counts only fall: whoever sees exactly `n` left is the only one still to count down, so
-    /// it skips the locked decrement (the Acquire load pairs with the other inputs' Release
-    /// decrements, made after their results were stored) — the last input of every task.
-    fn count_down(&self, q: u32, n: u32) -> bool {
-        let pending = &self.pending[q as usize];
-        if pending.load(Ordering::Acquire) == n {
-            pending.store(0, Ordering::Relaxed);
-            return true;
-        }
-        pending.fetch_sub(n, Ordering::AcqRel) == n
     }
 
     fn initial_head(&self) -> u32 {
