@@ -360,6 +360,10 @@ impl Graph {
     pub(crate) fn id_count(&self) -> usize {
         self.nodes.len()
     }
+    /// Dependencies over all entries (each entry's distinct ones).
+    pub(crate) fn edge_count(&self) -> usize {
+        self.deps.len()
+    }
     pub(crate) fn is_defined(&self, id: u32) -> bool {
         self.nodes[id as usize].expr != UNDEFINED
     }

@@ -60,7 +60,7 @@ const MIN_SLOTS: usize = 16;
 const RECENT_SLOTS: usize = 1 << 15;
 /// Filter words per table slot, as a shift: one word per 8 slots is 16 bits per settled key
 /// at most, and no fewer than 8.
-const SLOTS_PER_WORD_SHIFT: u32 = 3;
+const SLOTS_PER_WORD_SHIFT: u32 = 4;
 
 impl Default for Keys {
     fn default() -> Keys {
@@ -227,7 +227,7 @@ fn place_all(table: &mut [u64], from: &[u64]) {
     let (mask, bits) = (table.len() - 1, table.len().trailing_zeros());
     let mut pending = [0u64; AHEAD];
     let mut n = 0usize;
-    let mut place = |table: &mut [u64], slot: u64| {
+    let place = |table: &mut [u64], slot: u64| {
         let mut i = home(slot >> 32, bits);
         while table[i] != 0 {
             i = (i + 1) & mask;
