@@ -20,7 +20,7 @@ pub struct Keys {
     /// The keys added since the last settle (ids from `settled` on), in a table of the same
     /// layout small enough to stay in cache; moved into `slots` in one pass when it fills.
     recent: Vec<u64>,
-    /// A blocked Bloom filter over the settled keys: one 64-bit word per key, four bits set.
+    /// A blocked Bloom filter over the settled keys: one 64-bit word per key, three bits set.
     /// A new key is almost always absent from `slots`, and this says so from cache.
     filter: Vec<u64>,
     settled: u32,
@@ -41,25 +41,21 @@ fn home(tag: u64, bits: u32) -> usize {
     ((tag | tag << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
 }
 
-/// The filter word for `tag` (of `1 << bits` words) and the four bits it sets there.
+/// The filter word for `tag` (of `1 << bits` words, `bits` >= 1) and the three bits it sets
+/// there.
 #[inline]
 fn filter_bits(tag: u64, bits: u32) -> (usize, u64) {
     let h = (tag ^ tag << 29).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    let word = if bits == 0 {
-        0
-    } else {
-        (h >> (64 - bits)) as usize
-    };
-    let mask =
-        1u64 << (h & 63) | 1u64 << (h >> 6 & 63) | 1u64 << (h >> 12 & 63) | 1u64 << (h >> 18 & 63);
+    let word = (h >> (64 - bits)) as usize;
+    let mask = 1u64 << (h & 63) | 1u64 << (h >> 6 & 63) | 1u64 << (h >> 12 & 63);
     (word, mask)
 }
 
 const MIN_SLOTS: usize = 16;
 /// `recent` holds at most half this many keys before they are settled (256 KiB of slots).
 const RECENT_SLOTS: usize = 1 << 15;
-/// Filter words per table slot, as a shift: one word per 8 slots is 16 bits per settled key
-/// at most, and no fewer than 8.
+/// Table slots per filter word, as a shift: one 64-bit word per 16 slots, so (the table being
+/// a quarter to half full) 8 to 16 bits per settled key: ~1 MiB at a million keys.
 const SLOTS_PER_WORD_SHIFT: u32 = 4;
 
 impl Default for Keys {
@@ -176,7 +172,7 @@ impl Keys {
             if self.recent.len() < RECENT_SLOTS {
                 let doubled = vec![0; self.recent.len() * 2];
                 let old = std::mem::replace(&mut self.recent, doubled);
-                place_all(&mut self.recent, &old);
+                place_all(&mut self.recent, &old, None);
             } else {
                 self.settle();
             }
@@ -184,7 +180,7 @@ impl Keys {
         Some(id)
     }
 
-    /// Moves every recent key into the main table (and the filter), growing both first.
+    /// Moves every recent key into the main table and the filter, growing both first.
     fn settle(&mut self) {
         let total = self.len();
         if total * 2 > self.slots.len() {
@@ -193,20 +189,10 @@ impl Keys {
                 len *= 2;
             }
             let old = std::mem::replace(&mut self.slots, vec![0; len]);
-            place_all(&mut self.slots, &old);
-            self.filter = vec![0; len >> SLOTS_PER_WORD_SHIFT];
-            let bits = self.filter.len().trailing_zeros();
-            for &slot in old.iter().filter(|&&s| s != 0) {
-                let (word, mask) = filter_bits(slot >> 32, bits);
-                self.filter[word] |= mask;
-            }
+            self.filter = vec![0; (len >> SLOTS_PER_WORD_SHIFT).max(2)];
+            place_all(&mut self.slots, &old, Some(&mut self.filter));
         }
-        place_all(&mut self.slots, &self.recent);
-        let bits = self.filter.len().trailing_zeros();
-        for &slot in self.recent.iter().filter(|&&s| s != 0) {
-            let (word, mask) = filter_bits(slot >> 32, bits);
-            self.filter[word] |= mask;
-        }
+        place_all(&mut self.slots, &self.recent, Some(&mut self.filter));
         self.recent.fill(0);
         self.settled = total as u32;
     }
@@ -220,31 +206,38 @@ impl Keys {
 }
 
 /// Places every occupied slot of `from` into `table` (which has room), by its tag alone (no
-/// key bytes are read). Each slot's home is prefetched a few slots ahead, so the cache misses
-/// of a table larger than the cache overlap instead of queueing one after another.
-fn place_all(table: &mut [u64], from: &[u64]) {
+/// key bytes are read), and marks each in `filter` if given. Each slot's home is prefetched a
+/// few slots ahead, so the cache misses of a table larger than the cache overlap instead of
+/// queueing one after another.
+fn place_all(table: &mut [u64], from: &[u64], mut filter: Option<&mut Vec<u64>>) {
     const AHEAD: usize = 8;
     let (mask, bits) = (table.len() - 1, table.len().trailing_zeros());
-    let mut pending = [0u64; AHEAD];
+    let filter_bits_n = filter.as_ref().map_or(0, |f| f.len().trailing_zeros());
+    // (slot, its home): placed AHEAD slots after its home was prefetched.
+    let mut ring = [(0u64, 0usize); AHEAD];
     let mut n = 0usize;
-    let place = |table: &mut [u64], slot: u64| {
-        let mut i = home(slot >> 32, bits);
+    let mut place = |table: &mut [u64], (slot, mut i): (u64, usize)| {
         while table[i] != 0 {
             i = (i + 1) & mask;
         }
         table[i] = slot;
+        if let Some(f) = filter.as_deref_mut() {
+            let (word, bits) = filter_bits(slot >> 32, filter_bits_n);
+            f[word] |= bits;
+        }
     };
     for &slot in from.iter().filter(|&&s| s != 0) {
-        prefetch(&table[home(slot >> 32, bits)]);
+        let at = home(slot >> 32, bits);
+        prefetch(&table[at]);
         let k = n % AHEAD;
         if n >= AHEAD {
-            place(table, pending[k]);
+            place(table, ring[k]);
         }
-        pending[k] = slot;
+        ring[k] = (slot, at);
         n += 1;
     }
     for j in n.saturating_sub(AHEAD)..n {
-        place(table, pending[j % AHEAD]);
+        place(table, ring[j % AHEAD]);
     }
 }
 
