@@ -13,7 +13,7 @@
 //! not an error (Dask orders the whole graph, so it fails such a call).
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Expr, Graph, View};
+use crate::graph::{Graph, View};
 use crate::value::Value;
 
 /// Marks an id outside the plan.
@@ -173,7 +173,7 @@ impl Plan {
     pub fn computed(&self, graph: &Graph) -> usize {
         self.order
             .iter()
-            .filter(|&&id| !matches!(graph.root(id), Expr::Lit(_)))
+            .filter(|&&id| !graph.is_literal(id))
             .count()
     }
 
@@ -192,18 +192,20 @@ impl Plan {
         if (0..graph.func_count() as u32).all(|f| graph.func(f).origin().is_some()) {
             return None;
         }
-        let mut stack: Vec<&Expr> = Vec::new();
+        let mut stack: Vec<View<'_>> = Vec::new();
         for &id in &self.order {
-            stack.push(graph.root(id));
-            while let Some(e) = stack.pop() {
-                match graph.view(e) {
+            stack.push(graph.entry(id));
+            while let Some(v) = stack.pop() {
+                match v {
                     View::Task(call) => {
                         if graph.func(call.func).origin().is_none() {
                             return Some((id, call.func));
                         }
-                        stack.extend(graph.exprs(call.start, call.nargs + call.nkwargs));
+                        stack.extend(graph.args(&call));
                     }
-                    View::List { start, len } => stack.extend(graph.exprs(start, len)),
+                    View::List { start, len } => {
+                        stack.extend(graph.exprs(start, len).iter().map(|e| graph.view(e)))
+                    }
                     View::Lit(_) | View::Ref(_) => {}
                 }
             }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
-use crate::graph::{Call as GraphCall, Expr, Graph, View};
+use crate::graph::{Call as GraphCall, Graph, View};
 use crate::plan::Plan;
 use crate::profile::{Profile, Profiler, TaskSpan};
 use crate::value::Value;
@@ -321,16 +321,16 @@ impl<'a> Run<'a> {
         let graph = self.graph;
         let id = self.plan.order[p as usize];
         let key = KeyRef(graph.key_c(id));
-        let root = graph.root(id);
-        let observed = self.callbacks.filter(|_| !matches!(root, Expr::Lit(_)));
+        let entry = graph.entry(id);
+        let observed = self.callbacks.filter(|_| !matches!(entry, View::Lit(_)));
         if let Some(cb) = observed {
             let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
             cb.pretask(key, worker);
         }
         let started = self.clock();
-        let result = match graph.view(root) {
+        let result = match entry {
             View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
-            _ => self.eval(id, root),
+            _ => self.eval(id, entry),
         };
         scratch.entries_run += 1;
         if let Some(progress) = self.progress {
@@ -401,8 +401,8 @@ impl<'a> Run<'a> {
         unsafe { self.slots.get(self.plan.pos[id as usize]) }
     }
 
-    fn eval(&self, id: u32, expr: &Expr) -> Result<Value, String> {
-        match self.graph.view(expr) {
+    fn eval(&self, id: u32, view: View<'_>) -> Result<Value, String> {
+        match view {
             View::Lit(v) => Ok(v.clone()),
             View::Ref(d) => Ok(self.dep(d).clone()),
             View::List { start, len } => {
@@ -410,7 +410,7 @@ impl<'a> Run<'a> {
                     .graph
                     .exprs(start, len)
                     .iter()
-                    .map(|e| self.eval(id, e))
+                    .map(|e| self.eval(id, self.graph.view(e)))
                     .collect::<Result<Vec<Value>, String>>()?;
                 Value::list(items).map_err(|e| e.message)
             }
@@ -428,26 +428,32 @@ impl<'a> Run<'a> {
     ) -> Result<Value, String> {
         let GraphCall {
             func,
-            start,
             nargs,
             nkwargs,
             names,
+            ..
         } = call;
-        let children = self.graph.exprs(start, nargs + nkwargs);
-        let mut temps = Vec::new();
-        for e in children {
-            if !matches!(e, Expr::Lit(_) | Expr::Ref(_)) {
-                temps.push(self.eval(id, e)?);
-            }
-        }
         ptrs.clear();
-        let mut temp = temps.iter();
-        for e in children {
-            ptrs.push(match e {
-                Expr::Lit(v) => v,
-                Expr::Ref(d) => self.dep(*d),
-                _ => temp.next().expect("one temporary per nested computation"),
-            });
+        let temps;
+        if let Some(refs) = self.graph.arg_refs(&call) {
+            // The usual task: every argument is another entry's result.
+            ptrs.extend(refs.iter().map(|&d| self.dep(d) as *const Value));
+        } else {
+            let mut made = Vec::new();
+            for v in self.graph.args(&call) {
+                if !matches!(v, View::Lit(_) | View::Ref(_)) {
+                    made.push(self.eval(id, v)?);
+                }
+            }
+            temps = made;
+            let mut temp = temps.iter();
+            for v in self.graph.args(&call) {
+                ptrs.push(match v {
+                    View::Lit(v) => v,
+                    View::Ref(d) => self.dep(d),
+                    _ => temp.next().expect("one temporary per nested computation"),
+                });
+            }
         }
         let kwnames: Vec<&[u8]> = if nkwargs == 0 {
             Vec::new()

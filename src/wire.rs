@@ -24,7 +24,7 @@ use crate::encode;
 pub use crate::encode::{put_varint, Reader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Call, Expr, Graph, View};
+use crate::graph::{Call, Graph, View};
 use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::plugin::Plugin;
@@ -89,7 +89,7 @@ pub(crate) fn encode_partition(
     for p in range {
         let id = plan.order[p as usize];
         enc.key = graph.key_name(id);
-        enc.expr(graph.root(id))?;
+        enc.expr(graph.entry(id))?;
     }
     put_varint(&mut out, enc.func_index.len() as u64);
     out.extend_from_slice(&enc.func_table);
@@ -115,9 +115,9 @@ struct Encoder<'a> {
 }
 
 impl Encoder<'_> {
-    fn expr(&mut self, e: &Expr) -> Result<()> {
+    fn expr(&mut self, view: View<'_>) -> Result<()> {
         let graph = self.graph;
-        match graph.view(e) {
+        match view {
             View::Lit(v) => {
                 self.body.push(LIT);
                 encode::encode_into(v, &mut self.body).map_err(|e| {
@@ -140,30 +140,27 @@ impl Encoder<'_> {
                 self.body.push(LIST);
                 put_varint(&mut self.body, u64::from(len));
                 for child in self.graph.exprs(start, len) {
-                    self.expr(child)?;
+                    self.expr(graph.view(child))?;
                 }
             }
-            View::Task(Call {
-                func,
-                start,
-                nargs,
-                nkwargs,
-                names,
-            }) => {
+            View::Task(call) => {
+                let Call {
+                    func,
+                    nargs,
+                    nkwargs,
+                    names,
+                    ..
+                } = call;
                 self.body.push(TASK);
                 let f = self.func(func)?;
                 put_varint(&mut self.body, u64::from(f));
                 put_varint(&mut self.body, u64::from(nargs));
-                let children = self.graph.exprs(start, nargs + nkwargs);
-                for child in &children[..nargs as usize] {
+                let mut children = graph.args(&call);
+                for child in children.by_ref().take(nargs as usize) {
                     self.expr(child)?;
                 }
                 put_varint(&mut self.body, u64::from(nkwargs));
-                let graph = self.graph;
-                for (name, child) in graph
-                    .kwnames(names, nkwargs)
-                    .zip(&children[nargs as usize..])
-                {
+                for (name, child) in graph.kwnames(names, nkwargs).zip(children) {
                     // Names are stored NUL-terminated, for C.
                     put_bytes(&mut self.body, &name[..name.len() - 1]);
                     self.expr(child)?;

@@ -3,7 +3,7 @@
 //! The format is specified in docs/wire-format.md ("Jobs"); keep the two in step.
 
 use crate::error::Result;
-use crate::graph::{Expr, Graph};
+use crate::graph::Graph;
 use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::wire::{self, put_bytes, put_str, put_varint, Funcs};
@@ -48,7 +48,7 @@ pub(crate) fn encode(graph: &Graph, plan: &Plan, parts: &Partitions) -> Result<V
         );
         let computed = range
             .clone()
-            .filter(|&p| !matches!(graph.root(plan.order[p as usize]), Expr::Lit(_)))
+            .filter(|&p| !graph.is_literal(plan.order[p as usize]))
             .count();
         put_varint(&mut part, computed as u64);
         put_varint(&mut part, parts.outputs(i).len() as u64);

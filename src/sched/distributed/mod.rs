@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::encode;
 use crate::error::{Error, Result};
-use crate::graph::{Expr, Graph};
+use crate::graph::Graph;
 use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::profile::{PhaseSpan, Profile};
@@ -219,7 +219,7 @@ fn partition_done(
     if let Some(cb) = options.callbacks {
         for p in range {
             let id = plan.order[p as usize];
-            if matches!(graph.root(id), Expr::Lit(_)) {
+            if graph.is_literal(id) {
                 continue;
             }
             let key = KeyRef::new(graph.key_c(id));
