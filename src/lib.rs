@@ -17,17 +17,12 @@ pub mod func;
 pub mod graph;
 pub mod graphfile;
 mod keys;
-// Used by the processes and distributed schedulers (processes in progress).
-#[allow(dead_code)]
-mod partition;
 mod plan;
 pub mod plugin;
 pub mod profile;
 pub mod run;
 pub mod sched;
 pub mod value;
-#[allow(dead_code)]
-pub mod wire;
 
 #[global_allocator]
 static ALLOCATOR: alloc::DaskrAlloc = alloc::DaskrAlloc;

@@ -43,7 +43,7 @@ pub unsafe extern "C" fn daskr_partition_run(
             0 => default_workers(),
             n => n as usize,
         };
-        let bytes = crate::wire::run_message(message, &blobs, workers)?;
+        let bytes = crate::sched::wire::run_message(message, &blobs, workers)?;
         put(out, boxed(Value::bytes(&bytes)), "out")
     })
 }

@@ -1,10 +1,12 @@
 //! Schedulers: given a plan, decide which ready position runs next and where.
 
 pub(crate) mod distributed;
+pub(crate) mod partition;
 mod pool;
 pub mod processes;
 pub(crate) mod sync;
 pub(crate) mod threads;
+pub(crate) mod wire;
 
 use std::time::{Duration, Instant};
 

@@ -25,10 +25,10 @@ pub use crate::encode::{put_varint, Reader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
 use crate::graph::{Call, Expr, Graph, View};
-use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::plugin::Plugin;
 use crate::run::{Run, Scratch, Stats};
+use crate::sched::partition::Partitions;
 use crate::sched::{Options, Scheduler};
 use crate::value::{Value, MAX_NESTING};
 
@@ -47,7 +47,10 @@ const TASK: u8 = 0x13;
 /// Which functions a message may carry.
 #[derive(Clone, Copy)]
 pub(crate) enum Funcs<'a> {
-    /// Any: functions not from a plugin travel by index, for a fork of this process.
+    /// Any: functions not from a plugin travel by index, for a fork of this process. The
+    /// schedulers send plugin functions only today; the format keeps local functions
+    /// (docs/wire-format.md), and the tests encode them.
+    #[cfg_attr(not(test), allow(dead_code))]
     Local,
     /// Plugin functions only; the text says where the partition runs, for the error naming a
     /// task whose function cannot go there ("on a Dask cluster").
@@ -299,11 +302,6 @@ impl Partition {
         })
     }
 
-    /// How many encoded input values `run` takes.
-    pub fn input_count(&self) -> usize {
-        self.inputs
-    }
-
     /// The keys of the outputs, in the order `run` returns them.
     pub fn output_keys(&self) -> impl Iterator<Item = &str> {
         self.outputs.iter().map(|&o| self.keys[o as usize].as_str())
@@ -422,11 +420,6 @@ impl Partition {
             .collect();
         Ok((graph, Value::list(request)?))
     }
-
-    /// The key at key-table index `i`.
-    pub fn key(&self, i: usize) -> Option<&str> {
-        self.keys.get(i).map(String::as_str)
-    }
 }
 
 /// Told about each task of a partition run by `Partition::run_observed`, on the running
@@ -469,21 +462,6 @@ pub fn run_message(message: &[u8], inputs: &[&[u8]], workers: usize) -> Result<V
     put_varint(&mut out, encoded.len() as u64);
     for e in &encoded {
         put_bytes(&mut out, e);
-    }
-    Ok(out)
-}
-
-/// Splits a buffer made by `run_message` into its encoded outputs.
-pub fn split_outputs(bytes: &[u8]) -> Result<Vec<&[u8]>> {
-    let mut r = Reader::labelled(bytes, "message");
-    let n = r.count()?;
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let len = r.varint()?;
-        out.push(r.take(len)?);
-    }
-    if r.at != bytes.len() {
-        return Err(r.error(format!("{} bytes after the outputs", bytes.len() - r.at)));
     }
     Ok(out)
 }

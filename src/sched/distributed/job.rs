@@ -4,9 +4,9 @@
 
 use crate::error::Result;
 use crate::graph::{Expr, Graph};
-use crate::partition::Partitions;
 use crate::plan::Plan;
-use crate::wire::{self, put_bytes, put_str, put_varint, Funcs};
+use crate::sched::partition::Partitions;
+use crate::sched::wire::{self, put_bytes, put_str, put_varint, Funcs};
 
 /// The first bytes of a job.
 pub(crate) const JOB_MAGIC: &[u8; 3] = b"DKJ";
@@ -22,7 +22,7 @@ pub(crate) const ON_DASK: &str = "on a Dask cluster";
 pub(crate) fn check_plugins_only(graph: &Graph, plan: &Plan) -> Result<()> {
     match plan.first_local_function(graph) {
         None => Ok(()),
-        Some((id, func)) => Err(crate::wire::local_function_error(
+        Some((id, func)) => Err(crate::sched::wire::local_function_error(
             graph.key_name(id),
             graph.func(func).name(),
             ON_DASK,
@@ -117,8 +117,8 @@ mod tests {
     use crate::comp::Comp;
     use crate::error::ErrorKind;
     use crate::func::{daskr_call_t, Func, Origin};
+    use crate::sched::wire::Reader;
     use crate::value::Value;
-    use crate::wire::Reader;
 
     unsafe extern "C" fn nothing(_call: *mut daskr_call_t, _user_data: *mut std::ffi::c_void) {}
 

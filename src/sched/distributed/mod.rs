@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use crate::encode;
 use crate::error::{Error, Result};
 use crate::graph::{Expr, Graph};
-use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::profile::{PhaseSpan, Profile};
 use crate::run::{KeyRef, Stats};
+use crate::sched::partition::Partitions;
+use crate::sched::wire::{self, Reader};
 use crate::sched::Options;
 use crate::value::Value;
-use crate::wire::{self, Reader};
 
 /// The most tasks in one partition: a Dask task costs milliseconds, so partitions are large,
 /// yet `Partitions::cut` makes at least a few per worker thread so that work spreads. (Measured

@@ -21,12 +21,12 @@ use super::protocol::*;
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
-use crate::partition::Partitions;
 use crate::plan::Plan;
 use crate::run::{Run, Scratch, Stats};
+use crate::sched::partition::Partitions;
+use crate::sched::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
 use crate::sched::Options;
 use crate::value::Value;
-use crate::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
 
 /// What a worker forked for a get holds of it (valid in the child: the fork copied them).
 #[derive(Clone, Copy)]

@@ -8,7 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Expr;
 use crate::run::KeyRef;
 use crate::sched::processes::protocol::*;
-use crate::wire::{self, Reader};
+use crate::sched::wire::{self, Reader};
 
 impl Sched<'_> {
     // ---- replies ----
