@@ -11,6 +11,8 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod call;
+pub mod cancel;
+pub mod dot;
 pub mod error;
 pub mod get;
 pub mod graph;
@@ -18,6 +20,9 @@ mod graph_lock;
 pub mod graphfile;
 pub mod partition;
 pub mod plugin;
+pub mod profile;
+pub mod progress;
+pub mod release;
 pub mod value;
 
 use std::ffi::{c_char, CStr};
@@ -57,9 +62,9 @@ null_on_panic!(
     graph::daskr_graph_t,
     graph::daskr_func_t,
     graph::daskr_comp_t,
-    get::daskr_cancel_t,
-    get::daskr_profile_t,
-    get::daskr_progress_t,
+    cancel::daskr_cancel_t,
+    profile::daskr_profile_t,
+    progress::daskr_progress_t,
     c_char
 );
 
