@@ -27,11 +27,6 @@
 typedef struct daskr_value_t daskr_value_t;
 
 /**
- * The format version written first in every message.
- */
-#define ENCODING_VERSION 1
-
-/**
  * The version of the C ABI this library implements. Plugins record the version they were
  * built for; a mismatch is refused.
  */
@@ -44,6 +39,11 @@ typedef struct daskr_value_t daskr_value_t;
  * input is an `invalid_graph` error naming the key.
  */
 #define DASKR_GRAPH_FILE_MAX_DEPTH 127
+
+/**
+ * The format version written first in every message.
+ */
+#define ENCODING_VERSION 1
 
 /**
  * The partition message version, written after the magic.

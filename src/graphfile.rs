@@ -32,7 +32,7 @@ use crate::value::Value;
 
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
 /// object included (serde_json's recursion limit).
-pub const MAX_FILE_DEPTH: usize = crate::ffi::graphfile::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
+pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 

@@ -7,6 +7,7 @@
 //! The engine (this crate's Rust API) is plain Rust; `ffi` is the C ABI over it, which the
 //! header `include/daskr.h` describes and the C++ and Go wrappers build on.
 
+pub mod abi;
 mod alloc;
 pub mod comp;
 pub mod dot;

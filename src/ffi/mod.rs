@@ -31,11 +31,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::error::{Error, ErrorKind};
 use crate::func::panic_message;
 
+pub use crate::abi::DASKR_ABI_VERSION;
 pub use error::daskr_error_t;
-
-/// The version of the C ABI this library implements. Plugins record the version they were
-/// built for; a mismatch is refused.
-pub const DASKR_ABI_VERSION: u32 = 1;
 
 /// What an `extern "C"` function returns when a panic is caught inside it.
 pub(crate) trait OnPanic {

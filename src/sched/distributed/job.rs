@@ -114,9 +114,10 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::abi::daskr_call_t;
     use crate::comp::Comp;
     use crate::error::ErrorKind;
-    use crate::func::{daskr_call_t, Func, Origin};
+    use crate::func::{Func, Origin};
     use crate::sched::wire::Reader;
     use crate::value::Value;
 
