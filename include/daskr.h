@@ -113,7 +113,9 @@ typedef enum {
 } daskr_error_kind_t;
 
 /**
- * Which scheduler runs a get.
+ * Which scheduler runs a get. The values are the engine's scheduler registry, in its one
+ * order (`daskr_scheduler_name` and `daskr_scheduler_from_name` read the same list): a new
+ * scheduler takes the next value, and no value is ever reused.
  */
 typedef enum {
   /**
@@ -312,8 +314,8 @@ typedef struct {
    */
   const daskr_progress_t *progress;
   /**
-   * Processes and distributed: how many times a task whose worker died is run again on a
-   * fresh worker before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+   * Processes: how many times a task whose worker died is run again on a fresh worker
+   * before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
    */
   uint32_t retries;
   /**
@@ -937,6 +939,31 @@ void daskr_workers_shutdown(void);
  * is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
  */
 size_t daskr_memory_release(void);
+
+/**
+ * How many schedulers there are: `daskr_scheduler_t` values run from 0 to this, exclusive.
+ */
+uint32_t daskr_scheduler_count(void);
+
+/**
+ * The name of the scheduler of value `scheduler` ("threads", "sync", "processes",
+ * "distributed"), as the `daskr` command and the wrappers spell it: static, do not free. NULL
+ * for a value that is no scheduler.
+ */
+const char *daskr_scheduler_name(uint32_t scheduler);
+
+/**
+ * The scheduler named `name` (as `daskr_scheduler_name` spells it) in `*out`. Fails with
+ * `DASKR_ERROR_INVALID_ARGUMENT`, listing the names, for an unknown one.
+ */
+daskr_error_t *daskr_scheduler_from_name(const char *name, daskr_scheduler_t *out);
+
+/**
+ * Whether the scheduler of value `scheduler` reads the `daskr_get_options_t` field named
+ * `option` among those only some schedulers read (`num_workers`, `retries`,
+ * `task_timeout_s`, `address`); the others ignore it. False for an unknown scheduler or field.
+ */
+bool daskr_scheduler_reads(uint32_t scheduler, const char *option);
 
 /**
  * A new null value. Owned by the caller.

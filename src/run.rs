@@ -175,6 +175,17 @@ pub(crate) fn count_down(count: &AtomicU32, n: u32) -> bool {
     count.fetch_sub(n, Ordering::AcqRel) == n
 }
 
+/// What a run is told to report to and be stopped by: the part of `Options` every scheduler
+/// honours (`Options::watch`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Watch<'a> {
+    pub callbacks: Option<&'a dyn Callbacks>,
+    pub cancel: Option<&'a CancelToken>,
+    pub progress: Option<&'a Progress>,
+    /// Track the number of results held, for `Stats::peak_held`.
+    pub measure_memory: bool,
+}
+
 pub(crate) struct Run<'a> {
     pub graph: &'a Graph,
     pub plan: &'a Plan,
@@ -222,10 +233,10 @@ impl<'a> Run<'a> {
     pub fn new(
         graph: &'a Graph,
         plan: &'a Plan,
-        options: &crate::sched::Options<'a>,
+        watch: Watch<'a>,
         epoch: Option<Instant>,
     ) -> Run<'a> {
-        let (cancel, callbacks, progress) = (options.cancel, options.callbacks, options.progress);
+        let (cancel, callbacks, progress) = (watch.cancel, watch.callbacks, watch.progress);
         if let Some(p) = progress {
             p.begin(plan.len() as u64);
         }
@@ -243,7 +254,7 @@ impl<'a> Run<'a> {
             callback_lock: Mutex::new(()),
             entries_run: AtomicU64::new(0),
             progress,
-            measure_memory: options.measure_memory,
+            measure_memory: watch.measure_memory,
             epoch,
             spans: Mutex::new(Vec::new()),
         }

@@ -6,29 +6,14 @@ use super::cancel::daskr_cancel_t;
 use super::graph::{daskr_graph_t, live};
 use super::profile::daskr_profile_t;
 use super::progress::daskr_progress_t;
+use super::sched::daskr_scheduler_t;
 use super::value::{borrow, boxed, daskr_value_t};
 use super::{arg_str, guard, put, status};
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
+use crate::options::{Options, Scheduler};
 use crate::run::{Callbacks, KeyRef, Stats};
-use crate::sched::{Options, Scheduler};
 use crate::value::Value;
-
-/// Which scheduler runs a get.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum daskr_scheduler_t {
-    /// A native thread pool, reused across gets; the calling thread works too. The default.
-    DASKR_SCHEDULER_THREADS = 0,
-    /// The calling thread alone, in priority order: deterministic, for debugging.
-    DASKR_SCHEDULER_SYNC = 1,
-    /// Worker processes: a task that crashes (segfault, abort, exit) kills its worker, not the
-    /// caller. Values cross in daskr's binary encoding; a pointer value that must cross is an
-    /// error naming its key.
-    DASKR_SCHEDULER_PROCESSES = 2,
-    /// A Dask cluster at `daskr_get_options_t.address`: plugin tasks only.
-    DASKR_SCHEDULER_DISTRIBUTED = 3,
-}
 
 /// Observers of a run (Dask's start/pretask/posttask/finish). Any member may be NULL. Calls
 /// are never concurrent with each other (daskr serialises them), though they may come from
@@ -94,8 +79,8 @@ pub struct daskr_get_options_t {
     /// Counts entries as they run, readable from another thread (progress bars) when not
     /// NULL. Borrowed for the get.
     pub progress: *const daskr_progress_t,
-    /// Processes and distributed: how many times a task whose worker died is run again on a
-    /// fresh worker before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+    /// Processes: how many times a task whose worker died is run again on a fresh worker
+    /// before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
     pub retries: u32,
     /// Processes: a task running longer than this many seconds has its worker killed and
     /// fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit.
@@ -190,7 +175,7 @@ unsafe fn read_options(options: *const daskr_get_options_t) -> Result<daskr_get_
     let scheduler = std::ptr::addr_of!((*raw.as_ptr()).scheduler)
         .cast::<u32>()
         .read();
-    if scheduler > daskr_scheduler_t::DASKR_SCHEDULER_DISTRIBUTED as u32 {
+    if Scheduler::from_value(scheduler).is_none() {
         return Err(Error::invalid_argument(format!(
             "options.scheduler is {scheduler}, which is not a daskr_scheduler_t"
         )));
@@ -261,12 +246,7 @@ unsafe fn get(
     let callbacks = o.callbacks.as_ref().map(|c| CCallbacks(*c));
     let cancel = o.cancel.as_ref().map(|c| &c.0);
     let options = Options {
-        scheduler: match o.scheduler {
-            daskr_scheduler_t::DASKR_SCHEDULER_SYNC => Scheduler::Sync,
-            daskr_scheduler_t::DASKR_SCHEDULER_THREADS => Scheduler::Threads,
-            daskr_scheduler_t::DASKR_SCHEDULER_PROCESSES => Scheduler::Processes,
-            daskr_scheduler_t::DASKR_SCHEDULER_DISTRIBUTED => Scheduler::Distributed,
-        },
+        scheduler: o.scheduler.into(),
         num_workers: o.num_workers as usize,
         callbacks: callbacks.as_ref().map(|c| c as &dyn Callbacks),
         cancel,
@@ -310,6 +290,3 @@ fn c_stats(s: &Stats) -> daskr_stats_t {
         run_ns: s.run_time.as_nanos() as u64,
     }
 }
-
-// read_options checks the scheduler field as a u32.
-const _: () = assert!(std::mem::size_of::<daskr_scheduler_t>() == 4);

@@ -23,6 +23,7 @@ pub mod plugin;
 pub mod profile;
 pub mod progress;
 pub mod release;
+pub mod sched;
 pub mod value;
 
 use std::ffi::{c_char, CStr};

@@ -25,11 +25,11 @@ pub use crate::encode::{put_varint, Reader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
 use crate::graph::{Call, Expr, Graph, View};
+use crate::options::{Options, Scheduler};
 use crate::plan::Plan;
 use crate::plugin::Plugin;
-use crate::run::{Run, Scratch, Stats};
+use crate::run::{Run, Scratch, Stats, Watch};
 use crate::sched::partition::Partitions;
-use crate::sched::{Options, Scheduler};
 use crate::value::{Value, MAX_NESTING};
 
 /// The first bytes of a partition message.
@@ -347,12 +347,11 @@ impl Partition {
             Ok(plan) => plan,
             Err(e) => return (Err(e), stats),
         };
-        let options = Options {
-            scheduler: Scheduler::Sync,
+        let watch = Watch {
             measure_memory,
-            ..Options::default()
+            ..Watch::default()
         };
-        let run = Run::new(&graph, &plan, &options, None);
+        let run = Run::new(&graph, &plan, watch, None);
         let mut scratch = Scratch::default();
         // Post-order is topological: each position's inputs are done when its turn comes.
         for p in 0..plan.len() as u32 {

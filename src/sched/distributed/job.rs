@@ -8,6 +8,11 @@ use crate::plan::Plan;
 use crate::sched::partition::Partitions;
 use crate::sched::wire::{self, put_bytes, put_str, put_varint, Funcs};
 
+/// The most tasks in one partition: a Dask task costs milliseconds, so partitions are large,
+/// yet `Partitions::cut` makes at least a few per worker thread so that work spreads. (Measured
+/// on 2 worker threads: 8 partitions of a 100,000-task chain ran in 0.10 s, 128 in 0.76 s.)
+pub(crate) const MAX_PARTITION: usize = 50_000;
+
 /// The first bytes of a job.
 pub(crate) const JOB_MAGIC: &[u8; 3] = b"DKJ";
 /// The job format's version, written after the magic.
@@ -94,7 +99,7 @@ pub(crate) fn encode_for(
 ) -> Result<Vec<u8>> {
     let plan = Plan::new(graph, keys)?;
     check_plugins_only(graph, &plan)?;
-    let parts = Partitions::cut(&plan, threads.max(1) as usize, super::MAX_PARTITION);
+    let parts = Partitions::cut(&plan, threads.max(1) as usize, MAX_PARTITION);
     encode(graph, &plan, &parts)
 }
 

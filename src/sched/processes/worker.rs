@@ -22,10 +22,9 @@ use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
 use crate::plan::Plan;
-use crate::run::{Run, Scratch, Stats};
+use crate::run::{Run, Scratch, Stats, Watch};
 use crate::sched::partition::Partitions;
 use crate::sched::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
-use crate::sched::Options;
 use crate::value::Value;
 
 /// What a worker forked for a get holds of it (valid in the child: the fork copied them).
@@ -396,8 +395,8 @@ fn run_forked<'g>(
                 && f.parts.inputs(c).len() == inputs.len()
                 && f.parts.outputs(c).len() == outputs.len() =>
         {
-            let run = run_state
-                .get_or_insert_with(|| Run::new(f.graph, f.plan, &Options::default(), None));
+            let run =
+                run_state.get_or_insert_with(|| Run::new(f.graph, f.plan, Watch::default(), None));
             catch_unwind(AssertUnwindSafe(|| {
                 run_positions(f, run, c, body, &inputs, &outputs, held, &mut observer)
             }))
