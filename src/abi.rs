@@ -1,6 +1,6 @@
 //! The C declarations the engine itself needs: the ABI version plugins are checked against,
-//! what a plugin declares, the call context a task function receives, and the graph file's
-//! depth limit. `ffi` re-exports them where the C API presents them; the engine never imports
+//! what a plugin declares, the call context a task function receives, the raw computation
+//! (`comp` owns its encoding) and the graph file's depth limit. `ffi` re-exports them where the C API presents them; the engine never imports
 //! `ffi` (tests/layers.rs holds it to that), so the C layer can depend on the engine and not
 //! the other way round.
 
@@ -71,3 +71,12 @@ pub struct daskr_plugin_info_t {
 
 /// The type of a plugin's entry point, `daskr_plugin_info`.
 pub type PluginInfoFn = unsafe extern "C" fn() -> *const daskr_plugin_info_t;
+
+/// A computation being built: a literal, a reference, a list or an inline task. Owned by the
+/// caller until passed to a function that takes it (or freed with `daskr_comp_free`); not
+/// meant to be shared between threads before that.
+// Never made: a `daskr_comp_t *` is a handle tagged in its low bit, or the address of a
+// boxed computation node (`Comp::into_raw`).
+pub struct daskr_comp_t {
+    _opaque: [u8; 0],
+}

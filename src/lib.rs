@@ -25,6 +25,7 @@ pub mod plugin;
 pub mod profile;
 pub mod run;
 pub mod sched;
+mod task_args;
 pub mod value;
 
 #[global_allocator]
