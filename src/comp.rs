@@ -24,11 +24,13 @@ pub struct Comp(pub(crate) Repr);
 pub(crate) enum Repr {
     /// A reference to the entry behind a handle.
     Id(u32),
-    Node(Box<Node>),
+    Node(Box<CompNode>),
 }
 
+/// A computation other than a reference by handle, in its box: what it is, and how deeply it
+/// nests.
 #[derive(Debug)]
-pub(crate) struct Node {
+pub(crate) struct CompNode {
     pub kind: CompKind,
     pub depth: u32,
 }
@@ -51,7 +53,7 @@ pub(crate) enum CompKind {
 
 impl Comp {
     fn node(kind: CompKind, depth: u32) -> Comp {
-        Comp(Repr::Node(Box::new(Node { kind, depth })))
+        Comp(Repr::Node(Box::new(CompNode { kind, depth })))
     }
 
     pub fn value(v: impl Into<Value>) -> Comp {
@@ -170,7 +172,7 @@ impl Comp {
         } else if p as usize & 1 == 1 {
             Some(Comp::id(TaskId((p as usize >> 1) as u32)))
         } else {
-            Some(Comp(Repr::Node(Box::from_raw(p.cast::<Node>()))))
+            Some(Comp(Repr::Node(Box::from_raw(p.cast::<CompNode>()))))
         }
     }
 
@@ -188,7 +190,7 @@ impl Comp {
     /// As for `from_raw`; `p` is only read.
     pub(crate) unsafe fn raw_is_plain(p: *mut daskr_comp_t) -> bool {
         p as usize & 1 == 1
-            || p.cast::<Node>().as_ref().is_some_and(|node| {
+            || p.cast::<CompNode>().as_ref().is_some_and(|node| {
                 matches!(node.kind, CompKind::Value(_)) && node.depth < MAX_NESTING
             })
     }

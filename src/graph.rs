@@ -39,7 +39,7 @@ pub(crate) enum Expr {
 /// A task's call: `nargs` positional then `nkwargs` keyword children at `start`; the keyword
 /// names are `kwname_ids[names..names + nkwargs]`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Call {
+pub(crate) struct TaskCall {
     pub func: u32,
     pub start: u32,
     pub nargs: u32,
@@ -60,7 +60,7 @@ pub(crate) enum View<'g> {
     Lit(&'g Value),
     Ref(u32),
     List { start: u32, len: u32 },
-    Task(Call),
+    Task(TaskCall),
 }
 
 const UNDEFINED: u32 = u32::MAX;
@@ -387,7 +387,7 @@ impl Graph {
             Expr::Lit(ref v) => View::Lit(v),
             Expr::Ref(id) => View::Ref(id),
             Expr::List { start, len } => View::List { start, len },
-            Expr::Task { func, start, nargs } => View::Task(Call {
+            Expr::Task { func, start, nargs } => View::Task(TaskCall {
                 func,
                 start,
                 nargs,
@@ -396,7 +396,7 @@ impl Graph {
             }),
             Expr::KwTask { func, start, call } => {
                 let k = self.kw_calls[call as usize];
-                View::Task(Call {
+                View::Task(TaskCall {
                     func,
                     start,
                     nargs: k.nargs,

@@ -26,7 +26,7 @@ use serde_json::{Map, Value as Json};
 use crate::comp::Comp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Call, Expr, Graph, View};
+use crate::graph::{Expr, Graph, TaskCall, View};
 use crate::plugin::Plugin;
 use crate::value::Value;
 
@@ -648,7 +648,7 @@ impl Writer<'_> {
                 }
                 Json::Array(items)
             }
-            View::Task(Call {
+            View::Task(TaskCall {
                 func,
                 start,
                 nargs,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
-use crate::graph::{Call as GraphCall, Expr, Graph, View};
+use crate::graph::{Expr, Graph, TaskCall, View};
 use crate::plan::Plan;
 use crate::profile::{Profile, Profiler, TaskSpan};
 use crate::value::Value;
@@ -32,10 +32,6 @@ pub trait Callbacks: Sync {
 pub struct KeyRef<'a>(&'a [u8]);
 
 impl<'a> KeyRef<'a> {
-    /// `key_c` is a key's bytes with its NUL (`Graph::key_c`).
-    pub(crate) fn new(key_c: &'a [u8]) -> KeyRef<'a> {
-        KeyRef(key_c)
-    }
     pub fn as_str(&self) -> &'a str {
         // SAFETY: keys are interned from &str; the last byte is the NUL.
         unsafe { std::str::from_utf8_unchecked(&self.0[..self.0.len() - 1]) }
@@ -434,10 +430,10 @@ impl<'a> Run<'a> {
     fn invoke(
         &self,
         id: u32,
-        call: GraphCall,
+        call: TaskCall,
         ptrs: &mut Vec<*const Value>,
     ) -> Result<Value, String> {
-        let GraphCall {
+        let TaskCall {
             func,
             start,
             nargs,

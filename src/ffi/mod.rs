@@ -1,5 +1,7 @@
 //! The C ABI: thin `extern "C"` shims over the engine. Each one checks its arguments, runs
 //! inside `guard` (no panic crosses the boundary) and converts; no scheduling logic lives here.
+//! The engine never imports this module: the C declarations it needs live in `abi`, which is
+//! re-exported here and there where the C API presents them (docs/architecture.md).
 //!
 //! Conventions (shared by every function, and repeated in the header where it matters):
 //! - a function that can fail returns an owned `daskr_error_t *`, NULL on success;
@@ -105,7 +107,6 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, what: &str) -> Result<&'a str
     })
 }
 
-/// Writes an out-parameter, failing (and naming it) if it is NULL.
 /// Writes an out-parameter, failing (and naming it) if it is NULL. The value is made before
 /// `out` can be checked, so on failure it is discarded — freed, for an owned handle — instead
 /// of leaking.

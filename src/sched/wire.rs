@@ -24,7 +24,7 @@ use crate::encode;
 pub use crate::encode::{put_varint, Reader};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Call, Expr, Graph, View};
+use crate::graph::{Expr, Graph, TaskCall, View};
 use crate::options::{Options, Scheduler};
 use crate::plan::Plan;
 use crate::plugin::Plugin;
@@ -146,7 +146,7 @@ impl Encoder<'_> {
                     self.expr(child)?;
                 }
             }
-            View::Task(Call {
+            View::Task(TaskCall {
                 func,
                 start,
                 nargs,
@@ -213,7 +213,7 @@ pub(crate) fn local_function_error(key: &str, func: &str, place: &str) -> Error 
 }
 
 /// A decoded partition message, ready to run.
-pub(crate) struct Partition {
+pub(crate) struct PartitionMessage {
     keys: Vec<String>,
     inputs: usize,
     funcs: Vec<Func>,
@@ -222,10 +222,10 @@ pub(crate) struct Partition {
     outputs: Vec<u32>,
 }
 
-impl Partition {
+impl PartitionMessage {
     /// Decodes a message. Functions that travel by index are looked up in `local`, the graph
     /// this process was forked holding (None: refused).
-    pub fn decode(bytes: &[u8], local: Option<&Graph>) -> Result<Partition> {
+    pub fn decode(bytes: &[u8], local: Option<&Graph>) -> Result<PartitionMessage> {
         let mut r = Reader::labelled(bytes, "message");
         if r.take(3)? != MAGIC {
             return Err(r.error("not a daskr partition message".into()));
@@ -293,7 +293,7 @@ impl Partition {
         if r.at != bytes.len() {
             return Err(r.error(format!("{} bytes after the message", bytes.len() - r.at)));
         }
-        Ok(Partition {
+        Ok(PartitionMessage {
             keys,
             inputs,
             funcs,
@@ -421,7 +421,7 @@ impl Partition {
     }
 }
 
-/// Told about each task of a partition run by `Partition::run_observed`, on the running
+/// Told about each task of a partition run by `PartitionMessage::run_observed`, on the running
 /// thread, by key-table index.
 pub(crate) trait Observer {
     /// Before the task runs; returning false stops the partition (a `cancelled` error).
@@ -452,7 +452,7 @@ pub(crate) fn encode_outputs(keys: &[&str], values: &[Value]) -> Result<Vec<Vec<
 /// how a Dask worker runs one): decode, run on `workers` threads, and return the outputs as
 /// one buffer — their count, then each as a length and an encoded value.
 pub fn run_message(message: &[u8], inputs: &[&[u8]], workers: usize) -> Result<Vec<u8>> {
-    let part = Partition::decode(message, None)?;
+    let part = PartitionMessage::decode(message, None)?;
     let keys: Vec<String> = part.output_keys().map(str::to_string).collect();
     let values = part.run(inputs, workers)?;
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -673,7 +673,7 @@ mod tests {
         for i in 0..parts.len() {
             let message = encode_partition(g, &plan, &parts, i, Funcs::Local)?;
             let inputs: Vec<&[u8]> = parts.inputs(i).iter().map(|p| &results[p][..]).collect();
-            let part = Partition::decode(&message, Some(g))?;
+            let part = PartitionMessage::decode(&message, Some(g))?;
             let values = part.run(&inputs, 1)?;
             let outputs = parts.outputs(i);
             assert_eq!(values.len(), outputs.len());
@@ -741,7 +741,7 @@ mod tests {
         let m = encode_partition(&g, &plan, &parts, 2, Funcs::Local).unwrap();
         for cut in 0..m.len() {
             assert!(
-                Partition::decode(&m[..cut], Some(&g)).is_err(),
+                PartitionMessage::decode(&m[..cut], Some(&g)).is_err(),
                 "prefix {cut}"
             );
         }
@@ -749,7 +749,7 @@ mod tests {
         for i in 0..m.len() {
             let mut bad = m.clone();
             bad[i] ^= 0x5a;
-            let _ = Partition::decode(&bad, Some(&g));
+            let _ = PartitionMessage::decode(&bad, Some(&g));
         }
         let mut e = Vec::new();
         put_error(

@@ -217,7 +217,7 @@ fn partition_done(
             if matches!(graph.root(id), Expr::Lit(_)) {
                 continue;
             }
-            let key = KeyRef::new(graph.key_c(id));
+            let key = KeyRef::from_c(graph.key_c(id));
             cb.pretask(key, 0);
             cb.posttask(key, true, 0);
         }

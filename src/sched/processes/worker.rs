@@ -24,7 +24,7 @@ use crate::graph::Graph;
 use crate::plan::Plan;
 use crate::run::{Run, Scratch, Stats, Watch};
 use crate::sched::partition::Partitions;
-use crate::sched::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
+use crate::sched::wire::{self, put_bytes, put_varint, Observer, PartitionMessage, Reader};
 use crate::value::Value;
 
 /// What a worker forked for a get holds of it (valid in the child: the fork copied them).
@@ -553,7 +553,7 @@ fn run_partition(
     measure_memory: bool,
 ) -> (Result<Vec<Vec<u8>>>, Stats) {
     // Only plugin functions come this way: a worker not forked for this get shares no code.
-    let part = match Partition::decode(message, None) {
+    let part = match PartitionMessage::decode(message, None) {
         Ok(part) => part,
         Err(e) => return (Err(e), Stats::default()),
     };
