@@ -5,7 +5,10 @@
 //! results alive — and returns the results in the shape of the request.
 //!
 //! The engine (this crate's Rust API) is plain Rust; `ffi` is the C ABI over it, which the
-//! header `include/daskr.h` describes and the C++ and Go wrappers build on.
+//! header `include/daskr.h` describes and the C++ and Go wrappers build on. The engine never
+//! imports `ffi` — the C declarations it needs itself are in `abi` — and its modules import
+//! each other without loops (tests/layers.rs checks both; docs/architecture.md shows the
+//! layers and the path of a get).
 
 pub mod abi;
 mod alloc;
