@@ -1,6 +1,6 @@
 //! Adding a task whose arguments come as raw computations (`Comp::into_raw`, the C ABI's
 //! `daskr_comp_t *`): the one entry that picks the build path, so the C function only
-//! converts its arguments.
+//! converts its arguments and says how to reach the graph (`AddTo`).
 //!
 //! The usual task of a big graph refers to its inputs by handle, perhaps with a few literals,
 //! and has no keyword arguments: it is added without building or flattening computations
@@ -17,97 +17,84 @@ use crate::graph::{Arg, Args, Graph, SimpleArgs};
 /// A task's function, positional and keyword arguments, taken.
 pub(crate) type TaskParts<'f> = (&'f Func, Args, Vec<(String, Comp)>);
 
-/// A task's arguments, taken from their raw encoding in the cheapest form the graph can add.
-pub(crate) enum TaskArgs<'f> {
-    /// Every argument a reference by handle: nothing was taken, nothing is held.
-    Handles(&'f Func, SmallVec<[u32; 8]>),
-    /// References by handle and literals, no keyword arguments. After a failed add it still
-    /// holds the literals, to be dropped once the graph's lock is released.
-    Simple(&'f Func, SimpleArgs),
-    /// Anything else, to be flattened; or why the parts could not be taken (reported naming
-    /// the key). None once added.
-    General(Option<Result<TaskParts<'f>>>),
+/// Where an entry is added: the caller's graph and key, checked only once the arguments the
+/// entry owns have been taken (so nothing handed over leaks when they are bad).
+pub(crate) trait AddTo {
+    /// Checks the graph and the key, and runs `add` on the graph under its write lock. With
+    /// `defer`, pointer values dropped meanwhile have their destructors run after the lock is
+    /// released (a destructor may call back into daskr); parts that hold no values skip that
+    /// (a thread-local round trip).
+    fn add(
+        self,
+        defer: bool,
+        add: impl FnOnce(&mut Graph, &str) -> Result<TaskId>,
+    ) -> Result<TaskId>;
 }
 
-impl<'f> TaskArgs<'f> {
-    /// Takes the `nargs` raw computations at `args` for a task of `func` (None: no function
-    /// was given) with `nkwargs` keyword arguments. When a fast path applies, only what it
-    /// needs is taken; otherwise `general` takes every part (before anything can fail, so
-    /// nothing handed over leaks).
-    ///
-    /// # Safety
-    /// `args` is NULL or points at `nargs` raw computations (`Comp::from_raw`'s contract).
-    #[inline]
-    pub(crate) unsafe fn take(
-        func: Option<&'f Func>,
-        args: *const *mut daskr_comp_t,
-        nargs: usize,
-        nkwargs: usize,
-        general: impl FnOnce() -> Result<TaskParts<'f>>,
-    ) -> TaskArgs<'f> {
-        if let (Some(f), 0) = (func, nkwargs) {
-            // Only handles: nothing to take. Handles and literals: taken, so only when this
-            // path will use them.
-            if let Some(handles) = handles(args, nargs) {
-                return TaskArgs::Handles(f, handles);
-            }
-            if let Some(simple) = simple(args, nargs) {
-                return TaskArgs::Simple(f, simple);
-            }
+/// Adds the task entry: `func` (None: none was given) called on the `nargs` raw computations
+/// at `args`, with `nkwargs` keyword arguments. When a fast path applies, only what it needs
+/// is taken; otherwise `general` takes every part (all of them, before anything can fail).
+///
+/// # Safety
+/// `args` is NULL or points at `nargs` raw computations (`Comp::from_raw`'s contract).
+#[inline]
+pub(crate) unsafe fn add_task<'f>(
+    to: impl AddTo,
+    func: Option<&'f Func>,
+    args: *const *mut daskr_comp_t,
+    nargs: usize,
+    nkwargs: usize,
+    general: impl FnOnce() -> Result<TaskParts<'f>>,
+) -> Result<TaskId> {
+    if let (Some(f), 0) = (func, nkwargs) {
+        // Only handles: nothing to take. Handles and literals: taken, so only when this path
+        // will use them.
+        let mut refs = SmallVec::new();
+        if handle_args(args, nargs, &mut refs) {
+            return to.add(false, |g, key| g.add_task_simple(key, f, &mut refs));
         }
-        TaskArgs::General(Some(general()))
-    }
-
-    /// Whether pointer values dropped while adding must have their destructors wait until the
-    /// graph's lock is released (`value::defer_destructors`). The fast paths hold nothing a
-    /// failed add drops (`Simple` hands its literals back), and neither does a general task
-    /// that refers to its inputs by handle only: they skip deferring (a thread-local round
-    /// trip).
-    pub(crate) fn defers_drops(&self) -> bool {
-        match self {
-            TaskArgs::Handles(..) | TaskArgs::Simple(..) => false,
-            TaskArgs::General(parts) => !matches!(parts, Some(Ok((_, args, kwargs)))
-                if kwargs.is_empty() && args.iter().all(Comp::is_handle)),
+        if let Some(mut simple) = simple_args(args, nargs) {
+            let id = to.add(false, |g, key| g.add_task_simple(key, f, &mut simple));
+            drop(simple); // what a failed add left, now that the lock is released
+            return id;
         }
     }
+    let parts = general();
+    // The usual task of a big graph refers to its inputs by handle only: nothing it holds can
+    // run a destructor, so it skips deferring them.
+    let handles_only = matches!(&parts, Ok((_, args, kwargs))
+        if kwargs.is_empty() && args.iter().all(Comp::is_handle));
+    to.add(!handles_only, |g, key| {
+        let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
+        g.add_task_args(key, func, args, kwargs)
+    })
 }
 
-impl Graph {
-    /// Adds the task entry `key` by the path its arguments were taken for.
-    #[inline]
-    pub(crate) fn add_task_from(&mut self, key: &str, task: &mut TaskArgs<'_>) -> Result<TaskId> {
-        match task {
-            TaskArgs::Handles(func, handles) => self.add_task_simple(key, func, handles),
-            TaskArgs::Simple(func, simple) => self.add_task_simple(key, func, simple),
-            TaskArgs::General(parts) => {
-                let (func, args, kwargs) = parts
-                    .take()
-                    .expect("a task's arguments are added once")
-                    .map_err(|e| Error::invalid_graph(key, e.message))?;
-                self.add_task_args(key, func, args, kwargs)
-            }
-        }
-    }
-}
-
-/// The entry ids of `args` if every one is a reference by handle (which owns nothing).
-unsafe fn handles(args: *const *mut daskr_comp_t, n: usize) -> Option<SmallVec<[u32; 8]>> {
-    let mut ids = SmallVec::new();
+/// Puts the entry ids of `args` in `ids` if every one is a reference by handle (which owns
+/// nothing); false (`ids` to be ignored) otherwise.
+unsafe fn handle_args(
+    args: *const *mut daskr_comp_t,
+    n: usize,
+    ids: &mut SmallVec<[u32; 8]>,
+) -> bool {
     if n == 0 {
-        return Some(ids);
+        return true;
     }
     if args.is_null() {
-        return None;
+        return false;
     }
     for &p in std::slice::from_raw_parts(args, n) {
-        ids.push(Comp::raw_handle(p)?);
+        match Comp::raw_handle(p) {
+            Some(id) => ids.push(id),
+            None => return false,
+        }
     }
-    Some(ids)
+    true
 }
 
 /// `args`, taken, if every one is a reference by handle or a literal that needs no
 /// flattening (`Comp::raw_is_plain`); None (and nothing taken) otherwise.
-unsafe fn simple(args: *const *mut daskr_comp_t, n: usize) -> Option<SimpleArgs> {
+unsafe fn simple_args(args: *const *mut daskr_comp_t, n: usize) -> Option<SimpleArgs> {
     if n == 0 {
         return Some(SimpleArgs::new());
     }

@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind};
 use crate::ffi::daskr_error_t;
 use crate::func::Func;
 use crate::graph::{Args, Graph};
-use crate::task_args::{TaskArgs, TaskParts};
+use crate::task_args::{self, AddTo, TaskParts};
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
 /// for the graph that made it, for that graph's whole life.
@@ -151,14 +151,33 @@ unsafe fn add_entry_deferring<T>(
     defer: bool,
     add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
 ) -> Result<(), Error> {
-    let g = live(graph)?;
-    let key = arg_str(key, "key")?;
-    let id = if defer {
-        g.change(|g| add(g, key, parts))?
-    } else {
-        add(&mut *g.write()?, key, parts)?
-    };
+    let id = Entry { graph, key }.add(defer, |g, key| add(g, key, parts))?;
     put_task(out_task, id)
+}
+
+/// An entry being added, as the caller named it: checked when the engine asks for the graph.
+struct Entry {
+    graph: *mut daskr_graph_t,
+    key: *const c_char,
+}
+
+impl AddTo for Entry {
+    // Inlined into each path of `task_args::add_task`, as the checks were when each path
+    // wrote them out: the handles-only path is the hot path of building.
+    #[inline(always)]
+    fn add(
+        self,
+        defer: bool,
+        add: impl FnOnce(&mut Graph, &str) -> Result<TaskId, Error>,
+    ) -> Result<TaskId, Error> {
+        // SAFETY: the pointers are the C caller's, checked here as every add checks them.
+        let (g, key) = unsafe { (live(self.graph)?, arg_str(self.key, "key")?) };
+        if defer {
+            g.change(|g| add(g, key))
+        } else {
+            add(&mut *g.write()?, key)
+        }
+    }
 }
 
 /// Adds the entry `key` computing `comp`. Takes `comp` (on failure too). On success, if
@@ -203,15 +222,11 @@ pub unsafe extern "C" fn daskr_graph_add_task(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        let mut task = TaskArgs::take(func.as_ref().map(|f| &f.0), args, nargs, nkwargs, || {
+        let func_ref = func.as_ref().map(|f| &f.0);
+        let id = task_args::add_task(Entry { graph, key }, func_ref, args, nargs, nkwargs, || {
             task_parts(func, args, nargs, kwnames, kwvalues, nkwargs)
-        });
-        let defer = task.defers_drops();
-        let added = add_entry_deferring(graph, key, out_task, &mut task, defer, |g, key, task| {
-            g.add_task_from(key, task)
-        });
-        drop(task); // what a failed add left, now that the lock is released
-        added
+        })?;
+        put_task(out_task, id)
     })
 }
 
