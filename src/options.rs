@@ -58,6 +58,10 @@ pub struct Options<'a> {
     pub address: Option<&'a str>,
 }
 
+/// The `Options` fields only some schedulers read, by name: what `SchedulerInfo::options`
+/// lists.
+pub const SCHEDULER_OPTIONS: [&str; 4] = ["num_workers", "retries", "task_timeout", "address"];
+
 impl<'a> Options<'a> {
     /// What the run is told to report to and be stopped by.
     pub(crate) fn watch(&self) -> Watch<'a> {

@@ -130,7 +130,8 @@ pub unsafe extern "C" fn daskr_graph_contains(
 }
 
 /// What every add function does once it owns its parts: check the graph and the key, add the
-/// entry under the write lock, and report its handle.
+/// entry under the write lock (pointer destructors waiting until it is released), and report
+/// its handle.
 unsafe fn add_entry<T>(
     graph: *mut daskr_graph_t,
     key: *const c_char,
@@ -138,24 +139,12 @@ unsafe fn add_entry<T>(
     parts: T,
     add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
 ) -> Result<(), Error> {
-    add_entry_deferring(graph, key, out_task, parts, true, add)
-}
-
-/// `add_entry`, saying whether pointer destructors dropped meanwhile must wait until the lock
-/// is released (`defer`: parts holding no values need not pay for that).
-unsafe fn add_entry_deferring<T>(
-    graph: *mut daskr_graph_t,
-    key: *const c_char,
-    out_task: *mut daskr_task_t,
-    parts: T,
-    defer: bool,
-    add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
-) -> Result<(), Error> {
-    let id = Entry { graph, key }.add(defer, |g, key| add(g, key, parts))?;
+    let id = Entry { graph, key }.add(true, |g, key| add(g, key, parts))?;
     put_task(out_task, id)
 }
 
-/// An entry being added, as the caller named it: checked when the engine asks for the graph.
+/// An entry being added, as the C caller named it: checked when the engine asks for the
+/// graph. Made only by the `extern "C"` add functions, from their own arguments.
 struct Entry {
     graph: *mut daskr_graph_t,
     key: *const c_char,
@@ -170,7 +159,7 @@ impl AddTo for Entry {
         defer: bool,
         add: impl FnOnce(&mut Graph, &str) -> Result<TaskId, Error>,
     ) -> Result<TaskId, Error> {
-        // SAFETY: the pointers are the C caller's, checked here as every add checks them.
+        // SAFETY: the C caller's pointers, checked here as every add function checks them.
         let (g, key) = unsafe { (live(self.graph)?, arg_str(self.key, "key")?) };
         if defer {
             g.change(|g| add(g, key))

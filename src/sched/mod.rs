@@ -38,8 +38,9 @@ pub struct SchedulerInfo {
     pub name: &'static str,
     /// One line on what it is for (the command's help).
     pub summary: &'static str,
-    /// The `Options` fields only some schedulers read that this one reads (by their Rust
-    /// names; the C struct's `task_timeout_s` is `task_timeout`).
+    /// Which of the `Options` fields only some schedulers read (`options::SCHEDULER_OPTIONS`)
+    /// this one reads, by their Rust names (the C struct's `task_timeout_s` is
+    /// `task_timeout`).
     pub options: &'static [&'static str],
     pub(crate) get: GetFn,
 }
@@ -129,6 +130,15 @@ mod tests {
             assert_eq!(Scheduler::from_name(s.name).unwrap(), s.scheduler);
         }
         assert_eq!(Scheduler::from_value(SCHEDULERS.len() as u32), None);
+        for s in &SCHEDULERS {
+            for option in s.options {
+                assert!(
+                    crate::options::SCHEDULER_OPTIONS.contains(option),
+                    "{}: {option}",
+                    s.name
+                );
+            }
+        }
         let e = Scheduler::from_name("fast").unwrap_err();
         assert!(
             e.message

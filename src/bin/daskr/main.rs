@@ -147,8 +147,9 @@ fn scheduler_parser() -> impl clap::builder::TypedValueParser<Value = Scheduler>
     .map(|name| Scheduler::from_name(&name).expect("a name the registry lists"))
 }
 
-/// `daskr run`'s options that only some schedulers read, as the registry names them.
-const SCHEDULER_OPTIONS: [(&str, &str); 4] = [
+/// `daskr run`'s options that only some schedulers read, with the `Options` field each sets
+/// (as the registry names them).
+const SCHEDULER_ARGS: [(&str, &str); 4] = [
     ("workers", "num_workers"),
     ("address", "address"),
     ("retries", "retries"),
@@ -158,7 +159,7 @@ const SCHEDULER_OPTIONS: [(&str, &str); 4] = [
 /// The command line, each scheduler-specific option's help saying which schedulers read it.
 fn with_scheduler_notes(command: clap::Command) -> clap::Command {
     command.mut_subcommand("run", |mut run| {
-        for (arg, option) in SCHEDULER_OPTIONS {
+        for (arg, option) in SCHEDULER_ARGS {
             let readers: Vec<&str> = SCHEDULERS
                 .iter()
                 .filter(|s| s.options.contains(&option))
