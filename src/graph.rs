@@ -39,7 +39,7 @@ pub(crate) enum Expr {
 /// A task's call: `nargs` positional then `nkwargs` keyword arguments at `args`; the keyword
 /// names are `kwname_ids[names..names + nkwargs]`. Readers go through `Graph::args`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Call {
+pub(crate) struct TaskCall {
     pub func: u32,
     pub args: ArgsAt,
     pub nargs: u32,
@@ -73,7 +73,7 @@ pub(crate) enum View<'g> {
     Lit(&'g Value),
     Ref(u32),
     List { start: u32, len: u32 },
-    Task(Call),
+    Task(TaskCall),
 }
 
 const UNDEFINED: u32 = u32::MAX;
@@ -401,7 +401,7 @@ impl Graph {
         let node = self.nodes[id as usize];
         if node.expr & DEPS_TASK != 0 {
             debug_assert!(node.expr != UNDEFINED, "entry {id} is not defined");
-            return View::Task(Call {
+            return View::Task(TaskCall {
                 func: node.expr & !DEPS_TASK,
                 args: ArgsAt::Deps(node.deps_start),
                 nargs: node.deps_len,
@@ -432,7 +432,7 @@ impl Graph {
             Expr::Lit(ref v) => View::Lit(v),
             Expr::Ref(id) => View::Ref(id),
             Expr::List { start, len } => View::List { start, len },
-            Expr::Task { func, start, nargs } => View::Task(Call {
+            Expr::Task { func, start, nargs } => View::Task(TaskCall {
                 func,
                 args: ArgsAt::Exprs(start),
                 nargs,
@@ -441,7 +441,7 @@ impl Graph {
             }),
             Expr::KwTask { func, start, call } => {
                 let k = self.kw_calls[call as usize];
-                View::Task(Call {
+                View::Task(TaskCall {
                     func,
                     args: ArgsAt::Exprs(start),
                     nargs: k.nargs,
@@ -455,7 +455,7 @@ impl Graph {
         &self.exprs[start as usize..(start + len) as usize]
     }
     /// A call's arguments, positional then keyword, as readers see them.
-    pub(crate) fn args(&self, call: &Call) -> ArgViews<'_> {
+    pub(crate) fn args(&self, call: &TaskCall) -> ArgViews<'_> {
         let n = call.nargs + call.nkwargs;
         match call.args {
             ArgsAt::Exprs(start) => ArgViews::Exprs(self, self.exprs(start, n).iter()),
@@ -466,7 +466,7 @@ impl Graph {
     }
     /// The references a call's arguments are, when they are all references (`ArgsAt::Deps`).
     #[inline]
-    pub(crate) fn arg_refs(&self, call: &Call) -> Option<&[u32]> {
+    pub(crate) fn arg_refs(&self, call: &TaskCall) -> Option<&[u32]> {
         match call.args {
             ArgsAt::Deps(start) => Some(&self.deps[start as usize..(start + call.nargs) as usize]),
             ArgsAt::Exprs(_) => None,

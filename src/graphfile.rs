@@ -26,13 +26,13 @@ use serde_json::{Map, Value as Json};
 use crate::comp::Comp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Call, Graph, View};
+use crate::graph::{Graph, TaskCall, View};
 use crate::plugin::Plugin;
 use crate::value::Value;
 
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
 /// object included (serde_json's recursion limit).
-pub const MAX_FILE_DEPTH: usize = crate::ffi::graphfile::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
+pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -649,7 +649,7 @@ impl Writer<'_> {
                 Json::Array(items)
             }
             View::Task(call) => {
-                let Call {
+                let TaskCall {
                     func,
                     nargs,
                     nkwargs,

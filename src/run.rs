@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
-use crate::graph::{Call as GraphCall, Graph, View};
+use crate::graph::{Graph, TaskCall, View};
 use crate::plan::Plan;
 use crate::profile::{Profile, Profiler, TaskSpan};
 use crate::value::Value;
@@ -32,10 +32,6 @@ pub trait Callbacks: Sync {
 pub struct KeyRef<'a>(&'a [u8]);
 
 impl<'a> KeyRef<'a> {
-    /// `key_c` is a key's bytes with its NUL (`Graph::key_c`).
-    pub(crate) fn new(key_c: &'a [u8]) -> KeyRef<'a> {
-        KeyRef(key_c)
-    }
     pub fn as_str(&self) -> &'a str {
         // SAFETY: keys are interned from &str; the last byte is the NUL.
         unsafe { std::str::from_utf8_unchecked(&self.0[..self.0.len() - 1]) }
@@ -175,6 +171,17 @@ pub(crate) fn count_down(count: &AtomicU32, n: u32) -> bool {
     count.fetch_sub(n, Ordering::AcqRel) == n
 }
 
+/// What a run is told to report to and be stopped by: the part of `Options` every scheduler
+/// honours (`Options::watch`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Watch<'a> {
+    pub callbacks: Option<&'a dyn Callbacks>,
+    pub cancel: Option<&'a CancelToken>,
+    pub progress: Option<&'a Progress>,
+    /// Track the number of results held, for `Stats::peak_held`.
+    pub measure_memory: bool,
+}
+
 pub(crate) struct Run<'a> {
     pub graph: &'a Graph,
     pub plan: &'a Plan,
@@ -222,10 +229,10 @@ impl<'a> Run<'a> {
     pub fn new(
         graph: &'a Graph,
         plan: &'a Plan,
-        options: &crate::sched::Options<'a>,
+        watch: Watch<'a>,
         epoch: Option<Instant>,
     ) -> Run<'a> {
-        let (cancel, callbacks, progress) = (options.cancel, options.callbacks, options.progress);
+        let (cancel, callbacks, progress) = (watch.cancel, watch.callbacks, watch.progress);
         if let Some(p) = progress {
             p.begin(plan.len() as u64);
         }
@@ -243,7 +250,7 @@ impl<'a> Run<'a> {
             callback_lock: Mutex::new(()),
             entries_run: AtomicU64::new(0),
             progress,
-            measure_memory: options.measure_memory,
+            measure_memory: watch.measure_memory,
             epoch,
             spans: Mutex::new(Vec::new()),
         }
@@ -423,10 +430,10 @@ impl<'a> Run<'a> {
     fn invoke(
         &self,
         id: u32,
-        call: GraphCall,
+        call: TaskCall,
         ptrs: &mut Vec<*const Value>,
     ) -> Result<Value, String> {
-        let GraphCall {
+        let TaskCall {
             func,
             nargs,
             nkwargs,

@@ -11,11 +11,7 @@ use crate::ffi::daskr_error_t;
 use crate::graphfile::{self, GraphFile};
 use crate::value::Value;
 
-/// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
-/// object and the `graph` object included (serde_json's recursion limit): a computation nests
-/// at most 125 levels (an inline task takes two, its object and its `args` array). Deeper
-/// input is an `invalid_graph` error naming the key.
-pub const DASKR_GRAPH_FILE_MAX_DEPTH: u32 = 127;
+pub use crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH;
 
 unsafe fn hand_over(
     file: GraphFile,

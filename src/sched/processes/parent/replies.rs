@@ -7,7 +7,7 @@ use super::{slot_of, Expect, PState, Sched, NONE};
 use crate::error::{Error, ErrorKind, Result};
 use crate::run::KeyRef;
 use crate::sched::processes::protocol::*;
-use crate::wire::{self, Reader};
+use crate::sched::wire::{self, Reader};
 
 impl Sched<'_> {
     // ---- replies ----
