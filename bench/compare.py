@@ -784,8 +784,9 @@ def main():
     ap.add_argument("--no-setup", action="store_true", help="use the runners already built in target/bench")
     ap.add_argument("--no-distributed", action="store_true",
                     help="skip the distributed rows (daskr-distributed, dask-client-get)")
-    ap.add_argument("--procs", type=int, default=3,
-                    help="fresh processes per native measurement (cold = median of their first rounds; default 3)")
+    ap.add_argument("--procs", type=int, default=None,
+                    help="fresh processes per native measurement (cold = median of their first rounds; "
+                         "default 3, --quick 2)")
     ap.add_argument("--no-scaling", action="store_true",
                     help="skip the cold cost-per-task scaling row (independent, wavefront at 10^5..10^7)")
     ap.add_argument("--no-graphfile", action="store_true", help="skip the graph-file rows (bench/graphfile_bench.py)")
@@ -815,7 +816,7 @@ def main():
         "n_processes": args.processes_n or (10_000 if args.quick else 100_000),
         "n_dask_mp": 2_000,
         "rounds": max(args.rounds, 2),  # round 0 is cold; warm needs at least one more
-        "procs": max(args.procs, 1),
+        "procs": max(args.procs or (2 if args.quick else 3), 1),
         "scaling_n": [10_000, 100_000, 1_000_000] if args.quick else [100_000, 1_000_000, 10_000_000],
         "shapes": shapes,
     }
