@@ -583,11 +583,15 @@ def report(rows, cfg, systems, load_before, load_after):
     def cold_warm_txt(c, w, f):
         return f"cold {f(c)}; warm {f(w)}"
 
+    def worst_ratio(label):
+        """Describes pairs (shape, thr, a, b) by their largest a/b."""
+        return lambda xs: f"{label} worst " + worst(xs, lambda x: x[2] / x[3], lambda x: f"{x[2] / x[3]:.2f}x")
+
     sh = cfg["shapes"]
     per_mode(f"daskr-c <= Taskflow ns/task, every shape, 1 and {allc} threads",
              lambda m: pairs("daskr-c", nat, "taskflow", nat, sh, T, m), lambda x: x[2] <= x[3],
              lambda c, w: "no Taskflow rows" if not c else cold_warm_txt(
-                 c, w, lambda xs: "daskr-c/taskflow worst " + worst(xs, lambda x: x[2] / x[3], lambda x: f"{x[2] / x[3]:.2f}x")))
+                 c, w, worst_ratio("daskr-c/taskflow")))
     if scaling:
         flat = {k: v for k, v in scaling.items() if k[1] == "daskr-c"}
         oks = [all(0.8 <= x / median(list(v.values())) <= 1.2 for x in v.values()) for v in flat.values()]
@@ -596,7 +600,8 @@ def report(rows, cfg, systems, load_before, load_after):
                     "; ".join(f"{k[0]} {spread_txt(v)}" for k, v in flat.items())])
     vals = [(s, find(rows, "daskr-c", s, allc, nat)) for s in sh]
     vals = [(s, r["bytes_per_task"]) for s, r in vals if r and r.get("bytes_per_task") is not None]
-    res.append(["daskr-c <= 150 bytes/task (RSS growth, first round)", verdict(all(v <= 150 for _, v in vals) if vals else None),
+    res.append(["daskr-c <= 150 bytes/task (RSS growth, first round)",
+                verdict(all(v <= 150 for _, v in vals) if vals else None),
                 "n/a (cold)", ", ".join(f"{s} {v:.0f}" for s, v in vals)])
     per_mode(f"daskr-c <= 250 ns/task, all cores ({allc} threads)", lambda m: cells("daskr-c", nat, sh, [allc], m),
              lambda x: x[2] <= 250,
@@ -609,7 +614,7 @@ def report(rows, cfg, systems, load_before, load_after):
     per_mode("daskr-cpp <= 1.1x daskr-c ns/task", lambda m: pairs("daskr-cpp", nat, "daskr-c", nat, sh, T, m),
              lambda x: x[2] <= 1.1 * x[3],
              lambda c, w: "no C++ rows" if not c else cold_warm_txt(
-                 c, w, lambda xs: "cpp/c worst " + worst(xs, lambda x: x[2] / x[3], lambda x: f"{x[2] / x[3]:.2f}x")))
+                 c, w, worst_ratio("cpp/c")))
     per_mode("daskr-go <= 1 us/task", lambda m: cells("daskr-go", nat, sh, T, m), lambda x: x[2] <= 1000,
              lambda c, w: "no Go rows" if not c else cold_warm_txt(
                  c, w, lambda xs: "worst " + worst(xs, lambda x: x[2], lambda x: f"{x[2]:.0f} ns")))
@@ -617,7 +622,7 @@ def report(rows, cfg, systems, load_before, load_after):
              lambda m: pairs("daskr-c", nat, "tbb-flow", nat, ["independent", "tree", "wavefront"], T, m),
              lambda x: x[2] <= x[3],
              lambda c, w: "no TBB rows" if not c else cold_warm_txt(
-                 c, w, lambda xs: "daskr-c/tbb worst " + worst(xs, lambda x: x[2] / x[3], lambda x: f"{x[2] / x[3]:.2f}x")))
+                 c, w, worst_ratio("daskr-c/tbb")))
     rs = []
     for s in sh:
         for t in T:
@@ -625,7 +630,8 @@ def report(rows, cfg, systems, load_before, load_after):
             if c and d:
                 rs.append((s, t, c["peak_held"], d["peak_held"]))
     bad = [f"{s}/{t}: {c} > {d}" for s, t, c, d in rs if c > d]
-    res.append(["peak_held <= Dask's on every shape (same graph)", verdict(all(c <= d for _, _, c, d in rs) if rs else None),
+    res.append(["peak_held <= Dask's on every shape (same graph)",
+                verdict(all(c <= d for _, _, c, d in rs) if rs else None),
                 "-", ("; ".join(bad) if bad else "all shapes") if rs else "no Dask rows"])
     res.append([f">= 1.8x speedup on {allc} cores, ~1 ms tasks"]
                + [verdict(None if speedup.get(m) is None else speedup[m] >= 1.8) for m in MODES]
@@ -685,7 +691,8 @@ def graphfile_report(rows):
     mems = [(r.get("shape"), beyond(r)) for r in g if beyond(r) is not None]
     return [["graph files read at <= 300 ns/task", verdict(all(v <= 300 for _, v in reads) if reads else None),
              "n/a (cold)", ", ".join(f"{s} {v:.0f}" for s, v in reads) or "no rows"],
-            ["graph files: <= 300 B/task peak beyond the graph", verdict(all(v <= 300 for _, v in mems) if mems else None),
+            ["graph files: <= 300 B/task peak beyond the graph",
+             verdict(all(v <= 300 for _, v in mems) if mems else None),
              "n/a (cold)", ", ".join(f"{s} {v:.0f}" for s, v in mems) or "no rows"]]
 
 
@@ -793,6 +800,8 @@ def main():
     ap.add_argument("--processes-n", type=int, default=None,
                     help="N for daskr-c-processes (default 100,000; --quick 10,000)")
     ap.add_argument("--out", default=os.path.join(OUT, "compare.json"))
+    ap.add_argument("--report", metavar="JSON",
+                    help="run nothing: print the tables of rows written before (pass the same --quick)")
     args = ap.parse_args()
 
     wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -824,6 +833,15 @@ def main():
     cfg["threads"] = sorted({1, ncores})
     cfg["move_n"] = {"move-1k": min(cfg["n_processes"], 10_000), "move-1m": 16 if args.quick else 64}
     cfg["move_n_dask"] = {"move-1k": cfg["n_dask_mp"], "move-1m": cfg["move_n"]["move-1m"]}
+
+    if args.report:
+        with open(args.report) as f:
+            rows = json.load(f)
+        present = {r["system"] for r in rows}
+        cfg["procs"] = max((r.get("processes", 1) for r in rows if r["system"] in NATIVE), default=cfg["procs"])
+        cfg["scaling_n"] = sorted({r["n"] for r in rows if r.get("series") == "scaling"}) or cfg["scaling_n"]
+        report(rows, cfg, [s for s in SYSTEMS if s in present], "?", "?")
+        return 0
 
     os.makedirs(OUT, exist_ok=True)
     load_before = uptime()
