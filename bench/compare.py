@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The benchmark harness: every system on the same shapes, in one run.
 
-    python3 bench/compare.py [--quick] [--rounds R] [--systems a,b] [--shapes a,b] [--no-setup]
-                             [--no-spin] [--processes-n N] [--no-distributed]
+    python3 bench/compare.py [--quick] [--rounds R] [--procs P] [--systems a,b] [--shapes a,b]
+                             [--no-setup] [--no-spin] [--no-scaling] [--no-graphfile]
+                             [--processes-n N] [--no-distributed] [--report JSON]
 
 Builds what it needs (libdaskr with cargo, the C/C++ runners with the system compilers, the Go
 runner with go, a venv with Dask from PyPI under target/bench/venv), runs every system on the
@@ -15,6 +16,9 @@ Systems (a runner that is missing, or cannot be built, is skipped with a note):
   daskr-cpp      bench/daskr_cpp.cpp        daskr through include/daskr.hpp
   daskr-go       bench/go/                  daskr through the Go package bindings/go
   tbb-flow       bench/tbb_flow.cpp         oneTBB flow_graph, continue_nodes (libtbb-dev)
+  taskflow       bench/taskflow.cpp         Taskflow v4.1, compiled against the headers in
+                 DASKR_TASKFLOW_DIR (default ../shared/anchors/taskflow beside the checkout;
+                 never part of the repository: skipped with a note where absent)
   dask-threaded  bench/dask_bench.py        dask.threaded.get (Python, from PyPI)
   daskr-distributed, dask-client-get  bench/distributed_bench.py: on one local Dask cluster
                  (a scheduler and 2 one-thread workers on 127.0.0.1), daskr's distributed
@@ -37,8 +41,16 @@ Sizes: N = 1,000,000 tasks for the native systems and 20,000 for Dask (reported 
 --quick: 10,000 and 2,000. daskr-c also runs at Dask's N, so that peak_held is compared on the
 same graph. The speedup: daskr-c on 10,000 independent tasks spinning ~1 ms of CPU each
 (--quick: 1,000), 1 thread vs all cores, with oneTBB on the same tasks as a control for what
-the machine allows. Every native row is the median of R rounds (default 5)
-in a fresh process per (system, shape, threads).
+the machine allows.
+
+Cold and warm: every native system (daskr-c, daskr-cpp, daskr-go, tbb-flow, taskflow) runs
+each (shape, threads) in P fresh processes (default 3, --quick 2) of R rounds (default 5),
+interleaved process by process so that the machine's drift falls on all alike. cold = the
+median over the processes of their first round (a program's first graph: fresh memory);
+warm = the median of the later rounds. Every timing target is judged on both. The scaling
+row runs independent and wavefront at N = 10^5, 10^6, 10^7 (--quick: 10^4..10^6), cold, all
+cores, daskr-c and Taskflow. The graph-file rows come from bench/graphfile_bench.py --json
+[--quick] where that script exists (system daskr-file).
 
 Each row: {"system", "shape", "threads", "tasks", "build_s", "run_s", "ns_per_task",
 "peak_held", ...} plus bytes_per_task (RSS growth per task), free_s, rounds and n; see
