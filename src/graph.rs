@@ -790,7 +790,7 @@ mod tests {
     #[test]
     fn a_task_of_distinct_handles_keeps_its_arguments_in_its_dependencies() {
         use super::*;
-        use crate::sched::Options;
+        use crate::options::Options;
         let add = Func::new("add", |call| {
             let sum = (0..call.nargs())
                 .map(|i| call.arg(i).and_then(Value::as_int).unwrap())
