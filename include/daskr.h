@@ -19,6 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 /**
+ * The library's version as a string ("MAJOR.MINOR.PATCH"); `daskr_version()` gives the
+ * version of the library a program runs with.
+ */
+#define DASKR_VERSION "0.1.0"
+
+/**
  * A value: null, bool, int64, float64, UTF-8 string, bytes, list of values, or an opaque
  * pointer with a type tag and destructor. Values are immutable, so one may be read from
  * several threads at once. A daskr_value_t * you own is freed with daskr_value_free; a
@@ -33,6 +39,22 @@ typedef struct daskr_value_t daskr_value_t;
 #define DASKR_ABI_VERSION 1
 
 /**
+ * The major version of the library this header belongs to (for `#if`; `daskr_version()`
+ * gives the version of the library a program runs with).
+ */
+#define DASKR_VERSION_MAJOR 0
+
+/**
+ * The minor version of the library this header belongs to.
+ */
+#define DASKR_VERSION_MINOR 1
+
+/**
+ * The patch version of the library this header belongs to.
+ */
+#define DASKR_VERSION_PATCH 0
+
+/**
  * How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
  * object and the `graph` object included (serde_json's recursion limit): a computation nests
  * at most 125 levels (an inline task takes two, its object and its `args` array). Deeper
@@ -43,19 +65,19 @@ typedef struct daskr_value_t daskr_value_t;
 /**
  * The format version written first in every message.
  */
-#define ENCODING_VERSION 1
+#define DASKR_ENCODING_VERSION 1
 
 /**
  * The partition message version, written after the magic.
  */
-#define WIRE_VERSION 1
+#define DASKR_WIRE_VERSION 1
 
 /**
  * How deeply lists may nest inside one value (and computations inside one graph entry).
  * Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
  * stack overflow; deeper input gets a clear error instead.
  */
-#define MAX_NESTING 256
+#define DASKR_MAX_NESTING 256
 
 /**
  * The kinds of error. Stable numbers; `daskr_error_kind_name` gives the JSON name.
@@ -151,11 +173,6 @@ typedef enum {
   DASKR_KIND_LIST = 6,
   DASKR_KIND_POINTER = 7,
 } daskr_kind_t;
-
-/**
- * What went wrong. The names are the `kind` strings of graph-format.md.
- */
-typedef struct ErrorKind ErrorKind;
 
 /**
  * What a running task sees: its arguments, its key, and where its result goes.
@@ -937,6 +954,8 @@ void daskr_workers_shutdown(void);
  * daskr keeps up to 512 MiB of the large blocks freed by graphs and gets (a big graph's
  * arrays) to build and run the next graph without the cost of fresh pages; a program that
  * is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
+ * A Rust program that links the crate without its `huge-page-alloc` feature keeps its own
+ * allocator: nothing is retained then, and this returns 0.
  */
 size_t daskr_memory_release(void);
 

@@ -12,6 +12,12 @@
 //! block uses `mremap`, which moves pages instead of copying bytes, and fills the grown tail
 //! with retained pages moved in the same way. Memory handed to C callers is never allocated
 //! here with one allocator and freed with another: every daskr object is freed by daskr.
+//!
+//! It is the `#[global_allocator]` only with the `huge-page-alloc` feature (on by default);
+//! without it nothing is ever retained and `release` returns 0.
+
+// Without the feature only `release` is used.
+#![cfg_attr(not(feature = "huge-page-alloc"), allow(dead_code))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
