@@ -31,8 +31,21 @@ fn soname() {
         .find_map(|l| l.strip_prefix("pub const DASKR_ABI_VERSION: u32 = "))
         .and_then(|rest| rest.strip_suffix(';'))
         .expect("src/abi.rs defines `pub const DASKR_ABI_VERSION: u32 = N;` on one line");
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libdaskr.so.{abi}");
-    println!("cargo:rustc-env=DASKR_SONAME=libdaskr.so.{abi}");
+    let soname = format!("libdaskr.so.{abi}");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    // A program linked with target/<profile>/libdaskr.so asks for the SONAME at run time; the
+    // link beside it lets the in-tree programs (the C tests, examples, the Go package, the
+    // benchmarks) run from the build as they would from an installed prefix. OUT_DIR is
+    // target/<profile>/build/daskr-<hash>/out.
+    let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+    if let Some(profile_dir) = Path::new(&out).ancestors().nth(3) {
+        let link = profile_dir.join(&soname);
+        if std::fs::read_link(&link).is_err() {
+            let _ = std::fs::remove_file(&link);
+            #[cfg(unix)]
+            std::os::unix::fs::symlink("libdaskr.so", &link).expect("target/<profile> is writable");
+        }
+    }
 }
 
 /// Plugins are built without linking libdaskr: they take the `daskr_*` functions from the

@@ -342,8 +342,9 @@ fn greeting(w: &WorkerProc) -> Result<()> {
 }
 
 /// The `daskr` executable that `daskr worker` runs: `$DASKR_WORKER`, else `daskr` next to the
-/// library holding this code (libdaskr.so, or the program it is linked into), else next to
-/// the running program.
+/// library holding this code (libdaskr.so, or the program it is linked into) or in the
+/// `bin` folder beside that library's folder (an installed prefix: <prefix>/lib/libdaskr.so
+/// and <prefix>/bin/daskr), else next to the running program.
 pub(crate) fn worker_executable() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("DASKR_WORKER") {
         let p = PathBuf::from(p);
@@ -360,7 +361,10 @@ pub(crate) fn worker_executable() -> Result<PathBuf> {
     let mut looked = Vec::new();
     let mut dirs = Vec::new();
     if let Some(lib) = library_path() {
-        dirs.extend(lib.parent().map(Path::to_path_buf));
+        if let Some(dir) = lib.parent() {
+            dirs.push(dir.to_path_buf());
+            dirs.extend(dir.parent().map(|prefix| prefix.join("bin")));
+        }
     }
     if let Ok(exe) = std::env::current_exe() {
         dirs.extend(exe.parent().map(Path::to_path_buf));
@@ -374,7 +378,8 @@ pub(crate) fn worker_executable() -> Result<PathBuf> {
     }
     Err(Error::invalid_argument(format!(
         "the processes scheduler starts plugin workers with the daskr command (`daskr worker`) \
-         and found none (looked for {}); build it (cargo build --release, next to libdaskr) \
+         and found none (looked for {}); build it (cargo build --release, next to libdaskr), \
+         install it (make install: <prefix>/bin beside <prefix>/lib) \
          or set DASKR_WORKER to its path",
         looked.join(", ")
     )))
