@@ -19,9 +19,9 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use daskr::graphfile::{self, error_to_json, value_to_json};
 use daskr::{Error, ErrorKind, Options, Plugin, Profiler, Progress, Scheduler, Value, SCHEDULERS};
 
-// Every `#[no_mangle]` function of the C ABI, listed by build.rs from src/ffi. Referring to
-// them from a `#[used]` static makes the linker keep them, and `--export-dynamic` puts them in
-// the dynamic symbol table, where plugins find them.
+// Every function of the C ABI (include/daskr.h), listed by build.rs. Referring to them from a
+// `#[used]` static makes the linker keep them, and the dynamic list daskr.dynlist puts them
+// (and nothing else) in the dynamic symbol table, where plugins find them.
 include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
 
 #[derive(Parser)]
