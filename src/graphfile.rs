@@ -1,4 +1,4 @@
-//! Graph files: the JSON encoding of a graph of plugin tasks (shared/design/graph-format.md),
+//! Graph files: the JSON encoding of a graph of plugin tasks (docs/graph-format.md),
 //! read into a `Graph` and written back.
 //!
 //! - A bare JSON string is a reference if it equals a key of the file's graph, else a string
