@@ -1,4 +1,4 @@
-//! Graph files: the JSON encoding of a graph of plugin tasks (shared/design/graph-format.md),
+//! Graph files: the JSON encoding of a graph of plugin tasks (docs/graph-format.md),
 //! read into a `Graph` and written back.
 //!
 //! - A bare JSON string is a reference if it equals a key of the file's graph, else a string
@@ -640,11 +640,11 @@ impl Writer<'_> {
                     Json::Object(o)
                 }
             }
-            View::List { start, len } => {
+            View::List { items: at, len } => {
                 let inner = self.deeper(depth)?;
                 let mut items = Vec::with_capacity(len as usize);
-                for e in self.graph.exprs(start, len) {
-                    items.push(self.expr(graph.view(e), inner)?);
+                for e in graph.items(at, len) {
+                    items.push(self.expr(e, inner)?);
                 }
                 Json::Array(items)
             }

@@ -25,7 +25,7 @@ unsafe fn hand_over(
 }
 
 /// Builds a graph from the graph-file JSON in `json` (`len` bytes of UTF-8; see
-/// graph-format.md). Relative plugin paths are relative to `base_dir` (NULL: the current
+/// docs/graph-format.md). Relative plugin paths are relative to `base_dir` (NULL: the current
 /// directory). On success `*out` is a new graph owned by the caller (free it with
 /// `daskr_graph_free`) and, if `out_keys` is not NULL, `*out_keys` is the file's default
 /// `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded

@@ -1,4 +1,4 @@
-//! The `daskr` command: runs graph files (shared/design/graph-format.md) and lists what
+//! The `daskr` command: runs graph files (docs/graph-format.md) and lists what
 //! plugins declare.
 //!
 //! Exit status: 0 on success; 1 when the graph could not be read or run (stdout holds
