@@ -141,6 +141,10 @@ test-install: lib bin
 	$(MAKE) --no-print-directory install PREFIX=$$prefix; \
 	test "$$(readlink $$prefix/lib/$(SONAME))" = $(REALNAME); \
 	test "$$(readlink $$prefix/lib/libdaskr.so)" = $(SONAME); \
+	for f in $$prefix/lib/$(REALNAME) $$prefix/bin/daskr; do \
+	  other=$$(nm -D --defined-only --format=posix $$f | cut -d' ' -f1 | grep -v '^daskr_' || true); \
+	  test -z "$$other" || { echo "$$f exports more than daskr_*: $$other" | head -c 2000; exit 1; }; \
+	done; \
 	echo "== CMake: find_package(daskr)"; \
 	cmake -S tests/cpp/install -B $$tmp/cmake -DCMAKE_PREFIX_PATH=$$prefix; \
 	cmake --build $$tmp/cmake; \
