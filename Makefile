@@ -47,8 +47,11 @@ pipeline: bin plugins
 test: test-rust test-cpp test-go test-distributed
 
 # Rust unit and integration tests; tests/c_abi.rs compiles and runs the C programs in tests/c.
+# Then the unit tests as a Rust program using the crate without its allocator sees them
+# (default-features = false: the huge-page allocator is not the global one).
 test-rust:
 	cargo test
+	cargo test --lib --no-default-features
 
 # The C programs again under valgrind: memory errors and definite leaks fail.
 test-c-memcheck:
