@@ -316,11 +316,22 @@ unsafe impl GlobalAlloc for DaskrAlloc {
     }
 }
 
-// These allocate through the global allocator and watch the pool, so they need it to be ours.
-#[cfg(all(test, feature = "huge-page-alloc"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A Rust program's own allocator frees large blocks itself: daskr keeps nothing.
+    #[cfg(not(feature = "huge-page-alloc"))]
+    #[test]
+    fn release_returns_nothing() {
+        drop(vec![1u8; 6 << 20]);
+        assert_eq!(release(), 0);
+    }
+
+    // The tests below allocate through the global allocator and watch the pool, so they need
+    // it to be ours.
+
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn large_blocks_grow_shrink_and_keep_contents() {
         let mut v: Vec<u64> = Vec::with_capacity(16);
@@ -335,6 +346,7 @@ mod tests {
         assert!(z.iter().all(|&x| x == 0));
     }
 
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn retained_blocks_are_reused_and_zeroed_allocations_stay_zero() {
         // Dirty a block, free it (retained), then ask for zeroed memory of the same size.
@@ -367,6 +379,7 @@ mod tests {
             .all(|(i, &x)| x == (i as u32).wrapping_mul(2654435761)));
     }
 
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn the_pool_splits_and_caps() {
         let mut p = Pool {
@@ -386,22 +399,11 @@ mod tests {
         assert!(!p.give(0, RETAIN_BYTES + HUGE_PAGE));
     }
 
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn release_unmaps_what_the_pool_holds() {
         drop(vec![1u8; 6 << 20]);
         assert!(release() >= 6 << 20 || pool(|p| p.bytes) == 0); // another test may take it first
         assert_eq!(pool(|p| (p.count, p.bytes)), (0, 0));
-    }
-}
-
-#[cfg(all(test, not(feature = "huge-page-alloc")))]
-mod without_the_allocator {
-    /// A Rust program's own allocator frees large blocks itself: daskr keeps nothing, and
-    /// `daskr_memory_release` says so.
-    #[test]
-    fn release_returns_nothing() {
-        drop(vec![1u8; 6 << 20]);
-        assert_eq!(super::release(), 0);
-        assert_eq!(crate::ffi::release::daskr_memory_release(), 0);
     }
 }

@@ -21,3 +21,13 @@ pub extern "C" fn daskr_workers_shutdown() {
 pub extern "C" fn daskr_memory_release() -> usize {
     guard(crate::alloc::release)
 }
+
+#[cfg(all(test, not(feature = "huge-page-alloc")))]
+mod tests {
+    /// Without daskr's allocator nothing is retained, and the C function says so.
+    #[test]
+    fn memory_release_returns_nothing_without_the_allocator() {
+        drop(vec![1u8; 6 << 20]);
+        assert_eq!(super::daskr_memory_release(), 0);
+    }
+}
