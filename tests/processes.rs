@@ -889,3 +889,34 @@ fn exec_mode() {
     daskr::sched::processes::shutdown_workers();
     assert!(children().is_empty());
 }
+
+#[test]
+fn pooled_workers_outlive_the_thread_that_started_them() {
+    alone("pool_across_threads", &[]);
+    alone(
+        "pool_across_threads",
+        &[
+            ("DASKR_PROCESSES_START", "exec"),
+            ("DASKR_WORKER", env!("CARGO_BIN_EXE_daskr")),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "run alone by pooled_workers_outlive_the_thread_that_started_them"]
+fn pool_across_threads() {
+    // Workers end with their parent: the kernel's parent-death signal, whose "parent" is the
+    // thread that started the worker. They are started from a thread that lives as long as the
+    // process, so a worker pooled by a get on a thread that has since exited still serves.
+    let mut g = Graph::new();
+    g.add_task("p", &task("pid"), vec![], vec![]).unwrap();
+    let g = &g;
+    let first = std::thread::scope(|s| s.spawn(|| g.get_key("p", &procs(1))).join())
+        .unwrap()
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(g.get_key("p", &procs(1)).unwrap(), first);
+    }
+    daskr::sched::processes::shutdown_workers();
+    assert!(children().is_empty());
+}

@@ -322,6 +322,9 @@ unsafe fn get(
         task_timeout: timeout,
         address,
     };
+    if let Some(e) = options.unsupported(["options.retries", "options.task_timeout_s"]) {
+        return Err(e);
+    }
     let graph = g.read();
     let (result, stats) = graph.get_with_stats(keys, &options);
     if !o.stats.is_null() {

@@ -3,6 +3,7 @@
 pub(crate) mod distributed;
 mod pool;
 pub mod processes;
+pub(crate) mod reentry;
 pub(crate) mod sync;
 pub(crate) mod threads;
 
@@ -80,6 +81,33 @@ pub struct Options<'a> {
     pub address: Option<&'a str>,
 }
 
+impl Options<'_> {
+    /// Why these options cannot run on their scheduler: `retries` and `task_timeout` need a
+    /// worker that can be killed and replaced (`processes`); under `sync` and `threads` a task
+    /// runs on a thread of the caller, which nothing can stop, so the option would be silently
+    /// ignored — and a runaway task the caller meant to bound would hang the get forever.
+    /// `names` are the option names the caller knows (`retries`, `task_timeout` here; the C
+    /// and command-line surfaces pass their own).
+    pub fn unsupported(&self, names: [&str; 2]) -> Option<Error> {
+        if !matches!(self.scheduler, Scheduler::Sync | Scheduler::Threads) {
+            return None;
+        }
+        let what = if self.retries > 0 {
+            names[0]
+        } else if self.task_timeout.is_some() {
+            names[1]
+        } else {
+            return None;
+        };
+        Some(Error::invalid_argument(format!(
+            "{what} is set, but the {} scheduler cannot honour it: its tasks run on the \
+             caller's threads, which cannot be stopped or replaced; use the processes \
+             scheduler, or leave {what} unset",
+            self.scheduler.name()
+        )))
+    }
+}
+
 /// The default number of workers: the cores this process may use.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism()
@@ -102,12 +130,18 @@ impl Graph {
     /// `get`, with figures about the run.
     pub fn get_with_stats(&self, keys: &Value, options: &Options<'_>) -> (Result<Value>, Stats) {
         let mut stats = Stats::default();
+        if let Some(e) = options.unsupported(["retries", "task_timeout"]) {
+            return (Err(e), stats);
+        }
         let planning = Instant::now();
         let epoch = options.profiler.map(|_| planning);
         let plan = match Plan::new(self, keys) {
             Ok(plan) => plan,
             Err(e) => return (Err(e), stats),
         };
+        if let Err(e) = reentry::check(self, &plan) {
+            return (Err(e), stats);
+        }
         stats.plan_time = planning.elapsed();
         stats.entries = plan.len() as u64;
         match options.scheduler {

@@ -914,6 +914,18 @@ TEST(Processes, OptionFieldsReachTheLibrary) {
     daskr::Options o;
     o.task_timeout = std::chrono::duration<double>(-1);
     EXPECT_EQ(expect_error([&] { g.get("x", o); }).kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    // A timeout or retries under threads (the default) would be ignored: refused.
+    o = daskr::Options{};
+    o.task_timeout = std::chrono::seconds(5);
+    Error e = expect_error([&] { g.get("x", o); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(e.message().find("task_timeout"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("threads"), std::string::npos) << e.message();
+    o = daskr::Options{};
+    o.retries = 1;
+    e = expect_error([&] { g.get("x", o); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(e.message().find("retries"), std::string::npos) << e.message();
     o = daskr::Options{};
     o.scheduler = daskr::Scheduler::Distributed;
     o.address = "tcp://127.0.0.1:1"; // nothing listens there

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::lifeline;
 use super::page::{os_error, Page};
 use super::protocol::{Conn, HELLO, PROTOCOL_VERSION};
 use super::worker::Forked;
@@ -150,8 +151,15 @@ fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Forks a worker for the get `forked.get` (the child keeps its graph, plan and partitions).
+/// Forks a worker for the get `forked.get` (the child keeps its graph, plan and partitions),
+/// from the spawner thread (see `lifeline`).
 pub(crate) fn fork_worker(forked: Forked<'_>) -> Result<WorkerProc> {
+    lifeline::on_spawner(|| fork_worker_here(forked))
+}
+
+fn fork_worker_here(forked: Forked<'_>) -> Result<WorkerProc> {
+    // SAFETY: no arguments.
+    let parent = unsafe { libc::getpid() };
     let (ours, theirs) = socket_pair()?;
     let (page, page_fd) = Page::new()?;
     drop(page_fd); // the child inherits the mapping itself
@@ -165,6 +173,10 @@ pub(crate) fn fork_worker(forked: Forked<'_>) -> Result<WorkerProc> {
         return Err(os_error("fork"));
     }
     if pid == 0 {
+        if !lifeline::end_with_parent(parent) {
+            // SAFETY: the parent is gone already: leave without running anything.
+            unsafe { libc::_exit(0) };
+        }
         child(&ours, &theirs, &siblings, &page, forked);
     }
     drop(theirs);
@@ -230,41 +242,30 @@ pub(crate) fn exec_worker() -> Result<WorkerProc> {
     drop((theirs, page_fd));
     let path = CString::new(exe.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::invalid_argument("the worker executable's path holds a NUL byte"))?;
-    let args: Vec<CString> = ["daskr", "worker", "--fd", "3", "--page-fd", "4"]
-        .iter()
-        .map(|a| CString::new(*a).expect("no NUL"))
-        .collect();
+    // SAFETY: no arguments.
+    let parent = unsafe { libc::getpid() }.to_string();
+    let args: Vec<CString> = [
+        "daskr",
+        "worker",
+        "--fd",
+        "3",
+        "--page-fd",
+        "4",
+        "--parent-pid",
+        &parent,
+    ]
+    .iter()
+    .map(|a| CString::new(*a).expect("no NUL"))
+    .collect();
     let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr() as *mut _).collect();
     argv.push(std::ptr::null_mut());
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: posix_spawn with file actions built and destroyed here; argv and environ stay
-    // alive for the call.
-    let r = unsafe {
-        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut actions);
-        libc::posix_spawn_file_actions_adddup2(&mut actions, sock_hi.as_raw_fd(), 3);
-        libc::posix_spawn_file_actions_adddup2(&mut actions, page_hi.as_raw_fd(), 4);
-        libc::posix_spawn_file_actions_addopen(
-            &mut actions,
-            0,
-            c"/dev/null".as_ptr(),
-            libc::O_RDONLY,
-            0,
-        );
-        extern "C" {
-            static environ: *const *mut libc::c_char;
-        }
-        let r = libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &actions,
-            std::ptr::null(),
-            argv.as_ptr(),
-            environ,
-        );
-        libc::posix_spawn_file_actions_destroy(&mut actions);
-        r
-    };
+    // From the spawner thread (see `lifeline`): `daskr worker --parent-pid` asks to end with it.
+    let (sock, page_raw) = (sock_hi.as_raw_fd(), page_hi.as_raw_fd());
+    let argv = SendPtrs(argv);
+    let (r, pid) = lifeline::on_spawner(move || {
+        let argv = argv;
+        spawn_worker(&path, sock, page_raw, &argv.0)
+    });
     drop((sock_hi, page_hi));
     if r != 0 {
         return Err(Error::new(
@@ -286,6 +287,50 @@ pub(crate) fn exec_worker() -> Result<WorkerProc> {
                 format!("'{} worker' did not start: {}", exe.display(), e.message),
             ))
         }
+    }
+}
+
+/// `argv` for `posix_spawn`: pointers into CStrings the caller keeps alive while it waits.
+struct SendPtrs(Vec<*mut libc::c_char>);
+// SAFETY: the pointers are only read, on the spawner thread, while their owner waits for it.
+unsafe impl Send for SendPtrs {}
+
+/// Starts `path` with `argv`, the socket `sock` as fd 3, the page `page` as fd 4 and
+/// /dev/null as stdin; (posix_spawn's result, the child's pid).
+fn spawn_worker(
+    path: &CStr,
+    sock: RawFd,
+    page: RawFd,
+    argv: &[*mut libc::c_char],
+) -> (libc::c_int, libc::pid_t) {
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: posix_spawn with file actions built and destroyed here; argv and environ stay
+    // alive for the call.
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, sock, 3);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, page, 4);
+        libc::posix_spawn_file_actions_addopen(
+            &mut actions,
+            0,
+            c"/dev/null".as_ptr(),
+            libc::O_RDONLY,
+            0,
+        );
+        extern "C" {
+            static environ: *const *mut libc::c_char;
+        }
+        let r = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &actions,
+            std::ptr::null(),
+            argv.as_ptr(),
+            environ,
+        );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        (r, pid)
     }
 }
 
