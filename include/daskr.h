@@ -198,7 +198,8 @@ typedef struct daskr_func_t daskr_func_t;
  *
  * Thread safety: any number of threads may run `daskr_graph_get` on one graph at once.
  * Changing it (`daskr_graph_add*`) while a get on it runs — or from two threads at once —
- * fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then.
+ * fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then. Freeing it
+ * while gets on it run is deferred until the last of them returns (see `daskr_graph_free`).
  */
 typedef struct daskr_graph_t daskr_graph_t;
 
@@ -697,7 +698,15 @@ daskr_graph_t *daskr_graph_new(void);
 
 /**
  * Frees a graph and everything it holds (literal values, its references to functions).
- * Must not be called while a get on it runs. NULL is ignored.
+ * NULL is ignored.
+ *
+ * While gets on the graph run — on other threads, or the get whose task or callback calls
+ * this — the free is deferred: the graph is gone for every new call at once (they fail
+ * with `DASKR_ERROR_INVALID_ARGUMENT`, "not a live daskr graph"), the running gets finish
+ * normally, and the last of them to return frees it (the destructors of its literal values
+ * and functions' user data then run on that get's thread, before it returns). A get that
+ * starts after the free, or races with it from another thread, uses freed memory: as with
+ * any free, no call may be made with the pointer once it is freed.
  */
 void daskr_graph_free(daskr_graph_t *graph);
 

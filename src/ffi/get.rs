@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void, CString};
 
-use super::graph::{daskr_graph_t, live};
+use super::graph::{daskr_graph_t, hold};
 use super::value::{borrow, boxed, daskr_value_t};
 use super::{arg_str, guard, put, status};
 use crate::error::Error;
@@ -281,7 +281,9 @@ unsafe fn get(
     options: *const daskr_get_options_t,
     out: *mut *mut daskr_value_t,
 ) -> Result<(), Error> {
-    let g = live(graph)?;
+    // Held to the end: a daskr_graph_free meanwhile (another thread, a task) is deferred.
+    let held = hold(graph)?;
+    let g = held.graph();
     if out.is_null() {
         return Err(Error::invalid_argument("out is NULL"));
     }
@@ -533,7 +535,8 @@ pub unsafe extern "C" fn daskr_graph_write_dot(
     path: *const c_char,
 ) -> *mut daskr_error_t {
     status(|| {
-        let g = live(graph)?;
+        let held = hold(graph)?;
+        let g = held.graph();
         let keys = borrow(keys).ok_or_else(|| Error::invalid_argument("keys is NULL"))?;
         let path = arg_str(path, "path")?;
         let failed_key = if failed_key.is_null() {
