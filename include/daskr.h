@@ -66,7 +66,9 @@ typedef enum {
    */
   DASKR_ERROR_TASK_FAILED = 1,
   /**
-   * The needed part of the graph has a cycle; `keys` lists the keys on it.
+   * The needed part of the graph has a cycle; `keys` lists the keys on it. Also a get run
+   * inside a task that needs that task's own key (directly or through its dependents): it
+   * would wait on itself; `key` names the task.
    */
   DASKR_ERROR_CYCLE = 2,
   /**
@@ -79,7 +81,7 @@ typedef enum {
   DASKR_ERROR_MISSING_KEY = 4,
   /**
    * The graph or a computation added to it is malformed (`key`: the entry) — a bad
-   * reference, a handle from another graph, nesting too deep, a NULL part.
+   * reference, nesting too deep, a NULL part.
    */
   DASKR_ERROR_INVALID_GRAPH = 5,
   /**
@@ -95,7 +97,9 @@ typedef enum {
    */
   DASKR_ERROR_WORKER_DIED = 8,
   /**
-   * A bad argument to a function: NULL, invalid UTF-8, a freed graph, an option out of range.
+   * A bad argument to a function: NULL, invalid UTF-8, a freed graph, a task handle of
+   * another graph (`key`: the entry being added), an option out of range or that the
+   * scheduler cannot honour (a timeout or retries under sync or threads).
    */
   DASKR_ERROR_INVALID_ARGUMENT = 9,
   /**
@@ -355,9 +359,12 @@ typedef struct {
 
 /**
  * A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
- * for the graph that made it, for that graph's whole life.
+ * for the graph that made it, for that graph's whole life. It names its graph as well as the
+ * entry, so using it with another graph fails with `DASKR_ERROR_INVALID_ARGUMENT` (and
+ * `daskr_graph_key` gives NULL) instead of reaching an entry of that graph. Opaque: compare
+ * handles for equality, nothing more (0 is never a handle).
  */
-typedef uint32_t daskr_task_t;
+typedef uint64_t daskr_task_t;
 
 /**
  * A task function: reads its arguments from `call` and sets its result (or its failure) on
@@ -803,7 +810,8 @@ daskr_comp_t *daskr_comp_value(daskr_value_t *value);
 daskr_comp_t *daskr_comp_ref(const char *key);
 
 /**
- * A reference to the entry behind a handle. Costs no allocation and no key lookup.
+ * A reference to the entry behind a handle. Costs no allocation and no key lookup. A
+ * handle of another graph is refused when the computation is added.
  */
 daskr_comp_t *daskr_comp_ref_task(daskr_task_t task);
 

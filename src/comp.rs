@@ -9,10 +9,19 @@ use crate::error::Error;
 use crate::func::Func;
 use crate::value::{Value, MAX_NESTING};
 
-/// A handle to a graph entry, as returned when it was added: the key's dense id. Valid only
-/// for the graph that made it.
+/// A handle to a graph entry, as returned when it was added. Valid only for the graph that
+/// made it: it carries that graph's serial number (high 32 bits) as well as the key's dense
+/// id in it (low 32 bits), so a graph refuses another graph's handles (`invalid_argument`)
+/// instead of reading them as its own entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(pub u32);
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The key's dense id in its graph (0, 1, 2, ... in the order keys became known).
+    pub fn index(self) -> u32 {
+        self.0 as u32
+    }
+}
 
 /// A computation. Nesting depth is tracked as it is built and capped at [`MAX_NESTING`], so
 /// every later walk over it is bounded.
@@ -21,8 +30,8 @@ pub struct Comp(pub(crate) Repr);
 
 #[derive(Debug)]
 pub(crate) enum Repr {
-    /// A reference to the entry behind a handle.
-    Id(u32),
+    /// A reference to the entry behind a handle (`TaskId`'s bits: checked when added).
+    Id(u64),
     Node(Box<Node>),
 }
 

@@ -112,11 +112,21 @@ fn handles_name_dependencies_without_keys() {
         g.get_key("c", &opts(Scheduler::Threads)).unwrap(),
         Value::Int(6)
     );
-    let err = g
-        .add_task("d", &f, vec![Comp::id(daskr::TaskId(99))], vec![])
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidGraph);
-    assert_eq!(err.key.as_deref(), Some("d"));
+    // A handle of another graph — here with the same index as "a" — is refused, not read as
+    // an entry of this one: directly, inside a list, and by `key`.
+    let mut other = Graph::new();
+    let foreign = other.add_value("elsewhere", Value::Int(7)).unwrap();
+    assert_eq!(foreign.index(), a.index());
+    assert_ne!(foreign, a);
+    for comp in [Comp::id(foreign), Comp::list(vec![Comp::id(foreign)])] {
+        let err = g.add_task("d", &f, vec![comp], vec![]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        assert_eq!(err.key.as_deref(), Some("d"));
+        assert!(err.message.contains("another graph"), "{err}");
+    }
+    assert!(!g.contains("d"));
+    assert_eq!(g.key(foreign), None);
+    assert_eq!(other.key(foreign), Some("elsewhere"));
 }
 
 /// Counts runs per key and checks each task runs once and only when needed.

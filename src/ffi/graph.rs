@@ -16,8 +16,11 @@ use crate::value::MAX_NESTING;
 use smallvec::SmallVec;
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
-/// for the graph that made it, for that graph's whole life.
-pub type daskr_task_t = u32;
+/// for the graph that made it, for that graph's whole life. It names its graph as well as the
+/// entry, so using it with another graph fails with `DASKR_ERROR_INVALID_ARGUMENT` (and
+/// `daskr_graph_key` gives NULL) instead of reaching an entry of that graph. Opaque: compare
+/// handles for equality, nothing more (0 is never a handle).
+pub type daskr_task_t = u64;
 
 /// A task function: reads its arguments from `call` and sets its result (or its failure) on
 /// it — see the `daskr_call_*` functions. It may run on any thread, concurrently with itself.
@@ -250,7 +253,7 @@ pub unsafe extern "C" fn daskr_graph_add_task(
         if let (Some(f), 0) = (func.as_ref(), nkwargs) {
             // Only handles: nothing to take. Handles and literals: taken, so only when this
             // path will use them.
-            let mut refs = SmallVec::new();
+            let mut refs: SmallVec<[u64; 8]> = SmallVec::new();
             if handle_args(args, nargs, &mut refs) {
                 let g = live(graph)?;
                 let key = arg_str(key, "key")?;
@@ -328,7 +331,7 @@ pub unsafe extern "C" fn daskr_graph_handle(
             return Err(Error::invalid_argument("out_task is NULL"));
         }
         let id = g.change(|g| g.intern(key))?;
-        put(out_task, id, "out_task")
+        put(out_task, id.0, "out_task")
     })
 }
 
@@ -344,8 +347,8 @@ pub unsafe extern "C" fn daskr_graph_key(
             return std::ptr::null();
         };
         let g = g.read();
-        match g.key(TaskId(task)) {
-            Some(_) => g.key_c(task).as_ptr().cast(),
+        match g.resolve(task) {
+            Some(id) => g.key_c(id).as_ptr().cast(),
             None => std::ptr::null(),
         }
     })
@@ -432,7 +435,7 @@ pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
     if p.is_null() {
         None
     } else if p as usize & 1 == 1 {
-        Some(Comp::id(TaskId((p as usize >> 1) as u32)))
+        Some(Comp(Repr::Id((p as usize >> 1) as u64)))
     } else {
         Some(Comp(Repr::Node(Box::from_raw(p.cast::<Node>()))))
     }
@@ -469,7 +472,7 @@ unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> R
 unsafe fn handle_args(
     args: *const *mut daskr_comp_t,
     n: usize,
-    ids: &mut SmallVec<[u32; 8]>,
+    ids: &mut SmallVec<[u64; 8]>,
 ) -> bool {
     if n == 0 {
         return true;
@@ -481,7 +484,7 @@ unsafe fn handle_args(
         if p as usize & 1 == 0 {
             return false;
         }
-        ids.push((p as usize >> 1) as u32);
+        ids.push((p as usize >> 1) as u64);
     }
     true
 }
@@ -573,11 +576,17 @@ pub unsafe extern "C" fn daskr_comp_ref(key: *const c_char) -> *mut daskr_comp_t
     })
 }
 
-/// A reference to the entry behind a handle. Costs no allocation and no key lookup.
+/// A reference to the entry behind a handle. Costs no allocation and no key lookup. A
+/// handle of another graph is refused when the computation is added.
 #[no_mangle]
 pub extern "C" fn daskr_comp_ref_task(task: daskr_task_t) -> *mut daskr_comp_t {
+    // The handle shifted left by one, tagged in the low bit: handles use 63 bits (a graph's
+    // serial number has 31), so a 64-bit pointer holds one whole.
     ((task as usize) << 1 | 1) as *mut daskr_comp_t
 }
+
+// The tagged-pointer encoding above needs 64-bit pointers.
+const _: () = assert!(usize::BITS == 64);
 
 /// A list computation: evaluates to the list of its items' values. Takes every `items[i]`.
 #[no_mangle]

@@ -545,6 +545,24 @@ TEST(Requests, ListsInlineTasksAliasesAndHandles) {
     EXPECT_EQ(g.get("many").as<std::vector<int>>(), (std::vector<int>{0, 1, 2, 3}));
 }
 
+TEST(Requests, AHandleFromAnotherGraphIsRefused) {
+    Graph mine, theirs;
+    auto own = mine.add_value("x", 1);
+    auto foreign = theirs.add_value("elsewhere", 2); // the same index as "x" in `mine`
+    EXPECT_NE(own, foreign);
+    auto add = Func("add", [](Call &c) { return c.arg<int64_t>(0) + 1; });
+    Error e = expect_error([&] { mine.add_task("t", add, {foreign}); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    ASSERT_TRUE(e.key());
+    EXPECT_EQ(*e.key(), "t");
+    e = expect_error([&] { mine.add("l", daskr::list({own, foreign})); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    EXPECT_THROW(mine.key(foreign), Error);
+    EXPECT_EQ(theirs.key(foreign), "elsewhere");
+    mine.add_task("t", add, {own});
+    EXPECT_EQ(mine.get("t").as<int64_t>(), 2);
+}
+
 // ----- options ---------------------------------------------------------------------------
 
 TEST(Options, SyncSchedulerRunsOnTheCallingThread) {
