@@ -674,6 +674,30 @@ fn an_empty_request_and_a_literal() {
     assert_eq!(g.get_key("x", &procs(2)).unwrap(), Value::str("hi"));
 }
 
+#[test]
+fn a_processes_get_inside_a_forked_worker() {
+    // Workers are started from a spawner thread, which a forked worker does not have: a
+    // processes get inside its task starts its own workers itself (and does not wait for a
+    // thread that is not there).
+    let inner = Func::new("inner", |c| {
+        let mut g = Graph::new();
+        g.add_task(
+            "k",
+            &add_closure(),
+            vec![Comp::value(Value::Int(5))],
+            vec![],
+        )
+        .unwrap();
+        match g.get_key("k", &procs(1)) {
+            Ok(v) => c.ret(v),
+            Err(e) => c.fail(e.message),
+        }
+    });
+    let mut g = Graph::new();
+    g.add_task("outer", &inner, vec![], vec![]).unwrap();
+    assert_eq!(g.get_key("outer", &procs(1)).unwrap(), Value::Int(5));
+}
+
 // ---- checks that need a process to themselves ----
 
 /// Runs the ignored test `name` alone in a fresh copy of this binary, with `env`.

@@ -35,9 +35,12 @@ pub fn end_with_parent(parent: libc::pid_t) -> bool {
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// The spawner thread's queue (None if the thread could not be started).
+/// The spawner thread's queue (None if the thread could not be started, or if this process
+/// is a fork of the one that started it: a fork has none of its parent's other threads).
 fn spawner() -> Option<&'static Mutex<Sender<Job>>> {
-    static SPAWNER: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
+    static SPAWNER: OnceLock<Option<(libc::pid_t, Mutex<Sender<Job>>)>> = OnceLock::new();
+    // SAFETY: no arguments.
+    let me = unsafe { libc::getpid() };
     SPAWNER
         .get_or_init(|| {
             let (jobs, queue) = channel::<Job>();
@@ -52,14 +55,18 @@ fn spawner() -> Option<&'static Mutex<Sender<Job>>> {
                     }
                 })
                 .ok()
-                .map(|_| Mutex::new(jobs))
+                .map(|_| (me, Mutex::new(jobs)))
         })
         .as_ref()
+        .filter(|(pid, _)| *pid == me)
+        .map(|(_, jobs)| jobs)
 }
 
 /// Runs `start` (which starts a worker process) on the spawner thread and returns what it
 /// returned, so that the worker's parent thread is one that never exits before the process.
-/// If that thread cannot be had, `start` runs here (the worker then ends with this thread).
+/// If that thread cannot be had, `start` runs here (the worker then ends with this thread) —
+/// as in a worker process forked from this one (a get inside its task), whose one thread
+/// lives as long as it does.
 pub(crate) fn on_spawner<R: Send>(start: impl FnOnce() -> R + Send) -> R {
     let Some(jobs) = spawner() else {
         return start();
