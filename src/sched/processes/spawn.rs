@@ -41,7 +41,30 @@ pub(crate) struct WorkerProc {
 
 /// The scheduler-side descriptors of every live worker: a forked child closes them, so it
 /// never holds another worker's connection open.
-static OPEN_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+static OPEN_FDS: Mutex<OpenFds> = Mutex::new(OpenFds {
+    pid: 0,
+    fds: Vec::new(),
+});
+
+/// The descriptors of `OPEN_FDS`, valid in the process `pid`. A worker forked from this
+/// process inherits a copy of the list but closed those descriptors (`child`), and may open
+/// others under the same numbers: a get inside its task must not close those in turn.
+struct OpenFds {
+    pid: libc::pid_t,
+    fds: Vec<RawFd>,
+}
+
+/// This process's list of open worker descriptors (emptied first in a fork).
+fn open_fds() -> std::sync::MutexGuard<'static, OpenFds> {
+    let mut open = lock(&OPEN_FDS);
+    // SAFETY: no arguments.
+    let me = unsafe { libc::getpid() };
+    if open.pid != me {
+        open.pid = me;
+        open.fds.clear();
+    }
+    open
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -54,9 +77,9 @@ impl WorkerProc {
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a fresh descriptor (pidfds are close-on-exec), owned from here.
         let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) });
-        let mut open = lock(&OPEN_FDS);
-        open.push(fd.as_raw_fd());
-        open.extend(pidfd.as_ref().map(|f| f.as_raw_fd()));
+        let mut open = open_fds();
+        open.fds.push(fd.as_raw_fd());
+        open.fds.extend(pidfd.as_ref().map(|f| f.as_raw_fd()));
         drop(open);
         WorkerProc {
             pid,
@@ -101,7 +124,7 @@ impl Drop for WorkerProc {
     fn drop(&mut self) {
         let fd = self.fd.as_raw_fd();
         let pidfd = self.pidfd.as_ref().map(|f| f.as_raw_fd());
-        lock(&OPEN_FDS).retain(|&f| f != fd && Some(f) != pidfd);
+        open_fds().fds.retain(|&f| f != fd && Some(f) != pidfd);
     }
 }
 
@@ -163,7 +186,7 @@ fn fork_worker_here(forked: Forked<'_>) -> Result<WorkerProc> {
     let (ours, theirs) = socket_pair()?;
     let (page, page_fd) = Page::new()?;
     drop(page_fd); // the child inherits the mapping itself
-    let siblings: Vec<RawFd> = lock(&OPEN_FDS).clone();
+    let siblings: Vec<RawFd> = open_fds().fds.clone();
     // Buffered C output would otherwise be written twice, once by each process.
     // SAFETY: flushes every C stream.
     unsafe { libc::fflush(std::ptr::null_mut()) };
@@ -472,16 +495,40 @@ pub(crate) fn may_fork() -> bool {
 }
 
 /// Idle workers, kept for the next get.
-static POOL: Mutex<Vec<WorkerProc>> = Mutex::new(Vec::new());
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    pid: 0,
+    idle: Vec::new(),
+});
+
+/// The idle workers of the process `pid`. A worker forked from this process inherits a copy,
+/// but those are its siblings, not its children, and their descriptors are closed in it
+/// (`child`): a get inside its task must neither use nor kill them.
+struct Pool {
+    pid: libc::pid_t,
+    idle: Vec<WorkerProc>,
+}
+
+/// This process's pool (a fork's inherited copy forgotten first).
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    let mut pool = lock(&POOL);
+    // SAFETY: no arguments.
+    let me = unsafe { libc::getpid() };
+    if pool.pid != me {
+        pool.pid = me;
+        // Not dropped: dropping would close descriptor numbers this process may reuse.
+        std::mem::forget(std::mem::take(&mut pool.idle));
+    }
+    pool
+}
 
 /// Takes up to `n` idle workers that are still alive.
 pub(crate) fn take_idle(n: usize) -> Vec<WorkerProc> {
     let mut taken = Vec::new();
     let mut dead = Vec::new();
     {
-        let mut pool = lock(&POOL);
+        let mut pool = pool();
         while taken.len() < n {
-            let Some(w) = pool.pop() else { break };
+            let Some(w) = pool.idle.pop() else { break };
             if w.has_exited() {
                 dead.push(w);
             } else {
@@ -497,10 +544,10 @@ pub(crate) fn take_idle(n: usize) -> Vec<WorkerProc> {
 /// Gives workers back to the pool, which keeps at most `keep` (the oldest go first).
 pub(crate) fn give_back(workers: Vec<WorkerProc>, keep: usize) {
     let extra: Vec<WorkerProc> = {
-        let mut pool = lock(&POOL);
-        pool.extend(workers);
-        let over = pool.len().saturating_sub(keep);
-        pool.drain(..over).collect()
+        let mut pool = pool();
+        pool.idle.extend(workers);
+        let over = pool.idle.len().saturating_sub(keep);
+        pool.idle.drain(..over).collect()
     };
     for w in extra {
         w.kill();
@@ -510,7 +557,7 @@ pub(crate) fn give_back(workers: Vec<WorkerProc>, keep: usize) {
 /// Ends the idle worker processes the `processes` scheduler keeps between gets (killed and
 /// reaped); the next get starts new ones. Workers of gets still running are not touched.
 pub fn shutdown_workers() {
-    let idle: Vec<WorkerProc> = std::mem::take(&mut *lock(&POOL));
+    let idle: Vec<WorkerProc> = std::mem::take(&mut pool().idle);
     for w in idle {
         w.kill();
     }
