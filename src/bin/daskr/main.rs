@@ -102,10 +102,12 @@ struct RunArgs {
     /// The Dask scheduler to run on, for --scheduler distributed [default: $DASKR_ADDRESS]
     #[arg(long, value_name = "tcp://HOST:PORT")]
     address: Option<String>,
-    /// Run a task whose worker process died up to N more times on a fresh worker
+    /// Run a task whose worker process died up to N more times on a fresh worker (processes;
+    /// refused under sync and threads, which have no worker to replace)
     #[arg(long, value_name = "N", default_value_t = 0)]
     retries: u32,
-    /// Kill the worker of a task running longer than SECONDS (processes), and fail the task
+    /// Kill the worker of a task running longer than SECONDS, and fail the task (processes;
+    /// refused under sync and threads, which cannot stop a running task)
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     timeout: Option<f64>,
     /// Draw progress on stderr: a bar redrawn in place on a terminal, otherwise a plain line
