@@ -88,7 +88,9 @@ typedef enum {
    */
   DASKR_ERROR_TASK_FAILED = 1,
   /**
-   * The needed part of the graph has a cycle; `keys` lists the keys on it.
+   * The needed part of the graph has a cycle; `keys` lists the keys on it. Also a get run
+   * inside a task that needs that task's own key (directly or through its dependents): it
+   * would wait on itself; `key` names the task.
    */
   DASKR_ERROR_CYCLE = 2,
   /**
@@ -101,7 +103,7 @@ typedef enum {
   DASKR_ERROR_MISSING_KEY = 4,
   /**
    * The graph or a computation added to it is malformed (`key`: the entry) — a bad
-   * reference, a handle from another graph, nesting too deep, a NULL part.
+   * reference, nesting too deep, a NULL part.
    */
   DASKR_ERROR_INVALID_GRAPH = 5,
   /**
@@ -117,7 +119,9 @@ typedef enum {
    */
   DASKR_ERROR_WORKER_DIED = 8,
   /**
-   * A bad argument to a function: NULL, invalid UTF-8, a freed graph, an option out of range.
+   * A bad argument to a function: NULL, invalid UTF-8, a freed graph, a task handle of
+   * another graph (`key`: the entry being added), an option out of range or that the
+   * scheduler cannot honour (a timeout or retries under sync or threads).
    */
   DASKR_ERROR_INVALID_ARGUMENT = 9,
   /**
@@ -217,7 +221,8 @@ typedef struct daskr_func_t daskr_func_t;
  *
  * Thread safety: any number of threads may run `daskr_graph_get` on one graph at once.
  * Changing it (`daskr_graph_add*`) while a get on it runs — or from two threads at once —
- * fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then.
+ * fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then. Freeing it
+ * while gets on it run is deferred until the last of them returns (see `daskr_graph_free`).
  */
 typedef struct daskr_graph_t daskr_graph_t;
 
@@ -349,9 +354,12 @@ typedef struct {
 
 /**
  * A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
- * for the graph that made it, for that graph's whole life.
+ * for the graph that made it, for that graph's whole life. It names its graph as well as the
+ * entry, so using it with another graph fails with `DASKR_ERROR_INVALID_ARGUMENT` (and
+ * `daskr_graph_key` gives NULL) instead of reaching an entry of that graph. Opaque: compare
+ * handles for equality, nothing more (0 is never a handle).
  */
-typedef uint32_t daskr_task_t;
+typedef uint64_t daskr_task_t;
 
 /**
  * A task function: reads its arguments from `call` and sets its result (or its failure) on
@@ -642,7 +650,15 @@ daskr_graph_t *daskr_graph_new(void);
 
 /**
  * Frees a graph and everything it holds (literal values, its references to functions).
- * Must not be called while a get on it runs. NULL is ignored.
+ * NULL is ignored.
+ *
+ * While gets on the graph run — on other threads, or the get whose task or callback calls
+ * this — the free is deferred: the graph is gone for every new call at once (they fail
+ * with `DASKR_ERROR_INVALID_ARGUMENT`, "not a live daskr graph"), the running gets finish
+ * normally, and the last of them to return frees it (the destructors of its literal values
+ * and functions' user data then run on that get's thread, before it returns). A get that
+ * starts after the free, or races with it from another thread, uses freed memory: as with
+ * any free, no call may be made with the pointer once it is freed.
  */
 void daskr_graph_free(daskr_graph_t *graph);
 
@@ -739,7 +755,8 @@ daskr_comp_t *daskr_comp_value(daskr_value_t *value);
 daskr_comp_t *daskr_comp_ref(const char *key);
 
 /**
- * A reference to the entry behind a handle. Costs no allocation and no key lookup.
+ * A reference to the entry behind a handle. Costs no allocation and no key lookup. A
+ * handle of another graph is refused when the computation is added.
  */
 daskr_comp_t *daskr_comp_ref_task(daskr_task_t task);
 
