@@ -98,7 +98,7 @@ pipeline-go: lib
 
 # The shared library's names (README "Installing"): the SONAME carries the C ABI version
 # (DASKR_ABI_VERSION, which changes exactly when the C ABI breaks), the real file adds the
-# release: libdaskr.so.1.0.1.0 <- libdaskr.so.1 (SONAME) <- libdaskr.so (for -ldaskr).
+# release: libdaskr.so.2.0.1.0 <- libdaskr.so.2 (SONAME) <- libdaskr.so (for -ldaskr).
 ABI := $(shell sed -n 's/^pub const DASKR_ABI_VERSION: u32 = \([0-9]*\);$$/\1/p' src/abi.rs)
 SONAME := libdaskr.so.$(ABI)
 REALNAME := $(SONAME).$(VERSION)

@@ -33,10 +33,11 @@
 typedef struct daskr_value_t daskr_value_t;
 
 /**
- * The version of the C ABI this library implements. Plugins record the version they were
- * built for; a mismatch is refused.
+ * The version of the C ABI this library implements, and the library's SONAME number
+ * (`libdaskr.so.<this>`). Plugins record the version they were built for; a mismatch is
+ * refused. 2: task handles (`daskr_task_t`) are 64 bits, carrying their graph.
  */
-#define DASKR_ABI_VERSION 1
+#define DASKR_ABI_VERSION 2
 
 /**
  * The major version of the library this header belongs to (for `#if`; `daskr_version()`

@@ -8,9 +8,10 @@
 
 use std::ffi::c_char;
 
-/// The version of the C ABI this library implements. Plugins record the version they were
-/// built for; a mismatch is refused.
-pub const DASKR_ABI_VERSION: u32 = 1;
+/// The version of the C ABI this library implements, and the library's SONAME number
+/// (`libdaskr.so.<this>`). Plugins record the version they were built for; a mismatch is
+/// refused. 2: task handles (`daskr_task_t`) are 64 bits, carrying their graph.
+pub const DASKR_ABI_VERSION: u32 = 2;
 
 /// The major version of the library this header belongs to (for `#if`; `daskr_version()`
 /// gives the version of the library a program runs with).
