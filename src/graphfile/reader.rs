@@ -1,0 +1,1170 @@
+//! Reading a graph file straight into a [`Graph`]: serde_json's deserializer drives visitors
+//! that add each entry to the graph as it arrives, so no JSON tree of the document is built.
+//!
+//! One thing the format needs the whole document for: a bare string is a reference only if it
+//! is a key of the graph, and that key may be defined later in the file. So reading goes:
+//!
+//! 1. **One pass, optimistic** (`Pass::Fast`). An entry whose strings are all keys already
+//!    read (or plain data) is added at once; an entry that names something not known yet — a
+//!    string that is no key read so far, a `{"ref"}` to one, a `fn` whose alias the file
+//!    declares after `graph` — has its key interned (so ids stay in file order) and its place
+//!    in the text noted (16 bytes), and is read again from there once every key is known.
+//!    Files written in dependency order (what `write` and most producers give) are read in one
+//!    pass. Any error stops this pass.
+//! 2. **On any error, two exact passes** (`Pass::Keys`, then `Pass::Entries`) that report what
+//!    the reader has always reported, in the same order: a syntax error anywhere first (pass 1
+//!    checks the whole text, interning every key of `graph`), then `plugins`, then a key
+//!    defined twice, then the first malformed entry in file order, then `keys`.
+//!
+//! The depth limit is serde_json's recursion limit, checked in every pass (a skipped value is
+//! re-read by a checking pass before anything is accepted), so deep input is an error, never
+//! a stack overflow.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::path::Path;
+
+use base64::Engine as _;
+use rustc_hash::FxHashMap;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value as Json;
+use smallvec::SmallVec;
+
+use super::{json_kind, read_keys, syntax_error, GraphFile, B64};
+use crate::comp::{Comp, TaskId};
+use crate::error::{Error, ErrorKind, Result};
+use crate::func::Func;
+use crate::graph::{Arg, Graph, SimpleArgs};
+use crate::plugin::Plugin;
+use crate::value::Value;
+
+/// Parses a graph file's text; relative plugin paths are relative to `base_dir`.
+pub(super) fn parse(text: &[u8], base_dir: &Path) -> Result<GraphFile> {
+    if let Some(file) = one_pass(text, base_dir) {
+        return Ok(file);
+    }
+    exact(text, base_dir)
+}
+
+/// The optimistic pass (and re-reading the entries it put off); None on any error.
+fn one_pass(text: &[u8], base_dir: &Path) -> Option<GraphFile> {
+    let mut b = Builder::new(text, base_dir, None);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let top = DocSeed {
+        b: &mut b,
+        pass: Pass::Fast,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
+    if b.plugins.is_none() {
+        b.plugins = Some(HashMap::new());
+    }
+    // Every key interned so far is a key of the file's graph.
+    b.file_keys = Some(b.graph.id_count() as u32);
+    for (id, at) in std::mem::take(&mut b.deferred) {
+        b.read_again(id, at)?;
+    }
+    let keys = read_file_keys(top.keys).ok()?;
+    Some(GraphFile {
+        graph: b.graph,
+        keys,
+    })
+}
+
+/// The exact passes: the first error, as the reader has always reported it.
+fn exact(text: &[u8], base_dir: &Path) -> Result<GraphFile> {
+    let mut b = Builder::new(text, base_dir, None);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let top = DocSeed {
+        b: &mut b,
+        pass: Pass::Keys,
+    }
+    .deserialize(&mut de)
+    .and_then(|top| de.end().map(|()| top))
+    .map_err(|e| syntax_error(text, &e))?;
+    b.plugins = Some(load_plugins(&top.plugins.unwrap_or_default(), base_dir)?);
+    if let Some(e) = b.key_problem.take() {
+        return Err(e);
+    }
+    b.file_keys = Some(b.graph.id_count() as u32);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let read = DocSeed {
+        b: &mut b,
+        pass: Pass::Entries,
+    }
+    .deserialize(&mut de);
+    if let Some(e) = b.failed.take() {
+        return Err(e);
+    }
+    read.map_err(|e| syntax_error(text, &e))?;
+    let keys = read_file_keys(top.keys)?;
+    Ok(GraphFile {
+        graph: b.graph,
+        keys,
+    })
+}
+
+fn read_file_keys(keys: Option<Json>) -> Result<Option<Value>> {
+    match keys {
+        None | Some(Json::Null) => Ok(None),
+        Some(k) => Ok(Some(read_keys(&k, &mut String::from("keys"))?)),
+    }
+}
+
+/// Opens the file's plugins, in file order.
+fn load_plugins(entries: &[(String, Json)], base_dir: &Path) -> Result<HashMap<String, Plugin>> {
+    let mut plugins: HashMap<String, Plugin> = HashMap::with_capacity(entries.len());
+    for (alias, path) in entries {
+        let at = format!("plugins.{alias}");
+        if plugins.contains_key(alias) {
+            // Two paths for one alias: which one a task runs would depend on the reader.
+            return Err(Error::new(
+                ErrorKind::InvalidGraph,
+                format!("{at}: the alias is declared twice"),
+            ));
+        }
+        if alias.is_empty() || alias.contains(':') {
+            return Err(Error::new(
+                ErrorKind::InvalidGraph,
+                format!("{at}: an alias must be non-empty and hold no ':'"),
+            ));
+        }
+        let Json::String(path) = path else {
+            return Err(Error::new(
+                ErrorKind::InvalidGraph,
+                format!(
+                    "{at}: expected the path of a plugin library (a string), got {}",
+                    json_kind(path)
+                ),
+            ));
+        };
+        let plugin = Plugin::open(base_dir.join(path)).map_err(|e| Error {
+            message: format!("{at}: {}", e.message),
+            ..e
+        })?;
+        plugins.insert(alias.clone(), plugin);
+    }
+    Ok(plugins)
+}
+
+// ---- the builder: what the visitors share ----
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Build the graph in one pass, putting off entries that name what is not known yet.
+    Fast,
+    /// Check the whole text; intern every key of `graph` in file order.
+    Keys,
+    /// With every key known: build each entry, stopping at the first malformed one.
+    Entries,
+}
+
+struct Builder<'t> {
+    text: &'t [u8],
+    base_dir: &'t Path,
+    graph: Graph,
+    /// Keys with ids below this are the keys of the file's graph (a bare string equal to one
+    /// is a reference); None while they are not all known (the fast pass).
+    file_keys: Option<u32>,
+    /// The file's plugins by alias; None until `plugins` is read.
+    plugins: Option<HashMap<String, Plugin>>,
+    /// One function per `alias:symbol`, so a graph holds each once.
+    funcs: Vec<Func>,
+    func_ids: FxHashMap<String, u32>,
+    /// The last function looked up: consecutive tasks mostly call the same one.
+    last_func: Option<(String, u32)>,
+    /// Entries put off by the fast pass: (key id, offset of the text just after the key).
+    deferred: Vec<(u32, usize)>,
+    /// The pass over keys: the first key defined twice or not a valid key.
+    key_problem: Option<Error>,
+    /// The pass over entries: the malformed entry that stopped it.
+    failed: Option<Error>,
+}
+
+/// Why a computation was not built.
+enum Stop {
+    /// (fast pass) It names something not known yet: read it again when everything is.
+    Later,
+    Bad(Box<Problem>),
+}
+
+/// A malformed computation: what is wrong and where, innermost step first (the steps are
+/// added as the problem travels out, so the path costs nothing until something is wrong).
+struct Problem {
+    kind: ErrorKind,
+    message: String,
+    steps: Vec<Step>,
+}
+
+/// One step of the path to a place inside an entry, for error messages.
+enum Step {
+    Arg(usize),
+    Kwarg(String),
+    Item(usize),
+    Field(&'static str),
+}
+
+type Built<T> = std::result::Result<T, Stop>;
+
+fn bad<T>(message: impl Into<String>) -> Built<T> {
+    Err(Stop::Bad(Box::new(Problem {
+        kind: ErrorKind::InvalidGraph,
+        message: message.into(),
+        steps: Vec::new(),
+    })))
+}
+
+trait At {
+    /// Adds `step` outside the path of a problem.
+    fn at(self, step: Step) -> Self;
+}
+
+impl<T> At for Built<T> {
+    fn at(self, step: Step) -> Self {
+        self.map_err(|stop| match stop {
+            Stop::Bad(mut p) => {
+                p.steps.push(step);
+                Stop::Bad(p)
+            }
+            later => later,
+        })
+    }
+}
+
+impl Problem {
+    fn into_error(self, key: &str) -> Error {
+        let mut place = String::new();
+        for step in self.steps.iter().rev() {
+            match step {
+                Step::Item(i) => {
+                    let _ = write!(place, "[{i}]");
+                }
+                other => {
+                    if !place.is_empty() {
+                        place.push('.');
+                    }
+                    let _ = match other {
+                        Step::Arg(i) => write!(place, "args[{i}]"),
+                        Step::Kwarg(n) => write!(place, "kwargs.{n}"),
+                        Step::Field(f) => write!(place, "{f}"),
+                        Step::Item(_) => unreachable!(),
+                    };
+                }
+            }
+        }
+        let message = if place.is_empty() {
+            self.message
+        } else {
+            format!("{place}: {}", self.message)
+        };
+        match self.kind {
+            ErrorKind::Plugin => {
+                Error::new(ErrorKind::Plugin, format!("key '{key}': {message}")).with_key(key)
+            }
+            _ => Error::invalid_graph(key, message),
+        }
+    }
+}
+
+/// A computation as read: a reference, a literal, or anything else already a `Comp`.
+enum Piece {
+    Ref(u32),
+    Lit(Value),
+    Comp(Comp),
+}
+
+impl Piece {
+    fn into_comp(self) -> Comp {
+        match self {
+            Piece::Ref(id) => Comp::id(TaskId(id)),
+            Piece::Lit(v) => Comp::value(v),
+            Piece::Comp(c) => c,
+        }
+    }
+}
+
+type Args = SmallVec<[Piece; 4]>;
+type Kwargs = Vec<(String, Comp)>;
+
+/// An entry's computation: a task stays in pieces, so a task of references and literals (the
+/// usual one) is added without building a `Comp` for it.
+enum Entry {
+    Piece(Piece),
+    Task {
+        func: u32,
+        args: Args,
+        kwargs: Kwargs,
+    },
+}
+
+impl<'t> Builder<'t> {
+    fn new(text: &'t [u8], base_dir: &'t Path, file_keys: Option<u32>) -> Builder<'t> {
+        Builder {
+            text,
+            base_dir,
+            graph: Graph::new(),
+            file_keys,
+            plugins: None,
+            funcs: Vec::new(),
+            func_ids: FxHashMap::default(),
+            last_func: None,
+            deferred: Vec::new(),
+            key_problem: None,
+            failed: None,
+        }
+    }
+
+    /// A bare string: a reference if it is a key of the file's graph, else a string.
+    fn string(&mut self, s: &str) -> Built<Piece> {
+        match (self.graph.id_of(s), self.file_keys) {
+            (Some(id), Some(n)) if id.0 < n => Ok(Piece::Ref(id.0)),
+            (_, Some(_)) => Ok(Piece::Lit(Value::str(s))),
+            // The fast pass interns only keys of the file's graph, as it reads them.
+            (Some(id), None) => Ok(Piece::Ref(id.0)),
+            (None, None) => Err(Stop::Later),
+        }
+    }
+
+    /// `{"ref": s}`.
+    fn reference(&mut self, s: &str) -> Built<Piece> {
+        if s.is_empty() || s.contains('\0') {
+            return bad("a key must be non-empty and hold no NUL");
+        }
+        if self.file_keys.is_none() {
+            // Interning a key the fast pass has not read would put it out of file order.
+            return self
+                .graph
+                .id_of(s)
+                .map(|id| Piece::Ref(id.0))
+                .ok_or(Stop::Later);
+        }
+        match self.graph.intern(s) {
+            Ok(id) => Ok(Piece::Ref(id)),
+            Err(e) => bad(e.message),
+        }
+    }
+
+    /// The function a task's `fn` names, as an index into `funcs`.
+    fn func(&mut self, name: &str) -> Built<u32> {
+        if let Some((last, i)) = &self.last_func {
+            if last == name {
+                return Ok(*i);
+            }
+        }
+        if let Some(&i) = self.func_ids.get(name) {
+            self.last_func = Some((name.to_string(), i));
+            return Ok(i);
+        }
+        let Some((alias, symbol)) = name
+            .split_once(':')
+            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
+        else {
+            return bad(format!(
+                "'{name}' does not name a plugin task: expected \"alias:symbol\""
+            ));
+        };
+        let plugin_error = |message: String| {
+            Err(Stop::Bad(Box::new(Problem {
+                kind: ErrorKind::Plugin,
+                message,
+                steps: Vec::new(),
+            })))
+        };
+        let Some(plugins) = &self.plugins else {
+            // `plugins` comes after `graph` in this file.
+            return Err(Stop::Later);
+        };
+        let Some(plugin) = plugins.get(alias) else {
+            let mut known: Vec<&str> = plugins.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            return plugin_error(format!(
+                "'{name}': no plugin has the alias '{alias}' (\"plugins\" has: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        };
+        let f = match plugin.func_as(symbol, alias) {
+            Ok(f) => f,
+            Err(e) => return plugin_error(format!("'{name}': {}", e.message)),
+        };
+        let i = self.funcs.len() as u32;
+        self.funcs.push(f);
+        self.func_ids.insert(name.to_string(), i);
+        self.last_func = Some((name.to_string(), i));
+        Ok(i)
+    }
+
+    fn task(&self, func: u32, args: Args, kwargs: Kwargs) -> Comp {
+        let args = args.into_iter().map(Piece::into_comp).collect();
+        Comp::task(&self.funcs[func as usize], args, kwargs)
+    }
+
+    /// Adds an entry read whole.
+    fn add(&mut self, key: &str, entry: Entry) -> Result<TaskId> {
+        let added = match entry {
+            Entry::Task { func, args, kwargs }
+                if kwargs.is_empty() && args.iter().all(|a| !matches!(a, Piece::Comp(_))) =>
+            {
+                let mut simple: SimpleArgs = args
+                    .into_iter()
+                    .map(|a| match a {
+                        Piece::Ref(id) => Arg::Ref(id),
+                        Piece::Lit(v) => Arg::Lit(v),
+                        Piece::Comp(_) => unreachable!("filtered above"),
+                    })
+                    .collect();
+                let func = &self.funcs[func as usize];
+                self.graph.add_task_simple(key, func, &mut simple)
+            }
+            Entry::Task { func, args, kwargs } => {
+                let args = args.into_iter().map(Piece::into_comp).collect();
+                let func = self.funcs[func as usize].clone();
+                self.graph.add_task(key, &func, args, kwargs)
+            }
+            Entry::Piece(p) => self.graph.add(key, p.into_comp()),
+        };
+        added.map_err(|e| match e.kind {
+            ErrorKind::InvalidArgument => Error::invalid_graph(key, e.message),
+            _ => e,
+        })
+    }
+
+    /// The pass over keys: notes `key` of `graph` (interning it in file order).
+    fn note_key(&mut self, key: &str) {
+        if self.key_problem.is_some() {
+            return;
+        }
+        if self.graph.id_of(key).is_some() {
+            self.key_problem = Some(Error::invalid_graph(
+                key,
+                "the key is defined twice in \"graph\"",
+            ));
+        } else if let Err(e) = self.graph.intern(key) {
+            self.key_problem = Some(Error::invalid_graph(key, e.message));
+        }
+    }
+
+    /// Reads a put-off entry again, from just after its key (`at`); None on any error.
+    fn read_again(&mut self, id: u32, at: usize) -> Option<()> {
+        let text = self.text;
+        let rest = &text[at..];
+        let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        if rest[colon] != b':' {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..]);
+        let entry = Any(EntryShape { b: self })
+            .deserialize(&mut de)
+            .ok()?
+            .ok()?;
+        let key = self.graph.key(TaskId(id))?.to_string();
+        self.add(&key, entry).ok().map(drop)
+    }
+}
+
+// ---- reading one JSON value by what kind it is ----
+
+/// What a reader of one JSON value does with each kind of value. The kinds it does not take
+/// are a problem saying what it got (the value is still read through, so the parse goes on).
+trait Shape<'de>: Sized {
+    type Out;
+
+    /// The problem for a value of the wrong kind (`got`: "a number", ...).
+    fn wrong(self, got: &str) -> Built<Self::Out>;
+
+    fn null(self) -> Built<Self::Out> {
+        self.wrong("null")
+    }
+    fn boolean(self, _: bool) -> Built<Self::Out> {
+        self.wrong("a boolean")
+    }
+    fn int(self, _: i64) -> Built<Self::Out> {
+        self.wrong("a number")
+    }
+    fn float(self, _: f64) -> Built<Self::Out> {
+        self.wrong("a number")
+    }
+    /// `borrowed`: the text of the string is the document's own (no escapes in it).
+    fn string(self, _: &str, _borrowed: bool) -> Built<Self::Out> {
+        self.wrong("a string")
+    }
+    fn array<A: SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Built<Self::Out>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.wrong("an array"))
+    }
+    fn object<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Built<Self::Out>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(self.wrong("an object"))
+    }
+}
+
+/// A `Shape` as a serde seed.
+struct Any<S>(S);
+
+impl<'de, S: Shape<'de>> DeserializeSeed<'de> for Any<S> {
+    type Value = Built<S::Out>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, S: Shape<'de>> Visitor<'de> for Any<S> {
+    type Value = Built<S::Out>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(self.0.null())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(self.0.boolean(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(self.0.int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        // Integers that fit are int64, others float64.
+        Ok(match i64::try_from(v) {
+            Ok(i) => self.0.int(i),
+            Err(_) => self.0.float(v as f64),
+        })
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(self.0.float(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(self.0.string(v, true))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(self.0.string(v, false))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        self.0.array(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        self.0.object(map)
+    }
+}
+
+/// A string, kept borrowed from the document when it has no escapes.
+struct StrSeed;
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+}
+
+/// Drains the rest of a sequence after a problem (or a put-off) in one of its items.
+fn drain_seq<'de, A: SeqAccess<'de>>(seq: &mut A) -> std::result::Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(map: &mut A) -> std::result::Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+// ---- the document ----
+
+struct DocSeed<'b, 't> {
+    b: &'b mut Builder<'t>,
+    pass: Pass,
+}
+
+/// What the document holds besides the graph (small: read as JSON).
+#[derive(Default)]
+struct Top {
+    plugins: Option<Vec<(String, Json)>>,
+    keys: Option<Json>,
+}
+
+const FIELDS: &[&str] = &["plugins", "graph", "keys"];
+
+impl<'de> DeserializeSeed<'de> for DocSeed<'_, '_> {
+    type Value = Top;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Top, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocSeed<'_, '_> {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a graph file: an object with \"graph\" and optional \"plugins\" and \"keys\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Top, A::Error> {
+        let (b, pass) = (self.b, self.pass);
+        let mut top = Top::default();
+        let (mut seen_plugins, mut seen_graph, mut seen_keys) = (false, false, false);
+        while let Some(field) = map.next_key_seed(StrSeed)? {
+            let seen = match &*field {
+                "plugins" => &mut seen_plugins,
+                "graph" => &mut seen_graph,
+                "keys" => &mut seen_keys,
+                other => return Err(de::Error::unknown_field(other, FIELDS)),
+            };
+            if std::mem::replace(seen, true) {
+                let name = FIELDS.iter().find(|f| **f == field).expect("a known field");
+                return Err(de::Error::duplicate_field(name));
+            }
+            match (&*field, pass) {
+                ("plugins", Pass::Entries) | ("keys", Pass::Entries) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                ("plugins", _) => {
+                    let plugins = map.next_value_seed(PluginsSeed)?;
+                    if pass == Pass::Fast {
+                        // Loaded now, so the entries after it find their functions.
+                        let loaded = load_plugins(&plugins, b.base_dir)
+                            .map_err(|_| de::Error::custom("read again exactly"))?;
+                        b.plugins = Some(loaded);
+                    }
+                    top.plugins = Some(plugins);
+                }
+                ("keys", _) => top.keys = map.next_value::<Option<Json>>()?,
+                _ => map.next_value_seed(EntriesSeed { b: &mut *b, pass })?,
+            }
+        }
+        if !seen_graph {
+            return Err(de::Error::missing_field("graph"));
+        }
+        Ok(top)
+    }
+}
+
+/// `plugins`: alias -> path, in file order, a repeated alias kept (to be refused).
+struct PluginsSeed;
+
+impl<'de> DeserializeSeed<'de> for PluginsSeed {
+    type Value = Vec<(String, Json)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PluginsSeed {
+    type Value = Vec<(String, Json)>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry::<String, Json>()? {
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+}
+
+/// `graph`: its entries, handled as the pass says.
+struct EntriesSeed<'b, 't> {
+    b: &'b mut Builder<'t>,
+    pass: Pass,
+}
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object mapping keys to computations")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let b = self.b;
+        let again = || de::Error::custom("read again exactly");
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            match self.pass {
+                Pass::Keys => {
+                    b.note_key(&key);
+                    map.next_value_seed(Any(Check))?.ok();
+                }
+                Pass::Entries => {
+                    let added = match map.next_value_seed(Any(EntryShape { b: &mut *b }))? {
+                        Ok(entry) => b.add(&key, entry).map(drop),
+                        Err(Stop::Bad(p)) => Err(p.into_error(&key)),
+                        Err(Stop::Later) => unreachable!("every key is known"),
+                    };
+                    if let Err(e) = added {
+                        b.failed = Some(e);
+                        return Err(de::Error::custom("a malformed entry"));
+                    }
+                }
+                Pass::Fast => {
+                    let before = b.graph.id_count();
+                    match map.next_value_seed(Any(EntryShape { b: &mut *b }))? {
+                        // An id interned before is a key put off earlier: defined twice.
+                        Ok(entry) => match b.add(&key, entry) {
+                            Ok(id) if id.0 as usize == before => {}
+                            _ => return Err(again()),
+                        },
+                        Err(Stop::Later) => {
+                            // Only a key with no escapes lies in the text as it is.
+                            let Cow::Borrowed(k) = key else {
+                                return Err(again());
+                            };
+                            if b.graph.id_of(k).is_some() {
+                                return Err(again());
+                            }
+                            let id = b.graph.intern(k).map_err(|_| again())?;
+                            let after =
+                                k.as_ptr() as usize - b.text.as_ptr() as usize + k.len() + 1;
+                            b.deferred.push((id, after));
+                        }
+                        Err(Stop::Bad(_)) => return Err(again()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Any JSON value, checked as a JSON tree would be (numbers in range, strings valid), kept
+/// nowhere.
+struct Check;
+
+impl<'de> Shape<'de> for Check {
+    type Out = ();
+    fn wrong(self, _: &str) -> Built<()> {
+        Ok(())
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<()>, A::Error> {
+        while seq.next_element_seed(Any(Check))?.is_some() {}
+        Ok(Ok(()))
+    }
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Built<()>, A::Error> {
+        while map.next_key_seed(StrSeed)?.is_some() {
+            map.next_value_seed(Any(Check))?.ok();
+        }
+        Ok(Ok(()))
+    }
+}
+
+// ---- computations ----
+
+/// An entry's computation (a task kept in pieces).
+struct EntryShape<'b, 't> {
+    b: &'b mut Builder<'t>,
+}
+
+/// A computation inside an entry.
+struct CompShape<'b, 't> {
+    b: &'b mut Builder<'t>,
+}
+
+fn literal(v: Value) -> Built<Entry> {
+    Ok(Entry::Piece(Piece::Lit(v)))
+}
+
+impl<'de> Shape<'de> for EntryShape<'_, '_> {
+    type Out = Entry;
+    fn wrong(self, got: &str) -> Built<Entry> {
+        bad(format!("unexpected {got}"))
+    }
+    fn null(self) -> Built<Entry> {
+        literal(Value::Null)
+    }
+    fn boolean(self, v: bool) -> Built<Entry> {
+        literal(Value::Bool(v))
+    }
+    fn int(self, v: i64) -> Built<Entry> {
+        literal(Value::Int(v))
+    }
+    fn float(self, v: f64) -> Built<Entry> {
+        literal(Value::Float(v))
+    }
+    fn string(self, s: &str, _: bool) -> Built<Entry> {
+        self.b.string(s).map(Entry::Piece)
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<Entry>, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Any(CompShape { b: &mut *self.b }))? {
+            match item {
+                Ok(p) => items.push(p.into_comp()),
+                Err(stop) => {
+                    drain_seq(&mut seq)?;
+                    return Ok(Err(stop).at(Step::Item(items.len())));
+                }
+            }
+        }
+        Ok(Ok(Entry::Piece(Piece::Comp(Comp::list(items)))))
+    }
+    fn object<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Built<Entry>, A::Error> {
+        read_object(self.b, map)
+    }
+}
+
+impl<'de> Shape<'de> for CompShape<'_, '_> {
+    type Out = Piece;
+    fn wrong(self, got: &str) -> Built<Piece> {
+        bad(format!("unexpected {got}"))
+    }
+    fn null(self) -> Built<Piece> {
+        Ok(Piece::Lit(Value::Null))
+    }
+    fn boolean(self, v: bool) -> Built<Piece> {
+        Ok(Piece::Lit(Value::Bool(v)))
+    }
+    fn int(self, v: i64) -> Built<Piece> {
+        Ok(Piece::Lit(Value::Int(v)))
+    }
+    fn float(self, v: f64) -> Built<Piece> {
+        Ok(Piece::Lit(Value::Float(v)))
+    }
+    fn string(self, s: &str, _: bool) -> Built<Piece> {
+        self.b.string(s)
+    }
+    fn array<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Built<Piece>, A::Error> {
+        let b = self.b;
+        Ok(EntryShape { b: &mut *b }.array(seq)?.map(|e| b.piece(e)))
+    }
+    fn object<A: MapAccess<'de>>(self, map: A) -> std::result::Result<Built<Piece>, A::Error> {
+        let b = self.b;
+        Ok(read_object(&mut *b, map)?.map(|e| b.piece(e)))
+    }
+}
+
+impl Builder<'_> {
+    /// An entry-level computation as a piece of a bigger one.
+    fn piece(&self, e: Entry) -> Piece {
+        match e {
+            Entry::Piece(p) => p,
+            Entry::Task { func, args, kwargs } => Piece::Comp(self.task(func, args, kwargs)),
+        }
+    }
+}
+
+/// The fields an object in a computation may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Fn,
+    Args,
+    Kwargs,
+    Ref,
+    Lit,
+    Bytes,
+    Other,
+}
+
+impl Field {
+    fn of(name: &str) -> Field {
+        match name {
+            "fn" => Field::Fn,
+            "args" => Field::Args,
+            "kwargs" => Field::Kwargs,
+            "ref" => Field::Ref,
+            "lit" => Field::Lit,
+            "bytes" => Field::Bytes,
+            _ => Field::Other,
+        }
+    }
+}
+
+/// An object in a computation: a task, `{"ref"}`, `{"lit"}` or `{"bytes"}`. Fields may come
+/// in any order, so each is read as it comes and what the object is is decided at its end;
+/// problems are ranked as the reader always has: a repeated field, then an unknown one, then
+/// `fn`, `args`, `kwargs`.
+fn read_object<'de, A: MapAccess<'de>>(
+    b: &mut Builder<'_>,
+    mut map: A,
+) -> std::result::Result<Built<Entry>, A::Error> {
+    let mut names: SmallVec<[Cow<'de, str>; 4]> = SmallVec::new();
+    let mut twice: Option<usize> = None;
+    let mut func: Option<Built<u32>> = None;
+    let mut args: Option<Built<Args>> = None;
+    let mut kwargs: Option<Built<Kwargs>> = None;
+    let mut single: Option<Built<Piece>> = None;
+    while let Some(name) = map.next_key_seed(StrSeed)? {
+        let field = Field::of(&name);
+        if field != Field::Other && names.iter().any(|n| *n == name) {
+            twice.get_or_insert(names.len());
+        }
+        names.push(name);
+        if twice.is_some() || field == Field::Other {
+            map.next_value::<IgnoredAny>()?;
+            continue;
+        }
+        match field {
+            Field::Fn => func = Some(map.next_value_seed(Any(FnShape { b: &mut *b }))?),
+            Field::Args => args = Some(map.next_value_seed(Any(ArgsShape { b: &mut *b }))?),
+            Field::Kwargs => kwargs = Some(map.next_value_seed(Any(KwargsShape { b: &mut *b }))?),
+            Field::Ref => {
+                let r = map.next_value_seed(Any(RefShape { b: &mut *b }))?;
+                single = Some(r.at(Step::Field("ref")));
+            }
+            Field::Lit => {
+                let v = map.next_value_seed(Any(DataShape))?;
+                single = Some(v.map(Piece::Lit).at(Step::Field("lit")));
+            }
+            Field::Bytes => {
+                let v = map.next_value_seed(Any(BytesShape))?;
+                single = Some(v.map(Piece::Lit).at(Step::Field("bytes")));
+            }
+            Field::Other => unreachable!("skipped above"),
+        }
+    }
+    if let Some(i) = twice {
+        // The last of repeated fields would win unseen: a reader of the file could take it
+        // for another computation than the one run.
+        return Ok(bad(format!("the field \"{}\" is given twice", names[i])));
+    }
+    if let Some(func) = func {
+        if let Some(other) = names
+            .iter()
+            .find(|n| !matches!(Field::of(n), Field::Fn | Field::Args | Field::Kwargs))
+        {
+            return Ok(bad(format!(
+                "a task has the unknown field '{other}' (expected fn, args, kwargs)"
+            )));
+        }
+        let func = match func.at(Step::Field("fn")) {
+            Ok(f) => f,
+            Err(stop) => return Ok(Err(stop)),
+        };
+        let args = match args.unwrap_or(Ok(Args::new())) {
+            Ok(a) => a,
+            Err(stop) => return Ok(Err(stop)),
+        };
+        let kwargs = match kwargs.unwrap_or(Ok(Kwargs::new())) {
+            Ok(k) => k,
+            Err(stop) => return Ok(Err(stop)),
+        };
+        return Ok(Ok(Entry::Task { func, args, kwargs }));
+    }
+    let only = |field: &str| -> Option<Built<Entry>> {
+        let others: Vec<&str> = names.iter().map(|n| &**n).filter(|n| *n != field).collect();
+        (!others.is_empty()).then(|| {
+            bad(format!(
+                "{{\"{field}\": ...}} must have no other field (found: {})",
+                others.join(", ")
+            ))
+        })
+    };
+    for field in ["ref", "lit", "bytes"] {
+        if names.iter().any(|n| n == field) {
+            if let Some(problem) = only(field) {
+                return Ok(problem);
+            }
+            return Ok(single.expect("read with its field").map(Entry::Piece));
+        }
+    }
+    Ok(bad(format!(
+        "an object must be a task {{\"fn\": \"alias:symbol\", ...}}, {{\"ref\": key}}, \
+         {{\"lit\": value}} or {{\"bytes\": base64}}; this one has {}",
+        if names.is_empty() {
+            "no field".to_string()
+        } else {
+            format!("the fields: {}", names.join(", "))
+        }
+    )))
+}
+
+/// A task's `fn`: "alias:symbol".
+struct FnShape<'b, 't> {
+    b: &'b mut Builder<'t>,
+}
+
+impl<'de> Shape<'de> for FnShape<'_, '_> {
+    type Out = u32;
+    fn wrong(self, got: &str) -> Built<u32> {
+        bad(format!("expected \"alias:symbol\" (a string), got {got}"))
+    }
+    fn string(self, s: &str, _: bool) -> Built<u32> {
+        self.b.func(s)
+    }
+}
+
+/// A task's `args`: an array of computations.
+struct ArgsShape<'b, 't> {
+    b: &'b mut Builder<'t>,
+}
+
+impl<'de> Shape<'de> for ArgsShape<'_, '_> {
+    type Out = Args;
+    fn wrong(self, got: &str) -> Built<Args> {
+        bad(format!("expected an array, got {got}")).at(Step::Field("args"))
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<Args>, A::Error> {
+        let mut args = Args::new();
+        while let Some(arg) = seq.next_element_seed(Any(CompShape { b: &mut *self.b }))? {
+            match arg {
+                Ok(p) => args.push(p),
+                Err(stop) => {
+                    drain_seq(&mut seq)?;
+                    return Ok(Err(stop).at(Step::Arg(args.len())));
+                }
+            }
+        }
+        Ok(Ok(args))
+    }
+}
+
+/// A task's `kwargs`: an object of computations.
+struct KwargsShape<'b, 't> {
+    b: &'b mut Builder<'t>,
+}
+
+impl<'de> Shape<'de> for KwargsShape<'_, '_> {
+    type Out = Kwargs;
+    fn wrong(self, got: &str) -> Built<Kwargs> {
+        bad(format!(
+            "expected an object of keyword arguments, got {got}"
+        ))
+        .at(Step::Field("kwargs"))
+    }
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Built<Kwargs>, A::Error> {
+        let mut kwargs = Kwargs::new();
+        while let Some(name) = map.next_key_seed(StrSeed)? {
+            let step = || Step::Kwarg(name.to_string());
+            let problem = if name.is_empty() || name.contains('\0') {
+                Some(bad("a keyword name must be non-empty and hold no NUL"))
+            } else if kwargs.iter().any(|(n, _)| *n == *name) {
+                Some(bad("the keyword argument is given twice"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                map.next_value::<IgnoredAny>()?;
+                drain_map(&mut map)?;
+                return Ok(problem.at(step()));
+            }
+            match map.next_value_seed(Any(CompShape { b: &mut *self.b }))? {
+                Ok(p) => kwargs.push((name.into_owned(), p.into_comp())),
+                Err(stop) => {
+                    drain_map(&mut map)?;
+                    return Ok(Err(stop).at(step()));
+                }
+            }
+        }
+        Ok(Ok(kwargs))
+    }
+}
+
+/// `{"ref": key}`'s key.
+struct RefShape<'b, 't> {
+    b: &'b mut Builder<'t>,
+}
+
+impl<'de> Shape<'de> for RefShape<'_, '_> {
+    type Out = Piece;
+    fn wrong(self, got: &str) -> Built<Piece> {
+        bad(format!(
+            "expected the key referred to (a string), got {got}"
+        ))
+    }
+    fn string(self, s: &str, _: bool) -> Built<Piece> {
+        self.b.reference(s)
+    }
+}
+
+/// A JSON value taken as data (inside `lit`): arrays are lists, strings are strings,
+/// `{"bytes": b64}` is bytes.
+struct DataShape;
+
+impl<'de> Shape<'de> for DataShape {
+    type Out = Value;
+    fn wrong(self, got: &str) -> Built<Value> {
+        bad(format!("unexpected {got}"))
+    }
+    fn null(self) -> Built<Value> {
+        Ok(Value::Null)
+    }
+    fn boolean(self, v: bool) -> Built<Value> {
+        Ok(Value::Bool(v))
+    }
+    fn int(self, v: i64) -> Built<Value> {
+        Ok(Value::Int(v))
+    }
+    fn float(self, v: f64) -> Built<Value> {
+        Ok(Value::Float(v))
+    }
+    fn string(self, s: &str, _: bool) -> Built<Value> {
+        Ok(Value::str(s))
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<Value>, A::Error> {
+        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Any(DataShape))? {
+            match item {
+                Ok(v) => values.push(v),
+                Err(stop) => {
+                    drain_seq(&mut seq)?;
+                    return Ok(Err(stop).at(Step::Item(values.len())));
+                }
+            }
+        }
+        Ok(Value::list(values).or_else(|e| bad(e.message)))
+    }
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Built<Value>, A::Error> {
+        let (mut fields, mut bytes, mut twice) = (0, None, false);
+        while let Some(name) = map.next_key_seed(StrSeed)? {
+            fields += 1;
+            if name == "bytes" && bytes.is_none() {
+                bytes = Some(map.next_value_seed(Any(BytesShape))?);
+            } else {
+                twice |= name == "bytes";
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(match bytes {
+            _ if twice => bad("the field \"bytes\" is given twice"),
+            Some(b) if fields == 1 => b.at(Step::Field("bytes")),
+            _ => bad("an object inside \"lit\" must be {\"bytes\": base64}: values have no maps"),
+        })
+    }
+}
+
+/// `{"bytes": b64}`'s text.
+struct BytesShape;
+
+impl<'de> Shape<'de> for BytesShape {
+    type Out = Value;
+    fn wrong(self, got: &str) -> Built<Value> {
+        bad(format!("expected base64 text (a string), got {got}"))
+    }
+    fn string(self, s: &str, _: bool) -> Built<Value> {
+        match B64.decode(s) {
+            Ok(b) => Ok(Value::bytes(&b)),
+            Err(e) => bad(format!("not valid base64: {e}")),
+        }
+    }
+}
