@@ -49,8 +49,11 @@ pub(super) fn parse(text: &[u8], base_dir: &Path) -> Result<GraphFile> {
 
 /// The optimistic pass (and re-reading the entries it put off); None on any error.
 fn one_pass(text: &[u8], base_dir: &Path) -> Option<GraphFile> {
+    // Checked as UTF-8 once, the text needs no check per string (serde_json's `from_str`);
+    // text that is not UTF-8 is an error the exact passes report.
+    let text = std::str::from_utf8(text).ok()?;
     let mut b = Builder::new(text, base_dir, None);
-    let mut de = serde_json::Deserializer::from_slice(text);
+    let mut de = serde_json::Deserializer::from_str(text);
     let top = DocSeed {
         b: &mut b,
         pass: Pass::Fast,
@@ -75,7 +78,7 @@ fn one_pass(text: &[u8], base_dir: &Path) -> Option<GraphFile> {
 
 /// The exact passes: the first error, as the reader has always reported it.
 fn exact(text: &[u8], base_dir: &Path) -> Result<GraphFile> {
-    let mut b = Builder::new(text, base_dir, None);
+    let mut b = Builder::new("", base_dir, None);
     let mut de = serde_json::Deserializer::from_slice(text);
     let top = DocSeed {
         b: &mut b,
@@ -162,7 +165,8 @@ enum Pass {
 }
 
 struct Builder<'t> {
-    text: &'t [u8],
+    /// The text of the fast pass, where put-off entries are read again.
+    text: &'t str,
     base_dir: &'t Path,
     graph: Graph,
     /// Keys with ids below this are the keys of the file's graph (a bare string equal to one
@@ -285,7 +289,52 @@ impl Piece {
     }
 }
 
-type Args = SmallVec<[Piece; 4]>;
+/// A task's positional arguments as read: kept as the graph's simple arguments (references
+/// and literals, added without building a `Comp`) until one is anything else.
+enum Args {
+    Simple(SimpleArgs),
+    Comps(Vec<Comp>),
+}
+
+impl Args {
+    fn new() -> Args {
+        Args::Simple(SimpleArgs::new())
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Args::Simple(a) => a.len(),
+            Args::Comps(c) => c.len(),
+        }
+    }
+
+    fn push(&mut self, piece: Piece) {
+        match (&mut *self, piece) {
+            (Args::Simple(a), Piece::Ref(id)) => a.push(Arg::Ref(id)),
+            (Args::Simple(a), Piece::Lit(v)) => a.push(Arg::Lit(v)),
+            (Args::Comps(c), p) => c.push(p.into_comp()),
+            (Args::Simple(_), Piece::Comp(comp)) => {
+                let mut comps = std::mem::replace(self, Args::Comps(Vec::new())).into_comps();
+                comps.push(comp);
+                *self = Args::Comps(comps);
+            }
+        }
+    }
+
+    fn into_comps(self) -> Vec<Comp> {
+        match self {
+            Args::Simple(a) => a
+                .into_iter()
+                .map(|a| match a {
+                    Arg::Ref(id) => Comp::id(TaskId(id)),
+                    Arg::Lit(v) => Comp::value(v),
+                })
+                .collect(),
+            Args::Comps(c) => c,
+        }
+    }
+}
+
 type Kwargs = Vec<(String, Comp)>;
 
 /// An entry's computation: a task stays in pieces, so a task of references and literals (the
@@ -300,7 +349,7 @@ enum Entry {
 }
 
 impl<'t> Builder<'t> {
-    fn new(text: &'t [u8], base_dir: &'t Path, file_keys: Option<u32>) -> Builder<'t> {
+    fn new(text: &'t str, base_dir: &'t Path, file_keys: Option<u32>) -> Builder<'t> {
         Builder {
             text,
             base_dir,
@@ -400,31 +449,23 @@ impl<'t> Builder<'t> {
     }
 
     fn task(&self, func: u32, args: Args, kwargs: Kwargs) -> Comp {
-        let args = args.into_iter().map(Piece::into_comp).collect();
-        Comp::task(&self.funcs[func as usize], args, kwargs)
+        Comp::task(&self.funcs[func as usize], args.into_comps(), kwargs)
     }
 
     /// Adds an entry read whole.
     fn add(&mut self, key: &str, entry: Entry) -> Result<TaskId> {
         let added = match entry {
-            Entry::Task { func, args, kwargs }
-                if kwargs.is_empty() && args.iter().all(|a| !matches!(a, Piece::Comp(_))) =>
-            {
-                let mut simple: SimpleArgs = args
-                    .into_iter()
-                    .map(|a| match a {
-                        Piece::Ref(id) => Arg::Ref(id),
-                        Piece::Lit(v) => Arg::Lit(v),
-                        Piece::Comp(_) => unreachable!("filtered above"),
-                    })
-                    .collect();
+            Entry::Task {
+                func,
+                args: Args::Simple(mut args),
+                kwargs,
+            } if kwargs.is_empty() => {
                 let func = &self.funcs[func as usize];
-                self.graph.add_task_simple(key, func, &mut simple)
+                self.graph.add_task_simple(key, func, &mut args)
             }
             Entry::Task { func, args, kwargs } => {
-                let args = args.into_iter().map(Piece::into_comp).collect();
                 let func = self.funcs[func as usize].clone();
-                self.graph.add_task(key, &func, args, kwargs)
+                self.graph.add_task(key, &func, args.into_comps(), kwargs)
             }
             Entry::Piece(p) => self.graph.add(key, p.into_comp()),
         };
@@ -453,11 +494,11 @@ impl<'t> Builder<'t> {
     fn read_again(&mut self, id: u32, at: usize) -> Option<()> {
         let text = self.text;
         let rest = &text[at..];
-        let colon = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-        if rest[colon] != b':' {
+        let colon = rest.find(|c: char| !c.is_ascii_whitespace())?;
+        if rest.as_bytes()[colon] != b':' {
             return None;
         }
-        let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..]);
+        let mut de = serde_json::Deserializer::from_str(&rest[colon + 1..]);
         let entry = Any(EntryShape { b: self })
             .deserialize(&mut de)
             .ok()?
@@ -875,26 +916,27 @@ impl Builder<'_> {
 }
 
 /// The fields an object in a computation may have.
+/// (A bit each, to tell a repeated field.)
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Field {
-    Fn,
-    Args,
-    Kwargs,
-    Ref,
-    Lit,
-    Bytes,
-    Other,
+    Fn = 1,
+    Args = 2,
+    Kwargs = 4,
+    Ref = 8,
+    Lit = 16,
+    Bytes = 32,
+    Other = 0,
 }
 
 impl Field {
     fn of(name: &str) -> Field {
-        match name {
-            "fn" => Field::Fn,
-            "args" => Field::Args,
-            "kwargs" => Field::Kwargs,
-            "ref" => Field::Ref,
-            "lit" => Field::Lit,
-            "bytes" => Field::Bytes,
+        match name.as_bytes() {
+            b"fn" => Field::Fn,
+            b"args" => Field::Args,
+            b"kwargs" => Field::Kwargs,
+            b"ref" => Field::Ref,
+            b"lit" => Field::Lit,
+            b"bytes" => Field::Bytes,
             _ => Field::Other,
         }
     }
@@ -909,15 +951,22 @@ fn read_object<'de, A: MapAccess<'de>>(
     mut map: A,
 ) -> std::result::Result<Built<Entry>, A::Error> {
     let mut names: SmallVec<[Cow<'de, str>; 4]> = SmallVec::new();
+    let mut seen = 0u8;
     let mut twice: Option<usize> = None;
+    // The first field a task may not have.
+    let mut not_task: Option<usize> = None;
     let mut func: Option<Built<u32>> = None;
     let mut args: Option<Built<Args>> = None;
     let mut kwargs: Option<Built<Kwargs>> = None;
     let mut single: Option<Built<Piece>> = None;
     while let Some(name) = map.next_key_seed(StrSeed)? {
         let field = Field::of(&name);
-        if field != Field::Other && names.iter().any(|n| *n == name) {
+        if seen & field as u8 != 0 {
             twice.get_or_insert(names.len());
+        }
+        seen |= field as u8;
+        if !matches!(field, Field::Fn | Field::Args | Field::Kwargs) {
+            not_task.get_or_insert(names.len());
         }
         names.push(name);
         if twice.is_some() || field == Field::Other {
@@ -949,12 +998,10 @@ fn read_object<'de, A: MapAccess<'de>>(
         return Ok(bad(format!("the field \"{}\" is given twice", names[i])));
     }
     if let Some(func) = func {
-        if let Some(other) = names
-            .iter()
-            .find(|n| !matches!(Field::of(n), Field::Fn | Field::Args | Field::Kwargs))
-        {
+        if let Some(i) = not_task {
             return Ok(bad(format!(
-                "a task has the unknown field '{other}' (expected fn, args, kwargs)"
+                "a task has the unknown field '{}' (expected fn, args, kwargs)",
+                names[i]
             )));
         }
         let func = match func.at(Step::Field("fn")) {
@@ -1165,6 +1212,70 @@ impl<'de> Shape<'de> for BytesShape {
         match B64.decode(s) {
             Ok(b) => Ok(Value::bytes(&b)),
             Err(e) => bad(format!("not valid base64: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Computations over a few keys (some never defined), with the forms whose meaning
+    /// depends on which keys the file defines.
+    fn comp() -> impl Strategy<Value = String> {
+        let leaf = prop::sample::select(vec![
+            r#""a""#,
+            r#""b""#,
+            r#""c""#,
+            r#""nope""#,
+            r#""\u0061""#,
+            r#"{"ref": "b"}"#,
+            r#"{"ref": "nope"}"#,
+            r#"{"lit": "a"}"#,
+            r#"{"lit": ["b", {"bytes": "AA=="}]}"#,
+            r#"{"bytes": "aGk="}"#,
+            "1",
+            "-2.5",
+            "null",
+            "true",
+        ])
+        .prop_map(str::to_string);
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            prop::collection::vec(inner, 0..3).prop_map(|items| format!("[{}]", items.join(", ")))
+        })
+    }
+
+    fn written(f: &GraphFile) -> String {
+        super::super::write(&f.graph, f.keys.as_ref(), None).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The one pass (putting off what it cannot tell yet) builds the same graph, in the
+        /// same order, as the exact passes.
+        #[test]
+        fn one_pass_and_exact_passes_agree(
+            entries in prop::collection::vec((prop::sample::select(vec!["a", "b", "c", "d", "\\u0064"]), comp()), 0..6),
+            keys_first in any::<bool>(),
+        ) {
+            let graph: Vec<String> = entries.iter().map(|(k, v)| format!(r#""{k}": {v}"#)).collect();
+            let graph = format!("{{{}}}", graph.join(", "));
+            let text = if keys_first {
+                format!(r#"{{"keys": ["a", "b"], "graph": {graph}}}"#)
+            } else {
+                format!(r#"{{"graph": {graph}, "keys": ["a", "b"]}}"#)
+            };
+            let dir = Path::new(".");
+            let exact = exact(text.as_bytes(), dir);
+            if let Some(fast) = one_pass(text.as_bytes(), dir) {
+                match exact {
+                    Ok(exact) => prop_assert_eq!(written(&fast), written(&exact), "{}", text),
+                    Err(e) => prop_assert!(false, "{text}: one pass read it, exactly: {}", e.message),
+                }
+            }
         }
     }
 }

@@ -292,6 +292,7 @@ fn write_diagnostics(
         stats,
         profile,
         build,
+        graph_bytes: graph.heap_bytes(),
         error,
     };
     if args.stats {
