@@ -565,6 +565,8 @@ fn writing_and_reading_back_gives_the_same_graph() {
     // The plugin path is written relative to the base folder, and entries keep their order.
     assert!(written.contains(r#""ex": "libexample.so""#), "{written}");
     let json: serde_json::Value = serde_json::from_str(&written).unwrap();
+    // Written straight from the graph, the text is what serde_json's pretty printer gives.
+    assert_eq!(written, serde_json::to_string_pretty(&json).unwrap() + "\n");
     let order: Vec<&str> = json["graph"]
         .as_object()
         .unwrap()
