@@ -763,7 +763,11 @@ impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
                     let added = match map.next_value_seed(Any(EntryShape { b: &mut *b }))? {
                         Ok(entry) => b.add(&key, entry).map(drop),
                         Err(Stop::Bad(p)) => Err(p.into_error(&key)),
-                        Err(Stop::Later) => unreachable!("every key is known"),
+                        // Every key and plugin is known in this pass: nothing is put off.
+                        Err(Stop::Later) => Err(Error::invalid_graph(
+                            &key,
+                            "could not be read (an internal error of the graph-file reader)",
+                        )),
                     };
                     if let Err(e) = added {
                         b.failed = Some(e);
