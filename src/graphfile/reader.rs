@@ -1251,6 +1251,32 @@ mod tests {
         })
     }
 
+    /// What the one pass reads itself (so big files are not read three times): files in
+    /// dependency order, references ahead (put off), string literals, escapes; not errors.
+    #[test]
+    fn the_one_pass_reads_every_valid_file_whose_keys_have_no_escapes() {
+        let dir = Path::new(".");
+        for text in [
+            r#"{"graph": {"a": 1, "b": ["a", "text"], "c": {"ref": "b"}}, "keys": "c"}"#,
+            r#"{"keys": "c", "graph": {"c": ["b", {"ref": "a"}], "b": ["a"], "a": "b\u0062"}}"#,
+            r#"{"graph": {"a": {"ref": "nowhere"}, "b": {"lit": ["a", {"bytes": "AA=="}]}}}"#,
+        ] {
+            let f = one_pass(text.as_bytes(), dir).unwrap_or_else(|| panic!("{text}"));
+            let exact = exact(text.as_bytes(), dir).unwrap();
+            assert_eq!(written(&f), written(&exact), "{text}");
+        }
+        for text in [
+            r#"{"graph": {"a": 1, "a": 2}}"#,
+            r#"{"graph": {"a": ["b"], "a": 2, "b": 1}}"#,
+            r#"{"graph": {"a": {"lit": 1, "lit": 2}}}"#,
+            r#"{"graph": {"a": [1, 2}}"#,
+            r#"{"graph": {}, "keys": 3}"#,
+        ] {
+            assert!(one_pass(text.as_bytes(), dir).is_none(), "{text}");
+            assert!(exact(text.as_bytes(), dir).is_err(), "{text}");
+        }
+    }
+
     fn written(f: &GraphFile) -> String {
         super::super::write(&f.graph, f.keys.as_ref(), None).unwrap()
     }
