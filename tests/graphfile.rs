@@ -528,6 +528,31 @@ fn nesting_is_limited_with_a_clear_error() {
 }
 
 #[test]
+fn nesting_is_limited_the_same_in_an_entry_read_after_the_keys_it_names() {
+    // "a" names "x", defined after it, so "a" is read again on its own once "x" is known:
+    // still the document's limit (its object, "graph", the entry's list and `n` more lists).
+    let file_of = |n: usize| {
+        format!(
+            r#"{{"graph": {{"a": ["x", {}1{}], "x": 1}}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let most = MAX_FILE_DEPTH - 3;
+    let f = parse(&file_of(most)).unwrap();
+    assert_eq!(f.graph.len(), 2);
+    for n in [most + 1, most + 2, most + 3] {
+        let e = parse(&file_of(n)).err().expect("too deep");
+        assert_eq!(e.key.as_deref(), Some("a"), "{}", e.message);
+        assert!(
+            e.message.contains("nests deeper than 127 JSON levels"),
+            "{}",
+            e.message
+        );
+    }
+}
+
+#[test]
 fn a_long_chain_parses_and_runs() {
     let mut graph = String::from(r#"{"k0": 0"#);
     for i in 1..20_000 {

@@ -16,9 +16,9 @@
 //!    checks the whole text, interning every key of `graph`), then `plugins`, then a key
 //!    defined twice, then the first malformed entry in file order, then `keys`.
 //!
-//! The depth limit is serde_json's recursion limit, checked in every pass (a skipped value is
-//! re-read by a checking pass before anything is accepted), so deep input is an error, never
-//! a stack overflow.
+//! The depth limit is serde_json's recursion limit, checked in every pass and on values read
+//! through without being kept (`shape::Skip`), so deep input is an error, never a stack
+//! overflow, and an entry read again on its own was already held to the document's limit.
 
 mod computations;
 mod shape;
@@ -29,11 +29,11 @@ use std::fmt::{self, Write as _};
 use std::path::Path;
 
 use rustc_hash::FxHashMap;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value as Json;
 
 use computations::EntryShape;
-use shape::{Any, Shape, StrSeed};
+use shape::{Any, Check, StrSeed};
 
 use super::{json_kind, read_keys, syntax_error, GraphFile};
 use crate::comp::{Comp, TaskId};
@@ -680,27 +680,6 @@ impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
             }
         }
         Ok(())
-    }
-}
-
-/// Any JSON value, checked as a JSON tree would be (numbers in range, strings valid), kept
-/// nowhere.
-struct Check;
-
-impl<'de> Shape<'de> for Check {
-    type Out = ();
-    fn wrong(self, _: &str) -> Built<()> {
-        Ok(())
-    }
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<()>, A::Error> {
-        while seq.next_element_seed(Any(Check))?.is_some() {}
-        Ok(Ok(()))
-    }
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Built<()>, A::Error> {
-        while map.next_key_seed(StrSeed)?.is_some() {
-            map.next_value_seed(Any(Check))?.ok();
-        }
-        Ok(Ok(()))
     }
 }
 

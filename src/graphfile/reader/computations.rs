@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess};
+use serde::de::{MapAccess, SeqAccess};
 use smallvec::SmallVec;
 
-use super::shape::{drain_map, drain_seq, Any, Shape, StrSeed};
+use super::shape::{drain_map, drain_seq, Any, Shape, Skip, StrSeed};
 use super::*;
 use crate::graphfile::B64;
 
@@ -158,7 +158,7 @@ fn read_object<'de, A: MapAccess<'de>>(
         }
         names.push(name);
         if twice.is_some() || field == Field::Other {
-            map.next_value::<IgnoredAny>()?;
+            map.next_value_seed(Skip)?;
             continue;
         }
         match field {
@@ -299,7 +299,7 @@ impl<'de> Shape<'de> for KwargsShape<'_, '_> {
                 None
             };
             if let Some(problem) = problem {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
                 drain_map(&mut map)?;
                 return Ok(problem.at(step()));
             }
@@ -377,7 +377,7 @@ impl<'de> Shape<'de> for DataShape {
                 bytes = Some(map.next_value_seed(Any(BytesShape))?);
             } else {
                 twice |= name == "bytes";
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Skip)?;
             }
         }
         Ok(match bytes {

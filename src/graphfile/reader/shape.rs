@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::Built;
 
@@ -36,14 +36,16 @@ pub(super) trait Shape<'de>: Sized {
         self,
         mut seq: A,
     ) -> std::result::Result<Built<Self::Out>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        while seq.next_element_seed(Skip)?.is_some() {}
         Ok(self.wrong("an array"))
     }
     fn object<A: MapAccess<'de>>(
         self,
         mut map: A,
     ) -> std::result::Result<Built<Self::Out>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        while map.next_key_seed(StrSeed)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
         Ok(self.wrong("an object"))
     }
 }
@@ -122,11 +124,47 @@ impl<'de> Visitor<'de> for StrSeed {
 
 /// Drains the rest of a sequence after a problem (or a put-off) in one of its items.
 pub(super) fn drain_seq<'de, A: SeqAccess<'de>>(seq: &mut A) -> std::result::Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    while seq.next_element_seed(Skip)?.is_some() {}
     Ok(())
 }
 
 pub(super) fn drain_map<'de, A: MapAccess<'de>>(map: &mut A) -> std::result::Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    while map.next_key_seed(StrSeed)?.is_some() {
+        map.next_value_seed(Skip)?;
+    }
     Ok(())
+}
+
+/// Any JSON value, checked as a JSON tree would be (numbers in range, strings valid), kept
+/// nowhere.
+pub(super) struct Check;
+
+impl<'de> Shape<'de> for Check {
+    type Out = ();
+    fn wrong(self, _: &str) -> Built<()> {
+        Ok(())
+    }
+    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<()>, A::Error> {
+        while seq.next_element_seed(Any(Check))?.is_some() {}
+        Ok(Ok(()))
+    }
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Built<()>, A::Error> {
+        while map.next_key_seed(StrSeed)?.is_some() {
+            map.next_value_seed(Any(Check))?.ok();
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// Reads a value through, checked as `Check` does. Values a reader skips (after a problem or
+/// a put-off, or fields it ignores) are checked too, nesting depth included: serde's
+/// `IgnoredAny` does not count depth, and an entry put off is read again on its own, where
+/// serde_json's limit no longer counts the document's two levels around it.
+pub(super) struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        Any(Check).deserialize(d).map(drop)
+    }
 }
