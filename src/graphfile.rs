@@ -1,4 +1,4 @@
-//! Graph files: the JSON encoding of a graph of plugin tasks (shared/design/graph-format.md),
+//! Graph files: the JSON encoding of a graph of plugin tasks (docs/graph-format.md),
 //! read into a `Graph` and written back.
 //!
 //! - A bare JSON string is a reference if it equals a key of the file's graph, else a string
@@ -29,7 +29,7 @@ use crate::value::Value;
 
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
 /// object included (serde_json's recursion limit).
-pub const MAX_FILE_DEPTH: usize = crate::ffi::graphfile::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
+pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json};
 use super::{B64, MAX_FILE_DEPTH};
 use crate::error::{Error, Result};
 use crate::func::Func;
-use crate::graph::{Call, Expr, Graph, View};
+use crate::graph::{Graph, TaskCall, View};
 use crate::value::Value;
 
 /// Writes `graph` (and default `keys`, if given) as a graph file; see `graphfile::write`.
@@ -37,7 +37,7 @@ pub(super) fn write(
     };
     for id in 0..graph.id_count() as u32 {
         if graph.is_defined(id) {
-            w.name_plugins(graph.root(id), 2);
+            w.name_plugins(graph.entry(id), 2);
         }
     }
     let mut out = Vec::new();
@@ -87,27 +87,22 @@ impl<'g> Writer<'g> {
 
     /// The first walk: gives each plugin whose functions `expr` calls an alias (no errors:
     /// the second walk finds them, in order).
-    fn name_plugins(&mut self, expr: &Expr, depth: usize) {
+    fn name_plugins(&mut self, view: View<'g>, depth: usize) {
         if depth >= MAX_FILE_DEPTH {
             return;
         }
-        match self.graph.view(expr) {
+        let graph = self.graph;
+        match view {
             View::Lit(_) | View::Ref(_) => {}
             View::List { start, len } => {
-                for e in self.graph.exprs(start, len) {
-                    self.name_plugins(e, depth + 1);
+                for e in graph.exprs(start, len) {
+                    self.name_plugins(graph.view(e), depth + 1);
                 }
             }
-            View::Task(Call {
-                func,
-                start,
-                nargs,
-                nkwargs,
-                ..
-            }) => {
-                self.name_plugin(self.graph.func(func));
-                for e in self.graph.exprs(start, nargs + nkwargs) {
-                    self.name_plugins(e, depth + 2);
+            View::Task(call) => {
+                self.name_plugin(graph.func(call.func));
+                for arg in graph.args(&call) {
+                    self.name_plugins(arg, depth + 2);
                 }
             }
         }
@@ -194,7 +189,7 @@ impl Serialize for Entries<'_, '_> {
                 graph.key_name(id),
                 &ExprOut {
                     w,
-                    expr: graph.root(id),
+                    view: graph.entry(id),
                     depth: 2,
                 },
             )?;
@@ -237,7 +232,7 @@ impl Serialize for Keys<'_, '_> {
 /// An expression; `depth`: JSON levels already open around it.
 struct ExprOut<'a, 'g> {
     w: &'a Writer<'g>,
-    expr: &'g Expr,
+    view: View<'g>,
     depth: usize,
 }
 
@@ -256,7 +251,7 @@ impl Serialize for ExprOut<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let (w, depth) = (self.w, self.depth);
         let graph = w.graph;
-        match graph.view(self.expr) {
+        match self.view {
             View::Lit(v) => Lit { w, v, depth }.serialize(s),
             View::Ref(id) => {
                 let name = graph.key_name(id);
@@ -273,44 +268,26 @@ impl Serialize for ExprOut<'_, '_> {
                 for expr in graph.exprs(start, len) {
                     seq.serialize_element(&ExprOut {
                         w,
-                        expr,
+                        view: graph.view(expr),
                         depth: inner,
                     })?;
                 }
                 seq.end()
             }
-            View::Task(Call {
-                func,
-                start,
-                nargs,
-                nkwargs,
-                names,
-            }) => {
+            View::Task(call) => {
                 let obj_depth = w.deeper::<S::Error>(depth)?;
                 let inner = w.deeper::<S::Error>(obj_depth)?;
-                let fname = w.func_name::<S::Error>(graph.func(func))?;
-                let children = graph.exprs(start, nargs + nkwargs);
-                let (args, kwargs) = children.split_at(nargs as usize);
-                let mut m = s.serialize_map(Some(if nkwargs > 0 { 3 } else { 2 }))?;
+                let fname = w.func_name::<S::Error>(graph.func(call.func))?;
+                let out = CallOut {
+                    w,
+                    call,
+                    depth: inner,
+                };
+                let mut m = s.serialize_map(Some(if call.nkwargs > 0 { 3 } else { 2 }))?;
                 m.serialize_entry("fn", &fname)?;
-                m.serialize_entry(
-                    "args",
-                    &Exprs {
-                        w,
-                        exprs: args,
-                        depth: inner,
-                    },
-                )?;
-                if nkwargs > 0 {
-                    m.serialize_entry(
-                        "kwargs",
-                        &Kwargs {
-                            w,
-                            names,
-                            exprs: kwargs,
-                            depth: inner,
-                        },
-                    )?;
+                m.serialize_entry("args", &Args(&out))?;
+                if call.nkwargs > 0 {
+                    m.serialize_entry("kwargs", &Kwargs(&out))?;
                 }
                 m.end()
             }
@@ -318,50 +295,39 @@ impl Serialize for ExprOut<'_, '_> {
     }
 }
 
-struct Exprs<'a, 'g> {
+/// A task's arguments; `depth`: JSON levels open around them.
+struct CallOut<'a, 'g> {
     w: &'a Writer<'g>,
-    exprs: &'g [Expr],
+    call: TaskCall,
     depth: usize,
 }
 
-impl Serialize for Exprs<'_, '_> {
+/// `args`: the positional arguments.
+struct Args<'a, 'b, 'g>(&'b CallOut<'a, 'g>);
+
+impl Serialize for Args<'_, '_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.exprs.len()))?;
-        for expr in self.exprs {
-            seq.serialize_element(&ExprOut {
-                w: self.w,
-                expr,
-                depth: self.depth,
-            })?;
+        let CallOut { w, call, depth } = *self.0;
+        let mut seq = s.serialize_seq(Some(call.nargs as usize))?;
+        for view in w.graph.args(&call).take(call.nargs as usize) {
+            seq.serialize_element(&ExprOut { w, view, depth })?;
         }
         seq.end()
     }
 }
 
-struct Kwargs<'a, 'g> {
-    w: &'a Writer<'g>,
-    names: u32,
-    exprs: &'g [Expr],
-    depth: usize,
-}
+/// `kwargs`: the keyword arguments, by name.
+struct Kwargs<'a, 'b, 'g>(&'b CallOut<'a, 'g>);
 
-impl Serialize for Kwargs<'_, '_> {
+impl Serialize for Kwargs<'_, '_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let graph = self.w.graph;
-        let mut m = s.serialize_map(Some(self.exprs.len()))?;
-        for (name, expr) in graph
-            .kwnames(self.names, self.exprs.len() as u32)
-            .zip(self.exprs)
-        {
+        let CallOut { w, call, depth } = *self.0;
+        let graph = w.graph;
+        let mut m = s.serialize_map(Some(call.nkwargs as usize))?;
+        let views = graph.args(&call).skip(call.nargs as usize);
+        for (name, view) in graph.kwnames(call.names, call.nkwargs).zip(views) {
             let name = name.strip_suffix(&[0]).unwrap_or(name);
-            m.serialize_entry(
-                &String::from_utf8_lossy(name),
-                &ExprOut {
-                    w: self.w,
-                    expr,
-                    depth: self.depth,
-                },
-            )?;
+            m.serialize_entry(&String::from_utf8_lossy(name), &ExprOut { w, view, depth })?;
         }
         m.end()
     }
