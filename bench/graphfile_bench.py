@@ -20,9 +20,10 @@ each, every run in a fresh process:
      total_ns_per_task is its wall time per task, peak_bytes_per_task its peak RSS per task.
   2. `daskr run FILE --keys <the first task>`: reads the whole file but runs one task, so its
      peak is what reading costs: read_peak_bytes_per_task, and
-     read_beyond_graph_bytes_per_task that minus the graph's own bytes (the file's text and
-     whatever else reading holds; the graph's bytes count the capacity of its arrays, not all
-     of it touched, so at small N this can come out below zero).
+     peak_beyond_graph_bytes_per_task that minus the graph's own bytes: the peak memory of
+     reading beyond the graph itself (the file's text and whatever else reading holds; the
+     graph's bytes count the capacity of its arrays, not all of it touched, so at small N this
+     can come out below zero). bench/compare.py judges its target on this field.
   3. The same with `--stats-json S` (which attaches a profiler, so its memory is not used):
      read_ns_per_task is the command's own `build_s` (the time reading the file took: the graph
      is built as it is read), graph_bytes_per_task its `graph_bytes` (the graph's heap bytes).
@@ -38,7 +39,7 @@ are not.
 Prints one JSON object per line with --json:
   {"system": "daskr-file", "shape", "n", "read_ns_per_task", "total_ns_per_task",
    "peak_bytes_per_task", "graph_bytes_per_task", "read_peak_bytes_per_task",
-   "read_beyond_graph_bytes_per_task", "file_bytes_per_task", "scheduler"}
+   "peak_beyond_graph_bytes_per_task", "file_bytes_per_task", "scheduler"}
 else a table. Exit status non-zero if a run failed.
 """
 
@@ -207,7 +208,7 @@ def main():
             "peak_bytes_per_task": round(max(0, m["peak"] - base) / t, 1),
             "graph_bytes_per_task": round(graph, 1),
             "read_peak_bytes_per_task": round(read_peak, 1),
-            "read_beyond_graph_bytes_per_task": round(read_peak - graph, 1),
+            "peak_beyond_graph_bytes_per_task": round(read_peak - graph, 1),
             "file_bytes_per_task": round(m["file_bytes"] / t, 1),
             "scheduler": a.scheduler,
         }
@@ -216,7 +217,7 @@ def main():
             print(json.dumps(row), flush=True)
     if not a.json:
         cols = ["shape", "n", "read_ns_per_task", "total_ns_per_task", "peak_bytes_per_task",
-                "graph_bytes_per_task", "read_beyond_graph_bytes_per_task", "file_bytes_per_task"]
+                "graph_bytes_per_task", "peak_beyond_graph_bytes_per_task", "file_bytes_per_task"]
         print("  ".join(f"{c:>14}" if i else f"{c:<10}" for i, c in enumerate(cols)))
         for r in rows:
             print("  ".join(f"{r[c]:>14}" if i else f"{r[c]:<10}" for i, c in enumerate(cols)))
