@@ -17,7 +17,8 @@
 mod reader;
 mod writer;
 
-use std::fmt::Write as _;
+pub use reader::GraphFile;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -32,12 +33,6 @@ use crate::value::Value;
 pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// A parsed graph file: the graph and the file's default `keys`, if it has them.
-pub struct GraphFile {
-    pub graph: Graph,
-    pub keys: Option<Value>,
-}
 
 /// Reads the graph file at `path`; relative plugin paths are relative to its folder.
 pub fn read(path: impl AsRef<Path>) -> Result<GraphFile> {
@@ -58,114 +53,6 @@ pub fn read(path: impl AsRef<Path>) -> Result<GraphFile> {
 /// Parses a graph file's text; relative plugin paths are relative to `base_dir`.
 pub fn parse(json: &[u8], base_dir: &Path) -> Result<GraphFile> {
     reader::parse(json, base_dir)
-}
-
-/// A JSON syntax or shape error, with the graph key it happened in when one can be found.
-fn syntax_error(text: &[u8], e: &serde_json::Error) -> Error {
-    let mut message = e.to_string();
-    if message.starts_with("recursion limit exceeded") {
-        message = format!(
-            "nests deeper than {MAX_FILE_DEPTH} JSON levels, the limit for a graph file (at \
-             line {} column {})",
-            e.line(),
-            e.column()
-        );
-    }
-    match graph_key_at(text, e.line(), e.column()) {
-        Some(key) if e.line() > 0 => Error::invalid_graph(&key, message),
-        _ => Error::new(
-            ErrorKind::InvalidGraph,
-            format!("invalid graph file: {message}"),
-        ),
-    }
-}
-
-/// The key of the `graph` entry whose text holds the position (1-based line, column), found
-/// by a forgiving scan of the text (it may be malformed): None outside `graph`'s entries.
-fn graph_key_at(text: &[u8], line: usize, column: usize) -> Option<String> {
-    let mut offset = 0;
-    for _ in 1..line {
-        offset += text[offset..].iter().position(|&b| b == b'\n')? + 1;
-    }
-    let end = (offset + column).min(text.len());
-    let (mut depth, mut i) = (0usize, 0usize);
-    let mut top_key: Option<String> = None;
-    let mut entry: Option<String> = None;
-    let mut last_string: Option<(usize, String)> = None;
-    while i < end {
-        match text[i] {
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < text.len() && text[i] != b'"' {
-                    i += if text[i] == b'\\' { 2 } else { 1 };
-                }
-                let raw = &text[start..(i + 1).min(text.len())];
-                let s = serde_json::from_slice::<String>(raw)
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&raw[1..]).into_owned());
-                last_string = Some((depth, s));
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth < 2 {
-                    entry = None;
-                }
-                if depth < 1 {
-                    top_key = None;
-                }
-            }
-            b':' => match last_string.take() {
-                Some((1, s)) => {
-                    top_key = Some(s);
-                    entry = None;
-                }
-                Some((2, s)) if top_key.as_deref() == Some("graph") => entry = Some(s),
-                _ => {}
-            },
-            _ => {}
-        }
-        i += 1;
-    }
-    entry.filter(|_| depth >= 2)
-}
-
-fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
-/// `keys`: a key or a nested list of keys.
-fn read_keys(json: &Json, place: &mut String) -> Result<Value> {
-    match json {
-        Json::String(k) if !k.is_empty() => Ok(Value::str(k)),
-        Json::Array(items) => {
-            let mut values = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let len = place.len();
-                let _ = write!(place, "[{i}]");
-                values.push(read_keys(item, place)?);
-                place.truncate(len);
-            }
-            Value::list(values).map_err(|e| Error::new(ErrorKind::InvalidGraph, e.message))
-        }
-        other => Err(Error::new(
-            ErrorKind::InvalidGraph,
-            format!(
-                "{place}: expected a key (a non-empty string) or a list of keys, got {}",
-                match other {
-                    Json::String(_) => "an empty string",
-                    o => json_kind(o),
-                }
-            ),
-        )),
-    }
 }
 
 // ---- writing ----

@@ -20,6 +20,7 @@
 //! through without being kept (`shape::Skip`), so deep input is an error, never a stack
 //! overflow, and an entry read again on its own was already held to the document's limit.
 
+mod builder;
 mod computations;
 mod shape;
 
@@ -28,20 +29,27 @@ use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 
-use rustc_hash::FxHashMap;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value as Json;
 
+use builder::{Builder, Stop};
 use computations::EntryShape;
 use shape::{Any, Check, StrSeed};
 
-use super::{json_kind, read_keys, syntax_error, GraphFile};
-use crate::comp::{Comp, TaskId};
+use crate::comp::TaskId;
 use crate::error::{Error, ErrorKind, Result};
-use crate::func::Func;
-use crate::graph::{Arg, Graph, SimpleArgs};
+use crate::graph::Graph;
 use crate::plugin::Plugin;
 use crate::value::Value;
+
+/// How deeply a graph file may nest (`graphfile::MAX_FILE_DEPTH`).
+const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
+
+/// A parsed graph file: the graph and the file's default `keys`, if it has them.
+pub struct GraphFile {
+    pub graph: Graph,
+    pub keys: Option<Value>,
+}
 
 /// Parses a graph file's text; relative plugin paths are relative to `base_dir`.
 pub(super) fn parse(text: &[u8], base_dir: &Path) -> Result<GraphFile> {
@@ -71,7 +79,7 @@ fn one_pass(text: &[u8], base_dir: &Path) -> Option<GraphFile> {
     // Every key interned so far is a key of the file's graph.
     b.file_keys = Some(b.graph.id_count() as u32);
     for (id, at) in std::mem::take(&mut b.deferred) {
-        b.read_again(id, at)?;
+        read_again(&mut b, id, at)?;
     }
     let keys = read_file_keys(top.keys).ok()?;
     Some(GraphFile {
@@ -168,348 +176,18 @@ enum Pass {
     Entries,
 }
 
-struct Builder<'t> {
-    /// The text of the fast pass, where put-off entries are read again.
-    text: &'t str,
-    base_dir: &'t Path,
-    graph: Graph,
-    /// Keys with ids below this are the keys of the file's graph (a bare string equal to one
-    /// is a reference); None while they are not all known (the fast pass).
-    file_keys: Option<u32>,
-    /// The file's plugins by alias; None until `plugins` is read.
-    plugins: Option<HashMap<String, Plugin>>,
-    /// One function per `alias:symbol`, so a graph holds each once.
-    funcs: Vec<Func>,
-    func_ids: FxHashMap<String, u32>,
-    /// The last function looked up: consecutive tasks mostly call the same one.
-    last_func: Option<(String, u32)>,
-    /// Entries put off by the fast pass: (key id, offset of the text just after the key).
-    deferred: Vec<(u32, usize)>,
-    /// The pass over keys: the first key defined twice or not a valid key.
-    key_problem: Option<Error>,
-    /// The pass over entries: the malformed entry that stopped it.
-    failed: Option<Error>,
-}
-
-/// Why a computation was not built.
-enum Stop {
-    /// (fast pass) It names something not known yet: read it again when everything is.
-    Later,
-    Bad(Box<Problem>),
-}
-
-/// A malformed computation: what is wrong and where, innermost step first (the steps are
-/// added as the problem travels out, so the path costs nothing until something is wrong).
-struct Problem {
-    kind: ErrorKind,
-    message: String,
-    steps: Vec<Step>,
-}
-
-/// One step of the path to a place inside an entry, for error messages.
-enum Step {
-    Arg(usize),
-    Kwarg(String),
-    Item(usize),
-    Field(&'static str),
-}
-
-type Built<T> = std::result::Result<T, Stop>;
-
-fn bad<T>(message: impl Into<String>) -> Built<T> {
-    Err(Stop::Bad(Box::new(Problem {
-        kind: ErrorKind::InvalidGraph,
-        message: message.into(),
-        steps: Vec::new(),
-    })))
-}
-
-trait At {
-    /// Adds `step` outside the path of a problem.
-    fn at(self, step: Step) -> Self;
-}
-
-impl<T> At for Built<T> {
-    fn at(self, step: Step) -> Self {
-        self.map_err(|stop| match stop {
-            Stop::Bad(mut p) => {
-                p.steps.push(step);
-                Stop::Bad(p)
-            }
-            later => later,
-        })
+/// Reads a put-off entry again, from just after its key (`at`); None on any error.
+fn read_again(b: &mut Builder<'_>, id: u32, at: usize) -> Option<()> {
+    let text = b.text;
+    let rest = &text[at..];
+    let colon = rest.find(|c: char| !c.is_ascii_whitespace())?;
+    if rest.as_bytes()[colon] != b':' {
+        return None;
     }
-}
-
-impl Problem {
-    fn into_error(self, key: &str) -> Error {
-        let mut place = String::new();
-        for step in self.steps.iter().rev() {
-            match step {
-                Step::Item(i) => {
-                    let _ = write!(place, "[{i}]");
-                }
-                other => {
-                    if !place.is_empty() {
-                        place.push('.');
-                    }
-                    let _ = match other {
-                        Step::Arg(i) => write!(place, "args[{i}]"),
-                        Step::Kwarg(n) => write!(place, "kwargs.{n}"),
-                        Step::Field(f) => write!(place, "{f}"),
-                        Step::Item(_) => unreachable!(),
-                    };
-                }
-            }
-        }
-        let message = if place.is_empty() {
-            self.message
-        } else {
-            format!("{place}: {}", self.message)
-        };
-        match self.kind {
-            ErrorKind::Plugin => {
-                Error::new(ErrorKind::Plugin, format!("key '{key}': {message}")).with_key(key)
-            }
-            _ => Error::invalid_graph(key, message),
-        }
-    }
-}
-
-/// A computation as read: a reference, a literal, or anything else already a `Comp`.
-enum Piece {
-    Ref(u32),
-    Lit(Value),
-    Comp(Comp),
-}
-
-impl Piece {
-    fn into_comp(self) -> Comp {
-        match self {
-            Piece::Ref(id) => Comp::id(TaskId(id)),
-            Piece::Lit(v) => Comp::value(v),
-            Piece::Comp(c) => c,
-        }
-    }
-}
-
-/// A task's positional arguments as read: kept as the graph's simple arguments (references
-/// and literals, added without building a `Comp`) until one is anything else.
-enum Args {
-    Simple(SimpleArgs),
-    Comps(Vec<Comp>),
-}
-
-impl Args {
-    fn new() -> Args {
-        Args::Simple(SimpleArgs::new())
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Args::Simple(a) => a.len(),
-            Args::Comps(c) => c.len(),
-        }
-    }
-
-    fn push(&mut self, piece: Piece) {
-        match (&mut *self, piece) {
-            (Args::Simple(a), Piece::Ref(id)) => a.push(Arg::Ref(id)),
-            (Args::Simple(a), Piece::Lit(v)) => a.push(Arg::Lit(v)),
-            (Args::Comps(c), p) => c.push(p.into_comp()),
-            (Args::Simple(_), Piece::Comp(comp)) => {
-                let mut comps = std::mem::replace(self, Args::Comps(Vec::new())).into_comps();
-                comps.push(comp);
-                *self = Args::Comps(comps);
-            }
-        }
-    }
-
-    fn into_comps(self) -> Vec<Comp> {
-        match self {
-            Args::Simple(a) => a
-                .into_iter()
-                .map(|a| match a {
-                    Arg::Ref(id) => Comp::id(TaskId(id)),
-                    Arg::Lit(v) => Comp::value(v),
-                })
-                .collect(),
-            Args::Comps(c) => c,
-        }
-    }
-}
-
-type Kwargs = Vec<(String, Comp)>;
-
-/// An entry's computation: a task stays in pieces, so a task of references and literals (the
-/// usual one) is added without building a `Comp` for it.
-enum Entry {
-    Piece(Piece),
-    Task {
-        func: u32,
-        args: Args,
-        kwargs: Kwargs,
-    },
-}
-
-impl<'t> Builder<'t> {
-    fn new(text: &'t str, base_dir: &'t Path, file_keys: Option<u32>) -> Builder<'t> {
-        Builder {
-            text,
-            base_dir,
-            graph: Graph::new(),
-            file_keys,
-            plugins: None,
-            funcs: Vec::new(),
-            func_ids: FxHashMap::default(),
-            last_func: None,
-            deferred: Vec::new(),
-            key_problem: None,
-            failed: None,
-        }
-    }
-
-    /// A bare string: a reference if it is a key of the file's graph, else a string.
-    fn string(&mut self, s: &str) -> Built<Piece> {
-        match (self.graph.id_of(s), self.file_keys) {
-            (Some(id), Some(n)) if id.0 < n => Ok(Piece::Ref(id.0)),
-            (_, Some(_)) => Ok(Piece::Lit(Value::str(s))),
-            // The fast pass interns only keys of the file's graph, as it reads them.
-            (Some(id), None) => Ok(Piece::Ref(id.0)),
-            (None, None) => Err(Stop::Later),
-        }
-    }
-
-    /// `{"ref": s}`.
-    fn reference(&mut self, s: &str) -> Built<Piece> {
-        if s.is_empty() || s.contains('\0') {
-            return bad("a key must be non-empty and hold no NUL");
-        }
-        if self.file_keys.is_none() {
-            // Interning a key the fast pass has not read would put it out of file order.
-            return self
-                .graph
-                .id_of(s)
-                .map(|id| Piece::Ref(id.0))
-                .ok_or(Stop::Later);
-        }
-        match self.graph.intern(s) {
-            Ok(id) => Ok(Piece::Ref(id)),
-            Err(e) => bad(e.message),
-        }
-    }
-
-    /// The function a task's `fn` names, as an index into `funcs`.
-    fn func(&mut self, name: &str) -> Built<u32> {
-        if let Some((last, i)) = &self.last_func {
-            if last == name {
-                return Ok(*i);
-            }
-        }
-        if let Some(&i) = self.func_ids.get(name) {
-            self.last_func = Some((name.to_string(), i));
-            return Ok(i);
-        }
-        let Some((alias, symbol)) = name
-            .split_once(':')
-            .filter(|(a, s)| !a.is_empty() && !s.is_empty())
-        else {
-            return bad(format!(
-                "'{name}' does not name a plugin task: expected \"alias:symbol\""
-            ));
-        };
-        let plugin_error = |message: String| {
-            Err(Stop::Bad(Box::new(Problem {
-                kind: ErrorKind::Plugin,
-                message,
-                steps: Vec::new(),
-            })))
-        };
-        let Some(plugins) = &self.plugins else {
-            // `plugins` comes after `graph` in this file.
-            return Err(Stop::Later);
-        };
-        let Some(plugin) = plugins.get(alias) else {
-            let mut known: Vec<&str> = plugins.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            return plugin_error(format!(
-                "'{name}': no plugin has the alias '{alias}' (\"plugins\" has: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ));
-        };
-        let f = match plugin.func_as(symbol, alias) {
-            Ok(f) => f,
-            Err(e) => return plugin_error(format!("'{name}': {}", e.message)),
-        };
-        let i = self.funcs.len() as u32;
-        self.funcs.push(f);
-        self.func_ids.insert(name.to_string(), i);
-        self.last_func = Some((name.to_string(), i));
-        Ok(i)
-    }
-
-    fn task(&self, func: u32, args: Args, kwargs: Kwargs) -> Comp {
-        Comp::task(&self.funcs[func as usize], args.into_comps(), kwargs)
-    }
-
-    /// Adds an entry read whole.
-    fn add(&mut self, key: &str, entry: Entry) -> Result<TaskId> {
-        let added = match entry {
-            Entry::Task {
-                func,
-                args: Args::Simple(mut args),
-                kwargs,
-            } if kwargs.is_empty() => {
-                let func = &self.funcs[func as usize];
-                self.graph.add_task_simple(key, func, &mut args)
-            }
-            Entry::Task { func, args, kwargs } => {
-                let func = self.funcs[func as usize].clone();
-                self.graph.add_task(key, &func, args.into_comps(), kwargs)
-            }
-            Entry::Piece(p) => self.graph.add(key, p.into_comp()),
-        };
-        added.map_err(|e| match e.kind {
-            ErrorKind::InvalidArgument => Error::invalid_graph(key, e.message),
-            _ => e,
-        })
-    }
-
-    /// The pass over keys: notes `key` of `graph` (interning it in file order).
-    fn note_key(&mut self, key: &str) {
-        if self.key_problem.is_some() {
-            return;
-        }
-        if self.graph.id_of(key).is_some() {
-            self.key_problem = Some(Error::invalid_graph(
-                key,
-                "the key is defined twice in \"graph\"",
-            ));
-        } else if let Err(e) = self.graph.intern(key) {
-            self.key_problem = Some(Error::invalid_graph(key, e.message));
-        }
-    }
-
-    /// Reads a put-off entry again, from just after its key (`at`); None on any error.
-    fn read_again(&mut self, id: u32, at: usize) -> Option<()> {
-        let text = self.text;
-        let rest = &text[at..];
-        let colon = rest.find(|c: char| !c.is_ascii_whitespace())?;
-        if rest.as_bytes()[colon] != b':' {
-            return None;
-        }
-        let mut de = serde_json::Deserializer::from_str(&rest[colon + 1..]);
-        let entry = Any(EntryShape { b: self })
-            .deserialize(&mut de)
-            .ok()?
-            .ok()?;
-        let key = self.graph.key(TaskId(id))?.to_string();
-        self.add(&key, entry).ok().map(drop)
-    }
+    let mut de = serde_json::Deserializer::from_str(&rest[colon + 1..]);
+    let entry = Any(EntryShape { b }).deserialize(&mut de).ok()?.ok()?;
+    let key = b.graph.key(TaskId(id))?.to_string();
+    b.add(&key, entry).ok().map(drop)
 }
 
 // ---- the document ----
@@ -680,6 +358,116 @@ impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
             }
         }
         Ok(())
+    }
+}
+
+// ---- syntax errors and `keys` ----
+
+/// A JSON syntax or shape error, with the graph key it happened in when one can be found.
+fn syntax_error(text: &[u8], e: &serde_json::Error) -> Error {
+    let mut message = e.to_string();
+    if message.starts_with("recursion limit exceeded") {
+        message = format!(
+            "nests deeper than {MAX_FILE_DEPTH} JSON levels, the limit for a graph file (at \
+             line {} column {})",
+            e.line(),
+            e.column()
+        );
+    }
+    match graph_key_at(text, e.line(), e.column()) {
+        Some(key) if e.line() > 0 => Error::invalid_graph(&key, message),
+        _ => Error::new(
+            ErrorKind::InvalidGraph,
+            format!("invalid graph file: {message}"),
+        ),
+    }
+}
+
+/// The key of the `graph` entry whose text holds the position (1-based line, column), found
+/// by a forgiving scan of the text (it may be malformed): None outside `graph`'s entries.
+fn graph_key_at(text: &[u8], line: usize, column: usize) -> Option<String> {
+    let mut offset = 0;
+    for _ in 1..line {
+        offset += text[offset..].iter().position(|&b| b == b'\n')? + 1;
+    }
+    let end = (offset + column).min(text.len());
+    let (mut depth, mut i) = (0usize, 0usize);
+    let mut top_key: Option<String> = None;
+    let mut entry: Option<String> = None;
+    let mut last_string: Option<(usize, String)> = None;
+    while i < end {
+        match text[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                let raw = &text[start..(i + 1).min(text.len())];
+                let s = serde_json::from_slice::<String>(raw)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&raw[1..]).into_owned());
+                last_string = Some((depth, s));
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth < 2 {
+                    entry = None;
+                }
+                if depth < 1 {
+                    top_key = None;
+                }
+            }
+            b':' => match last_string.take() {
+                Some((1, s)) => {
+                    top_key = Some(s);
+                    entry = None;
+                }
+                Some((2, s)) if top_key.as_deref() == Some("graph") => entry = Some(s),
+                _ => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    entry.filter(|_| depth >= 2)
+}
+
+fn json_kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// `keys`: a key or a nested list of keys.
+fn read_keys(json: &Json, place: &mut String) -> Result<Value> {
+    match json {
+        Json::String(k) if !k.is_empty() => Ok(Value::str(k)),
+        Json::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let len = place.len();
+                let _ = write!(place, "[{i}]");
+                values.push(read_keys(item, place)?);
+                place.truncate(len);
+            }
+            Value::list(values).map_err(|e| Error::new(ErrorKind::InvalidGraph, e.message))
+        }
+        other => Err(Error::new(
+            ErrorKind::InvalidGraph,
+            format!(
+                "{place}: expected a key (a non-empty string) or a list of keys, got {}",
+                match other {
+                    Json::String(_) => "an empty string",
+                    o => json_kind(o),
+                }
+            ),
+        )),
     }
 }
 

@@ -14,11 +14,14 @@ use base64::Engine as _;
 use serde::ser::{Error as _, Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value as Json};
 
-use super::{B64, MAX_FILE_DEPTH};
 use crate::error::{Error, Result};
 use crate::func::Func;
 use crate::graph::{Graph, TaskCall, View};
 use crate::value::Value;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+/// How deeply a graph file may nest (`graphfile::MAX_FILE_DEPTH`).
+const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
 /// Writes `graph` (and default `keys`, if given) as a graph file; see `graphfile::write`.
 pub(super) fn write(

@@ -7,9 +7,12 @@ use base64::Engine as _;
 use serde::de::{MapAccess, SeqAccess};
 use smallvec::SmallVec;
 
+use super::builder::{bad, Args, At, Builder, Built, Entry, Kwargs, Piece, Step};
 use super::shape::{drain_map, drain_seq, Any, Shape, Skip, StrSeed};
-use super::*;
-use crate::graphfile::B64;
+use crate::comp::Comp;
+use crate::value::Value;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// An entry's computation (a task kept in pieces).
 pub(super) struct EntryShape<'b, 't> {

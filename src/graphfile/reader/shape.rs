@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::Built;
+use super::builder::Built;
 
 /// What a reader of one JSON value does with each kind of value. The kinds it does not take
 /// are a problem saying what it got (the value is still read through, so the parse goes on).
