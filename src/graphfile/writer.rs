@@ -97,9 +97,9 @@ impl<'g> Writer<'g> {
         let graph = self.graph;
         match view {
             View::Lit(_) | View::Ref(_) => {}
-            View::List { start, len } => {
-                for e in graph.exprs(start, len) {
-                    self.name_plugins(graph.view(e), depth + 1);
+            View::List { items, len } => {
+                for item in graph.items(items, len) {
+                    self.name_plugins(item, depth + 1);
                 }
             }
             View::Task(call) => {
@@ -265,13 +265,13 @@ impl Serialize for ExprOut<'_, '_> {
                     Single("ref", name).serialize(s)
                 }
             }
-            View::List { start, len } => {
+            View::List { items, len } => {
                 let inner = w.deeper::<S::Error>(depth)?;
                 let mut seq = s.serialize_seq(Some(len as usize))?;
-                for expr in graph.exprs(start, len) {
+                for view in graph.items(items, len) {
                     seq.serialize_element(&ExprOut {
                         w,
-                        view: graph.view(expr),
+                        view,
                         depth: inner,
                     })?;
                 }
