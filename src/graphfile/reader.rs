@@ -177,7 +177,7 @@ enum Pass {
 }
 
 /// Reads a put-off entry again, from just after its key (`at`); None on any error.
-fn read_again(b: &mut Builder<'_>, id: u32, at: usize) -> Option<()> {
+fn read_again(b: &mut Builder<'_>, id: TaskId, at: usize) -> Option<()> {
     let text = b.text;
     let rest = &text[at..];
     let colon = rest.find(|c: char| !c.is_ascii_whitespace())?;
@@ -186,7 +186,7 @@ fn read_again(b: &mut Builder<'_>, id: u32, at: usize) -> Option<()> {
     }
     let mut de = serde_json::Deserializer::from_str(&rest[colon + 1..]);
     let entry = Any(EntryShape { b }).deserialize(&mut de).ok()?.ok()?;
-    let key = b.graph.key(TaskId(id))?.to_string();
+    let key = b.graph.key(id)?.to_string();
     b.add(&key, entry).ok().map(drop)
 }
 
@@ -336,7 +336,7 @@ impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
                     match map.next_value_seed(Any(EntryShape { b: &mut *b }))? {
                         // An id interned before is a key put off earlier: defined twice.
                         Ok(entry) => match b.add(&key, entry) {
-                            Ok(id) if id.0 as usize == before => {}
+                            Ok(id) if id.index() as usize == before => {}
                             _ => return Err(again()),
                         },
                         Err(Stop::Later) => {

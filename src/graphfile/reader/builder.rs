@@ -31,7 +31,7 @@ pub(super) struct Builder<'t> {
     /// The last function looked up: consecutive tasks mostly call the same one.
     pub(super) last_func: Option<(String, u32)>,
     /// Entries put off by the fast pass: (key id, offset of the text just after the key).
-    pub(super) deferred: Vec<(u32, usize)>,
+    pub(super) deferred: Vec<(TaskId, usize)>,
     /// The pass over keys: the first key defined twice or not a valid key.
     pub(super) key_problem: Option<Error>,
     /// The pass over entries: the malformed entry that stopped it.
@@ -125,7 +125,8 @@ impl Problem {
 
 /// A computation as read: a reference, a literal, or anything else already a `Comp`.
 pub(super) enum Piece {
-    Ref(u32),
+    /// A handle (`TaskId`'s bits).
+    Ref(u64),
     Lit(Value),
     Comp(Comp),
 }
@@ -219,7 +220,7 @@ impl<'t> Builder<'t> {
     /// A bare string: a reference if it is a key of the file's graph, else a string.
     pub(super) fn string(&mut self, s: &str) -> Built<Piece> {
         match (self.graph.id_of(s), self.file_keys) {
-            (Some(id), Some(n)) if id.0 < n => Ok(Piece::Ref(id.0)),
+            (Some(id), Some(n)) if id.index() < n => Ok(Piece::Ref(id.0)),
             (_, Some(_)) => Ok(Piece::Lit(Value::str(s))),
             // The fast pass interns only keys of the file's graph, as it reads them.
             (Some(id), None) => Ok(Piece::Ref(id.0)),
@@ -241,7 +242,7 @@ impl<'t> Builder<'t> {
                 .ok_or(Stop::Later);
         }
         match self.graph.intern(s) {
-            Ok(id) => Ok(Piece::Ref(id)),
+            Ok(id) => Ok(Piece::Ref(id.0)),
             Err(e) => bad(e.message),
         }
     }
