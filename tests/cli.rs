@@ -505,6 +505,8 @@ fn stats_count_what_ran() {
     assert_eq!(s["order"], serde_json::json!(["a", "b", "c"]));
     assert_eq!(s["failed_key"], serde_json::Value::Null);
     assert_eq!(s["busy_share"].as_array().unwrap().len(), 1);
+    assert!(s["graph_bytes"].as_u64().unwrap() > 0, "{s}");
+    assert!(s["build_s"].as_f64().unwrap() > 0.0, "{s}");
 
     let g = graph_file(
         "stats-fail",

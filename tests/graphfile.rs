@@ -144,6 +144,59 @@ fn a_string_is_a_reference_only_if_it_is_a_key_of_the_graph() {
 }
 
 #[test]
+fn entries_may_come_in_any_order_and_refer_ahead() {
+    // Every entry refers to one defined after it (bare strings, {"ref"}, inside lists and
+    // inline tasks); "plugins" comes after "graph", "keys" first; a key with an escape.
+    let text = r#"{
+        "keys": ["z", "w", "e\u0078"],
+        "graph": {
+            "z": {"fn": "ex:add", "args": ["y", {"ref": "x"}], "kwargs": {"scale": "two"}},
+            "w": ["y", {"fn": "ex:inc", "args": ["x"]}, "not-a-key"],
+            "y": {"fn": "ex:inc", "args": ["x"]},
+            "ex": {"fn": "ex:inc", "args": ["two"]},
+            "two": 2,
+            "x": 1
+        },
+        "plugins": {"ex": "libexample.so"}
+    }"#;
+    let f = parse(text).unwrap();
+    assert_eq!(
+        f.graph
+            .get(f.keys.as_ref().unwrap(), &opts(Scheduler::Sync, 1))
+            .unwrap(),
+        list(vec![
+            Value::Int(6),
+            list(vec![Value::Int(2), Value::Int(2), Value::str("not-a-key")]),
+            Value::Int(3),
+        ])
+    );
+    // The graph keeps the file's order of entries (written back in it).
+    let written: serde_json::Value = serde_json::from_str(&write(&f)).unwrap();
+    let order: Vec<&str> = written["graph"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(order, ["z", "w", "y", "ex", "two", "x"]);
+}
+
+#[test]
+fn a_key_defined_twice_is_refused_even_when_its_first_definition_was_put_off() {
+    // The first "a" names a key not read yet, so it is read after the second.
+    for graph in [
+        r#"{"a": ["b"], "b": 1, "a": 2}"#,
+        r#"{"a": 2, "b": 1, "a": ["b"]}"#,
+        r#"{"a": {"ref": "b"}, "a": 2, "b": 1}"#,
+    ] {
+        let e = parse(&file(graph, "null")).err().expect(graph);
+        assert_eq!(e.kind, ErrorKind::InvalidGraph, "{graph}");
+        assert_eq!(e.key.as_deref(), Some("a"), "{graph}");
+        assert!(e.message.contains("defined twice"), "{}", e.message);
+    }
+}
+
+#[test]
 fn numbers_that_fit_are_ints_others_floats() {
     let text = file(
         r#"{"a": [1, -9223372036854775808, 9223372036854775808, 1.0, 2.5e3, 1e400]}"#,
@@ -289,6 +342,61 @@ fn bad_inputs() -> Vec<(String, ErrorKind, Option<&'static str>, &'static str)> 
             "bytes: expected base64 text",
         ),
         (g(r#"{"z": {}}"#), G, Some("z"), "this one has no field"),
+        // A repeated field would let the last one win unseen (issue 18).
+        (
+            g(r#"{"z": {"fn": "ex:inc", "args": [1], "fn": "ex:add"}}"#),
+            G,
+            Some("z"),
+            "key 'z': the field \"fn\" is given twice",
+        ),
+        (
+            g(r#"{"z": {"fn": "ex:inc", "args": [1], "args": [2]}}"#),
+            G,
+            Some("z"),
+            "key 'z': the field \"args\" is given twice",
+        ),
+        (
+            g(r#"{"z": {"fn": "ex:add", "kwargs": {"scale": 2}, "args": [1, 2], "kwargs": {}}}"#),
+            G,
+            Some("z"),
+            "key 'z': the field \"kwargs\" is given twice",
+        ),
+        (
+            g(r#"{"y": 1, "z": {"fn": "ex:inc", "args": [{"ref": "y", "ref": "z"}]}}"#),
+            G,
+            Some("z"),
+            "key 'z': args[0]: the field \"ref\" is given twice",
+        ),
+        (
+            g(r#"{"z": [0, {"lit": 1, "lit": 2}]}"#),
+            G,
+            Some("z"),
+            "key 'z': [1]: the field \"lit\" is given twice",
+        ),
+        (
+            g(r#"{"z": {"bytes": "AA==", "bytes": "AQ=="}}"#),
+            G,
+            Some("z"),
+            "key 'z': the field \"bytes\" is given twice",
+        ),
+        (
+            g(r#"{"z": {"lit": [{"bytes": "AA==", "bytes": "AQ=="}]}}"#),
+            G,
+            Some("z"),
+            "key 'z': lit[0]: the field \"bytes\" is given twice",
+        ),
+        (
+            g(r#"{"z": {"fn": "ex:add", "args": [1, 2], "kwargs": {"scale": 2, "scale": 3}}}"#),
+            G,
+            Some("z"),
+            "key 'z': kwargs.scale: the keyword argument is given twice",
+        ),
+        (
+            r#"{"plugins": {"ex": "libexample.so", "ex": "nope.so"}, "graph": {}}"#.into(),
+            G,
+            None,
+            "plugins.ex: the alias is declared twice",
+        ),
         (g(r#"{"z": 1, "z": 2}"#), G, Some("z"), "defined twice"),
         (g(r#"{"": 1}"#), G, Some(""), "must not be empty"),
         (g(r#"{"a": 1, "b": [1, 2,"#), G, Some("b"), "key 'b': "),
@@ -420,6 +528,31 @@ fn nesting_is_limited_with_a_clear_error() {
 }
 
 #[test]
+fn nesting_is_limited_the_same_in_an_entry_read_after_the_keys_it_names() {
+    // "a" names "x", defined after it, so "a" is read again on its own once "x" is known:
+    // still the document's limit (its object, "graph", the entry's list and `n` more lists).
+    let file_of = |n: usize| {
+        format!(
+            r#"{{"graph": {{"a": ["x", {}1{}], "x": 1}}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
+    };
+    let most = MAX_FILE_DEPTH - 3;
+    let f = parse(&file_of(most)).unwrap();
+    assert_eq!(f.graph.len(), 2);
+    for n in [most + 1, most + 2, most + 3] {
+        let e = parse(&file_of(n)).err().expect("too deep");
+        assert_eq!(e.key.as_deref(), Some("a"), "{}", e.message);
+        assert!(
+            e.message.contains("nests deeper than 127 JSON levels"),
+            "{}",
+            e.message
+        );
+    }
+}
+
+#[test]
 fn a_long_chain_parses_and_runs() {
     let mut graph = String::from(r#"{"k0": 0"#);
     for i in 1..20_000 {
@@ -457,6 +590,8 @@ fn writing_and_reading_back_gives_the_same_graph() {
     // The plugin path is written relative to the base folder, and entries keep their order.
     assert!(written.contains(r#""ex": "libexample.so""#), "{written}");
     let json: serde_json::Value = serde_json::from_str(&written).unwrap();
+    // Written straight from the graph, the text is what serde_json's pretty printer gives.
+    assert_eq!(written, serde_json::to_string_pretty(&json).unwrap() + "\n");
     let order: Vec<&str> = json["graph"]
         .as_object()
         .unwrap()

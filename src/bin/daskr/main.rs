@@ -336,6 +336,7 @@ fn write_diagnostics(
         stats,
         profile,
         build,
+        graph_bytes: graph.heap_bytes(),
         error,
     };
     if args.stats {

@@ -109,7 +109,10 @@ pub fn with_build_phase(mut profile: Profile, build: Duration) -> Profile {
 pub struct Report<'a> {
     pub stats: &'a Stats,
     pub profile: &'a Profile,
+    /// Reading the graph file (the graph is built as the file is read).
     pub build: Duration,
+    /// The graph's own heap bytes (`Graph::heap_bytes`), for memory reports.
+    pub graph_bytes: usize,
     pub error: Option<&'a Error>,
 }
 
@@ -174,6 +177,7 @@ impl Report<'_> {
             "workers": s.workers,
             "wall_s": self.wall().as_secs_f64(),
             "build_s": self.build.as_secs_f64(),
+            "graph_bytes": self.graph_bytes,
             "plan_s": s.plan_time.as_secs_f64(),
             "run_s": s.run_time.as_secs_f64(),
             "s_per_entry": s.run_time.as_secs_f64() / s.entries_run.max(1) as f64,

@@ -1,0 +1,562 @@
+//! Reading a graph file straight into a [`Graph`]: serde_json's deserializer drives visitors
+//! that add each entry to the graph as it arrives, so no JSON tree of the document is built.
+//!
+//! One thing the format needs the whole document for: a bare string is a reference only if it
+//! is a key of the graph, and that key may be defined later in the file. So reading goes:
+//!
+//! 1. **One pass, optimistic** (`Pass::Fast`). An entry whose strings are all keys already
+//!    read (or plain data) is added at once; an entry that names something not known yet — a
+//!    string that is no key read so far, a `{"ref"}` to one, a `fn` whose alias the file
+//!    declares after `graph` — has its key interned (so ids stay in file order) and its place
+//!    in the text noted (16 bytes), and is read again from there once every key is known.
+//!    Files written in dependency order (what `write` and most producers give) are read in one
+//!    pass. Any error stops this pass.
+//! 2. **On any error, two exact passes** (`Pass::Keys`, then `Pass::Entries`) that report what
+//!    the reader has always reported, in the same order: a syntax error anywhere first (pass 1
+//!    checks the whole text, interning every key of `graph`), then `plugins`, then a key
+//!    defined twice, then the first malformed entry in file order, then `keys`.
+//!
+//! The depth limit is serde_json's recursion limit, checked in every pass and on values read
+//! through without being kept (`shape::Skip`), so deep input is an error, never a stack
+//! overflow, and an entry read again on its own was already held to the document's limit.
+
+mod builder;
+mod computations;
+mod shape;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::{self, Write as _};
+use std::path::Path;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value as Json;
+
+use builder::{Builder, Stop};
+use computations::EntryShape;
+use shape::{Any, Check, StrSeed};
+
+use crate::comp::TaskId;
+use crate::error::{Error, ErrorKind, Result};
+use crate::graph::Graph;
+use crate::plugin::Plugin;
+use crate::value::Value;
+
+/// How deeply a graph file may nest (`graphfile::MAX_FILE_DEPTH`).
+const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
+
+/// A parsed graph file: the graph and the file's default `keys`, if it has them.
+pub struct GraphFile {
+    pub graph: Graph,
+    pub keys: Option<Value>,
+}
+
+/// Parses a graph file's text; relative plugin paths are relative to `base_dir`.
+pub(super) fn parse(text: &[u8], base_dir: &Path) -> Result<GraphFile> {
+    if let Some(file) = one_pass(text, base_dir) {
+        return Ok(file);
+    }
+    exact(text, base_dir)
+}
+
+/// The optimistic pass (and re-reading the entries it put off); None on any error.
+fn one_pass(text: &[u8], base_dir: &Path) -> Option<GraphFile> {
+    // Checked as UTF-8 once, the text needs no check per string (serde_json's `from_str`);
+    // text that is not UTF-8 is an error the exact passes report.
+    let text = std::str::from_utf8(text).ok()?;
+    let mut b = Builder::new(text, base_dir, None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let top = DocSeed {
+        b: &mut b,
+        pass: Pass::Fast,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
+    if b.plugins.is_none() {
+        b.plugins = Some(HashMap::new());
+    }
+    // Every key interned so far is a key of the file's graph.
+    b.file_keys = Some(b.graph.id_count() as u32);
+    for (id, at) in std::mem::take(&mut b.deferred) {
+        read_again(&mut b, id, at)?;
+    }
+    let keys = read_file_keys(top.keys).ok()?;
+    Some(GraphFile {
+        graph: b.graph,
+        keys,
+    })
+}
+
+/// The exact passes: the first error, as the reader has always reported it.
+fn exact(text: &[u8], base_dir: &Path) -> Result<GraphFile> {
+    let mut b = Builder::new("", base_dir, None);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let top = DocSeed {
+        b: &mut b,
+        pass: Pass::Keys,
+    }
+    .deserialize(&mut de)
+    .and_then(|top| de.end().map(|()| top))
+    .map_err(|e| syntax_error(text, &e))?;
+    b.plugins = Some(load_plugins(&top.plugins.unwrap_or_default(), base_dir)?);
+    if let Some(e) = b.key_problem.take() {
+        return Err(e);
+    }
+    b.file_keys = Some(b.graph.id_count() as u32);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let read = DocSeed {
+        b: &mut b,
+        pass: Pass::Entries,
+    }
+    .deserialize(&mut de);
+    if let Some(e) = b.failed.take() {
+        return Err(e);
+    }
+    read.map_err(|e| syntax_error(text, &e))?;
+    let keys = read_file_keys(top.keys)?;
+    Ok(GraphFile {
+        graph: b.graph,
+        keys,
+    })
+}
+
+fn read_file_keys(keys: Option<Json>) -> Result<Option<Value>> {
+    match keys {
+        None | Some(Json::Null) => Ok(None),
+        Some(k) => Ok(Some(read_keys(&k, &mut String::from("keys"))?)),
+    }
+}
+
+/// Opens the file's plugins, in file order.
+fn load_plugins(entries: &[(String, Json)], base_dir: &Path) -> Result<HashMap<String, Plugin>> {
+    let mut plugins: HashMap<String, Plugin> = HashMap::with_capacity(entries.len());
+    for (alias, path) in entries {
+        let at = format!("plugins.{alias}");
+        if plugins.contains_key(alias) {
+            // Two paths for one alias: which one a task runs would depend on the reader.
+            return Err(Error::new(
+                ErrorKind::InvalidGraph,
+                format!("{at}: the alias is declared twice"),
+            ));
+        }
+        if alias.is_empty() || alias.contains(':') {
+            return Err(Error::new(
+                ErrorKind::InvalidGraph,
+                format!("{at}: an alias must be non-empty and hold no ':'"),
+            ));
+        }
+        let Json::String(path) = path else {
+            return Err(Error::new(
+                ErrorKind::InvalidGraph,
+                format!(
+                    "{at}: expected the path of a plugin library (a string), got {}",
+                    json_kind(path)
+                ),
+            ));
+        };
+        let plugin = Plugin::open(base_dir.join(path)).map_err(|e| Error {
+            message: format!("{at}: {}", e.message),
+            ..e
+        })?;
+        plugins.insert(alias.clone(), plugin);
+    }
+    Ok(plugins)
+}
+
+// ---- the builder: what the visitors share ----
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Build the graph in one pass, putting off entries that name what is not known yet.
+    Fast,
+    /// Check the whole text; intern every key of `graph` in file order.
+    Keys,
+    /// With every key known: build each entry, stopping at the first malformed one.
+    Entries,
+}
+
+/// Reads a put-off entry again, from just after its key (`at`); None on any error.
+fn read_again(b: &mut Builder<'_>, id: TaskId, at: usize) -> Option<()> {
+    let text = b.text;
+    let rest = &text[at..];
+    let colon = rest.find(|c: char| !c.is_ascii_whitespace())?;
+    if rest.as_bytes()[colon] != b':' {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(&rest[colon + 1..]);
+    let entry = Any(EntryShape { b }).deserialize(&mut de).ok()?.ok()?;
+    let key = b.graph.key(id)?.to_string();
+    b.add(&key, entry).ok().map(drop)
+}
+
+// ---- the document ----
+
+struct DocSeed<'b, 't> {
+    b: &'b mut Builder<'t>,
+    pass: Pass,
+}
+
+/// What the document holds besides the graph (small: read as JSON).
+#[derive(Default)]
+struct Top {
+    plugins: Option<Vec<(String, Json)>>,
+    keys: Option<Json>,
+}
+
+const FIELDS: &[&str] = &["plugins", "graph", "keys"];
+
+impl<'de> DeserializeSeed<'de> for DocSeed<'_, '_> {
+    type Value = Top;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Top, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocSeed<'_, '_> {
+    type Value = Top;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a graph file: an object with \"graph\" and optional \"plugins\" and \"keys\"")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Top, A::Error> {
+        let (b, pass) = (self.b, self.pass);
+        let mut top = Top::default();
+        let (mut seen_plugins, mut seen_graph, mut seen_keys) = (false, false, false);
+        while let Some(field) = map.next_key_seed(StrSeed)? {
+            let seen = match &*field {
+                "plugins" => &mut seen_plugins,
+                "graph" => &mut seen_graph,
+                "keys" => &mut seen_keys,
+                other => return Err(de::Error::unknown_field(other, FIELDS)),
+            };
+            if std::mem::replace(seen, true) {
+                let name = FIELDS.iter().find(|f| **f == field).expect("a known field");
+                return Err(de::Error::duplicate_field(name));
+            }
+            match (&*field, pass) {
+                ("plugins", Pass::Entries) | ("keys", Pass::Entries) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                ("plugins", _) => {
+                    let plugins = map.next_value_seed(PluginsSeed)?;
+                    if pass == Pass::Fast {
+                        // Loaded now, so the entries after it find their functions.
+                        let loaded = load_plugins(&plugins, b.base_dir)
+                            .map_err(|_| de::Error::custom("read again exactly"))?;
+                        b.plugins = Some(loaded);
+                    }
+                    top.plugins = Some(plugins);
+                }
+                ("keys", _) => top.keys = map.next_value::<Option<Json>>()?,
+                _ => map.next_value_seed(EntriesSeed { b: &mut *b, pass })?,
+            }
+        }
+        if !seen_graph {
+            return Err(de::Error::missing_field("graph"));
+        }
+        Ok(top)
+    }
+}
+
+/// `plugins`: alias -> path, in file order, a repeated alias kept (to be refused).
+struct PluginsSeed;
+
+impl<'de> DeserializeSeed<'de> for PluginsSeed {
+    type Value = Vec<(String, Json)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PluginsSeed {
+    type Value = Vec<(String, Json)>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map")
+    }
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry::<String, Json>()? {
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+}
+
+/// `graph`: its entries, handled as the pass says.
+struct EntriesSeed<'b, 't> {
+    b: &'b mut Builder<'t>,
+    pass: Pass,
+}
+
+impl<'de> DeserializeSeed<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object mapping keys to computations")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let b = self.b;
+        let again = || de::Error::custom("read again exactly");
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            match self.pass {
+                Pass::Keys => {
+                    b.note_key(&key);
+                    map.next_value_seed(Any(Check))?.ok();
+                }
+                Pass::Entries => {
+                    let added = match map.next_value_seed(Any(EntryShape { b: &mut *b }))? {
+                        Ok(entry) => b.add(&key, entry).map(drop),
+                        Err(Stop::Bad(p)) => Err(p.into_error(&key)),
+                        // Every key and plugin is known in this pass: nothing is put off.
+                        Err(Stop::Later) => Err(Error::invalid_graph(
+                            &key,
+                            "could not be read (an internal error of the graph-file reader)",
+                        )),
+                    };
+                    if let Err(e) = added {
+                        b.failed = Some(e);
+                        return Err(de::Error::custom("a malformed entry"));
+                    }
+                }
+                Pass::Fast => {
+                    let before = b.graph.id_count();
+                    match map.next_value_seed(Any(EntryShape { b: &mut *b }))? {
+                        // An id interned before is a key put off earlier: defined twice.
+                        Ok(entry) => match b.add(&key, entry) {
+                            Ok(id) if id.index() as usize == before => {}
+                            _ => return Err(again()),
+                        },
+                        Err(Stop::Later) => {
+                            // Only a key with no escapes lies in the text as it is.
+                            let Cow::Borrowed(k) = key else {
+                                return Err(again());
+                            };
+                            if b.graph.id_of(k).is_some() {
+                                return Err(again());
+                            }
+                            let id = b.graph.intern(k).map_err(|_| again())?;
+                            let after =
+                                k.as_ptr() as usize - b.text.as_ptr() as usize + k.len() + 1;
+                            b.deferred.push((id, after));
+                        }
+                        Err(Stop::Bad(_)) => return Err(again()),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- syntax errors and `keys` ----
+
+/// A JSON syntax or shape error, with the graph key it happened in when one can be found.
+fn syntax_error(text: &[u8], e: &serde_json::Error) -> Error {
+    let mut message = e.to_string();
+    if message.starts_with("recursion limit exceeded") {
+        message = format!(
+            "nests deeper than {MAX_FILE_DEPTH} JSON levels, the limit for a graph file (at \
+             line {} column {})",
+            e.line(),
+            e.column()
+        );
+    }
+    match graph_key_at(text, e.line(), e.column()) {
+        Some(key) if e.line() > 0 => Error::invalid_graph(&key, message),
+        _ => Error::new(
+            ErrorKind::InvalidGraph,
+            format!("invalid graph file: {message}"),
+        ),
+    }
+}
+
+/// The key of the `graph` entry whose text holds the position (1-based line, column), found
+/// by a forgiving scan of the text (it may be malformed): None outside `graph`'s entries.
+fn graph_key_at(text: &[u8], line: usize, column: usize) -> Option<String> {
+    let mut offset = 0;
+    for _ in 1..line {
+        offset += text[offset..].iter().position(|&b| b == b'\n')? + 1;
+    }
+    let end = (offset + column).min(text.len());
+    let (mut depth, mut i) = (0usize, 0usize);
+    let mut top_key: Option<String> = None;
+    let mut entry: Option<String> = None;
+    let mut last_string: Option<(usize, String)> = None;
+    while i < end {
+        match text[i] {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    i += if text[i] == b'\\' { 2 } else { 1 };
+                }
+                let raw = &text[start..(i + 1).min(text.len())];
+                let s = serde_json::from_slice::<String>(raw)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&raw[1..]).into_owned());
+                last_string = Some((depth, s));
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth < 2 {
+                    entry = None;
+                }
+                if depth < 1 {
+                    top_key = None;
+                }
+            }
+            b':' => match last_string.take() {
+                Some((1, s)) => {
+                    top_key = Some(s);
+                    entry = None;
+                }
+                Some((2, s)) if top_key.as_deref() == Some("graph") => entry = Some(s),
+                _ => {}
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    entry.filter(|_| depth >= 2)
+}
+
+fn json_kind(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// `keys`: a key or a nested list of keys.
+fn read_keys(json: &Json, place: &mut String) -> Result<Value> {
+    match json {
+        Json::String(k) if !k.is_empty() => Ok(Value::str(k)),
+        Json::Array(items) => {
+            let mut values = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let len = place.len();
+                let _ = write!(place, "[{i}]");
+                values.push(read_keys(item, place)?);
+                place.truncate(len);
+            }
+            Value::list(values).map_err(|e| Error::new(ErrorKind::InvalidGraph, e.message))
+        }
+        other => Err(Error::new(
+            ErrorKind::InvalidGraph,
+            format!(
+                "{place}: expected a key (a non-empty string) or a list of keys, got {}",
+                match other {
+                    Json::String(_) => "an empty string",
+                    o => json_kind(o),
+                }
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Computations over a few keys (some never defined), with the forms whose meaning
+    /// depends on which keys the file defines.
+    fn comp() -> impl Strategy<Value = String> {
+        let leaf = prop::sample::select(vec![
+            r#""a""#,
+            r#""b""#,
+            r#""c""#,
+            r#""nope""#,
+            r#""\u0061""#,
+            r#"{"ref": "b"}"#,
+            r#"{"ref": "nope"}"#,
+            r#"{"lit": "a"}"#,
+            r#"{"lit": ["b", {"bytes": "AA=="}]}"#,
+            r#"{"bytes": "aGk="}"#,
+            "1",
+            "-2.5",
+            "null",
+            "true",
+        ])
+        .prop_map(str::to_string);
+        leaf.prop_recursive(3, 16, 3, |inner| {
+            prop::collection::vec(inner, 0..3).prop_map(|items| format!("[{}]", items.join(", ")))
+        })
+    }
+
+    /// What the one pass reads itself (so big files are not read three times): files in
+    /// dependency order, references ahead (put off), string literals, escapes; not errors.
+    #[test]
+    fn the_one_pass_reads_every_valid_file_whose_keys_have_no_escapes() {
+        let dir = Path::new(".");
+        for text in [
+            r#"{"graph": {"a": 1, "b": ["a", "text"], "c": {"ref": "b"}}, "keys": "c"}"#,
+            r#"{"keys": "c", "graph": {"c": ["b", {"ref": "a"}], "b": ["a"], "a": "b\u0062"}}"#,
+            r#"{"graph": {"a": {"ref": "nowhere"}, "b": {"lit": ["a", {"bytes": "AA=="}]}}}"#,
+        ] {
+            let f = one_pass(text.as_bytes(), dir).unwrap_or_else(|| panic!("{text}"));
+            let exact = exact(text.as_bytes(), dir).unwrap();
+            assert_eq!(written(&f), written(&exact), "{text}");
+        }
+        for text in [
+            r#"{"graph": {"a": 1, "a": 2}}"#,
+            r#"{"graph": {"a": ["b"], "a": 2, "b": 1}}"#,
+            r#"{"graph": {"a": {"lit": 1, "lit": 2}}}"#,
+            r#"{"graph": {"a": [1, 2}}"#,
+            r#"{"graph": {}, "keys": 3}"#,
+        ] {
+            assert!(one_pass(text.as_bytes(), dir).is_none(), "{text}");
+            assert!(exact(text.as_bytes(), dir).is_err(), "{text}");
+        }
+    }
+
+    fn written(f: &GraphFile) -> String {
+        super::super::write(&f.graph, f.keys.as_ref(), None).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// The one pass (putting off what it cannot tell yet) builds the same graph, in the
+        /// same order, as the exact passes.
+        #[test]
+        fn one_pass_and_exact_passes_agree(
+            entries in prop::collection::vec((prop::sample::select(vec!["a", "b", "c", "d", "\\u0064"]), comp()), 0..6),
+            keys_first in any::<bool>(),
+        ) {
+            let graph: Vec<String> = entries.iter().map(|(k, v)| format!(r#""{k}": {v}"#)).collect();
+            let graph = format!("{{{}}}", graph.join(", "));
+            let text = if keys_first {
+                format!(r#"{{"keys": ["a", "b"], "graph": {graph}}}"#)
+            } else {
+                format!(r#"{{"graph": {graph}, "keys": ["a", "b"]}}"#)
+            };
+            let dir = Path::new(".");
+            let exact = exact(text.as_bytes(), dir);
+            if let Some(fast) = one_pass(text.as_bytes(), dir) {
+                match exact {
+                    Ok(exact) => prop_assert_eq!(written(&fast), written(&exact), "{}", text),
+                    Err(e) => prop_assert!(false, "{text}: one pass read it, exactly: {}", e.message),
+                }
+            }
+        }
+    }
+}
