@@ -49,6 +49,10 @@ func Version() string { return C.GoString(C.daskr_version()) }
 // ABIVersion is the C ABI version the library implements.
 func ABIVersion() uint32 { return uint32(C.daskr_abi_version()) }
 
+// HeaderABIVersion is the C ABI version of the daskr.h this package was built with: a
+// library whose ABIVersion differs is not the one the package was written for.
+const HeaderABIVersion = uint32(C.DASKR_ABI_VERSION)
+
 // ReleaseMemory gives the memory daskr keeps for reuse (up to 512 MiB of large blocks freed
 // by big graphs and gets) back to the system, and returns how many bytes.
 func ReleaseMemory() uint64 { return uint64(C.daskr_memory_release()) }

@@ -121,7 +121,7 @@ func TestIncrement(t *testing.T) {
 	if k, ok := g.Key(x); !ok || k != "x" {
 		t.Fatalf("Key(x) = %q, %v", k, ok)
 	}
-	if daskr.Version() == "" || daskr.ABIVersion() != 1 {
+	if daskr.Version() == "" || daskr.ABIVersion() != daskr.HeaderABIVersion {
 		t.Fatal("version")
 	}
 }
