@@ -585,6 +585,10 @@ pub fn to_json(graph: &Graph, keys: Option<&Value>, base_dir: Option<&Path>) -> 
 
 fn keys_json(keys: &Value) -> Result<Json> {
     match keys {
+        // The reader refuses an empty key: so does the writer, or its file would not read back.
+        Value::Str(_) if keys.as_str().is_some_and(str::is_empty) => Err(Error::invalid_argument(
+            "keys: a key must be a non-empty string, not \"\"",
+        )),
         Value::Str(_) => Ok(Json::String(keys.as_str().unwrap_or_default().into())),
         Value::List(_) => Ok(Json::Array(
             keys.as_list()

@@ -232,3 +232,17 @@ fn a_frame_longer_than_memory_is_a_broken_connection_not_an_abort() {
     assert_eq!(status, 3);
     std::fs::remove_file(path).unwrap();
 }
+
+/// Found by tests/c/fuzz_api.c: `daskr_graph_to_json` wrote an empty key in `keys`, which the
+/// reader refuses, so the file it wrote did not read back. The writer now refuses it too.
+#[test]
+fn an_empty_key_is_refused_when_writing_as_when_reading() {
+    let mut g = daskr::Graph::new();
+    g.add_value("a", daskr::Value::Int(1)).unwrap();
+    let keys = daskr::Value::list(vec![daskr::Value::str("a"), daskr::Value::str("")]).unwrap();
+    let e = daskr::graphfile::write(&g, Some(&keys), None).unwrap_err();
+    assert_eq!(e.kind, daskr::ErrorKind::InvalidArgument);
+    let e = daskr::graphfile::write(&g, Some(&daskr::Value::str("")), None).unwrap_err();
+    assert_eq!(e.kind, daskr::ErrorKind::InvalidArgument);
+    assert!(daskr::graphfile::write(&g, Some(&daskr::Value::str("a")), None).is_ok());
+}
