@@ -66,8 +66,18 @@ for src in "${programs[@]}" examples/pipeline.c; do
   if [ "$name" = processes ] && [ "$mode" = asan ]; then
     extra=(-fno-sanitize=null)
   fi
-  "$cc" -std=c11 -Wall -Wextra -Werror -g -O0 -pthread "${cflags[@]}" "${extra[@]}" -Iinclude -Iexamples "$src" \
-    -L"$lib" -Wl,-rpath,"$PWD/$lib" -ldaskr -o "$out/$name"
+  if [ "$mode" = tsan ]; then
+    # gcc's own libtsan is older than the instrumentation rustc emits (no __tsan_memmove):
+    # compile with gcc's instrumentation, link nightly rustc's TSan runtime instead (the
+    # same compiler-rt interface), whole, into the executable, exported for libdaskr.
+    rt=$(rustc +nightly --print sysroot)/lib/rustlib/$triple/lib/librustc-nightly_rt.tsan.a
+    "$cc" -std=c11 -Wall -Wextra -Werror -g -O0 -pthread "${cflags[@]}" -Iinclude -Iexamples -c "$src" -o "$out/$name.o"
+    "$cc" -pthread "$out/$name.o" -o "$out/$name" -Wl,--whole-archive "$rt" -Wl,--no-whole-archive -rdynamic \
+      -L"$lib" -Wl,-rpath,"$PWD/$lib" -ldaskr -ldl -lm -lrt -lstdc++
+  else
+    "$cc" -std=c11 -Wall -Wextra -Werror -g -O0 -pthread "${cflags[@]}" "${extra[@]}" -Iinclude -Iexamples "$src" \
+      -L"$lib" -Wl,-rpath,"$PWD/$lib" -ldaskr -o "$out/$name"
+  fi
   opts=()
   if [ "$name" = processes ]; then
     opts=(ASAN_OPTIONS="$ASAN_OPTIONS:handle_segv=0:handle_abort=0:handle_sigbus=0")
