@@ -56,7 +56,12 @@ clean:
 	cargo clean
 
 # ---- Reliability (RELIABILITY.md) -------------------------------------------------------
-.PHONY: fuzz stress test-asan test-tsan
+.PHONY: fuzz stress test-asan test-tsan test-loom
+
+# loom model checks of the lock-free primitives (src/loom_tests.rs), in a target dir of their
+# own (the whole crate builds with --cfg loom there).
+test-loom:
+	RUSTFLAGS="--cfg loom" cargo test --release --lib --target-dir target/loom loom_tests -- --test-threads=1
 
 # tests/stress.rs and tests/c/random_dags.c at full scale: 10,000 random DAGs each.
 stress:

@@ -17,6 +17,8 @@ pub mod func;
 pub mod graph;
 pub mod graphfile;
 mod keys;
+#[cfg(all(test, loom))]
+mod loom_tests;
 // Used by the processes and distributed schedulers (processes in progress).
 #[allow(dead_code)]
 mod partition;
@@ -25,6 +27,7 @@ pub mod plugin;
 pub mod profile;
 pub mod run;
 pub mod sched;
+mod sync;
 pub mod value;
 #[allow(dead_code)]
 pub mod wire;

@@ -14,7 +14,7 @@ pub mod call;
 pub mod error;
 pub mod get;
 pub mod graph;
-mod graph_lock;
+pub(crate) mod graph_lock;
 pub mod graphfile;
 pub mod partition;
 pub mod plugin;
