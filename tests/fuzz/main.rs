@@ -246,3 +246,23 @@ fn an_empty_key_is_refused_when_writing_as_when_reading() {
     assert_eq!(e.kind, daskr::ErrorKind::InvalidArgument);
     assert!(daskr::graphfile::write(&g, Some(&daskr::Value::str("a")), None).is_ok());
 }
+
+/// Found by `fuzz_graph_file_reader` (`make fuzz`): a float in a graph file came back one ulp
+/// off (-9.223372036884467e29 read as -9.223372036884469e29), so a file written and read
+/// back held another number: serde_json parses floats best-effort unless `float_roundtrip`.
+#[test]
+fn a_float_in_a_graph_file_reads_back_exactly() {
+    let dir = std::env::temp_dir();
+    for text in [
+        "-9.223372036884467e+29",
+        "0.1",
+        "1.7976931348623157e308",
+        "5e-324",
+    ] {
+        let f =
+            daskr::graphfile::parse(format!(r#"{{"graph": {{"x": {text}}}}}"#).as_bytes(), &dir)
+                .unwrap();
+        let v = f.graph.get_key("x", &daskr::Options::default()).unwrap();
+        assert_eq!(v.as_float(), Some(text.parse::<f64>().unwrap()), "{text}");
+    }
+}
