@@ -9,7 +9,7 @@
  * or the sanitizers (make test-asan) this also checks every call for memory errors.
  *
  * Inputs: every file in tests/fuzz/corpus/c_api/ (replayed as is: regression tests), then
- * DASKR_FUZZ_ITERS (default 300; 60 under DASKR_C_CHECK) programs mutated from them or
+ * DASKR_FUZZ_ITERS (default 1000; 60 under DASKR_C_CHECK) programs mutated from them or
  * random, from DASKR_FUZZ_SEED. A failing program's bytes are printed in hex. */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
@@ -374,7 +374,7 @@ static void load_corpus(const char *dir) {
 int main(void) {
     const char *iters_env = getenv("DASKR_FUZZ_ITERS");
     const char *seed_env = getenv("DASKR_FUZZ_SEED");
-    long iters = iters_env ? atol(iters_env) : (check_slow_mode() ? 60 : 300);
+    long iters = iters_env ? atol(iters_env) : (check_slow_mode() ? 60 : 1000);
     rng_state = seed_env ? strtoull(seed_env, NULL, 10) : 0xda5c4f;
 
     daskr_task_fn fns[4] = {t_sum, t_fail, t_ptr, t_first};

@@ -8,7 +8,7 @@
 //! a clean one of the right kind, and what decodes re-encodes to the same thing.
 //!
 //! Knobs (environment):
-//! - `DASKR_FUZZ_ITERS`: mutated inputs per target (default 1500; `make fuzz` runs many more);
+//! - `DASKR_FUZZ_ITERS`: mutated inputs per target (default 5000; `make fuzz` runs many more);
 //! - `DASKR_FUZZ_SEED`: the RNG seed (default fixed, so `cargo test` is reproducible;
 //!   `random` picks one and prints it);
 //! - `DASKR_FUZZ_TRACE=1`: writes each input to target/fuzz-failures/<target>/last-input
@@ -95,7 +95,7 @@ pub fn fuzz(t: Target<'_>) -> Report {
     let fail_dir = target_dir().join("fuzz-failures").join(t.name);
     let trace = std::env::var_os("DASKR_FUZZ_TRACE").is_some();
     let save = std::env::var_os("DASKR_FUZZ_SAVE").is_some();
-    let iters = env_u64("DASKR_FUZZ_ITERS").unwrap_or(1500) as usize;
+    let iters = env_u64("DASKR_FUZZ_ITERS").unwrap_or(5000) as usize;
     let seed = seed() ^ fnv(t.name.as_bytes());
     let mut rng = SmallRng::seed_from_u64(seed);
 
