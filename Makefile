@@ -4,8 +4,10 @@
 #   make pipeline-c the same pipeline as a C program linked with libdaskr
 #   make test       every test suite: Rust (engine, header, C programs), C++, Go, and the
 #                   distributed scheduler on a local Dask cluster (make test-distributed)
-#   make bench      every system (daskr via C/C++/Go, oneTBB, Dask) on the benchmark shapes;
-#                   make bench-quick: the small CI version (bench/compare.py, README)
+#   make bench      every system (daskr via C/C++/Go, oneTBB, Taskflow, Dask) on the benchmark
+#                   shapes, cold and warm; make bench-quick: the small CI version
+#                   (bench/compare.py, README; Taskflow only where DASKR_TASKFLOW_DIR or
+#                   ../shared/anchors/taskflow holds its headers)
 # Everything builds into target/.
 
 CC ?= cc
@@ -155,7 +157,10 @@ test-install: lib
 	echo "test-install: OK"
 
 # ---- Benchmarks: bench/compare.py builds the runners, runs every system on the same shapes,
-# writes target/bench/compare.json and prints the ratios (README "Benchmarks").
+# writes target/bench/compare.json and prints the ratios (README "Benchmarks"). Taskflow's
+# headers are not in the repository: DASKR_TASKFLOW_DIR (from the environment or
+# `make bench DASKR_TASKFLOW_DIR=...`) says where they are, else ../shared/anchors/taskflow
+# next to the checkout; without them the Taskflow row is skipped with a note.
 .PHONY: bench bench-quick
 
 bench:

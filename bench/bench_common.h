@@ -20,7 +20,10 @@
  * graph; bytes_per_task the RSS growth from before building to after the run (before freeing),
  * measured in round 0 only, which runs first in a fresh process (later rounds reuse freed
  * memory); peak_held the most results alive at once as the system reports it, the maximum
- * over the rounds (null if it cannot tell).
+ * over the rounds (null if it cannot tell). Per round: build_rounds_s and run_rounds_s list
+ * every round in order; cold_ns_per_task is round 0's (build+run)/tasks — the first graph of a
+ * fresh process, which pays for fresh memory and starting threads — and warm_ns_per_task the
+ * median of the later rounds' (null with one round).
  */
 #ifndef DASKR_BENCH_COMMON_H
 #define DASKR_BENCH_COMMON_H
@@ -131,7 +134,7 @@ static inline long bench_calibrate_spin(void) {
     volatile uint64_t sink = 0;
     for (int t = 0; t < 7; t++) {
         double c0 = bench_thread_cpu();
-        sink += bench_spin(probe, (uint64_t)t);
+        sink = sink + bench_spin(probe, (uint64_t)t); /* not +=: C++20 deprecates it on volatile */
         per[t] = (bench_thread_cpu() - c0) / (double)probe;
     }
     (void)sink;
@@ -199,6 +202,18 @@ static inline void bench_emit(const bench_args_t *a, const char *system, const c
         if (have_rss) printf("%.1f", bpt);
         else printf("null");
         printf(", \"free_s\": %.9f, \"rounds\": %d, \"n\": %ld", freed, r->rounds, a->n);
+        /* Per round, in order: round 0 is the process's first graph (cold), the later rounds
+         * reuse what it freed (warm); compare.py takes cold and warm from these. */
+        printf(", \"cold_ns_per_task\": %.3f, \"warm_ns_per_task\": ", r->total[0] * 1e9 / (double)tasks);
+        if (r->rounds > 1) printf("%.3f", bench_median(r->total + 1, r->rounds - 1) * 1e9 / (double)tasks);
+        else printf("null");
+        const double *lists[2] = {r->build, r->run};
+        const char *names[2] = {"build_rounds_s", "run_rounds_s"};
+        for (int l = 0; l < 2; l++) {
+            printf(", \"%s\": [", names[l]);
+            for (int k = 0; k < r->rounds; k++) printf("%s%.9f", k ? ", " : "", lists[l][k]);
+            printf("]");
+        }
         if (spin_iters >= 0) printf(", \"spin_iters\": %ld", spin_iters);
         printf("}\n");
     } else {

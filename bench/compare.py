@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The benchmark harness: every system on the same shapes, in one run.
 
-    python3 bench/compare.py [--quick] [--rounds R] [--systems a,b] [--shapes a,b] [--no-setup]
-                             [--no-spin] [--processes-n N] [--no-distributed]
+    python3 bench/compare.py [--quick] [--rounds R] [--procs P] [--systems a,b] [--shapes a,b]
+                             [--no-setup] [--no-spin] [--no-scaling] [--no-graphfile]
+                             [--processes-n N] [--no-distributed] [--report JSON]
 
 Builds what it needs (libdaskr with cargo, the C/C++ runners with the system compilers, the Go
 runner with go, a venv with Dask from PyPI under target/bench/venv), runs every system on the
@@ -15,6 +16,9 @@ Systems (a runner that is missing, or cannot be built, is skipped with a note):
   daskr-cpp      bench/daskr_cpp.cpp        daskr through include/daskr.hpp
   daskr-go       bench/go/                  daskr through the Go package bindings/go
   tbb-flow       bench/tbb_flow.cpp         oneTBB flow_graph, continue_nodes (libtbb-dev)
+  taskflow       bench/taskflow.cpp         Taskflow v4.1, compiled against the headers in
+                 DASKR_TASKFLOW_DIR (default ../shared/anchors/taskflow beside the checkout;
+                 never part of the repository: skipped with a note where absent)
   dask-threaded  bench/dask_bench.py        dask.threaded.get (Python, from PyPI)
   daskr-distributed, dask-client-get  bench/distributed_bench.py: on one local Dask cluster
                  (a scheduler and 2 one-thread workers on 127.0.0.1), daskr's distributed
@@ -37,8 +41,16 @@ Sizes: N = 1,000,000 tasks for the native systems and 20,000 for Dask (reported 
 --quick: 10,000 and 2,000. daskr-c also runs at Dask's N, so that peak_held is compared on the
 same graph. The speedup: daskr-c on 10,000 independent tasks spinning ~1 ms of CPU each
 (--quick: 1,000), 1 thread vs all cores, with oneTBB on the same tasks as a control for what
-the machine allows. Every native row is the median of R rounds (default 5)
-in a fresh process per (system, shape, threads).
+the machine allows.
+
+Cold and warm: every native system (daskr-c, daskr-cpp, daskr-go, tbb-flow, taskflow) runs
+each (shape, threads) in P fresh processes (default 3, --quick 2) of R rounds (default 5),
+interleaved process by process so that the machine's drift falls on all alike. cold = the
+median over the processes of their first round (a program's first graph: fresh memory);
+warm = the median of the later rounds. Every timing target is judged on both. The scaling
+row runs independent and wavefront at N = 10^5, 10^6, 10^7 (--quick: 10^4..10^6), cold, all
+cores, daskr-c and Taskflow. The graph-file rows come from bench/graphfile_bench.py --json
+[--quick] where that script exists (system daskr-file).
 
 Each row: {"system", "shape", "threads", "tasks", "build_s", "run_s", "ns_per_task",
 "peak_held", ...} plus bytes_per_task (RSS growth per task), free_s, rounds and n; see
@@ -63,11 +75,12 @@ DASK_VERSION = os.environ.get("DASK_VERSION", "2026.8.0")
 SHAPES = ["independent", "chain", "tree", "wavefront", "pipeline"]
 # Run together on one local Dask cluster by bench/distributed_bench.py.
 DIST_SYSTEMS = ["daskr-distributed", "dask-client-get"]
-SYSTEMS = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "dask-threaded", "daskr-c-processes",
+SYSTEMS = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "taskflow", "dask-threaded", "daskr-c-processes",
            "dask-multiprocessing"]
 PROCESSES = ["daskr-c-processes", "dask-multiprocessing"]
 MOVE_SHAPES = ["move-1k", "move-1m"]
-NATIVE = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow"]
+NATIVE = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "taskflow"]
+SCALING_SHAPES = ["independent", "wavefront"]
 
 CC = os.environ.get("CC", "cc")
 CXX = os.environ.get("CXX", "g++")
@@ -138,6 +151,25 @@ def setup_tbb_flow():
     return [exe]
 
 
+def taskflow_dir():
+    """Where the Taskflow headers are: DASKR_TASKFLOW_DIR, else ../shared/anchors/taskflow next
+    to the checkout. Taskflow is never copied into the repository (a fresh clone has no such
+    folder, and the row is skipped)."""
+    return os.environ.get("DASKR_TASKFLOW_DIR") or os.path.join(os.path.dirname(ROOT), "shared", "anchors", "taskflow")
+
+
+def setup_taskflow():
+    inc = taskflow_dir()
+    if not os.path.exists(os.path.join(inc, "taskflow", "taskflow.hpp")):
+        notes.append(f"taskflow skipped: no Taskflow headers at {inc} (set DASKR_TASKFLOW_DIR to a folder "
+                     "holding taskflow/taskflow.hpp, Taskflow v4.1)")
+        return None
+    exe = os.path.join(OUT, "taskflow")
+    run([CXX, "-std=c++20", "-O2", "-pthread", "-Wall", "-Wextra", "-I" + p("bench"), "-I" + inc,
+         p("bench", "taskflow.cpp"), "-o", exe])
+    return [exe]
+
+
 def setup_dask():
     py = os.path.join(VENV, "bin", "python")
     if not os.path.exists(py):
@@ -185,6 +217,7 @@ SETUP = {
     "daskr-cpp": setup_daskr_cpp,
     "daskr-go": setup_daskr_go,
     "tbb-flow": setup_tbb_flow,
+    "taskflow": setup_taskflow,
     "dask-threaded": setup_dask,
     "daskr-c-processes": setup_daskr_c_processes,
     "dask-multiprocessing": setup_dask_multiprocessing,
@@ -222,6 +255,91 @@ def measure(system, argv, n, threads, shape, rounds, extra=()):
         return None
     log(f"  {row['ns_per_task']:.0f} ns/task ({time.time() - t0:.1f} s)")
     return row
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else 0.5 * (xs[m - 1] + xs[m])
+
+
+def cold_warm(runs):
+    """One row from the fresh processes of one (system, shape, threads, N).
+
+    cold = the median over the processes of their first round (the first graph of a process:
+    fresh memory, threads started); warm = the median over the processes of the median of their
+    later rounds (which reuse what the first round freed). ns_per_task is warm (cold with one
+    round); build_s / run_s are warm, cold_build_s / cold_run_s cold. bytes_per_task (RSS growth
+    of round 0) is the median over the processes, peak_held the maximum. `runs` keeps every
+    process's per-round figures.
+    """
+    first = runs[0]
+    tasks = first["tasks"]
+    row = {k: v for k, v in first.items() if k not in ("build_rounds_s", "run_rounds_s", "load1")}
+    per = [(r["build_rounds_s"], r["run_rounds_s"]) for r in runs if r.get("build_rounds_s")]
+    if per:
+        cold_b = median(b[0] for b, _ in per)
+        cold_r = median(r[0] for _, r in per)
+        cold = median(b[0] + r[0] for b, r in per) * 1e9 / tasks
+        warm_runs = [(median(b[1:]), median(r[1:]), median(x + y for x, y in zip(b[1:], r[1:])))
+                     for b, r in per if len(b) > 1]
+        warm = median(w[2] for w in warm_runs) * 1e9 / tasks if warm_runs else None
+        row.update(cold_ns_per_task=cold, warm_ns_per_task=warm, cold_build_s=cold_b, cold_run_s=cold_r)
+        if warm_runs:
+            row.update(build_s=median(w[0] for w in warm_runs), run_s=median(w[1] for w in warm_runs))
+        else:
+            row.update(build_s=cold_b, run_s=cold_r)
+        row["ns_per_task"] = warm if warm is not None else cold
+    else:  # a runner without per-round figures: its medians stand for warm
+        row.update(cold_ns_per_task=None, warm_ns_per_task=first["ns_per_task"])
+    row["bytes_per_task"] = median(r.get("bytes_per_task") for r in runs)
+    held = [r["peak_held"] for r in runs if r.get("peak_held") is not None]
+    row["peak_held"] = max(held) if held else None
+    row["processes"] = len(runs)
+    row["load1"] = [r.get("load1") for r in runs]
+    row["runs"] = [{"build_rounds_s": r.get("build_rounds_s"), "run_rounds_s": r.get("run_rounds_s"),
+                    "bytes_per_task": r.get("bytes_per_task"), "load1": r.get("load1")} for r in runs]
+    return row
+
+
+def measure_interleaved(runners, systems, n_of, threads, shape, rounds, procs, extra=()):
+    """Each system in `procs` fresh processes, interleaved run by run (system A, B, C, then A,
+    B, C again, the order rotated each time) so that the machine's drift over minutes falls on
+    every system alike; returns one cold_warm row per system that ran."""
+    runs = {s: [] for s in systems}
+    for k in range(procs):
+        order = systems[k % len(systems):] + systems[:k % len(systems)] if systems else []
+        for s in order:
+            row = measure(s, runners[s], n_of(s), threads, shape, rounds, extra)
+            if row:
+                runs[s].append(row)
+    return [cold_warm(rs) for rs in runs.values() if rs]
+
+
+def run_graphfile(cfg):
+    """The graph-file rows: bench/graphfile_bench.py --json [--quick] prints them (system
+    daskr-file: read_ns_per_task, total_ns_per_task, peak_bytes_per_task, graph_bytes_per_task).
+    Skipped with a note where that script is absent."""
+    script = p("bench", "graphfile_bench.py")
+    if not os.path.exists(script):
+        notes.append("daskr-file (graph files) skipped: bench/graphfile_bench.py not found")
+        return []
+    cmd = [sys.executable, script, "--json"] + (["--quick"] if cfg["quick"] else [])
+    log("$ " + " ".join(cmd))
+    load1 = float(uptime().split()[0]) if uptime() != "?" else None
+    r = subprocess.run(cmd, cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        failures.append(f"graphfile: {' '.join(cmd)}: exit {r.returncode}: {r.stderr.strip()[-500:]}")
+        return []
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    for row in rows:
+        row.setdefault("system", "daskr-file")
+        row["load1"] = load1
+    if not rows:
+        failures.append(f"graphfile: {' '.join(cmd)} printed no rows")
+    return rows
 
 
 def run_distributed(args, cfg, shapes):
@@ -268,9 +386,12 @@ def uptime():
 # Reporting
 # ---------------------------------------------------------------------------------------------
 
-def find(rows, system, shape, threads, n=None):
+def find(rows, system, shape, threads, n=None, series=None):
+    """The row of (system, shape, threads[, n]); rows of a series (the scaling row) only when
+    that series is asked for."""
     for r in rows:
-        if r["system"] == system and r["shape"] == shape and r["threads"] == threads and (n is None or r["n"] == n):
+        if (r["system"] == system and r["shape"] == shape and r["threads"] == threads and (n is None or r["n"] == n)
+                and r.get("series") == series):
             return r
     return None
 
@@ -303,39 +424,97 @@ def table(headers, rows):
     print()
 
 
+MODES = ("cold", "warm")
+
+
+def ns_of(row, mode):
+    """A row's ns per task, cold or warm (rows without the split, such as Dask's: ns_per_task)."""
+    if row is None:
+        return None
+    if "cold_ns_per_task" not in row:  # no split: one figure for both
+        return row["ns_per_task"]
+    v = row.get(f"{mode}_ns_per_task")
+    return row["ns_per_task"] if v is None and mode == "warm" else v
+
+
+def cw(a, b, f=fmt_ns):
+    return f"{f(a)} | {f(b)}"
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("MET" if ok else "MISSED")
+
+
 def report(rows, cfg, systems, load_before, load_after):
     nat, nd, T = cfg["n_native"], cfg["n_dask"], cfg["threads"]
     allc = T[-1]
+    native = [s for s in NATIVE if s in systems]
     print()
     print(f"daskr benchmark ({'quick' if cfg['quick'] else 'full'}): N = {nat:,} tasks native, {nd:,} Dask; "
-          f"threads {' and '.join(map(str, T))}; median of {cfg['rounds']} rounds; "
-          f"load average before {load_before}, after {load_after}")
+          f"threads {' and '.join(map(str, T))}; native systems in {cfg['procs']} fresh processes each, "
+          f"{cfg['rounds']} rounds a process, interleaved; load average before {load_before}, after {load_after}")
+    print("cold = the first round of a fresh process (median over the processes); warm = the median of the later "
+          "rounds")
     print()
 
-    print("ns per task, build+run (daskr-c: build/run split)  -- ratios are per task, other/daskr-c")
-    hdr = ["shape", "thr", "daskr-c", "build/run"]
-    present = [s for s in systems if s != "daskr-c" and s not in PROCESSES]
-    hdr += present
-    hdr += [f"{s}/c" for s in present]
+    print("ns per task, build+run, cold | warm")
+    hdr = ["shape", "thr"] + native + (["dask-threaded"] if "dask-threaded" in systems else [])
+    out = []
+    for shape in cfg["shapes"]:
+        for t in T:
+            line = [shape, t]
+            for s in native:
+                r = find(rows, s, shape, t, nat)
+                line.append(cw(ns_of(r, "cold"), ns_of(r, "warm")) if r else "-")
+            if "dask-threaded" in systems:
+                d = find(rows, "dask-threaded", shape, t, nd)
+                line.append(fmt_ns(d["ns_per_task"]) if d else "-")
+            out.append(line)
+    table(hdr, out)
+
+    print("build / run ns per task, cold | warm")
+    out = []
+    for shape in cfg["shapes"]:
+        for t in T:
+            line = [shape, t]
+            for s in native:
+                r = find(rows, s, shape, t, nat)
+                if not r or r.get("cold_build_s") is None:
+                    line.append("-")
+                    continue
+                k = 1e9 / r["tasks"]
+                line.append(f"{r['cold_build_s'] * k:.0f}/{r['cold_run_s'] * k:.0f} | "
+                            f"{r['build_s'] * k:.0f}/{r['run_s'] * k:.0f}")
+            out.append(line)
+    table(["shape", "thr"] + native, out)
+
+    others = [s for s in native if s != "daskr-c"] + (["dask-threaded"] if "dask-threaded" in systems else [])
+    print("ratios per task, other / daskr-c, cold | warm (above 1: daskr-c is faster)")
     out = []
     for shape in cfg["shapes"]:
         for t in T:
             c = find(rows, "daskr-c", shape, t, nat)
-            cns = c["ns_per_task"] if c else None
-            line = [shape, t, fmt_ns(cns),
-                    f"{c['build_s'] * 1e9 / c['tasks']:.0f}/{c['run_s'] * 1e9 / c['tasks']:.0f}" if c else "-"]
-            others = []
-            for s in present:
+            line = [shape, t]
+            for s in others:
                 r = find(rows, s, shape, t, nd if s == "dask-threaded" else nat)
-                others.append(r["ns_per_task"] if r else None)
-            line += [fmt_ns(x) for x in others]
-            line += [fmt_x(ratio(x, cns), 0 if s == "dask-threaded" else 2) for s, x in zip(present, others)]
+                digits = 0 if s == "dask-threaded" else 2
+                line.append(cw(ratio(ns_of(r, "cold"), ns_of(c, "cold")), ratio(ns_of(r, "warm"), ns_of(c, "warm")),
+                               lambda x: fmt_x(x, digits)))
             out.append(line)
-    table(hdr, out)
+    table(["shape", "thr"] + [f"{s}/c" for s in others], out)
 
-    print(f"memory: RSS growth per task (bytes), graph alive, after the run; threads={allc}")
+    scaling = scaling_series(rows, cfg)
+    if scaling:
+        print(f"scaling: ns per task against N, cold (one round per fresh process, median of {cfg['procs']}), "
+              f"threads={allc}; spread = each N against the median of the N's")
+        out = []
+        for (shape, s), vals in scaling.items():
+            out.append([shape, s] + [fmt_ns(v) for v in vals.values()] + [spread_txt(vals)])
+        table(["shape", "system"] + [f"N={n:,}" for n in cfg["scaling_n"]] + ["spread"], out)
+
+    print(f"memory: RSS growth per task (bytes) in a process's first round (cold), graph alive, after the run; "
+          f"threads={allc}")
     main_systems = [s for s in systems if s not in PROCESSES]
-    hdr = ["shape"] + main_systems
     out = []
     for shape in cfg["shapes"]:
         line = [shape]
@@ -343,7 +522,7 @@ def report(rows, cfg, systems, load_before, load_after):
             r = find(rows, s, shape, allc, nd if s == "dask-threaded" else nat)
             line.append("-" if not r or r.get("bytes_per_task") is None else f"{r['bytes_per_task']:.0f}")
         out.append(line)
-    table(hdr, out)
+    table(["shape"] + main_systems, out)
 
     print(f"peak_held: most results alive at once, on the same graph (N = {nd:,}); daskr-c at N = {nat:,} too")
     hdr = ["shape", "thr", "daskr-c", "dask", "dask (incl. transient)", f"daskr-c @{nat:,}"]
@@ -357,81 +536,176 @@ def report(rows, cfg, systems, load_before, load_after):
                         d.get("peak_held_transient", "-") if d else "-", big["peak_held"] if big else "-"])
     table(hdr, out)
 
-    speedup = None
+    speedup = {}
     for system in ["daskr-c", "tbb-flow"]:
         sp1, spn = find(rows, system, "spin", 1), find(rows, system, "spin", allc)
         if not (sp1 and spn and allc > 1):
             continue
         x = sp1["run_s"] / spn["run_s"]
+        first = (sp1.get("run_rounds_s") or [None])[0], (spn.get("run_rounds_s") or [None])[0]
+        x_cold = first[0] / first[1] if first[0] and first[1] else None
         if system == "daskr-c":
-            speedup = x
+            speedup = {"cold": x_cold, "warm": x}
         print(f"parallel speedup, {system}{' (control: same machine, same tasks)' if system != 'daskr-c' else ''}: "
               f"{sp1['tasks'] - 1:,} independent tasks of ~1 ms CPU ({sp1.get('spin_iters')} spin iterations): "
-              f"1 thread {sp1['run_s']:.2f} s, {allc} threads {spn['run_s']:.2f} s -> {x:.2f}x "
+              f"1 thread {sp1['run_s']:.2f} s, {allc} threads {spn['run_s']:.2f} s -> {x:.2f}x warm"
+              f"{f', {x_cold:.2f}x cold' if x_cold else ''} "
               f"(load average {sp1.get('load1')} / {spn.get('load1')} at the start)")
     print()
 
     mp_ratios = report_processes(rows, cfg, systems)
+    gf = graphfile_report(rows)
 
-    # Targets
+    # Targets: each timing target judged on cold and on warm figures.
     print("targets" + (" (quick mode: measured at N = %s; the targets are defined at N = 1,000,000)" % f"{nat:,}"
                        if cfg["quick"] else ""))
     res = []
 
-    def verdict(ok):
-        return "n/a" if ok is None else ("MET" if ok else "MISSED")
+    def per_mode(name, items, ok, describe):
+        """items(mode) -> list of measurements; ok(item) -> bool; describe(cold_items, warm_items) -> str."""
+        got = {m: items(m) for m in MODES}
+        res.append([name] + [verdict(all(ok(x) for x in got[m]) if got[m] else None) for m in MODES]
+                   + [describe(got["cold"], got["warm"])])
 
-    vals = [(s, find(rows, "daskr-c", s, allc, nat)) for s in cfg["shapes"]]
-    vals = [(s, r["ns_per_task"]) for s, r in vals if r]
-    ok = all(v <= 250 for _, v in vals) if vals else None
-    res.append(["daskr-c <= 250 ns/task build+run, all cores", verdict(ok),
-                ", ".join(f"{s} {v:.0f}" for s, v in vals)])
+    def cells(system, n, shapes, threads, mode):
+        out = []
+        for s in shapes:
+            for t in threads:
+                v = ns_of(find(rows, system, s, t, n), mode)
+                if v is not None:
+                    out.append((s, t, v))
+        return out
 
-    rs = []
-    for s in cfg["shapes"]:
-        for t in T:
-            c, d = find(rows, "daskr-c", s, t, nat), find(rows, "dask-threaded", s, t, nd)
-            if c and d:
-                rs.append((s, t, d["ns_per_task"] / c["ns_per_task"]))
-    ok = all(x >= 200 for _, _, x in rs) if rs else None
-    worst = min(rs, key=lambda x: x[2]) if rs else None
-    res.append([">= 200x faster per task than Dask threaded", verdict(ok),
-                f"min {worst[2]:.0f}x ({worst[0]}, {worst[1]} thr)" if worst else "no Dask rows"])
+    def pairs(a, na, b, nb, shapes, threads, mode):
+        """(shape, thr, a's ns, b's ns) where both ran."""
+        out = []
+        for s in shapes:
+            for t in threads:
+                x, y = ns_of(find(rows, a, s, t, na), mode), ns_of(find(rows, b, s, t, nb), mode)
+                if x is not None and y is not None:
+                    out.append((s, t, x, y))
+        return out
 
-    rs = []
-    for s in ["independent", "tree", "wavefront"]:
-        for t in T:
-            c, b = find(rows, "daskr-c", s, t, nat), find(rows, "tbb-flow", s, t, nat)
-            if c and b:
-                rs.append((s, t, c["ns_per_task"], b["ns_per_task"]))
-    ok = all(c <= b for _, _, c, b in rs) if rs else None
-    res.append(["<= oneTBB flow_graph ns/task on independent, tree, wavefront", verdict(ok),
-                "; ".join(f"{s}/{t}: {c:.0f} vs {b:.0f}" for s, t, c, b in rs) or "no TBB rows"])
+    def worst(items, key, fmt):
+        if not items:
+            return "-"
+        w = max(items, key=key)
+        return f"{fmt(w)} ({w[0]}/{w[1]})"
 
-    vals = [(s, find(rows, "daskr-c", s, allc, nat)) for s in cfg["shapes"]]
+    def cold_warm_txt(c, w, f):
+        return f"cold {f(c)}; warm {f(w)}"
+
+    def worst_ratio(label):
+        """Describes pairs (shape, thr, a, b) by their largest a/b."""
+        return lambda xs: f"{label} worst " + worst(xs, lambda x: x[2] / x[3], lambda x: f"{x[2] / x[3]:.2f}x")
+
+    sh = cfg["shapes"]
+    per_mode(f"daskr-c <= Taskflow ns/task, every shape, 1 and {allc} threads",
+             lambda m: pairs("daskr-c", nat, "taskflow", nat, sh, T, m), lambda x: x[2] <= x[3],
+             lambda c, w: "no Taskflow rows" if not c else cold_warm_txt(
+                 c, w, worst_ratio("daskr-c/taskflow")))
+    if scaling:
+        flat = {k: v for k, v in scaling.items() if k[1] == "daskr-c"}
+        oks = [all(0.8 <= x / median(list(v.values())) <= 1.2 for x in v.values()) for v in flat.values()]
+        res.append([f"daskr-c cost per task flat within +-20%, N = {cfg['scaling_n'][0]:,}..{cfg['scaling_n'][-1]:,}",
+                    verdict(all(oks) if oks else None), "n/a (cold)",
+                    "; ".join(f"{k[0]} {spread_txt(v)}" for k, v in flat.items())])
+    vals = [(s, find(rows, "daskr-c", s, allc, nat)) for s in sh]
     vals = [(s, r["bytes_per_task"]) for s, r in vals if r and r.get("bytes_per_task") is not None]
-    ok = all(v <= 200 for _, v in vals) if vals else None
-    res.append(["<= 200 bytes/task (RSS growth)", verdict(ok), ", ".join(f"{s} {v:.0f}" for s, v in vals)])
-
+    res.append(["daskr-c <= 150 bytes/task (RSS growth, first round)",
+                verdict(all(v <= 150 for _, v in vals) if vals else None),
+                "n/a (cold)", ", ".join(f"{s} {v:.0f}" for s, v in vals)])
+    per_mode(f"daskr-c <= 250 ns/task, all cores ({allc} threads)", lambda m: cells("daskr-c", nat, sh, [allc], m),
+             lambda x: x[2] <= 250,
+             lambda c, w: cold_warm_txt(c, w, lambda xs: ", ".join(f"{s} {v:.0f}" for s, _, v in xs)))
+    per_mode(">= 300x faster per task than Dask threaded",
+             lambda m: [(s, t, d, c) for s, t, c, d in pairs("daskr-c", nat, "dask-threaded", nd, sh, T, m)],
+             lambda x: x[2] / x[3] >= 300,
+             lambda c, w: "no Dask rows" if not c else cold_warm_txt(
+                 c, w, lambda xs: "dask/c min " + worst(xs, lambda x: -x[2] / x[3], lambda x: f"{x[2] / x[3]:.0f}x")))
+    per_mode("daskr-cpp <= 1.1x daskr-c ns/task", lambda m: pairs("daskr-cpp", nat, "daskr-c", nat, sh, T, m),
+             lambda x: x[2] <= 1.1 * x[3],
+             lambda c, w: "no C++ rows" if not c else cold_warm_txt(
+                 c, w, worst_ratio("cpp/c")))
+    per_mode("daskr-go <= 1 us/task", lambda m: cells("daskr-go", nat, sh, T, m), lambda x: x[2] <= 1000,
+             lambda c, w: "no Go rows" if not c else cold_warm_txt(
+                 c, w, lambda xs: "worst " + worst(xs, lambda x: x[2], lambda x: f"{x[2]:.0f} ns")))
+    per_mode("daskr-c <= oneTBB flow_graph on independent, tree, wavefront",
+             lambda m: pairs("daskr-c", nat, "tbb-flow", nat, ["independent", "tree", "wavefront"], T, m),
+             lambda x: x[2] <= x[3],
+             lambda c, w: "no TBB rows" if not c else cold_warm_txt(
+                 c, w, worst_ratio("daskr-c/tbb")))
     rs = []
-    for s in cfg["shapes"]:
+    for s in sh:
         for t in T:
             c, d = find(rows, "daskr-c", s, t, nd), find(rows, "dask-threaded", s, t, nd)
             if c and d:
                 rs.append((s, t, c["peak_held"], d["peak_held"]))
-    ok = all(c <= d for _, _, c, d in rs) if rs else None
     bad = [f"{s}/{t}: {c} > {d}" for s, t, c, d in rs if c > d]
-    res.append(["peak_held <= Dask's on every shape (same graph)", verdict(ok),
-                ("; ".join(bad) if bad else "all shapes") if rs else "no Dask rows"])
-
-    res.append([f">= 1.8x speedup on {allc} cores, ~1 ms tasks", verdict(None if speedup is None else speedup >= 1.8),
-                f"{speedup:.2f}x" if speedup is not None else "needs 2+ cores"])
-    ok = all(x >= 50 for _, _, x in mp_ratios) if mp_ratios else None
-    worst = min(mp_ratios, key=lambda x: x[2]) if mp_ratios else None
-    res.append([">= 50x lower per-task cost than Dask multiprocessing", verdict(ok),
-                f"min {worst[2]:.0f}x ({worst[0]}, {worst[1]} workers)" if worst else "no processes rows"])
+    res.append(["peak_held <= Dask's on every shape (same graph)",
+                verdict(all(c <= d for _, _, c, d in rs) if rs else None),
+                "-", ("; ".join(bad) if bad else "all shapes") if rs else "no Dask rows"])
+    res.append([f">= 1.8x speedup on {allc} cores, ~1 ms tasks"]
+               + [verdict(None if speedup.get(m) is None else speedup[m] >= 1.8) for m in MODES]
+               + [cold_warm_txt(speedup.get("cold"), speedup.get("warm"), lambda x: "-" if x is None else f"{x:.2f}x")
+                  if speedup else ("needs 2+ cores" if allc < 2 else "not measured")])
+    per_mode(">= 50x lower per-task cost than Dask multiprocessing", lambda m: mp_ratios.get(m, []),
+             lambda x: x[2] >= 50,
+             lambda c, w: "no processes rows" if not c else cold_warm_txt(
+                 c, w, lambda xs: "min " + worst(xs, lambda x: -x[2], lambda x: f"{x[2]:.0f}x")))
     res += distributed_report(rows, cfg, verdict)
-    table(["target", "status", "measured"], res)
+    res += gf
+    table(["target", "cold", "warm", "measured"], res)
+
+
+def scaling_series(rows, cfg):
+    """{(shape, system): {N: cold ns per task}} of the scaling rows."""
+    out = {}
+    for r in rows:
+        if r.get("series") == "scaling":
+            out.setdefault((r["shape"], r["system"]), {n: None for n in cfg["scaling_n"]})[r["n"]] = ns_of(r, "cold")
+    for vals in out.values():
+        for n in [n for n, v in vals.items() if v is None]:
+            del vals[n]
+    return out
+
+
+def spread_txt(vals):
+    m = median(list(vals.values()))
+    if not m:
+        return "-"
+    return f"{min(vals.values()) / m - 1:+.0%}..{max(vals.values()) / m - 1:+.0%}"
+
+
+def graphfile_report(rows):
+    """The graph-file table (bench/graphfile_bench.py); returns its target rows."""
+    g = [r for r in rows if r["system"] == "daskr-file"]
+    if not g:
+        return []
+
+    def beyond(r):  # peak memory beyond the graph itself
+        if r.get("peak_beyond_graph_bytes_per_task") is not None:
+            return r["peak_beyond_graph_bytes_per_task"]
+        if r.get("peak_bytes_per_task") is None or r.get("graph_bytes_per_task") is None:
+            return None
+        return r["peak_bytes_per_task"] - r["graph_bytes_per_task"]
+
+    print("graph files (bench/graphfile_bench.py): reading a graph file into a graph, per task")
+
+    def num(x, f="{:.0f}"):
+        return "-" if x is None else f.format(x)
+
+    table(["shape", "N", "read ns", "total ns", "peak B", "graph B", "peak beyond graph B"],
+          [[r.get("shape"), f"{r['n']:,}" if r.get("n") else "-", num(r.get("read_ns_per_task")),
+            num(r.get("total_ns_per_task")), num(r.get("peak_bytes_per_task")), num(r.get("graph_bytes_per_task")),
+            num(beyond(r))] for r in g])
+    reads = [(r.get("shape"), r.get("read_ns_per_task")) for r in g if r.get("read_ns_per_task") is not None]
+    mems = [(r.get("shape"), beyond(r)) for r in g if beyond(r) is not None]
+    return [["graph files read at <= 300 ns/task", verdict(all(v <= 300 for _, v in reads) if reads else None),
+             "n/a (cold)", ", ".join(f"{s} {v:.0f}" for s, v in reads) or "no rows"],
+            ["graph files: <= 300 B/task peak beyond the graph",
+             verdict(all(v <= 300 for _, v in mems) if mems else None),
+             "n/a (cold)", ", ".join(f"{s} {v:.0f}" for s, v in mems) or "no rows"]]
 
 
 def distributed_report(rows, cfg, verdict):
@@ -459,7 +733,8 @@ def distributed_report(rows, cfg, verdict):
            "dask/daskr"], out)
     res = []
     ok = all(x >= 20 for _, x in ratios) if ratios else None
-    res.append([">= 20x lower per-task cost than Dask's Client.get (distributed)", verdict(ok),
+    # warm only: a first get also starts the Dask driver (first_s in the table), a cost of its own
+    res.append([">= 20x lower per-task cost than Dask's Client.get (distributed)", "n/a (driver start)", verdict(ok),
                 ", ".join(f"{s} {x:.0f}x" for s, x in ratios) or "no rows"])
     sp = get("daskr-distributed", "spread")
     for name, what in [("spread", "sleeping"), ("spread-cpu", "CPU-bound")]:
@@ -468,31 +743,36 @@ def distributed_report(rows, cfg, verdict):
             print(f"{name}: {r['tasks'] - 1} {what} tasks of {r['serial_s'] / (r['tasks'] - 1) * 1000:.0f} ms on "
                   f"{r['threads']} workers: {r['run_s']:.2f} s (serial {r['serial_s']:.2f} s) -> {r['speedup']:.2f}x")
     print()
-    res.append([f"a few large tasks spread over the workers (>= 1.6x on {sp['threads'] if sp else '?'})",
+    res.append([f"a few large tasks spread over the workers (>= 1.6x on {sp['threads'] if sp else '?'})", "-",
                 verdict(None if not sp else sp["speedup"] >= 1.6), f"{sp['speedup']:.2f}x" if sp else "no row"])
     return res
 
 
 def report_processes(rows, cfg, systems):
-    """The processes tables; returns [(shape, workers, dask-mp ns / daskr-c-processes ns)]."""
+    """The processes tables; returns {"cold"|"warm": [(shape, workers, dask-mp ns / daskr-c-processes ns)]}
+    (Dask's one figure against daskr's first round and against its later rounds)."""
     if not any(s in systems for s in PROCESSES):
-        return []
+        return {}
     np_, nd, T = cfg["n_processes"], cfg["n_dask_mp"], cfg["threads"]
     print(f"processes: ns per task, build+run (daskr-c-processes N = {np_:,}, dask-multiprocessing "
           f"N = {nd:,} on a warmed-up pool); workers = thr")
-    out, ratios = [], []
+    out, ratios = [], {"cold": [], "warm": []}
     for shape in cfg["shapes"]:
         for t in T:
             c = find(rows, "daskr-c-processes", shape, t, np_)
             d = find(rows, "dask-multiprocessing", shape, t, nd) or find(rows, "dask-multiprocessing", shape, t)
             x = ratio(d["ns_per_task"] if d else None, c["ns_per_task"] if c else None)
             if x is not None and d["n"] == nd:
-                ratios.append((shape, t, x))
+                for m in MODES:
+                    y = ratio(d["ns_per_task"], ns_of(c, m))
+                    if y is not None:
+                        ratios[m].append((shape, t, y))
             dn = "" if not d or d["n"] == nd else f" (N={d['n']})"
-            out.append([shape, t, fmt_ns(c["ns_per_task"]) if c else "-",
+            out.append([shape, t, cw(ns_of(c, "cold"), ns_of(c, "warm")) if c else "-",
                         f"{c['build_s'] * 1e9 / c['tasks']:.0f}/{c['run_s'] * 1e9 / c['tasks']:.0f}" if c else "-",
                         (fmt_ns(d["ns_per_task"]) + dn) if d else "-", fmt_x(x, 0)])
-    table(["shape", "thr", "daskr-c-processes", "build/run", "dask-multiprocessing", "dask/daskr"], out)
+    table(["shape", "thr", "daskr-c-processes cold | warm", "build/run (median of rounds)", "dask-multiprocessing",
+           "dask/daskr"], out)
 
     print("moving results between processes: ns per result (N results of 1 KiB or 1 MiB gathered by one sink); "
           "moving = processes - threads")
@@ -523,9 +803,17 @@ def main():
     ap.add_argument("--no-setup", action="store_true", help="use the runners already built in target/bench")
     ap.add_argument("--no-distributed", action="store_true",
                     help="skip the distributed rows (daskr-distributed, dask-client-get)")
+    ap.add_argument("--procs", type=int, default=None,
+                    help="fresh processes per native measurement (cold = median of their first rounds; "
+                         "default 3, --quick 2)")
+    ap.add_argument("--no-scaling", action="store_true",
+                    help="skip the cold cost-per-task scaling row (independent, wavefront at 10^5..10^7)")
+    ap.add_argument("--no-graphfile", action="store_true", help="skip the graph-file rows (bench/graphfile_bench.py)")
     ap.add_argument("--processes-n", type=int, default=None,
                     help="N for daskr-c-processes (default 100,000; --quick 10,000)")
     ap.add_argument("--out", default=os.path.join(OUT, "compare.json"))
+    ap.add_argument("--report", metavar="JSON",
+                    help="run nothing: print the tables of rows written before (pass the same --quick)")
     args = ap.parse_args()
 
     wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -548,13 +836,24 @@ def main():
         "n_spin": 1_000 if args.quick else 10_000,
         "n_processes": args.processes_n or (10_000 if args.quick else 100_000),
         "n_dask_mp": 2_000,
-        "rounds": max(args.rounds, 1),
+        "rounds": max(args.rounds, 2),  # round 0 is cold; warm needs at least one more
+        "procs": max(args.procs or (2 if args.quick else 3), 1),
+        "scaling_n": [10_000, 100_000, 1_000_000] if args.quick else [100_000, 1_000_000, 10_000_000],
         "shapes": shapes,
     }
     ncores = cores()
     cfg["threads"] = sorted({1, ncores})
     cfg["move_n"] = {"move-1k": min(cfg["n_processes"], 10_000), "move-1m": 16 if args.quick else 64}
     cfg["move_n_dask"] = {"move-1k": cfg["n_dask_mp"], "move-1m": cfg["move_n"]["move-1m"]}
+
+    if args.report:
+        with open(args.report) as f:
+            rows = json.load(f)
+        present = {r["system"] for r in rows}
+        cfg["procs"] = max((r.get("processes", 1) for r in rows if r["system"] in NATIVE), default=cfg["procs"])
+        cfg["scaling_n"] = sorted({r["n"] for r in rows if r.get("series") == "scaling"}) or cfg["scaling_n"]
+        report(rows, cfg, [s for s in SYSTEMS if s in present], "?", "?")
+        return 0
 
     os.makedirs(OUT, exist_ok=True)
     load_before = uptime()
@@ -564,7 +863,7 @@ def main():
     for s in wanted:
         if args.no_setup:
             exe = {"daskr-c": "daskr_c", "daskr-cpp": "daskr_cpp", "daskr-go": "daskr_go", "tbb-flow": "tbb_flow",
-                   "daskr-c-processes": "daskr_c"}.get(s)
+                   "taskflow": "taskflow", "daskr-c-processes": "daskr_c"}.get(s)
             extra = ["--scheduler", "processes"] if s in PROCESSES else []
             if exe and os.path.exists(os.path.join(OUT, exe)):
                 runners[s] = [os.path.join(OUT, exe), *extra]
@@ -584,11 +883,13 @@ def main():
 
     rows = []
     R = cfg["rounds"]
+    native = [s for s in systems if s in NATIVE]
     for shape in shapes:
         for t in cfg["threads"]:
-            for s in [s for s in systems if s not in PROCESSES]:
-                n = cfg["n_dask"] if s == "dask-threaded" else cfg["n_native"]
-                row = measure(s, runners[s], n, t, shape, R)
+            # every native system in cfg["procs"] fresh processes, interleaved: cold and warm
+            rows += measure_interleaved(runners, native, lambda s: cfg["n_native"], t, shape, R, cfg["procs"])
+            if "dask-threaded" in systems:
+                row = measure("dask-threaded", runners["dask-threaded"], cfg["n_dask"], t, shape, R)
                 if row:
                     rows.append(row)
             # daskr on Dask's graph: peak_held compared on the same graph
@@ -615,6 +916,15 @@ def main():
                 row = measure("daskr-c", runners["daskr-c"], cfg["move_n"][shape], t, shape, R)
                 if row:
                     rows.append(row)
+    if not args.no_scaling and "daskr-c" in systems:
+        # cost per task against N, cold: one round per fresh process (Taskflow beside daskr-c)
+        scaled = [s for s in ["daskr-c", "taskflow"] if s in systems]
+        for shape in [s for s in SCALING_SHAPES if s in shapes]:
+            for n in cfg["scaling_n"]:
+                for row in measure_interleaved(runners, scaled, lambda s: n, cfg["threads"][-1], shape, 1,
+                                               cfg["procs"]):
+                    row["series"] = "scaling"
+                    rows.append(row)
     if not args.no_spin and "daskr-c" in systems:
         # the same work for every system: the C runner's calibration (thread CPU time)
         iters = run([*runners["daskr-c"], "--calibrate"], capture=True).stdout.strip()
@@ -627,6 +937,8 @@ def main():
 
     if want_dist:
         rows += run_distributed(args, cfg, shapes)
+    if not args.no_graphfile:
+        rows += run_graphfile(cfg)
 
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)

@@ -27,11 +27,6 @@
 typedef struct daskr_value_t daskr_value_t;
 
 /**
- * The format version written first in every message.
- */
-#define ENCODING_VERSION 1
-
-/**
  * The version of the C ABI this library implements. Plugins record the version they were
  * built for; a mismatch is refused.
  */
@@ -46,16 +41,21 @@ typedef struct daskr_value_t daskr_value_t;
 #define DASKR_GRAPH_FILE_MAX_DEPTH 127
 
 /**
- * How deeply lists may nest inside one value (and computations inside one graph entry).
- * Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
- * stack overflow; deeper input gets a clear error instead.
+ * The format version written first in every message.
  */
-#define MAX_NESTING 256
+#define ENCODING_VERSION 1
 
 /**
  * The partition message version, written after the magic.
  */
 #define WIRE_VERSION 1
+
+/**
+ * How deeply lists may nest inside one value (and computations inside one graph entry).
+ * Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
+ * stack overflow; deeper input gets a clear error instead.
+ */
+#define MAX_NESTING 256
 
 /**
  * The kinds of error. Stable numbers; `daskr_error_kind_name` gives the JSON name.
@@ -113,7 +113,9 @@ typedef enum {
 } daskr_error_kind_t;
 
 /**
- * Which scheduler runs a get.
+ * Which scheduler runs a get. The values are the engine's scheduler registry, in its one
+ * order (`daskr_scheduler_name` and `daskr_scheduler_from_name` read the same list): a new
+ * scheduler takes the next value, and no value is ever reused.
  */
 typedef enum {
   /**
@@ -151,7 +153,7 @@ typedef enum {
 } daskr_kind_t;
 
 /**
- * What went wrong. The names are the `kind` strings of graph-format.md.
+ * What went wrong. The names are the `kind` strings of docs/graph-format.md.
  */
 typedef struct ErrorKind ErrorKind;
 
@@ -312,8 +314,8 @@ typedef struct {
    */
   const daskr_progress_t *progress;
   /**
-   * Processes and distributed: how many times a task whose worker died is run again on a
-   * fresh worker before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+   * Processes: how many times a task whose worker died is run again on a fresh worker
+   * before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
    */
   uint32_t retries;
   /**
@@ -327,30 +329,6 @@ typedef struct {
    */
   const char *address;
 } daskr_get_options_t;
-
-/**
- * One entry's run, as recorded in a profile.
- */
-typedef struct {
-  /**
-   * The entry's key. Borrowed from the profile: valid until it records another get or is freed.
-   */
-  const char *key;
-  /**
-   * The task's function name ("alias", "list" or "literal" for other entries). Borrowed likewise.
-   */
-  const char *func;
-  /**
-   * The thread that ran it (0 is the caller's).
-   */
-  uint32_t worker;
-  /**
-   * Nanoseconds since the get started.
-   */
-  uint64_t start_ns;
-  uint64_t end_ns;
-  bool ok;
-} daskr_profile_task_t;
 
 /**
  * A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
@@ -414,6 +392,30 @@ typedef struct {
   const daskr_plugin_task_t *tasks;
   size_t ntasks;
 } daskr_plugin_info_t;
+
+/**
+ * One entry's run, as recorded in a profile.
+ */
+typedef struct {
+  /**
+   * The entry's key. Borrowed from the profile: valid until it records another get or is freed.
+   */
+  const char *key;
+  /**
+   * The task's function name ("alias", "list" or "literal" for other entries). Borrowed likewise.
+   */
+  const char *func;
+  /**
+   * The thread that ran it (0 is the caller's).
+   */
+  uint32_t worker;
+  /**
+   * Nanoseconds since the get started.
+   */
+  uint64_t start_ns;
+  uint64_t end_ns;
+  bool ok;
+} daskr_profile_task_t;
 
 /**
  * Destroys the object behind a pointer value.
@@ -511,6 +513,45 @@ void daskr_call_return_bytes(daskr_call_t *call_, const uint8_t *data, size_t le
 void daskr_call_fail(daskr_call_t *call_, const char *message);
 
 /**
+ * A new cancel switch, off. Free it with `daskr_cancel_free` once no get uses it.
+ */
+daskr_cancel_t *daskr_cancel_new(void);
+
+/**
+ * Turns the switch on: gets using it start no new task and return `DASKR_ERROR_CANCELLED`
+ * once their running tasks finish.
+ */
+void daskr_cancel_trigger(const daskr_cancel_t *cancel);
+
+/**
+ * Whether the switch is on.
+ */
+bool daskr_cancel_is_triggered(const daskr_cancel_t *cancel);
+
+/**
+ * Turns the switch off again, for reuse.
+ */
+void daskr_cancel_reset(const daskr_cancel_t *cancel);
+
+/**
+ * Frees a cancel switch. NULL is ignored.
+ */
+void daskr_cancel_free(daskr_cancel_t *cancel);
+
+/**
+ * to `path`: Graphviz DOT, or SVG when `path` ends in ".svg" (rendered by Graphviz's `dot`;
+ * a clear error if it is not installed). Tasks are boxes labelled with key and function,
+ * edges run from an input to its consumer, requested keys have a double border. If
+ * `profile` is not NULL, entries are coloured by how long they ran in its last get; if
+ * `failed_key` is not NULL, that entry is drawn in red.
+ */
+daskr_error_t *daskr_graph_write_dot(const daskr_graph_t *graph,
+                                     const daskr_value_t *keys,
+                                     const daskr_profile_t *profile,
+                                     const char *failed_key,
+                                     const char *path);
+
+/**
  * The error's kind. `error` must not be NULL.
  */
 daskr_error_kind_t daskr_error_kind(const daskr_error_t *error);
@@ -558,32 +599,6 @@ void daskr_error_free(daskr_error_t *error);
 void daskr_get_options_init(daskr_get_options_t *options, size_t struct_size);
 
 /**
- * A new cancel switch, off. Free it with `daskr_cancel_free` once no get uses it.
- */
-daskr_cancel_t *daskr_cancel_new(void);
-
-/**
- * Turns the switch on: gets using it start no new task and return `DASKR_ERROR_CANCELLED`
- * once their running tasks finish.
- */
-void daskr_cancel_trigger(const daskr_cancel_t *cancel);
-
-/**
- * Whether the switch is on.
- */
-bool daskr_cancel_is_triggered(const daskr_cancel_t *cancel);
-
-/**
- * Turns the switch off again, for reuse.
- */
-void daskr_cancel_reset(const daskr_cancel_t *cancel);
-
-/**
- * Frees a cancel switch. NULL is ignored.
- */
-void daskr_cancel_free(daskr_cancel_t *cancel);
-
-/**
  * Computes `keys` — a string value naming one key, or a (nested) list of them — and stores
  * the results, in the same shape, in `*out` (owned by the caller). Only the entries the keys
  * need run, each once. `options` may be NULL for the defaults. The graph is only read: any
@@ -602,93 +617,6 @@ daskr_error_t *daskr_graph_get_key(const daskr_graph_t *graph,
                                    const char *key,
                                    const daskr_get_options_t *options,
                                    daskr_value_t **out);
-
-/**
- * A new profile recorder. Free it with `daskr_profile_free` once no get uses it.
- */
-daskr_profile_t *daskr_profile_new(void);
-
-/**
- * Frees a profile recorder. NULL is ignored.
- */
-void daskr_profile_free(daskr_profile_t *profile);
-
-/**
- * How many entries the last recorded get ran.
- */
-size_t daskr_profile_len(const daskr_profile_t *profile);
-
-/**
- * The i-th entry run (in start order) in `*out`, writing at most `struct_size` bytes (pass
- * `sizeof *out`, so a library whose struct grew never writes past yours); false if `i` is
- * out of range.
- */
-bool daskr_profile_task(const daskr_profile_t *profile,
-                        size_t i,
-                        daskr_profile_task_t *out,
-                        size_t struct_size);
-
-/**
- * Writes the last recorded get as a Chrome trace / Perfetto JSON file at `path` (one slice
- * per entry on the worker that ran it, with key and duration; the scheduler's phases on
- * their own track).
- */
-daskr_error_t *daskr_profile_write_trace(const daskr_profile_t *profile, const char *path);
-
-/**
- * A new progress counter. Free it with `daskr_progress_free` once no get uses it.
- */
-daskr_progress_t *daskr_progress_new(void);
-
-/**
- * Entries the current (or last) get needs, literals included.
- */
-uint64_t daskr_progress_total(const daskr_progress_t *progress);
-
-/**
- * Entries run so far (a little behind while running; exact once the get has returned).
- */
-uint64_t daskr_progress_done(const daskr_progress_t *progress);
-
-/**
- * Whether a get using this counter is running.
- */
-bool daskr_progress_running(const daskr_progress_t *progress);
-
-/**
- * Frees a progress counter. NULL is ignored.
- */
-void daskr_progress_free(daskr_progress_t *progress);
-
-/**
- * Writes a picture of the part of `graph` that `keys` need (a key, or a nested list of keys)
- * to `path`: Graphviz DOT, or SVG when `path` ends in ".svg" (rendered by Graphviz's `dot`;
- * a clear error if it is not installed). Tasks are boxes labelled with key and function,
- * edges run from an input to its consumer, requested keys have a double border. If
- * `profile` is not NULL, entries are coloured by how long they ran in its last get; if
- * `failed_key` is not NULL, that entry is drawn in red.
- */
-daskr_error_t *daskr_graph_write_dot(const daskr_graph_t *graph,
-                                     const daskr_value_t *keys,
-                                     const daskr_profile_t *profile,
-                                     const char *failed_key,
-                                     const char *path);
-
-/**
- * Ends the idle worker processes that the processes scheduler keeps between gets (they are
- * killed and reaped); the next get starts new ones. Workers of gets still running are not
- * touched. Useful before a program forks or execs something of its own, or to check for
- * leaked processes. Thread-safe.
- */
-void daskr_workers_shutdown(void);
-
-/**
- * Gives the memory daskr keeps for reuse back to the system, and returns how many bytes.
- * daskr keeps up to 512 MiB of the large blocks freed by graphs and gets (a big graph's
- * arrays) to build and run the next graph without the cost of fresh pages; a program that
- * is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
- */
-size_t daskr_memory_release(void);
 
 /**
  * A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.
@@ -821,7 +749,7 @@ void daskr_comp_free(daskr_comp_t *comp);
 
 /**
  * Builds a graph from the graph-file JSON in `json` (`len` bytes of UTF-8; see
- * graph-format.md). Relative plugin paths are relative to `base_dir` (NULL: the current
+ * docs/graph-format.md). Relative plugin paths are relative to `base_dir` (NULL: the current
  * directory). On success `*out` is a new graph owned by the caller (free it with
  * `daskr_graph_free`) and, if `out_keys` is not NULL, `*out_keys` is the file's default
  * `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded
@@ -938,6 +866,104 @@ const daskr_plugin_info_t *daskr_plugin_get_info(const daskr_plugin_t *plugin);
  * if `plugin` is NULL.
  */
 const char *daskr_plugin_path(const daskr_plugin_t *plugin);
+
+/**
+ * A new profile recorder. Free it with `daskr_profile_free` once no get uses it.
+ */
+daskr_profile_t *daskr_profile_new(void);
+
+/**
+ * Frees a profile recorder. NULL is ignored.
+ */
+void daskr_profile_free(daskr_profile_t *profile);
+
+/**
+ * How many entries the last recorded get ran.
+ */
+size_t daskr_profile_len(const daskr_profile_t *profile);
+
+/**
+ * The i-th entry run (in start order) in `*out`, writing at most `struct_size` bytes (pass
+ * `sizeof *out`, so a library whose struct grew never writes past yours); false if `i` is
+ * out of range.
+ */
+bool daskr_profile_task(const daskr_profile_t *profile,
+                        size_t i,
+                        daskr_profile_task_t *out,
+                        size_t struct_size);
+
+/**
+ * Writes the last recorded get as a Chrome trace / Perfetto JSON file at `path` (one slice
+ * per entry on the worker that ran it, with key and duration; the scheduler's phases on
+ * their own track).
+ */
+daskr_error_t *daskr_profile_write_trace(const daskr_profile_t *profile, const char *path);
+
+/**
+ * A new progress counter. Free it with `daskr_progress_free` once no get uses it.
+ */
+daskr_progress_t *daskr_progress_new(void);
+
+/**
+ * Entries the current (or last) get needs, literals included.
+ */
+uint64_t daskr_progress_total(const daskr_progress_t *progress);
+
+/**
+ * Entries run so far (a little behind while running; exact once the get has returned).
+ */
+uint64_t daskr_progress_done(const daskr_progress_t *progress);
+
+/**
+ * Whether a get using this counter is running.
+ */
+bool daskr_progress_running(const daskr_progress_t *progress);
+
+/**
+ * Frees a progress counter. NULL is ignored.
+ */
+void daskr_progress_free(daskr_progress_t *progress);
+
+/**
+ * Ends the idle worker processes that the processes scheduler keeps between gets (they are
+ * killed and reaped); the next get starts new ones. Workers of gets still running are not
+ * touched. Useful before a program forks or execs something of its own, or to check for
+ * leaked processes. Thread-safe.
+ */
+void daskr_workers_shutdown(void);
+
+/**
+ * Gives the memory daskr keeps for reuse back to the system, and returns how many bytes.
+ * daskr keeps up to 512 MiB of the large blocks freed by graphs and gets (a big graph's
+ * arrays) to build and run the next graph without the cost of fresh pages; a program that
+ * is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
+ */
+size_t daskr_memory_release(void);
+
+/**
+ * How many schedulers there are: `daskr_scheduler_t` values run from 0 to this, exclusive.
+ */
+uint32_t daskr_scheduler_count(void);
+
+/**
+ * The name of the scheduler of value `scheduler` ("threads", "sync", "processes",
+ * "distributed"), as the `daskr` command and the wrappers spell it: static, do not free. NULL
+ * for a value that is no scheduler.
+ */
+const char *daskr_scheduler_name(uint32_t scheduler);
+
+/**
+ * The scheduler named `name` (as `daskr_scheduler_name` spells it) in `*out`. Fails with
+ * `DASKR_ERROR_INVALID_ARGUMENT`, listing the names, for an unknown one.
+ */
+daskr_error_t *daskr_scheduler_from_name(const char *name, daskr_scheduler_t *out);
+
+/**
+ * Whether the scheduler of value `scheduler` reads the `daskr_get_options_t` field named
+ * `option` among those only some schedulers read (`num_workers`, `retries`,
+ * `task_timeout_s`, `address`); the others ignore it. False for an unknown scheduler or field.
+ */
+bool daskr_scheduler_reads(uint32_t scheduler, const char *option);
 
 /**
  * A new null value. Owned by the caller.

@@ -1020,6 +1020,36 @@ enum class Scheduler {
     Distributed = DASKR_SCHEDULER_DISTRIBUTED,
 };
 
+/// The scheduler enumerators above are conveniences: the library's own list of schedulers
+/// (its registry) is what the functions below read, so a scheduler the library adds can be
+/// used by name before this header has an enumerator for it.
+
+/// How many schedulers the library has: their values run from 0 to this, exclusive.
+inline uint32_t scheduler_count() noexcept { return daskr_scheduler_count(); }
+
+/// The scheduler's name as daskr spells it everywhere ("threads", "sync", "processes",
+/// "distributed"); empty for a value that is no scheduler.
+inline std::string_view scheduler_name(Scheduler s) noexcept {
+    const char *name = daskr_scheduler_name(static_cast<uint32_t>(s));
+    return name ? std::string_view(name) : std::string_view();
+}
+
+/// The scheduler of that name; throws an invalid_argument Error listing the names otherwise.
+inline Scheduler scheduler_named(const std::string &name) {
+    daskr_scheduler_t out = DASKR_SCHEDULER_THREADS;
+    detail::check(daskr_scheduler_from_name(name.c_str(), &out));
+    return static_cast<Scheduler>(out);
+}
+
+/// Whether the scheduler reads the Options member named `option` among those only some
+/// schedulers read ("workers", "retries", "task_timeout", "address"); the others ignore it.
+inline bool scheduler_reads(Scheduler s, std::string_view option) {
+    std::string c_name = option == "workers"        ? "num_workers"
+                         : option == "task_timeout" ? "task_timeout_s"
+                                                    : std::string(option);
+    return daskr_scheduler_reads(static_cast<uint32_t>(s), c_name.c_str());
+}
+
 /// Figures about one get (entries, entries_run, peak_held, workers, plan_ns, run_ns).
 using Stats = daskr_stats_t;
 
@@ -1036,8 +1066,10 @@ struct Options {
     Stats *stats = nullptr;
     /// Records the get's profile; borrowed for the get, nullptr for none.
     const Profile *profile = nullptr;
-    /// Processes and distributed: how many times a task whose worker process died runs again
-    /// on a fresh worker before the get throws a worker_died Error.
+    // workers and the members below are read by some schedulers only (scheduler_reads says
+    // which).
+    /// Processes: how many times a task whose worker process died runs again on a fresh
+    /// worker before the get throws a worker_died Error.
     uint32_t retries = 0;
     /// Processes: a task running longer than this has its worker killed, and the get throws
     /// a worker_died Error. Zero (the default) for no limit. Any std::chrono duration converts.

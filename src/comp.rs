@@ -5,6 +5,7 @@
 //! A `Comp` is two words: a reference by handle — the hot path of building a big graph — is
 //! held inline; everything else sits in one box. So argument lists are cheap to move around.
 
+use crate::abi::daskr_comp_t;
 use crate::error::Error;
 use crate::func::Func;
 use crate::value::{Value, MAX_NESTING};
@@ -23,11 +24,13 @@ pub struct Comp(pub(crate) Repr);
 pub(crate) enum Repr {
     /// A reference to the entry behind a handle.
     Id(u32),
-    Node(Box<Node>),
+    Node(Box<CompNode>),
 }
 
+/// A computation other than a reference by handle, in its box: what it is, and how deeply it
+/// nests.
 #[derive(Debug)]
-pub(crate) struct Node {
+pub(crate) struct CompNode {
     pub kind: CompKind,
     pub depth: u32,
 }
@@ -50,7 +53,7 @@ pub(crate) enum CompKind {
 
 impl Comp {
     fn node(kind: CompKind, depth: u32) -> Comp {
-        Comp(Repr::Node(Box::new(Node { kind, depth })))
+        Comp(Repr::Node(Box::new(CompNode { kind, depth })))
     }
 
     pub fn value(v: impl Into<Value>) -> Comp {
@@ -141,6 +144,55 @@ impl Comp {
                 "computation nests more than {MAX_NESTING} levels deep"
             ))
         })
+    }
+}
+
+// ---- the raw encoding: a computation as a `daskr_comp_t *` ----
+//
+// A reference by handle is the hot path of graph building, so it costs no allocation: its
+// pointer is the handle itself, shifted left and tagged in the low bit. Any other computation
+// is the box of its node (`Comp`'s own: no second allocation), whose address is even.
+
+impl Comp {
+    /// The computation as a raw pointer, owning what it holds until `from_raw` takes it back.
+    pub(crate) fn into_raw(self) -> *mut daskr_comp_t {
+        match self.0 {
+            Repr::Id(id) => ((id as usize) << 1 | 1) as *mut daskr_comp_t,
+            Repr::Node(node) => Box::into_raw(node).cast(),
+        }
+    }
+
+    /// Takes back a computation made by `into_raw` (None for NULL).
+    ///
+    /// # Safety
+    /// `p` is NULL or came from `into_raw` and was not taken back yet.
+    pub(crate) unsafe fn from_raw(p: *mut daskr_comp_t) -> Option<Comp> {
+        if p.is_null() {
+            None
+        } else if p as usize & 1 == 1 {
+            Some(Comp::id(TaskId((p as usize >> 1) as u32)))
+        } else {
+            Some(Comp(Repr::Node(Box::from_raw(p.cast::<CompNode>()))))
+        }
+    }
+
+    /// The handle a raw computation refers to, if it is a reference by handle (which owns
+    /// nothing, so it need not be taken).
+    pub(crate) fn raw_handle(p: *mut daskr_comp_t) -> Option<u32> {
+        (p as usize & 1 == 1).then_some((p as usize >> 1) as u32)
+    }
+
+    /// Whether a raw computation is a reference by handle, or a literal that a task may take
+    /// as an argument as it is: no deeper than a task's argument may nest (one level goes to
+    /// the task around it).
+    ///
+    /// # Safety
+    /// As for `from_raw`; `p` is only read.
+    pub(crate) unsafe fn raw_is_plain(p: *mut daskr_comp_t) -> bool {
+        p as usize & 1 == 1
+            || p.cast::<CompNode>().as_ref().is_some_and(|node| {
+                matches!(node.kind, CompKind::Value(_)) && node.depth < MAX_NESTING
+            })
     }
 }
 

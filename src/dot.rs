@@ -37,7 +37,7 @@ pub fn to_dot(graph: &Graph, keys: &Value, style: DotStyle<'_>) -> Result<String
     let mut out = String::from("digraph daskr {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#555555\"];\n");
     for (p, &id) in plan.order.iter().enumerate() {
         let key = graph.key_name(id);
-        let (shape, what) = match graph.view(graph.root(id)) {
+        let (shape, what) = match graph.entry(id) {
             View::Task(call) => ("box", graph.func(call.func).name().to_string()),
             View::Ref(target) => ("box", format!("alias of {}", graph.key_name(target))),
             View::List { len, .. } => ("box", format!("list of {len}")),

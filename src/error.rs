@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-/// What went wrong. The names are the `kind` strings of graph-format.md.
+/// What went wrong. The names are the `kind` strings of docs/graph-format.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
     /// A task reported failure (or panicked / threw inside a wrapper).

@@ -11,21 +11,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::abi::daskr_call_t;
 use crate::value::Value;
-
-/// What a running task sees: its arguments, its key, and where its result goes.
-///
-/// The task ABI: a task function is `void fn(daskr_call_t *call, void *user_data)`. It reads
-/// its positional arguments (`daskr_call_arg`), keyword arguments (`daskr_call_kwarg`) and
-/// its key (`daskr_call_key`) — all borrowed, valid until the function returns — and then
-/// either sets its result (`daskr_call_return*`; the result is owned by daskr from then on)
-/// or fails (`daskr_call_fail`). A task that sets nothing returns null. `call` itself is valid
-/// only during the call and only on the calling thread. Task functions may run concurrently
-/// on several threads and must not unwind (no C++ exception or longjmp) out of the call.
-#[allow(non_camel_case_types)]
-pub struct daskr_call_t {
-    _private: [u8; 0],
-}
 
 /// The C task signature.
 pub type TaskFn = unsafe extern "C" fn(call: *mut daskr_call_t, user_data: *mut c_void);

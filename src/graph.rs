@@ -36,15 +36,27 @@ pub(crate) enum Expr {
     },
 }
 
-/// A task's call: `nargs` positional then `nkwargs` keyword children at `start`; the keyword
-/// names are `kwname_ids[names..names + nkwargs]`.
+/// A task's call: `nargs` positional then `nkwargs` keyword arguments at `args`; the keyword
+/// names are `kwname_ids[names..names + nkwargs]`. Readers go through `Graph::args`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Call {
+pub(crate) struct TaskCall {
     pub func: u32,
-    pub start: u32,
+    pub args: ArgsAt,
     pub nargs: u32,
     pub nkwargs: u32,
     pub names: u32,
+}
+
+/// Where a call's arguments are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ArgsAt {
+    /// Expressions in the arena, from this index.
+    Exprs(u32),
+    /// References, from this index of the edge list: the arguments of a task whose arguments
+    /// are all distinct handles are its dependencies, so they are stored only there (the
+    /// usual task of a big graph takes no expression at all: 16 bytes a task and 16 an
+    /// argument less to write, plan and run through).
+    Deps(u32),
 }
 
 /// The counts and names of a `KwTask`'s arguments.
@@ -56,14 +68,19 @@ struct KwCall {
 }
 
 /// An expression as planning, running and encoding read it.
+#[derive(Clone, Copy)]
 pub(crate) enum View<'g> {
     Lit(&'g Value),
     Ref(u32),
     List { start: u32, len: u32 },
-    Task(Call),
+    Task(TaskCall),
 }
 
 const UNDEFINED: u32 = u32::MAX;
+/// Marks a `Node::expr` that holds a function index instead of an expression index (so the
+/// arena holds fewer than 2^31 expressions, and a graph fewer than 2^31 - 1 functions).
+const DEPS_TASK: u32 = 1 << 31;
+const MAX_EXPRS: usize = DEPS_TASK as usize;
 
 /// A task's positional arguments as they are added: inline for the usual few.
 pub(crate) type Args = smallvec::SmallVec<[Comp; 2]>;
@@ -109,7 +126,8 @@ pub(crate) type SimpleArgs = smallvec::SmallVec<[Arg; 4]>;
 
 #[derive(Clone, Copy)]
 pub(crate) struct Node {
-    /// Root expression, or UNDEFINED for a key that is only referred to.
+    /// Root expression; or `DEPS_TASK | func` for a task whose arguments are its
+    /// dependencies (see `ArgsAt::Deps`); or UNDEFINED for a key that is only referred to.
     pub expr: u32,
     pub deps_start: u32,
     pub deps_len: u32,
@@ -198,9 +216,9 @@ impl Graph {
         }
         let func = self.func_id(func);
         let at = self.exprs.len();
-        if at + 1 + args.len() > u32::MAX as usize {
+        if at + 1 + args.len() > MAX_EXPRS {
             return Err(Error::invalid_argument(
-                "graph too large: more than 2^32 expressions",
+                "graph too large: more than 2^31 expressions",
             ));
         }
         let deps_start = self.deps.len();
@@ -221,10 +239,16 @@ impl Graph {
                 big: None,
             };
             for r in args.iter().filter_map(A::handle) {
-                if seen.insert(r, &self.deps) {
+                if seen.insert(r, &self.deps, self.nodes.len()) {
                     self.deps.push(r);
                 }
             }
+        }
+        let distinct_handles = self.deps.len() - deps_start == args.len();
+        if distinct_handles && func < DEPS_TASK - 1 {
+            let id = self.finish_entry(id, at as u32, deps_start);
+            self.nodes[id.0 as usize].expr = DEPS_TASK | func;
+            return Ok(id);
         }
         self.exprs.reserve(1 + args.len());
         self.exprs.push(Expr::Task {
@@ -360,6 +384,10 @@ impl Graph {
     pub(crate) fn id_count(&self) -> usize {
         self.nodes.len()
     }
+    /// Dependencies over all entries (each entry's distinct ones).
+    pub(crate) fn edge_count(&self) -> usize {
+        self.deps.len()
+    }
     pub(crate) fn is_defined(&self, id: u32) -> bool {
         self.nodes[id as usize].expr != UNDEFINED
     }
@@ -367,12 +395,29 @@ impl Graph {
         let n = self.nodes[id as usize];
         &self.deps[n.deps_start as usize..(n.deps_start + n.deps_len) as usize]
     }
-    pub(crate) fn root(&self, id: u32) -> &Expr {
-        &self.exprs[self.nodes[id as usize].expr as usize]
+    /// What defined entry `id` computes.
+    #[inline]
+    pub(crate) fn entry(&self, id: u32) -> View<'_> {
+        let node = self.nodes[id as usize];
+        if node.expr & DEPS_TASK != 0 {
+            debug_assert!(node.expr != UNDEFINED, "entry {id} is not defined");
+            return View::Task(TaskCall {
+                func: node.expr & !DEPS_TASK,
+                args: ArgsAt::Deps(node.deps_start),
+                nargs: node.deps_len,
+                nkwargs: 0,
+                names: 0,
+            });
+        }
+        self.view(&self.exprs[node.expr as usize])
+    }
+    /// Whether defined entry `id` is a literal.
+    pub(crate) fn is_literal(&self, id: u32) -> bool {
+        matches!(self.entry(id), View::Lit(_))
     }
     /// What entry `id` computes, for profiles: its function's name, or alias, list, literal.
     pub(crate) fn entry_kind(&self, id: u32) -> String {
-        match self.view(self.root(id)) {
+        match self.entry(id) {
             View::Task(call) => self.func(call.func).name().to_string(),
             View::Ref(_) => "alias".to_string(),
             View::List { .. } => "list".to_string(),
@@ -387,18 +432,18 @@ impl Graph {
             Expr::Lit(ref v) => View::Lit(v),
             Expr::Ref(id) => View::Ref(id),
             Expr::List { start, len } => View::List { start, len },
-            Expr::Task { func, start, nargs } => View::Task(Call {
+            Expr::Task { func, start, nargs } => View::Task(TaskCall {
                 func,
-                start,
+                args: ArgsAt::Exprs(start),
                 nargs,
                 nkwargs: 0,
                 names: 0,
             }),
             Expr::KwTask { func, start, call } => {
                 let k = self.kw_calls[call as usize];
-                View::Task(Call {
+                View::Task(TaskCall {
                     func,
-                    start,
+                    args: ArgsAt::Exprs(start),
                     nargs: k.nargs,
                     nkwargs: k.nkwargs,
                     names: k.names,
@@ -408,6 +453,24 @@ impl Graph {
     }
     pub(crate) fn exprs(&self, start: u32, len: u32) -> &[Expr] {
         &self.exprs[start as usize..(start + len) as usize]
+    }
+    /// A call's arguments, positional then keyword, as readers see them.
+    pub(crate) fn args(&self, call: &TaskCall) -> ArgViews<'_> {
+        let n = call.nargs + call.nkwargs;
+        match call.args {
+            ArgsAt::Exprs(start) => ArgViews::Exprs(self, self.exprs(start, n).iter()),
+            ArgsAt::Deps(start) => {
+                ArgViews::Deps(self.deps[start as usize..(start + n) as usize].iter())
+            }
+        }
+    }
+    /// The references a call's arguments are, when they are all references (`ArgsAt::Deps`).
+    #[inline]
+    pub(crate) fn arg_refs(&self, call: &TaskCall) -> Option<&[u32]> {
+        match call.args {
+            ArgsAt::Deps(start) => Some(&self.deps[start as usize..(start + call.nargs) as usize]),
+            ArgsAt::Exprs(_) => None,
+        }
     }
     pub(crate) fn func_count(&self) -> usize {
         self.funcs.len()
@@ -436,9 +499,9 @@ impl Graph {
 
     fn push_slots(&mut self, n: usize) -> Result<u32> {
         let start = self.exprs.len();
-        if start + n > u32::MAX as usize {
+        if start + n > MAX_EXPRS {
             return Err(Error::invalid_argument(
-                "graph too large: more than 2^32 expressions",
+                "graph too large: more than 2^31 expressions",
             ));
         }
         self.exprs.resize_with(start + n, || Expr::Ref(UNDEFINED));
@@ -488,7 +551,7 @@ impl Graph {
 
     /// A reference to entry `id`, recorded as a dependency of the entry being added.
     fn reference(&mut self, id: u32, seen: &mut DepSet) -> Expr {
-        if seen.insert(id, &self.deps) {
+        if seen.insert(id, &self.deps, self.nodes.len()) {
             self.deps.push(id);
         }
         Expr::Ref(id)
@@ -604,6 +667,23 @@ pub(crate) fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// The arguments of a call as `View`s (see `Graph::args`).
+#[derive(Clone)]
+pub(crate) enum ArgViews<'g> {
+    Exprs(&'g Graph, std::slice::Iter<'g, Expr>),
+    Deps(std::slice::Iter<'g, u32>),
+}
+
+impl<'g> Iterator for ArgViews<'g> {
+    type Item = View<'g>;
+    fn next(&mut self) -> Option<View<'g>> {
+        match self {
+            ArgViews::Exprs(graph, it) => it.next().map(|e| graph.view(e)),
+            ArgViews::Deps(it) => it.next().map(|&d| View::Ref(d)),
+        }
+    }
+}
+
 /// What `add_root` adds: any computation, or a task given by its parts.
 enum Root<'f> {
     Comp(Comp),
@@ -614,30 +694,70 @@ enum Root<'f> {
     },
 }
 
-/// The distinct dependencies of the entry being added: a scan of the few seen so far, and a
-/// hash set once there are many (a sink over a million inputs).
+/// The distinct dependencies of the entry being added: a scan of the few seen so far; a hash
+/// set once there are many; and a bit per graph id once there are so many (a sink over a
+/// million inputs) that the bits take less room than the set — 1 bit an id instead of ~16
+/// bytes a dependency, tested and set in cache instead of hashed and probed.
 struct DepSet {
     /// Where this entry's edges begin in the graph's edge list.
     start: usize,
-    big: Option<FxHashSet<u32>>,
+    big: Option<Seen>,
+}
+
+enum Seen {
+    Hashed(FxHashSet<u32>),
+    Bits(Vec<u64>),
+}
+
+impl Seen {
+    fn bits_from(ids: impl Iterator<Item = u32>) -> Seen {
+        let mut seen = Seen::Bits(Vec::new());
+        for id in ids {
+            seen.insert(id);
+        }
+        seen
+    }
+
+    fn insert(&mut self, id: u32) -> bool {
+        match self {
+            Seen::Hashed(set) => set.insert(id),
+            Seen::Bits(bits) => {
+                let (word, bit) = (id as usize / 64, 1u64 << (id % 64));
+                if word >= bits.len() {
+                    bits.resize((word + 1).next_power_of_two(), 0);
+                }
+                let new = bits[word] & bit == 0;
+                bits[word] |= bit;
+                new
+            }
+        }
+    }
 }
 
 impl DepSet {
-    /// True if `id` is new for this entry; `deps` is the graph's edge list.
-    fn insert(&mut self, id: u32, deps: &[u32]) -> bool {
+    /// True if `id` is new for this entry; `deps` is the graph's edge list; `ids` how many ids
+    /// the graph has (what a bit set would span).
+    fn insert(&mut self, id: u32, deps: &[u32], ids: usize) -> bool {
         let mine = &deps[self.start..];
-        if let Some(big) = &mut self.big {
-            return big.insert(id);
+        match &mut self.big {
+            Some(Seen::Hashed(set)) if set.len() * 128 >= ids => {
+                let bits = Seen::bits_from(set.iter().copied());
+                self.big = Some(bits);
+            }
+            Some(_) => {}
+            None => {
+                if mine.contains(&id) {
+                    return false;
+                }
+                if mine.len() >= 16 {
+                    let mut set: FxHashSet<u32> = mine.iter().copied().collect();
+                    set.insert(id);
+                    self.big = Some(Seen::Hashed(set));
+                }
+                return true;
+            }
         }
-        if mine.contains(&id) {
-            return false;
-        }
-        if mine.len() >= 16 {
-            let mut set: FxHashSet<u32> = mine.iter().copied().collect();
-            set.insert(id);
-            self.big = Some(set);
-        }
-        true
+        self.big.as_mut().is_some_and(|seen| seen.insert(id))
     }
 }
 
@@ -648,5 +768,59 @@ mod tests {
         // The arena holds one per task and one per argument: at a million tasks, every 8
         // bytes here is 8-24 MB and as many bytes streamed through the cache to build and run.
         assert_eq!(std::mem::size_of::<super::Expr>(), 16);
+    }
+
+    #[test]
+    fn many_references_are_listed_once_each_in_first_seen_order() {
+        use super::*;
+        let mut g = Graph::new();
+        let ids: Vec<u32> = (0..5000)
+            .map(|i| g.add_value(&format!("v{i}"), Value::Int(i)).unwrap().0)
+            .collect();
+        // Every id twice, the second round backwards: the set goes from a scan to a hash set
+        // to bits on the way, and must keep each first one and drop each repeat.
+        let refs = ids
+            .iter()
+            .chain(ids.iter().rev())
+            .map(|&id| Comp::id(TaskId(id)));
+        let all = g.add("all", Comp::list(refs.collect())).unwrap();
+        assert_eq!(g.deps(all.0), &ids[..]);
+    }
+
+    #[test]
+    fn a_task_of_distinct_handles_keeps_its_arguments_in_its_dependencies() {
+        use super::*;
+        use crate::options::Options;
+        let add = Func::new("add", |call| {
+            let sum = (0..call.nargs())
+                .map(|i| call.arg(i).and_then(Value::as_int).unwrap())
+                .sum();
+            call.ret(Value::Int(sum))
+        });
+        let mut g = Graph::new();
+        let a = g.add_value("a", Value::Int(1)).unwrap().0;
+        let b = g.add_value("b", Value::Int(10)).unwrap().0;
+        let exprs = g.exprs.len();
+        g.add_task_simple("ab", &add, &mut [a, b]).unwrap();
+        assert_eq!(
+            g.exprs.len(),
+            exprs,
+            "no expression for a task of distinct handles"
+        );
+        g.add_task_simple("aab", &add, &mut [a, a, b]).unwrap();
+        assert_eq!(
+            g.exprs.len(),
+            exprs + 4,
+            "a repeated handle keeps the expression form"
+        );
+        let mut lit = [Arg::Ref(b), Arg::Lit(Value::Int(100))];
+        g.add_task_simple("b100", &add, &mut lit).unwrap();
+        let opts = Options::default();
+        assert_eq!(g.get_key("ab", &opts).unwrap(), Value::Int(11));
+        assert_eq!(g.get_key("aab", &opts).unwrap(), Value::Int(12));
+        assert_eq!(g.get_key("b100", &opts).unwrap(), Value::Int(110));
+        assert!(
+            matches!(g.entry(g.id_of("ab").unwrap().0), View::Task(c) if g.arg_refs(&c) == Some(&[a, b][..]))
+        );
     }
 }

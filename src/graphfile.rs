@@ -1,4 +1,4 @@
-//! Graph files: the JSON encoding of a graph of plugin tasks (shared/design/graph-format.md),
+//! Graph files: the JSON encoding of a graph of plugin tasks (docs/graph-format.md),
 //! read into a `Graph` and written back.
 //!
 //! - A bare JSON string is a reference if it equals a key of the file's graph, else a string
@@ -26,13 +26,13 @@ use serde_json::{Map, Value as Json};
 use crate::comp::Comp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Call, Expr, Graph, View};
+use crate::graph::{Graph, TaskCall, View};
 use crate::plugin::Plugin;
 use crate::value::Value;
 
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
 /// object included (serde_json's recursion limit).
-pub const MAX_FILE_DEPTH: usize = crate::ffi::graphfile::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
+pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -566,7 +566,7 @@ pub fn to_json(graph: &Graph, keys: Option<&Value>, base_dir: Option<&Path>) -> 
             continue;
         }
         w.key = graph.key_name(id);
-        let json = w.expr(graph.root(id), 2)?;
+        let json = w.expr(graph.entry(id), 2)?;
         entries.insert(w.key.to_string(), json);
     }
     let mut doc = Map::new();
@@ -629,9 +629,9 @@ impl Writer<'_> {
     }
 
     /// `depth`: JSON levels already open around this expression.
-    fn expr(&mut self, expr: &Expr, depth: usize) -> Result<Json> {
+    fn expr(&mut self, view: View<'_>, depth: usize) -> Result<Json> {
         let graph = self.graph;
-        Ok(match graph.view(expr) {
+        Ok(match view {
             View::Lit(v) => self.literal(v, depth)?,
             View::Ref(id) => {
                 let name = self.graph.key_name(id);
@@ -648,17 +648,18 @@ impl Writer<'_> {
                 let inner = self.deeper(depth)?;
                 let mut items = Vec::with_capacity(len as usize);
                 for e in self.graph.exprs(start, len) {
-                    items.push(self.expr(e, inner)?);
+                    items.push(self.expr(graph.view(e), inner)?);
                 }
                 Json::Array(items)
             }
-            View::Task(Call {
-                func,
-                start,
-                nargs,
-                nkwargs,
-                names,
-            }) => {
+            View::Task(call) => {
+                let TaskCall {
+                    func,
+                    nargs,
+                    nkwargs,
+                    names,
+                    ..
+                } = call;
                 let obj_depth = self.deeper(depth)?;
                 let inner = self.deeper(obj_depth)?;
                 let mut o = Map::new();
@@ -666,19 +667,16 @@ impl Writer<'_> {
                     "fn".into(),
                     Json::String(self.func_name(self.graph.func(func))?),
                 );
-                let children = self.graph.exprs(start, nargs + nkwargs);
+                let mut children = graph.args(&call);
                 let mut args = Vec::with_capacity(nargs as usize);
-                for e in &children[..nargs as usize] {
+                for e in children.by_ref().take(nargs as usize) {
                     args.push(self.expr(e, inner)?);
                 }
                 o.insert("args".into(), Json::Array(args));
                 if nkwargs > 0 {
                     let mut kw = Map::new();
                     let graph = self.graph;
-                    for (name, e) in graph
-                        .kwnames(names, nkwargs)
-                        .zip(&children[nargs as usize..])
-                    {
+                    for (name, e) in graph.kwnames(names, nkwargs).zip(children) {
                         let name = name.strip_suffix(&[0]).unwrap_or(name);
                         kw.insert(
                             String::from_utf8_lossy(name).into_owned(),

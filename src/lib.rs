@@ -5,8 +5,12 @@
 //! results alive — and returns the results in the shape of the request.
 //!
 //! The engine (this crate's Rust API) is plain Rust; `ffi` is the C ABI over it, which the
-//! header `include/daskr.h` describes and the C++ and Go wrappers build on.
+//! header `include/daskr.h` describes and the C++ and Go wrappers build on. The engine never
+//! imports `ffi` — the C declarations it needs itself are in `abi` — and its modules import
+//! each other without loops (tests/layers.rs checks both; docs/architecture.md shows the
+//! layers and the path of a get).
 
+pub mod abi;
 mod alloc;
 pub mod comp;
 pub mod dot;
@@ -14,23 +18,21 @@ pub mod encode;
 pub mod error;
 pub mod ffi;
 pub mod func;
+mod get;
 pub mod graph;
 pub mod graphfile;
 mod keys;
 #[cfg(all(test, loom))]
 mod loom_tests;
-// Used by the processes and distributed schedulers (processes in progress).
-#[allow(dead_code)]
-mod partition;
+pub mod options;
 mod plan;
 pub mod plugin;
 pub mod profile;
 pub mod run;
 pub mod sched;
 mod sync;
+mod task_args;
 pub mod value;
-#[allow(dead_code)]
-pub mod wire;
 
 #[global_allocator]
 static ALLOCATOR: alloc::DaskrAlloc = alloc::DaskrAlloc;
@@ -40,8 +42,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use func::{Call, Func};
 pub use graph::Graph;
 pub use graphfile::GraphFile;
+pub use options::{default_workers, Options, Scheduler};
 pub use plugin::Plugin;
 pub use profile::{Profile, Profiler};
 pub use run::{Callbacks, CancelToken, KeyRef, Progress, Stats};
-pub use sched::{default_workers, Options, Scheduler};
+pub use sched::{SchedulerInfo, SCHEDULERS};
 pub use value::{Kind, Value, MAX_NESTING};

@@ -13,7 +13,7 @@
 //! not an error (Dask orders the whole graph, so it fails such a call).
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Expr, Graph, View};
+use crate::graph::{Graph, View};
 use crate::value::Value;
 
 /// Marks an id outside the plan.
@@ -48,10 +48,14 @@ impl Plan {
         let mut request_ids = Vec::new();
         collect_keys(graph, keys, &mut request_ids)?;
         let mut pos = vec![UNPLANNED; graph.id_count()];
-        let mut order = Vec::new();
-        let mut deps_off = vec![0u32];
-        let mut deps_pos: Vec<u32> = Vec::new();
-        let mut dependents_count: Vec<u32> = Vec::new();
+        // Sized for the whole graph up front (the usual get plans nearly all of it): growing
+        // them as entries are numbered copied each array about twice over.
+        let most = graph.id_count();
+        let mut order = Vec::with_capacity(most);
+        let mut deps_off = Vec::with_capacity(most + 1);
+        deps_off.push(0u32);
+        let mut deps_pos: Vec<u32> = Vec::with_capacity(graph.edge_count());
+        let mut dependents_count: Vec<u32> = Vec::with_capacity(most + 1);
         let mut initial = Vec::new();
         let mut stack: Vec<(u32, u32)> = Vec::new();
         for &root in &request_ids {
@@ -111,18 +115,23 @@ impl Plan {
             }
         }
 
+        // Dependents in CSR without a second pass of counts: the counts become inclusive
+        // prefix sums (the end of each position's range), and filling from the last position
+        // down moves each end back to its start — leaving every range ascending.
         let n = order.len();
-        let mut dependents_off = vec![0u32; n + 1];
-        for p in 0..n {
-            dependents_off[p + 1] = dependents_off[p] + dependents_count[p];
+        let mut dependents_off = dependents_count;
+        dependents_off.push(0);
+        let mut total = 0u32;
+        for off in &mut dependents_off {
+            total += *off;
+            *off = total;
         }
-        drop(dependents_count);
-        let mut fill: Vec<u32> = dependents_off[..n].to_vec();
-        let mut dependents = vec![0u32; dependents_off[n] as usize];
-        for p in 0..n {
+        let mut dependents = vec![0u32; total as usize];
+        for p in (0..n).rev() {
             for &q in &deps_pos[deps_off[p] as usize..deps_off[p + 1] as usize] {
-                dependents[fill[q as usize] as usize] = p as u32;
-                fill[q as usize] += 1;
+                let end = &mut dependents_off[q as usize];
+                *end -= 1;
+                dependents[*end as usize] = p as u32;
             }
         }
         let mut consumers: Vec<u32> = (0..n)
@@ -164,7 +173,7 @@ impl Plan {
     pub fn computed(&self, graph: &Graph) -> usize {
         self.order
             .iter()
-            .filter(|&&id| !matches!(graph.root(id), Expr::Lit(_)))
+            .filter(|&&id| !graph.is_literal(id))
             .count()
     }
 
@@ -183,18 +192,20 @@ impl Plan {
         if (0..graph.func_count() as u32).all(|f| graph.func(f).origin().is_some()) {
             return None;
         }
-        let mut stack: Vec<&Expr> = Vec::new();
+        let mut stack: Vec<View<'_>> = Vec::new();
         for &id in &self.order {
-            stack.push(graph.root(id));
-            while let Some(e) = stack.pop() {
-                match graph.view(e) {
+            stack.push(graph.entry(id));
+            while let Some(v) = stack.pop() {
+                match v {
                     View::Task(call) => {
                         if graph.func(call.func).origin().is_none() {
                             return Some((id, call.func));
                         }
-                        stack.extend(graph.exprs(call.start, call.nargs + call.nkwargs));
+                        stack.extend(graph.args(&call));
                     }
-                    View::List { start, len } => stack.extend(graph.exprs(start, len)),
+                    View::List { start, len } => {
+                        stack.extend(graph.exprs(start, len).iter().map(|e| graph.view(e)))
+                    }
                     View::Lit(_) | View::Ref(_) => {}
                 }
             }

@@ -27,9 +27,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::abi::{daskr_plugin_info_t, PluginInfoFn, DASKR_ABI_VERSION};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ffi::plugin::{daskr_plugin_info_t, PluginInfoFn};
-use crate::ffi::DASKR_ABI_VERSION;
 use crate::func::{Func, Origin, TaskFn};
 
 /// The symbol every plugin exports.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
-use crate::graph::{Call as GraphCall, Expr, Graph, View};
+use crate::graph::{Graph, TaskCall, View};
 use crate::plan::Plan;
 use crate::profile::{Profile, Profiler, TaskSpan};
 use crate::value::Value;
@@ -32,10 +32,6 @@ pub trait Callbacks: Sync {
 pub struct KeyRef<'a>(&'a [u8]);
 
 impl<'a> KeyRef<'a> {
-    /// `key_c` is a key's bytes with its NUL (`Graph::key_c`).
-    pub(crate) fn new(key_c: &'a [u8]) -> KeyRef<'a> {
-        KeyRef(key_c)
-    }
     pub fn as_str(&self) -> &'a str {
         // SAFETY: keys are interned from &str; the last byte is the NUL.
         unsafe { std::str::from_utf8_unchecked(&self.0[..self.0.len() - 1]) }
@@ -175,6 +171,17 @@ pub(crate) fn count_down(count: &impl crate::sync::FallingCount, n: u32) -> bool
     count.fetch_sub(n, Ordering::AcqRel) == n
 }
 
+/// What a run is told to report to and be stopped by: the part of `Options` every scheduler
+/// honours (`Options::watch`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Watch<'a> {
+    pub callbacks: Option<&'a dyn Callbacks>,
+    pub cancel: Option<&'a CancelToken>,
+    pub progress: Option<&'a Progress>,
+    /// Track the number of results held, for `Stats::peak_held`.
+    pub measure_memory: bool,
+}
+
 pub(crate) struct Run<'a> {
     pub graph: &'a Graph,
     pub plan: &'a Plan,
@@ -222,10 +229,10 @@ impl<'a> Run<'a> {
     pub fn new(
         graph: &'a Graph,
         plan: &'a Plan,
-        options: &crate::sched::Options<'a>,
+        watch: Watch<'a>,
         epoch: Option<Instant>,
     ) -> Run<'a> {
-        let (cancel, callbacks, progress) = (options.cancel, options.callbacks, options.progress);
+        let (cancel, callbacks, progress) = (watch.cancel, watch.callbacks, watch.progress);
         if let Some(p) = progress {
             p.begin(plan.len() as u64);
         }
@@ -243,7 +250,7 @@ impl<'a> Run<'a> {
             callback_lock: Mutex::new(()),
             entries_run: AtomicU64::new(0),
             progress,
-            measure_memory: options.measure_memory,
+            measure_memory: watch.measure_memory,
             epoch,
             spans: Mutex::new(Vec::new()),
         }
@@ -321,16 +328,16 @@ impl<'a> Run<'a> {
         let graph = self.graph;
         let id = self.plan.order[p as usize];
         let key = KeyRef(graph.key_c(id));
-        let root = graph.root(id);
-        let observed = self.callbacks.filter(|_| !matches!(root, Expr::Lit(_)));
+        let entry = graph.entry(id);
+        let observed = self.callbacks.filter(|_| !matches!(entry, View::Lit(_)));
         if let Some(cb) = observed {
             let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
             cb.pretask(key, worker);
         }
         let started = self.clock();
-        let result = match graph.view(root) {
+        let result = match entry {
             View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
-            _ => self.eval(id, root),
+            _ => self.eval(id, entry),
         };
         scratch.entries_run += 1;
         if let Some(progress) = self.progress {
@@ -401,8 +408,8 @@ impl<'a> Run<'a> {
         unsafe { self.slots.get(self.plan.pos[id as usize]) }
     }
 
-    fn eval(&self, id: u32, expr: &Expr) -> Result<Value, String> {
-        match self.graph.view(expr) {
+    fn eval(&self, id: u32, view: View<'_>) -> Result<Value, String> {
+        match view {
             View::Lit(v) => Ok(v.clone()),
             View::Ref(d) => Ok(self.dep(d).clone()),
             View::List { start, len } => {
@@ -410,7 +417,7 @@ impl<'a> Run<'a> {
                     .graph
                     .exprs(start, len)
                     .iter()
-                    .map(|e| self.eval(id, e))
+                    .map(|e| self.eval(id, self.graph.view(e)))
                     .collect::<Result<Vec<Value>, String>>()?;
                 Value::list(items).map_err(|e| e.message)
             }
@@ -423,31 +430,37 @@ impl<'a> Run<'a> {
     fn invoke(
         &self,
         id: u32,
-        call: GraphCall,
+        call: TaskCall,
         ptrs: &mut Vec<*const Value>,
     ) -> Result<Value, String> {
-        let GraphCall {
+        let TaskCall {
             func,
-            start,
             nargs,
             nkwargs,
             names,
+            ..
         } = call;
-        let children = self.graph.exprs(start, nargs + nkwargs);
-        let mut temps = Vec::new();
-        for e in children {
-            if !matches!(e, Expr::Lit(_) | Expr::Ref(_)) {
-                temps.push(self.eval(id, e)?);
-            }
-        }
         ptrs.clear();
-        let mut temp = temps.iter();
-        for e in children {
-            ptrs.push(match e {
-                Expr::Lit(v) => v,
-                Expr::Ref(d) => self.dep(*d),
-                _ => temp.next().expect("one temporary per nested computation"),
-            });
+        let temps;
+        if let Some(refs) = self.graph.arg_refs(&call) {
+            // The usual task: every argument is another entry's result.
+            ptrs.extend(refs.iter().map(|&d| self.dep(d) as *const Value));
+        } else {
+            let mut made = Vec::new();
+            for v in self.graph.args(&call) {
+                if !matches!(v, View::Lit(_) | View::Ref(_)) {
+                    made.push(self.eval(id, v)?);
+                }
+            }
+            temps = made;
+            let mut temp = temps.iter();
+            for v in self.graph.args(&call) {
+                ptrs.push(match v {
+                    View::Lit(v) => v,
+                    View::Ref(d) => self.dep(d),
+                    _ => temp.next().expect("one temporary per nested computation"),
+                });
+            }
         }
         let kwnames: Vec<&[u8]> = if nkwargs == 0 {
             Vec::new()

@@ -1,4 +1,4 @@
-//! Graph files (shared/design/graph-format.md): parsing with Dask's string rule, every kind of
+//! Graph files (docs/graph-format.md): parsing with Dask's string rule, every kind of
 //! malformed input giving an error that names the key and the place, writing back (round
 //! trip), the depth limit, and a property test that feeds random and mutated JSON.
 

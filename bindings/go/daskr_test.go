@@ -559,6 +559,49 @@ func TestCallbacksAndStats(t *testing.T) {
 	}
 }
 
+func TestSchedulersComeFromTheLibrary(t *testing.T) {
+	want := []string{"threads", "sync", "processes", "distributed"}
+	all := daskr.Schedulers()
+	if len(all) != len(want) {
+		t.Fatalf("Schedulers() = %v, want %v", all, want)
+	}
+	for i, s := range all {
+		if s.String() != want[i] {
+			t.Errorf("scheduler %d is %q, want %q", i, s, want[i])
+		}
+		named, err := daskr.SchedulerNamed(want[i])
+		if err != nil || named != s {
+			t.Errorf("SchedulerNamed(%q) = %v, %v", want[i], named, err)
+		}
+	}
+	if daskr.Threads.String() != "threads" || daskr.Distributed.String() != "distributed" {
+		t.Errorf("constants: %v %v", daskr.Threads, daskr.Distributed)
+	}
+	if s := daskr.Scheduler(9).String(); s != "Scheduler(9)" {
+		t.Errorf("an unknown value prints %q", s)
+	}
+	_, err := daskr.SchedulerNamed("fast")
+	var e *daskr.Error
+	if !errors.As(err, &e) || e.Kind != daskr.InvalidArgument || !strings.Contains(e.Message, "'threads'") {
+		t.Errorf("SchedulerNamed(\"fast\"): %v", err)
+	}
+	reads := []struct {
+		s      daskr.Scheduler
+		option string
+		want   bool
+	}{
+		{daskr.Threads, "Workers", true}, {daskr.Sync, "Workers", false},
+		{daskr.Processes, "TaskTimeout", true}, {daskr.Processes, "Retries", true},
+		{daskr.Distributed, "Retries", false}, {daskr.Distributed, "Address", true},
+		{daskr.Threads, "Address", false}, {daskr.Threads, "Callbacks", false},
+	}
+	for _, r := range reads {
+		if got := r.s.Reads(r.option); got != r.want {
+			t.Errorf("%v.Reads(%q) = %v, want %v", r.s, r.option, got, r.want)
+		}
+	}
+}
+
 func TestSyncSchedulerAndGraphInUse(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)

@@ -328,6 +328,61 @@ const (
 	Distributed Scheduler = C.DASKR_SCHEDULER_DISTRIBUTED
 )
 
+// The constants above are conveniences: the library's own list of schedulers (its registry)
+// is what Schedulers, SchedulerNamed, String and Reads read, so a scheduler the library adds
+// is usable by name before this package has a constant for it.
+
+// Schedulers lists every scheduler the library has, in value order.
+func Schedulers() []Scheduler {
+	n := int(C.daskr_scheduler_count())
+	all := make([]Scheduler, n)
+	for i := range all {
+		all[i] = Scheduler(i)
+	}
+	return all
+}
+
+// String is the scheduler's name as daskr spells it everywhere ("threads", "sync",
+// "processes", "distributed"), or "Scheduler(N)" for a value that is no scheduler.
+func (s Scheduler) String() string {
+	if s >= 0 && s < Scheduler(C.daskr_scheduler_count()) {
+		return C.GoString(C.daskr_scheduler_name(C.uint32_t(s)))
+	}
+	return fmt.Sprintf("Scheduler(%d)", int(s))
+}
+
+// SchedulerNamed is the scheduler of that name (as String and the daskr command's
+// --scheduler spell it); an InvalidArgument error listing the names for an unknown one.
+func SchedulerNamed(name string) (Scheduler, error) {
+	cname := cString(name)
+	defer free(cname)
+	var out C.daskr_scheduler_t
+	if err := takeError(C.daskr_scheduler_from_name(cname, &out)); err != nil {
+		return 0, err
+	}
+	return Scheduler(out), nil
+}
+
+// schedulerOptions are the Options fields only some schedulers read, by their C names.
+var schedulerOptions = map[string]string{
+	"Workers":     "num_workers",
+	"Retries":     "retries",
+	"TaskTimeout": "task_timeout_s",
+	"Address":     "address",
+}
+
+// Reads reports whether s reads the Options field named option ("Workers", "Retries",
+// "TaskTimeout" or "Address": the fields only some schedulers read; the others ignore it).
+func (s Scheduler) Reads(option string) bool {
+	name, ok := schedulerOptions[option]
+	if !ok || s < 0 {
+		return false
+	}
+	cname := cString(name)
+	defer free(cname)
+	return bool(C.daskr_scheduler_reads(C.uint32_t(s), cname))
+}
+
 // Callbacks observe a run (Dask's start/pretask/posttask/finish); nil ones are skipped.
 // They are never called concurrently with each other. A panic in one is recovered: no
 // further callbacks run, and Get returns it as an error after the run.
@@ -355,8 +410,10 @@ type Options struct {
 	Callbacks *Callbacks
 	Stats     *Stats   // filled in when Get returns (success or not); PeakHeld is measured only then
 	Profile   *Profile // records each entry's run (see Profile)
-	// Retries (Processes, Distributed): how many times a task whose worker process died runs
-	// again on a fresh worker before the Get fails with WorkerDied.
+	// Workers and the fields below are read by some schedulers only (Scheduler.Reads says
+	// which).
+	// Retries (Processes): how many times a task whose worker process died runs again on a
+	// fresh worker before the Get fails with WorkerDied.
 	Retries int
 	// TaskTimeout (Processes): a task running longer has its worker killed and the Get fails
 	// with WorkerDied. 0 for no limit.

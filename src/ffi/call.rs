@@ -7,7 +7,8 @@ use std::ffi::{c_char, CStr};
 
 use super::guard;
 use super::value::{as_c, daskr_value_t, take};
-use crate::func::{daskr_call_t, Call};
+pub use crate::abi::daskr_call_t;
+use crate::func::Call;
 use crate::value::Value;
 
 unsafe fn call<'a>(c: *const daskr_call_t) -> Option<&'a Call<'a>> {

@@ -1,32 +1,19 @@
-//! Running graphs over the C ABI: options, callbacks, cancellation, statistics and `get`.
+//! Running graphs over the C ABI: `daskr_graph_get`, its options, callbacks and statistics.
 
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void};
 
+use super::cancel::daskr_cancel_t;
 use super::graph::{daskr_graph_t, live};
+use super::profile::daskr_profile_t;
+use super::progress::daskr_progress_t;
+use super::sched::daskr_scheduler_t;
 use super::value::{borrow, boxed, daskr_value_t};
 use super::{arg_str, guard, put, status};
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
-use crate::profile::Profiler;
-use crate::run::{Callbacks, CancelToken, KeyRef, Progress, Stats};
-use crate::sched::{Options, Scheduler};
+use crate::options::{Options, Scheduler};
+use crate::run::{Callbacks, KeyRef, Stats};
 use crate::value::Value;
-
-/// Which scheduler runs a get.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum daskr_scheduler_t {
-    /// A native thread pool, reused across gets; the calling thread works too. The default.
-    DASKR_SCHEDULER_THREADS = 0,
-    /// The calling thread alone, in priority order: deterministic, for debugging.
-    DASKR_SCHEDULER_SYNC = 1,
-    /// Worker processes: a task that crashes (segfault, abort, exit) kills its worker, not the
-    /// caller. Values cross in daskr's binary encoding; a pointer value that must cross is an
-    /// error naming its key.
-    DASKR_SCHEDULER_PROCESSES = 2,
-    /// A Dask cluster at `daskr_get_options_t.address`: plugin tasks only.
-    DASKR_SCHEDULER_DISTRIBUTED = 3,
-}
 
 /// Observers of a run (Dask's start/pretask/posttask/finish). Any member may be NULL. Calls
 /// are never concurrent with each other (daskr serialises them), though they may come from
@@ -92,8 +79,8 @@ pub struct daskr_get_options_t {
     /// Counts entries as they run, readable from another thread (progress bars) when not
     /// NULL. Borrowed for the get.
     pub progress: *const daskr_progress_t,
-    /// Processes and distributed: how many times a task whose worker died is run again on a
-    /// fresh worker before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+    /// Processes: how many times a task whose worker died is run again on a fresh worker
+    /// before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
     pub retries: u32,
     /// Processes: a task running longer than this many seconds has its worker killed and
     /// fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit.
@@ -102,9 +89,6 @@ pub struct daskr_get_options_t {
     /// get). NULL for the `DASKR_ADDRESS` environment variable.
     pub address: *const c_char,
 }
-
-/// A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
-pub struct daskr_cancel_t(CancelToken);
 
 /// Sets `options` to the defaults — threads scheduler, all cores, nothing attached — writing
 /// at most `struct_size` bytes: pass `sizeof` of the struct you declared, so a library built
@@ -139,49 +123,6 @@ pub unsafe extern "C" fn daskr_get_options_init(
             options.cast::<u8>(),
             n,
         );
-    })
-}
-
-/// A new cancel switch, off. Free it with `daskr_cancel_free` once no get uses it.
-#[no_mangle]
-pub extern "C" fn daskr_cancel_new() -> *mut daskr_cancel_t {
-    guard(|| Box::into_raw(Box::new(daskr_cancel_t(CancelToken::new()))))
-}
-
-/// Turns the switch on: gets using it start no new task and return `DASKR_ERROR_CANCELLED`
-/// once their running tasks finish.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_cancel_trigger(cancel: *const daskr_cancel_t) {
-    guard(|| {
-        if let Some(c) = cancel.as_ref() {
-            c.0.cancel();
-        }
-    })
-}
-
-/// Whether the switch is on.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_cancel_is_triggered(cancel: *const daskr_cancel_t) -> bool {
-    guard(|| cancel.as_ref().is_some_and(|c| c.0.is_cancelled()))
-}
-
-/// Turns the switch off again, for reuse.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_cancel_reset(cancel: *const daskr_cancel_t) {
-    guard(|| {
-        if let Some(c) = cancel.as_ref() {
-            c.0.reset();
-        }
-    })
-}
-
-/// Frees a cancel switch. NULL is ignored.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_cancel_free(cancel: *mut daskr_cancel_t) {
-    guard(|| {
-        if !cancel.is_null() {
-            drop(Box::from_raw(cancel));
-        }
     })
 }
 
@@ -234,7 +175,7 @@ unsafe fn read_options(options: *const daskr_get_options_t) -> Result<daskr_get_
     let scheduler = std::ptr::addr_of!((*raw.as_ptr()).scheduler)
         .cast::<u32>()
         .read();
-    if scheduler > daskr_scheduler_t::DASKR_SCHEDULER_DISTRIBUTED as u32 {
+    if Scheduler::from_value(scheduler).is_none() {
         return Err(Error::invalid_argument(format!(
             "options.scheduler is {scheduler}, which is not a daskr_scheduler_t"
         )));
@@ -305,12 +246,7 @@ unsafe fn get(
     let callbacks = o.callbacks.as_ref().map(|c| CCallbacks(*c));
     let cancel = o.cancel.as_ref().map(|c| &c.0);
     let options = Options {
-        scheduler: match o.scheduler {
-            daskr_scheduler_t::DASKR_SCHEDULER_SYNC => Scheduler::Sync,
-            daskr_scheduler_t::DASKR_SCHEDULER_THREADS => Scheduler::Threads,
-            daskr_scheduler_t::DASKR_SCHEDULER_PROCESSES => Scheduler::Processes,
-            daskr_scheduler_t::DASKR_SCHEDULER_DISTRIBUTED => Scheduler::Distributed,
-        },
+        scheduler: o.scheduler.into(),
         num_workers: o.num_workers as usize,
         callbacks: callbacks.as_ref().map(|c| c as &dyn Callbacks),
         cancel,
@@ -354,232 +290,3 @@ fn c_stats(s: &Stats) -> daskr_stats_t {
         run_ns: s.run_time.as_nanos() as u64,
     }
 }
-
-/// A profile recorder: attach it to gets (`daskr_get_options_t.profile`) and it keeps the
-/// profile of the last one — each entry's run, timed on the thread that ran it, and the
-/// scheduler's phases. Costs two clock reads per entry while attached. Thread-safe.
-pub struct daskr_profile_t {
-    profiler: Profiler,
-    /// NUL-terminated copies of the last profile's keys and function names, for C readers.
-    c_strings: std::sync::Mutex<(u64, Vec<(CString, CString)>)>,
-}
-
-/// One entry's run, as recorded in a profile.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct daskr_profile_task_t {
-    /// The entry's key. Borrowed from the profile: valid until it records another get or is freed.
-    pub key: *const c_char,
-    /// The task's function name ("alias", "list" or "literal" for other entries). Borrowed likewise.
-    pub func: *const c_char,
-    /// The thread that ran it (0 is the caller's).
-    pub worker: u32,
-    /// Nanoseconds since the get started.
-    pub start_ns: u64,
-    pub end_ns: u64,
-    pub ok: bool,
-}
-
-/// A new profile recorder. Free it with `daskr_profile_free` once no get uses it.
-#[no_mangle]
-pub extern "C" fn daskr_profile_new() -> *mut daskr_profile_t {
-    guard(|| {
-        Box::into_raw(Box::new(daskr_profile_t {
-            profiler: Profiler::new(),
-            c_strings: std::sync::Mutex::new((0, Vec::new())),
-        }))
-    })
-}
-
-/// Frees a profile recorder. NULL is ignored.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_profile_free(profile: *mut daskr_profile_t) {
-    guard(|| {
-        if !profile.is_null() {
-            drop(Box::from_raw(profile));
-        }
-    })
-}
-
-/// How many entries the last recorded get ran.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_profile_len(profile: *const daskr_profile_t) -> usize {
-    guard(|| {
-        profile
-            .as_ref()
-            .map_or(0, |p| p.profiler.with(|_, prof| prof.tasks.len()))
-    })
-}
-
-/// The i-th entry run (in start order) in `*out`, writing at most `struct_size` bytes (pass
-/// `sizeof *out`, so a library whose struct grew never writes past yours); false if `i` is
-/// out of range.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_profile_task(
-    profile: *const daskr_profile_t,
-    i: usize,
-    out: *mut daskr_profile_task_t,
-    struct_size: usize,
-) -> bool {
-    guard(|| {
-        let (Some(p), false) = (profile.as_ref(), out.is_null()) else {
-            return false;
-        };
-        p.profiler.with(|generation, prof| {
-            let Some(t) = prof.tasks.get(i) else {
-                return false;
-            };
-            let mut cache = p.c_strings.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.0 != generation || cache.1.len() != prof.tasks.len() {
-                let c = |s: &str| CString::new(s.replace('\0', "\u{fffd}")).expect("NULs replaced");
-                *cache = (
-                    generation,
-                    prof.tasks.iter().map(|t| (c(&t.key), c(&t.func))).collect(),
-                );
-            }
-            let (key, func) = &cache.1[i];
-            let task = daskr_profile_task_t {
-                key: key.as_ptr(),
-                func: func.as_ptr(),
-                worker: t.worker,
-                start_ns: t.start.as_nanos() as u64,
-                end_ns: t.end.as_nanos() as u64,
-                ok: t.ok,
-            };
-            let n = struct_size.min(std::mem::size_of::<daskr_profile_task_t>());
-            std::ptr::copy_nonoverlapping(
-                (&task as *const daskr_profile_task_t).cast::<u8>(),
-                out.cast::<u8>(),
-                n,
-            );
-            true
-        })
-    })
-}
-
-/// Writes the last recorded get as a Chrome trace / Perfetto JSON file at `path` (one slice
-/// per entry on the worker that ran it, with key and duration; the scheduler's phases on
-/// their own track).
-#[no_mangle]
-pub unsafe extern "C" fn daskr_profile_write_trace(
-    profile: *const daskr_profile_t,
-    path: *const c_char,
-) -> *mut daskr_error_t {
-    status(|| {
-        let p = profile
-            .as_ref()
-            .ok_or_else(|| Error::invalid_argument("profile is NULL"))?;
-        let path = arg_str(path, "path")?;
-        let json = p.profiler.with(|_, prof| prof.chrome_trace_json());
-        std::fs::write(path, json)
-            .map_err(|e| Error::invalid_argument(format!("cannot write trace file '{path}': {e}")))
-    })
-}
-
-/// Live progress of the gets it is attached to (`daskr_get_options_t.progress`): read it from
-/// another thread while a get runs, e.g. to draw a progress bar. Workers publish counts in
-/// small batches, so attaching it costs a run nothing measurable. Thread-safe.
-pub struct daskr_progress_t(Progress);
-
-/// A new progress counter. Free it with `daskr_progress_free` once no get uses it.
-#[no_mangle]
-pub extern "C" fn daskr_progress_new() -> *mut daskr_progress_t {
-    guard(|| Box::into_raw(Box::new(daskr_progress_t(Progress::new()))))
-}
-
-/// Entries the current (or last) get needs, literals included.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_progress_total(progress: *const daskr_progress_t) -> u64 {
-    guard(|| progress.as_ref().map_or(0, |p| p.0.total()))
-}
-
-/// Entries run so far (a little behind while running; exact once the get has returned).
-#[no_mangle]
-pub unsafe extern "C" fn daskr_progress_done(progress: *const daskr_progress_t) -> u64 {
-    guard(|| progress.as_ref().map_or(0, |p| p.0.done()))
-}
-
-/// Whether a get using this counter is running.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_progress_running(progress: *const daskr_progress_t) -> bool {
-    guard(|| progress.as_ref().is_some_and(|p| p.0.running()))
-}
-
-/// Frees a progress counter. NULL is ignored.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_progress_free(progress: *mut daskr_progress_t) {
-    guard(|| {
-        if !progress.is_null() {
-            drop(Box::from_raw(progress));
-        }
-    })
-}
-
-/// Writes a picture of the part of `graph` that `keys` need (a key, or a nested list of keys)
-/// to `path`: Graphviz DOT, or SVG when `path` ends in ".svg" (rendered by Graphviz's `dot`;
-/// a clear error if it is not installed). Tasks are boxes labelled with key and function,
-/// edges run from an input to its consumer, requested keys have a double border. If
-/// `profile` is not NULL, entries are coloured by how long they ran in its last get; if
-/// `failed_key` is not NULL, that entry is drawn in red.
-#[no_mangle]
-pub unsafe extern "C" fn daskr_graph_write_dot(
-    graph: *const daskr_graph_t,
-    keys: *const daskr_value_t,
-    profile: *const daskr_profile_t,
-    failed_key: *const c_char,
-    path: *const c_char,
-) -> *mut daskr_error_t {
-    status(|| {
-        let g = live(graph)?;
-        let keys = borrow(keys).ok_or_else(|| Error::invalid_argument("keys is NULL"))?;
-        let path = arg_str(path, "path")?;
-        let failed_key = if failed_key.is_null() {
-            None
-        } else {
-            Some(arg_str(failed_key, "failed_key")?)
-        };
-        let graph = g.read();
-        let dot = match profile.as_ref() {
-            Some(p) => p.profiler.with(|_, prof| {
-                crate::dot::to_dot(
-                    &graph,
-                    keys,
-                    crate::dot::DotStyle {
-                        profile: Some(prof),
-                        failed_key,
-                    },
-                )
-            })?,
-            None => crate::dot::to_dot(
-                &graph,
-                keys,
-                crate::dot::DotStyle {
-                    profile: None,
-                    failed_key,
-                },
-            )?,
-        };
-        crate::dot::write(std::path::Path::new(path), &dot)
-    })
-}
-
-/// Ends the idle worker processes that the processes scheduler keeps between gets (they are
-/// killed and reaped); the next get starts new ones. Workers of gets still running are not
-/// touched. Useful before a program forks or execs something of its own, or to check for
-/// leaked processes. Thread-safe.
-#[no_mangle]
-pub extern "C" fn daskr_workers_shutdown() {
-    guard(crate::sched::processes::shutdown_workers)
-}
-
-/// Gives the memory daskr keeps for reuse back to the system, and returns how many bytes.
-/// daskr keeps up to 512 MiB of the large blocks freed by graphs and gets (a big graph's
-/// arrays) to build and run the next graph without the cost of fresh pages; a program that
-/// is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
-#[no_mangle]
-pub extern "C" fn daskr_memory_release() -> usize {
-    guard(crate::alloc::release)
-}
-
-// read_options checks the scheduler field as a u32.
-const _: () = assert!(std::mem::size_of::<daskr_scheduler_t>() == 4);

@@ -6,14 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::graph_lock::{GraphLock, ReadGuard, WriteGuard};
 use super::value::{daskr_value_t, take};
 use super::{arg_str, guard, put, status};
+use crate::abi::daskr_call_t;
 use crate::comp::{Comp, TaskId};
-use crate::comp::{CompKind, Node, Repr};
 use crate::error::{Error, ErrorKind};
 use crate::ffi::daskr_error_t;
-use crate::func::{daskr_call_t, Func};
-use crate::graph::{Arg, Args, Graph, SimpleArgs};
-use crate::value::MAX_NESTING;
-use smallvec::SmallVec;
+use crate::func::Func;
+use crate::graph::{Args, Graph};
+use crate::task_args::{self, AddTo, TaskParts};
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
 /// for the graph that made it, for that graph's whole life.
@@ -44,14 +43,7 @@ const LIVE: u64 = 0x6461_736b_7267_7068;
 /// itself may be used and freed from any thread.
 pub struct daskr_func_t(pub(crate) Func);
 
-/// A computation being built: a literal, a reference, a list or an inline task. Owned by the
-/// caller until passed to a function that takes it (or freed with `daskr_comp_free`); not
-/// meant to be shared between threads before that.
-// Never made: a `daskr_comp_t *` is a handle tagged in its low bit, or the address of a
-// boxed `Node` (see `comp_ptr`).
-pub struct daskr_comp_t {
-    _opaque: [u8; 0],
-}
+pub use crate::abi::daskr_comp_t;
 
 // ---- graphs ----
 
@@ -138,7 +130,8 @@ pub unsafe extern "C" fn daskr_graph_contains(
 }
 
 /// What every add function does once it owns its parts: check the graph and the key, add the
-/// entry under the write lock, and report its handle.
+/// entry under the write lock (pointer destructors waiting until it is released), and report
+/// its handle.
 unsafe fn add_entry<T>(
     graph: *mut daskr_graph_t,
     key: *const c_char,
@@ -146,27 +139,34 @@ unsafe fn add_entry<T>(
     parts: T,
     add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
 ) -> Result<(), Error> {
-    add_entry_deferring(graph, key, out_task, parts, true, add)
+    let id = Entry { graph, key }.add(true, |g, key| add(g, key, parts))?;
+    put_task(out_task, id)
 }
 
-/// `add_entry`, saying whether pointer destructors dropped meanwhile must wait until the lock
-/// is released (`defer`: parts holding no values need not pay for that).
-unsafe fn add_entry_deferring<T>(
+/// An entry being added, as the C caller named it: checked when the engine asks for the
+/// graph. Made only by the `extern "C"` add functions, from their own arguments.
+struct Entry {
     graph: *mut daskr_graph_t,
     key: *const c_char,
-    out_task: *mut daskr_task_t,
-    parts: T,
-    defer: bool,
-    add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
-) -> Result<(), Error> {
-    let g = live(graph)?;
-    let key = arg_str(key, "key")?;
-    let id = if defer {
-        g.change(|g| add(g, key, parts))?
-    } else {
-        add(&mut *g.write()?, key, parts)?
-    };
-    put_task(out_task, id)
+}
+
+impl AddTo for Entry {
+    // Inlined into each path of `task_args::add_task`, as the checks were when each path
+    // wrote them out: the handles-only path is the hot path of building.
+    #[inline(always)]
+    fn add(
+        self,
+        defer: bool,
+        add: impl FnOnce(&mut Graph, &str) -> Result<TaskId, Error>,
+    ) -> Result<TaskId, Error> {
+        // SAFETY: the C caller's pointers, checked here as every add function checks them.
+        let (g, key) = unsafe { (live(self.graph)?, arg_str(self.key, "key")?) };
+        if defer {
+            g.change(|g| add(g, key))
+        } else {
+            add(&mut *g.write()?, key)
+        }
+    }
 }
 
 /// Adds the entry `key` computing `comp`. Takes `comp` (on failure too). On success, if
@@ -180,12 +180,18 @@ pub unsafe extern "C" fn daskr_graph_add(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        add_entry(graph, key, out_task, take_comp(comp), |g, key, comp| {
-            g.add(
-                key,
-                comp.ok_or_else(|| Error::invalid_graph(key, "computation is NULL"))?,
-            )
-        })
+        add_entry(
+            graph,
+            key,
+            out_task,
+            Comp::from_raw(comp),
+            |g, key, comp| {
+                g.add(
+                    key,
+                    comp.ok_or_else(|| Error::invalid_graph(key, "computation is NULL"))?,
+                )
+            },
+        )
     })
 }
 
@@ -205,34 +211,11 @@ pub unsafe extern "C" fn daskr_graph_add_task(
     out_task: *mut daskr_task_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        if let (Some(f), 0) = (func.as_ref(), nkwargs) {
-            // Only handles: nothing to take. Handles and literals: taken, so only when this
-            // path will use them.
-            let mut refs = SmallVec::new();
-            if handle_args(args, nargs, &mut refs) {
-                let g = live(graph)?;
-                let key = arg_str(key, "key")?;
-                let id = g.write()?.add_task_simple(key, &f.0, &mut refs)?;
-                return put_task(out_task, id);
-            }
-            if let Some(mut simple) = simple_args(args, nargs) {
-                let g = live(graph)?;
-                let key = arg_str(key, "key")?;
-                let id = g.write()?.add_task_simple(key, &f.0, &mut simple);
-                drop(simple); // what a failed add left, now that the lock is released
-                return put_task(out_task, id?);
-            }
-        }
-        let parts = task_parts(func, args, nargs, kwnames, kwvalues, nkwargs);
-        // The usual task of a big graph refers to its inputs by handle only: nothing it holds
-        // can run a destructor, so it skips deferring them (a thread-local round trip).
-        let handles_only = matches!(&parts, Ok((_, args, kwargs))
-            if kwargs.is_empty() && args.iter().all(Comp::is_handle));
-        let add = |g: &mut Graph, key: &str, parts: Result<TaskParts<'_>, Error>| {
-            let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
-            g.add_task_args(key, func, args, kwargs)
-        };
-        add_entry_deferring(graph, key, out_task, parts, !handles_only, add)
+        let func_ref = func.as_ref().map(|f| &f.0);
+        let id = task_args::add_task(Entry { graph, key }, func_ref, args, nargs, nkwargs, || {
+            task_parts(func, args, nargs, kwnames, kwvalues, nkwargs)
+        })?;
+        put_task(out_task, id)
     })
 }
 
@@ -374,27 +357,8 @@ pub unsafe extern "C" fn daskr_func_free(func: *mut daskr_func_t) {
 
 // ---- computations ----
 //
-// A reference by handle is the hot path of graph building, so it costs no allocation: its
-// `daskr_comp_t *` is the handle itself, tagged in the low bit. Any other comp is the box of
-// its node (`Comp`'s own: no second allocation), whose address is even. Every function that
-// takes a comp decodes it through `take_comp`.
-
-fn comp_ptr(comp: Comp) -> *mut daskr_comp_t {
-    match comp.0 {
-        Repr::Id(id) => daskr_comp_ref_task(id),
-        Repr::Node(node) => Box::into_raw(node).cast(),
-    }
-}
-
-pub(crate) unsafe fn take_comp(p: *mut daskr_comp_t) -> Option<Comp> {
-    if p.is_null() {
-        None
-    } else if p as usize & 1 == 1 {
-        Some(Comp::id(TaskId((p as usize >> 1) as u32)))
-    } else {
-        Some(Comp(Repr::Node(Box::from_raw(p.cast::<Node>()))))
-    }
-}
+// A `daskr_comp_t *` is a computation in its raw encoding (`Comp::into_raw`, which says why it
+// is what it is); every function that takes one decodes it with `Comp::from_raw`.
 
 unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> Result<Args, Error> {
     if n == 0 {
@@ -409,7 +373,7 @@ unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> R
     let mut comps = Args::with_capacity(n);
     let mut null_at = None;
     for (i, &p) in std::slice::from_raw_parts(items, n).iter().enumerate() {
-        match take_comp(p) {
+        match Comp::from_raw(p) {
             Some(c) => comps.push(c),
             None => {
                 null_at.get_or_insert(i);
@@ -421,66 +385,6 @@ unsafe fn take_comps(items: *const *mut daskr_comp_t, n: usize, what: &str) -> R
         Some(i) => Err(Error::invalid_argument(format!("{what}[{i}] is NULL"))),
     }
 }
-
-/// Puts the entry ids of `args` in `ids` if every one is a reference by handle
-/// (`daskr_comp_ref_task`), which owns nothing; false (`ids` to be ignored) otherwise.
-unsafe fn handle_args(
-    args: *const *mut daskr_comp_t,
-    n: usize,
-    ids: &mut SmallVec<[u32; 8]>,
-) -> bool {
-    if n == 0 {
-        return true;
-    }
-    if args.is_null() {
-        return false;
-    }
-    for &p in std::slice::from_raw_parts(args, n) {
-        if p as usize & 1 == 0 {
-            return false;
-        }
-        ids.push((p as usize >> 1) as u32);
-    }
-    true
-}
-
-/// `args`, taken, if every one is a reference by handle (`daskr_comp_ref_task`) or a literal
-/// (`daskr_comp_value`): then the task is added without flattening computations. None (and
-/// nothing taken) otherwise.
-unsafe fn simple_args(args: *const *mut daskr_comp_t, n: usize) -> Option<SimpleArgs> {
-    if n == 0 {
-        return Some(SimpleArgs::new());
-    }
-    if args.is_null() {
-        return None;
-    }
-    let args = std::slice::from_raw_parts(args, n);
-    let simple = |p: *mut daskr_comp_t| {
-        p as usize & 1 == 1
-            || p.cast::<Node>().as_ref().is_some_and(|node| {
-                // As deep as the general path accepts (one level for the task around it).
-                matches!(node.kind, CompKind::Value(_)) && node.depth < MAX_NESTING
-            })
-    };
-    if !args.iter().all(|&p| simple(p)) {
-        return None;
-    }
-    let take = |p: *mut daskr_comp_t| match take_comp(p) {
-        Some(Comp(Repr::Node(node))) => match node.kind {
-            CompKind::Value(v) => Arg::Lit(v),
-            _ => unreachable!("checked above: a literal"),
-        },
-        Some(Comp(Repr::Id(r))) => Arg::Ref(r),
-        None => unreachable!("checked above: not NULL"),
-    };
-    let mut simple = SimpleArgs::with_capacity(n);
-    for &p in args {
-        simple.push(take(p));
-    }
-    Some(simple)
-}
-
-type TaskParts<'f> = (&'f Func, Args, Vec<(String, Comp)>);
 
 /// Takes a task's argument computations (all of them, before anything can fail).
 unsafe fn task_parts<'f>(
@@ -514,8 +418,8 @@ unsafe fn task_parts<'f>(
 #[no_mangle]
 pub unsafe extern "C" fn daskr_comp_value(value: *mut daskr_value_t) -> *mut daskr_comp_t {
     guard(|| match take(value) {
-        Some(v) => comp_ptr(Comp::value(v)),
-        None => comp_ptr(Comp::invalid(Error::invalid_argument(
+        Some(v) => Comp::into_raw(Comp::value(v)),
+        None => Comp::into_raw(Comp::invalid(Error::invalid_argument(
             "literal value is NULL",
         ))),
     })
@@ -526,15 +430,15 @@ pub unsafe extern "C" fn daskr_comp_value(value: *mut daskr_value_t) -> *mut das
 #[no_mangle]
 pub unsafe extern "C" fn daskr_comp_ref(key: *const c_char) -> *mut daskr_comp_t {
     guard(|| match arg_str(key, "referenced key") {
-        Ok(k) => comp_ptr(Comp::key(k)),
-        Err(e) => comp_ptr(Comp::invalid(e)),
+        Ok(k) => Comp::into_raw(Comp::key(k)),
+        Err(e) => Comp::into_raw(Comp::invalid(e)),
     })
 }
 
 /// A reference to the entry behind a handle. Costs no allocation and no key lookup.
 #[no_mangle]
 pub extern "C" fn daskr_comp_ref_task(task: daskr_task_t) -> *mut daskr_comp_t {
-    ((task as usize) << 1 | 1) as *mut daskr_comp_t
+    Comp::id(TaskId(task)).into_raw()
 }
 
 /// A list computation: evaluates to the list of its items' values. Takes every `items[i]`.
@@ -544,8 +448,8 @@ pub unsafe extern "C" fn daskr_comp_list(
     n: usize,
 ) -> *mut daskr_comp_t {
     guard(|| match take_comps(items, n, "items") {
-        Ok(items) => comp_ptr(Comp::list(items.into_vec())),
-        Err(e) => comp_ptr(Comp::invalid(e)),
+        Ok(items) => Comp::into_raw(Comp::list(items.into_vec())),
+        Err(e) => Comp::into_raw(Comp::invalid(e)),
     })
 }
 
@@ -561,7 +465,7 @@ pub unsafe extern "C" fn daskr_comp_task(
     nkwargs: usize,
 ) -> *mut daskr_comp_t {
     guard(|| {
-        comp_ptr(
+        Comp::into_raw(
             match task_parts(func, args, nargs, kwnames, kwvalues, nkwargs) {
                 Ok((func, args, kwargs)) => Comp::task(func, args.into_vec(), kwargs),
                 Err(e) => Comp::invalid(e),
@@ -573,5 +477,5 @@ pub unsafe extern "C" fn daskr_comp_task(
 /// Frees a computation that was not passed on. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_comp_free(comp: *mut daskr_comp_t) {
-    guard(|| drop(take_comp(comp)))
+    guard(|| drop(Comp::from_raw(comp)))
 }

@@ -11,11 +11,7 @@ use crate::ffi::daskr_error_t;
 use crate::graphfile::{self, GraphFile};
 use crate::value::Value;
 
-/// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
-/// object and the `graph` object included (serde_json's recursion limit): a computation nests
-/// at most 125 levels (an inline task takes two, its object and its `args` array). Deeper
-/// input is an `invalid_graph` error naming the key.
-pub const DASKR_GRAPH_FILE_MAX_DEPTH: u32 = 127;
+pub use crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH;
 
 unsafe fn hand_over(
     file: GraphFile,
@@ -29,7 +25,7 @@ unsafe fn hand_over(
 }
 
 /// Builds a graph from the graph-file JSON in `json` (`len` bytes of UTF-8; see
-/// graph-format.md). Relative plugin paths are relative to `base_dir` (NULL: the current
+/// docs/graph-format.md). Relative plugin paths are relative to `base_dir` (NULL: the current
 /// directory). On success `*out` is a new graph owned by the caller (free it with
 /// `daskr_graph_free`) and, if `out_keys` is not NULL, `*out_keys` is the file's default
 /// `keys` (owned by the caller) or NULL if it has none. The plugins the graph uses stay loaded

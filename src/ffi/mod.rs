@@ -1,5 +1,7 @@
 //! The C ABI: thin `extern "C"` shims over the engine. Each one checks its arguments, runs
 //! inside `guard` (no panic crosses the boundary) and converts; no scheduling logic lives here.
+//! The engine never imports this module: the C declarations it needs live in `abi`, which is
+//! re-exported here and there where the C API presents them (docs/architecture.md).
 //!
 //! Conventions (shared by every function, and repeated in the header where it matters):
 //! - a function that can fail returns an owned `daskr_error_t *`, NULL on success;
@@ -11,6 +13,8 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod call;
+pub mod cancel;
+pub mod dot;
 pub mod error;
 pub mod get;
 pub mod graph;
@@ -18,6 +22,10 @@ pub(crate) mod graph_lock;
 pub mod graphfile;
 pub mod partition;
 pub mod plugin;
+pub mod profile;
+pub mod progress;
+pub mod release;
+pub mod sched;
 pub mod value;
 
 use std::ffi::{c_char, CStr};
@@ -26,11 +34,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use crate::error::{Error, ErrorKind};
 use crate::func::panic_message;
 
+pub use crate::abi::DASKR_ABI_VERSION;
 pub use error::daskr_error_t;
-
-/// The version of the C ABI this library implements. Plugins record the version they were
-/// built for; a mismatch is refused.
-pub const DASKR_ABI_VERSION: u32 = 1;
 
 /// What an `extern "C"` function returns when a panic is caught inside it.
 pub(crate) trait OnPanic {
@@ -57,9 +62,9 @@ null_on_panic!(
     graph::daskr_graph_t,
     graph::daskr_func_t,
     graph::daskr_comp_t,
-    get::daskr_cancel_t,
-    get::daskr_profile_t,
-    get::daskr_progress_t,
+    cancel::daskr_cancel_t,
+    profile::daskr_profile_t,
+    progress::daskr_progress_t,
     c_char
 );
 
@@ -102,7 +107,6 @@ pub(crate) unsafe fn arg_str<'a>(p: *const c_char, what: &str) -> Result<&'a str
     })
 }
 
-/// Writes an out-parameter, failing (and naming it) if it is NULL.
 /// Writes an out-parameter, failing (and naming it) if it is NULL. The value is made before
 /// `out` can be checked, so on failure it is discarded — freed, for an owned handle — instead
 /// of leaking.

@@ -6,7 +6,7 @@ use super::value::{borrow, boxed, daskr_value_t, raw_bytes};
 use super::{put, status};
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
-use crate::sched::default_workers;
+use crate::options::default_workers;
 use crate::value::Value;
 
 /// Runs the partition message of `len` bytes at `message` — made by daskr's `distributed`
@@ -43,7 +43,7 @@ pub unsafe extern "C" fn daskr_partition_run(
             0 => default_workers(),
             n => n as usize,
         };
-        let bytes = crate::wire::run_message(message, &blobs, workers)?;
+        let bytes = crate::sched::wire::run_message(message, &blobs, workers)?;
         put(out, boxed(Value::bytes(&bytes)), "out")
     })
 }

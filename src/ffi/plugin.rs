@@ -9,46 +9,7 @@ use crate::error::Error;
 use crate::ffi::daskr_error_t;
 use crate::plugin::Plugin;
 
-/// One task a plugin declares: its exported symbol and a one-line description (may be NULL).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct daskr_plugin_task_t {
-    pub symbol: *const c_char,
-    pub doc: *const c_char,
-}
-
-/// What a plugin declares about itself. A plugin is a shared library that exports
-///
-/// ```c
-/// const daskr_plugin_info_t *daskr_plugin_info(void);
-/// ```
-///
-/// returning a pointer to static data (read once, when the plugin is opened). `abi_version`
-/// must be `DASKR_ABI_VERSION` as in the daskr.h the plugin was built with: a plugin built for
-/// another version is refused (the error names both versions). `abi_version` comes first so
-/// that it can be read whatever the rest of the layout is.
-///
-/// Each declared task is a function `void symbol(daskr_call_t *call, void *user_data)`
-/// (`user_data` is NULL) that the library exports. Only declared tasks can be used: a symbol
-/// that is exported but not declared is refused, and a declared task that is not exported
-/// makes the plugin fail to open. Task functions call `daskr_call_*` / `daskr_value_*` without
-/// linking libdaskr (`cc -shared -fPIC`): the program that loads the plugin provides them.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct daskr_plugin_info_t {
-    /// `DASKR_ABI_VERSION` as the plugin was built.
-    pub abi_version: u32,
-    /// The plugin's name (non-empty UTF-8): the default prefix of its functions' names.
-    pub name: *const c_char,
-    /// The plugin's own version, free-form (e.g. "1.0.0").
-    pub version: *const c_char,
-    /// `ntasks` declared tasks.
-    pub tasks: *const daskr_plugin_task_t,
-    pub ntasks: usize,
-}
-
-/// The type of a plugin's entry point, `daskr_plugin_info`.
-pub(crate) type PluginInfoFn = unsafe extern "C" fn() -> *const daskr_plugin_info_t;
+pub use crate::abi::{daskr_plugin_info_t, daskr_plugin_task_t};
 
 /// An open plugin. Immutable: may be used from any thread. Functions taken from it (and the
 /// graphs using them) keep the library loaded, so the handle may be freed at any time. daskr

@@ -1,166 +1,150 @@
 //! Schedulers: given a plan, decide which ready position runs next and where.
+//!
+//! `SCHEDULERS` is the one list of them: the engine dispatches a get through it, and the C
+//! ABI (`daskr_scheduler_*`), the command (`--scheduler`) and the wrappers read names and the
+//! options each scheduler reads from it. Adding a scheduler: docs/architecture.md.
+//!
+//! - `local`: `sync` and `threads`, in this process (`sync.rs`, `threads.rs`, `pool.rs`).
+//! - `processes`, `distributed`: partitions of the plan (`partition`) run elsewhere, sent in
+//!   the wire format (`wire`).
 
 pub(crate) mod distributed;
+mod local;
+pub(crate) mod partition;
 mod pool;
 pub mod processes;
 pub(crate) mod sync;
 pub(crate) mod threads;
+pub(crate) mod wire;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::options::{Options, Scheduler};
 use crate::plan::Plan;
-use crate::profile::{PhaseSpan, Profiler};
-use crate::run::{record_profile, Callbacks, CancelToken, Progress, Run, Stats};
+use crate::run::Stats;
 use crate::value::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Scheduler {
-    /// The calling thread alone, in priority order: deterministic, for debugging.
-    Sync,
-    /// A native pool reused across calls; the calling thread works too.
-    #[default]
-    Threads,
-    /// Worker processes: a task that crashes takes down its worker, not the caller. Values
-    /// cross in the binary encoding (`encode`), work in partitions (`partition`, `wire`).
-    Processes,
-    /// A Dask cluster (`Options::address`), driven through Python's `distributed.Client`.
-    Distributed,
+/// Runs a planned get (`planning`: when planning began, the profile's time zero) and fills in
+/// the figures the scheduler knows.
+pub(crate) type GetFn =
+    fn(&Graph, &Plan, &Value, &Options<'_>, &mut Stats, Instant) -> Result<Value>;
+
+/// One scheduler, as the engine, the C ABI, the command and the wrappers see it.
+pub struct SchedulerInfo {
+    pub scheduler: Scheduler,
+    /// Its name: `--scheduler NAME`, `daskr_scheduler_name`, the wrappers' names.
+    pub name: &'static str,
+    /// One line on what it is for (the command's help).
+    pub summary: &'static str,
+    /// Which of the `Options` fields only some schedulers read (`options::SCHEDULER_OPTIONS`)
+    /// this one reads, by their Rust names (the C struct's `task_timeout_s` is
+    /// `task_timeout`).
+    pub options: &'static [&'static str],
+    pub(crate) get: GetFn,
+}
+
+/// Every scheduler, in `Scheduler` order (the C ABI's values): entry `i` is the scheduler
+/// whose value is `i`.
+pub static SCHEDULERS: [SchedulerInfo; 4] = [
+    SchedulerInfo {
+        scheduler: Scheduler::Threads,
+        name: "threads",
+        summary: "A native thread pool",
+        options: &["num_workers"],
+        get: local::get,
+    },
+    SchedulerInfo {
+        scheduler: Scheduler::Sync,
+        name: "sync",
+        summary: "The calling thread alone, in priority order: deterministic",
+        options: &[],
+        get: local::get,
+    },
+    SchedulerInfo {
+        scheduler: Scheduler::Processes,
+        name: "processes",
+        summary: "Worker processes: a crashing task kills its worker, not the caller",
+        options: &["num_workers", "retries", "task_timeout"],
+        get: |graph, plan, keys, options, stats, _| {
+            processes::get(graph, plan, keys, options, stats)
+        },
+    },
+    SchedulerInfo {
+        scheduler: Scheduler::Distributed,
+        name: "distributed",
+        summary: "A Dask cluster (the address option)",
+        options: &["address"],
+        get: |graph, plan, keys, options, stats, _| {
+            distributed::get(graph, plan, keys, options, stats)
+        },
+    },
+];
+
+/// The registry's entry for `scheduler`.
+pub fn of(scheduler: Scheduler) -> &'static SchedulerInfo {
+    &SCHEDULERS[scheduler as usize]
 }
 
 impl Scheduler {
     pub fn name(self) -> &'static str {
-        match self {
-            Scheduler::Sync => "sync",
-            Scheduler::Threads => "threads",
-            Scheduler::Processes => "processes",
-            Scheduler::Distributed => "distributed",
-        }
+        of(self).name
     }
 
     pub fn from_name(name: &str) -> Result<Scheduler> {
-        match name {
-            "sync" => Ok(Scheduler::Sync),
-            "threads" => Ok(Scheduler::Threads),
-            "processes" => Ok(Scheduler::Processes),
-            "distributed" => Ok(Scheduler::Distributed),
-            other => Err(Error::invalid_argument(format!(
-                "unknown scheduler '{other}' (expected 'sync', 'threads', 'processes' or \
-                 'distributed')"
-            ))),
-        }
-    }
-}
-
-/// How to run a `get`.
-#[derive(Default, Clone, Copy)]
-pub struct Options<'a> {
-    pub scheduler: Scheduler,
-    /// Threads for `threads` (the caller included), worker processes for `processes`; 0 means
-    /// the available cores.
-    pub num_workers: usize,
-    pub callbacks: Option<&'a dyn Callbacks>,
-    pub cancel: Option<&'a CancelToken>,
-    /// Records each entry's run and the scheduler's phases (costs two clock reads a task).
-    pub profiler: Option<&'a Profiler>,
-    /// Counts entries as they run, for a progress display on another thread.
-    pub progress: Option<&'a Progress>,
-    /// Track the number of results held, for `Stats::peak_held` (0 otherwise). Off by
-    /// default: under `threads` it is a counter shared by all workers, updated by every task
-    /// that changes it, which costs parallel runs of tiny tasks up to ~2x.
-    pub measure_memory: bool,
-    /// `processes` and `distributed`: how many times a task whose worker died is run again on
-    /// a fresh worker before the get fails with `worker_died` (0: never).
-    pub retries: u32,
-    /// `processes`: a task running longer than this has its worker killed and fails with
-    /// `worker_died` (None: no limit).
-    pub task_timeout: Option<Duration>,
-    /// `distributed`: the Dask scheduler's address, `tcp://host:port`.
-    pub address: Option<&'a str>,
-}
-
-/// The default number of workers: the cores this process may use.
-pub fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-impl Graph {
-    /// Computes `keys` — a key (string value) or a nested list of keys — and returns the
-    /// results in the same shape.
-    pub fn get(&self, keys: &Value, options: &Options<'_>) -> Result<Value> {
-        self.get_with_stats(keys, options).0
-    }
-
-    /// Computes one key.
-    pub fn get_key(&self, key: &str, options: &Options<'_>) -> Result<Value> {
-        self.get(&Value::str(key), options)
-    }
-
-    /// `get`, with figures about the run.
-    pub fn get_with_stats(&self, keys: &Value, options: &Options<'_>) -> (Result<Value>, Stats) {
-        let mut stats = Stats::default();
-        let planning = Instant::now();
-        let epoch = options.profiler.map(|_| planning);
-        let plan = match Plan::new(self, keys) {
-            Ok(plan) => plan,
-            Err(e) => return (Err(e), stats),
-        };
-        stats.plan_time = planning.elapsed();
-        stats.entries = plan.len() as u64;
-        match options.scheduler {
-            Scheduler::Processes => {
-                let result = processes::get(self, &plan, keys, options, &mut stats);
-                return (result, stats);
+        match SCHEDULERS.iter().find(|s| s.name == name) {
+            Some(s) => Ok(s.scheduler),
+            None => {
+                let names: Vec<String> =
+                    SCHEDULERS.iter().map(|s| format!("'{}'", s.name)).collect();
+                let (last, rest) = names.split_last().expect("there are schedulers");
+                Err(Error::invalid_argument(format!(
+                    "unknown scheduler '{name}' (expected {} or {last})",
+                    rest.join(", ")
+                )))
             }
-            Scheduler::Distributed => {
-                let result = distributed::get(self, &plan, keys, options, &mut stats);
-                return (result, stats);
+        }
+    }
+
+    /// The scheduler whose value (the C ABI's `daskr_scheduler_t`) is `value`.
+    pub fn from_value(value: u32) -> Option<Scheduler> {
+        SCHEDULERS.get(value as usize).map(|s| s.scheduler)
+    }
+
+    /// Whether it reads the option named so (an `Options` field read only by some schedulers).
+    pub fn reads(self, option: &str) -> bool {
+        of(self).options.contains(&option)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_is_in_value_order() {
+        for (i, s) in SCHEDULERS.iter().enumerate() {
+            assert_eq!(s.scheduler as usize, i, "{}", s.name);
+            assert_eq!(Scheduler::from_value(i as u32), Some(s.scheduler));
+            assert_eq!(Scheduler::from_name(s.name).unwrap(), s.scheduler);
+        }
+        assert_eq!(Scheduler::from_value(SCHEDULERS.len() as u32), None);
+        for s in &SCHEDULERS {
+            for option in s.options {
+                assert!(
+                    crate::options::SCHEDULER_OPTIONS.contains(option),
+                    "{}: {option}",
+                    s.name
+                );
             }
-            Scheduler::Sync | Scheduler::Threads => {}
         }
-        let run = Run::new(self, &plan, options, epoch);
-        run.callbacks_start();
-        let running = Instant::now();
-        let workers = match options.scheduler {
-            Scheduler::Sync => 1,
-            Scheduler::Threads if options.num_workers == 0 => default_workers(),
-            Scheduler::Threads => options.num_workers,
-            Scheduler::Processes | Scheduler::Distributed => unreachable!("returned above"),
-        };
-        // A run too small to share is not worth waking helpers for.
-        let workers = workers.min(plan.len().max(1));
-        // One worker has no one to share with: the sync loop runs the same priority order
-        // without queues or atomics.
-        if workers == 1 {
-            sync::run(&run);
-        } else {
-            threads::run(&run, workers);
-        }
-        stats.run_time = running.elapsed();
-        stats.workers = workers as u32;
-        if let Some(profiler) = options.profiler {
-            let since = |t: Instant| t.duration_since(planning);
-            let phases = vec![
-                PhaseSpan {
-                    name: "plan".into(),
-                    start: Duration::ZERO,
-                    end: since(running),
-                },
-                PhaseSpan {
-                    name: "run".into(),
-                    start: since(running),
-                    end: since(running) + stats.run_time,
-                },
-            ];
-            record_profile(&run, profiler, phases, stats.workers);
-        }
-        let result = run.finish(keys, &mut stats);
-        if let Some(callbacks) = options.callbacks {
-            callbacks.finish(result.is_err());
-        }
-        (result, stats)
+        let e = Scheduler::from_name("fast").unwrap_err();
+        assert!(
+            e.message
+                .contains("'threads', 'sync', 'processes' or 'distributed'"),
+            "{}",
+            e.message
+        );
     }
 }

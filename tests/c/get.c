@@ -798,6 +798,37 @@ static void bad_enum_options(const daskr_graph_t *g) {
     COUNTS(0, 0, 0, 0, 0, 0);
 }
 
+/* The scheduler registry: every value has a name, names round-trip, and each scheduler
+ * reads the options its documentation says. */
+static void scheduler_registry(void) {
+    CHECK(daskr_scheduler_count() == 4);
+    const char *names[] = {"threads", "sync", "processes", "distributed"};
+    daskr_scheduler_t values[] = {DASKR_SCHEDULER_THREADS, DASKR_SCHEDULER_SYNC, DASKR_SCHEDULER_PROCESSES,
+                                  DASKR_SCHEDULER_DISTRIBUTED};
+    for (uint32_t i = 0; i < daskr_scheduler_count(); i++) {
+        CHECK((uint32_t)values[i] == i);
+        CHECK_STR(daskr_scheduler_name(i), names[i]);
+        daskr_scheduler_t s = DASKR_SCHEDULER_THREADS;
+        CHECK_OK(daskr_scheduler_from_name(names[i], &s));
+        CHECK(s == values[i]);
+    }
+    CHECK(daskr_scheduler_name(4) == NULL);
+    daskr_scheduler_t s = DASKR_SCHEDULER_SYNC;
+    CHECK_ERR(daskr_scheduler_from_name("fast", &s), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK(s == DASKR_SCHEDULER_SYNC);
+    CHECK_ERR(daskr_scheduler_from_name(NULL, &s), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_scheduler_from_name("sync", NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_THREADS, "num_workers"));
+    CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_SYNC, "num_workers"));
+    CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_PROCESSES, "task_timeout_s"));
+    CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_PROCESSES, "retries"));
+    CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_DISTRIBUTED, "retries"));
+    CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_DISTRIBUTED, "address"));
+    CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_THREADS, "address"));
+    CHECK(!daskr_scheduler_reads(4, "address"));
+    CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_THREADS, NULL));
+}
+
 /* ---- parallelism: num_workers tasks run at once, never more ---- */
 
 typedef struct {
@@ -912,6 +943,7 @@ int main(void) {
     null_call();
     options(g);
     bad_enum_options(g);
+    scheduler_registry();
     daskr_graph_free(g);
     CHECK(tracked_live() == 0);
     return check_report("get");

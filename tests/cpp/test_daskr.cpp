@@ -90,6 +90,29 @@ TEST(Basics, IncrementLikeTheReadme) {
     EXPECT_EQ(g.key(x), "x");
 }
 
+TEST(Basics, SchedulersComeFromTheLibrary) {
+    const char *names[] = {"threads", "sync", "processes", "distributed"};
+    ASSERT_EQ(daskr::scheduler_count(), 4u);
+    for (uint32_t i = 0; i < daskr::scheduler_count(); i++) {
+        auto s = static_cast<daskr::Scheduler>(i);
+        EXPECT_EQ(daskr::scheduler_name(s), names[i]);
+        EXPECT_EQ(daskr::scheduler_named(names[i]), s);
+    }
+    EXPECT_EQ(daskr::scheduler_name(daskr::Scheduler::Processes), "processes");
+    EXPECT_EQ(daskr::scheduler_name(static_cast<daskr::Scheduler>(9)), "");
+    try {
+        daskr::scheduler_named("fast");
+        ADD_FAILURE() << "an unknown scheduler was accepted";
+    } catch (const Error &e) {
+        EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    }
+    EXPECT_TRUE(daskr::scheduler_reads(daskr::Scheduler::Threads, "workers"));
+    EXPECT_FALSE(daskr::scheduler_reads(daskr::Scheduler::Sync, "workers"));
+    EXPECT_TRUE(daskr::scheduler_reads(daskr::Scheduler::Processes, "task_timeout"));
+    EXPECT_FALSE(daskr::scheduler_reads(daskr::Scheduler::Distributed, "retries"));
+    EXPECT_TRUE(daskr::scheduler_reads(daskr::Scheduler::Distributed, "address"));
+}
+
 TEST(Basics, MovedGraphStillWorksAndMovedFromIsEmpty) {
     Graph a;
     a.add_value("x", 41);

@@ -16,7 +16,7 @@ _lib = None
 
 
 class DaskrError(Exception):
-    """A daskr error: kind (graph-format.md's names: task_failed, plugin, worker_died, ...),
+    """A daskr error: kind (docs/graph-format.md's names: task_failed, plugin, worker_died, ...),
     the key at fault (or None), the related keys and the message. Raised by tasks run on Dask
     workers (Dask carries it back to the driver) and by this package's API."""
 

@@ -1,4 +1,4 @@
-//! The `daskr` command: runs graph files (shared/design/graph-format.md) and lists what
+//! The `daskr` command: runs graph files (docs/graph-format.md) and lists what
 //! plugins declare.
 //!
 //! Exit status: 0 on success; 1 when the graph could not be read or run (stdout holds
@@ -14,9 +14,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use daskr::graphfile::{self, error_to_json, value_to_json};
-use daskr::{Error, ErrorKind, Options, Plugin, Profiler, Progress, Scheduler, Value};
+use daskr::{Error, ErrorKind, Options, Plugin, Profiler, Progress, Scheduler, Value, SCHEDULERS};
 
 // Every `#[no_mangle]` function of the C ABI, listed by build.rs from src/ffi. Referring to
 // them from a `#[used]` static makes the linker keep them, and `--export-dynamic` puts them in
@@ -90,19 +91,20 @@ struct RunArgs {
     #[arg(long = "keys", value_name = "KEY", action = clap::ArgAction::Append)]
     keys: Vec<String>,
     /// Which scheduler runs the tasks
-    #[arg(long, value_enum, default_value_t = SchedulerArg::Threads)]
-    scheduler: SchedulerArg,
-    /// Threads for the threads scheduler (this one included), worker processes for processes
-    /// [default: the available cores]
+    #[arg(long, value_parser = scheduler_parser(), default_value = "threads")]
+    scheduler: Scheduler,
+    // The options below are read by some schedulers only: `with_scheduler_notes` adds which
+    // to their help, from the engine's registry.
+    /// Threads (this one included), or worker processes [default: the available cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     workers: Option<u32>,
-    /// The Dask scheduler to run on, for --scheduler distributed [default: $DASKR_ADDRESS]
+    /// The Dask scheduler to run on [default: $DASKR_ADDRESS]
     #[arg(long, value_name = "tcp://HOST:PORT")]
     address: Option<String>,
     /// Run a task whose worker process died up to N more times on a fresh worker
     #[arg(long, value_name = "N", default_value_t = 0)]
     retries: u32,
-    /// Kill the worker of a task running longer than SECONDS (processes), and fail the task
+    /// Kill the worker of a task running longer than SECONDS, and fail the task
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     timeout: Option<f64>,
     /// Draw progress on stderr: a bar redrawn in place on a terminal, otherwise a plain line
@@ -135,16 +137,41 @@ struct PluginsArgs {
     json: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum SchedulerArg {
-    /// The calling thread alone, in priority order: deterministic
-    Sync,
-    /// A native thread pool
-    Threads,
-    /// Worker processes: a crashing task kills its worker, not this command
-    Processes,
-    /// A Dask cluster (--address)
-    Distributed,
+/// `--scheduler`: the names the engine's registry lists, each with its summary.
+fn scheduler_parser() -> impl clap::builder::TypedValueParser<Value = Scheduler> {
+    PossibleValuesParser::new(
+        SCHEDULERS
+            .iter()
+            .map(|s| PossibleValue::new(s.name).help(s.summary)),
+    )
+    .map(|name| Scheduler::from_name(&name).expect("a name the registry lists"))
+}
+
+/// `daskr run`'s options that only some schedulers read, with the `Options` field each sets
+/// (as the registry names them).
+const SCHEDULER_ARGS: [(&str, &str); 4] = [
+    ("workers", "num_workers"),
+    ("address", "address"),
+    ("retries", "retries"),
+    ("timeout", "task_timeout"),
+];
+
+/// The command line, each scheduler-specific option's help saying which schedulers read it.
+fn with_scheduler_notes(command: clap::Command) -> clap::Command {
+    command.mut_subcommand("run", |mut run| {
+        for (arg, option) in SCHEDULER_ARGS {
+            let readers: Vec<&str> = SCHEDULERS
+                .iter()
+                .filter(|s| s.options.contains(&option))
+                .map(|s| s.name)
+                .collect();
+            run = run.mut_arg(arg, |a| {
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                a.help(format!("{help} (--scheduler {})", readers.join(" or ")))
+            });
+        }
+        run
+    })
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -155,7 +182,8 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = with_scheduler_notes(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Run(args) => run(args),
         Command::Plugins(args) => plugins(args),
@@ -177,12 +205,7 @@ fn failed(e: &Error) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let scheduler = match args.scheduler {
-        SchedulerArg::Sync => Scheduler::Sync,
-        SchedulerArg::Threads => Scheduler::Threads,
-        SchedulerArg::Processes => Scheduler::Processes,
-        SchedulerArg::Distributed => Scheduler::Distributed,
-    };
+    let scheduler = args.scheduler;
     let started = Instant::now();
     let file = match graphfile::read(&args.graph) {
         Ok(f) => f,

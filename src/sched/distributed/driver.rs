@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::wire::{self, Reader};
+use crate::sched::wire::{self, Reader};
 
 /// Frame tags, driver -> daskr.
 pub(crate) const HELLO: u8 = b'H';

@@ -17,19 +17,14 @@ use std::time::{Duration, Instant};
 
 use crate::encode;
 use crate::error::{Error, Result};
-use crate::graph::{Expr, Graph};
-use crate::partition::Partitions;
+use crate::graph::Graph;
+use crate::options::Options;
 use crate::plan::Plan;
 use crate::profile::{PhaseSpan, Profile};
 use crate::run::{KeyRef, Stats};
-use crate::sched::Options;
+use crate::sched::partition::Partitions;
+use crate::sched::wire::{self, Reader};
 use crate::value::Value;
-use crate::wire::{self, Reader};
-
-/// The most tasks in one partition: a Dask task costs milliseconds, so partitions are large,
-/// yet `Partitions::cut` makes at least a few per worker thread so that work spreads. (Measured
-/// on 2 worker threads: 8 partitions of a 100,000-task chain ran in 0.10 s, 128 in 0.76 s.)
-pub(crate) const MAX_PARTITION: usize = 50_000;
 
 /// The address of the Dask scheduler: the option, else `DASKR_ADDRESS`.
 fn address<'a>(options: &'a Options<'_>) -> Result<std::borrow::Cow<'a, str>> {
@@ -73,7 +68,7 @@ pub(crate) fn get(
     }
     let started = Instant::now();
     let mut driver = driver::checkout(&address)?;
-    let parts = Partitions::cut(plan, driver.threads.max(1), MAX_PARTITION);
+    let parts = Partitions::cut(plan, driver.threads.max(1), job::MAX_PARTITION);
     let job = job::encode(graph, plan, &parts)?;
     stats.workers = driver.threads as u32;
 
@@ -219,10 +214,10 @@ fn partition_done(
     if let Some(cb) = options.callbacks {
         for p in range {
             let id = plan.order[p as usize];
-            if matches!(graph.root(id), Expr::Lit(_)) {
+            if graph.is_literal(id) {
                 continue;
             }
-            let key = KeyRef::new(graph.key_c(id));
+            let key = KeyRef::from_c(graph.key_c(id));
             cb.pretask(key, 0);
             cb.posttask(key, true, 0);
         }

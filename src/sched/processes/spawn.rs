@@ -23,7 +23,7 @@ use super::page::{os_error, Page};
 use super::protocol::{Conn, HELLO, PROTOCOL_VERSION};
 use super::worker::Forked;
 use crate::error::{Error, ErrorKind, Result};
-use crate::wire::Reader;
+use crate::sched::wire::Reader;
 
 /// A worker process, seen from the scheduler.
 pub(crate) struct WorkerProc {

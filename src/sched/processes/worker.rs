@@ -21,12 +21,11 @@ use super::protocol::*;
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
-use crate::partition::Partitions;
 use crate::plan::Plan;
-use crate::run::{Run, Scratch, Stats};
-use crate::sched::Options;
+use crate::run::{Run, Scratch, Stats, Watch};
+use crate::sched::partition::Partitions;
+use crate::sched::wire::{self, put_bytes, put_varint, Observer, PartitionMessage, Reader};
 use crate::value::Value;
-use crate::wire::{self, put_bytes, put_varint, Observer, Partition, Reader};
 
 /// What a worker forked for a get holds of it (valid in the child: the fork copied them).
 #[derive(Clone, Copy)]
@@ -396,8 +395,8 @@ fn run_forked<'g>(
                 && f.parts.inputs(c).len() == inputs.len()
                 && f.parts.outputs(c).len() == outputs.len() =>
         {
-            let run = run_state
-                .get_or_insert_with(|| Run::new(f.graph, f.plan, &Options::default(), None));
+            let run =
+                run_state.get_or_insert_with(|| Run::new(f.graph, f.plan, Watch::default(), None));
             catch_unwind(AssertUnwindSafe(|| {
                 run_positions(f, run, c, body, &inputs, &outputs, held, &mut observer)
             }))
@@ -554,7 +553,7 @@ fn run_partition(
     measure_memory: bool,
 ) -> (Result<Vec<Vec<u8>>>, Stats) {
     // Only plugin functions come this way: a worker not forked for this get shares no code.
-    let part = match Partition::decode(message, None) {
+    let part = match PartitionMessage::decode(message, None) {
         Ok(part) => part,
         Err(e) => return (Err(e), Stats::default()),
     };

@@ -32,13 +32,13 @@ use super::worker::Forked;
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
-use crate::partition::Partitions;
+use crate::options::{default_workers, Options};
 use crate::plan::Plan;
 use crate::profile::{PhaseSpan, Profile, TaskSpan};
 use crate::run::Stats;
-use crate::sched::{default_workers, Options};
+use crate::sched::partition::Partitions;
+use crate::sched::wire::{self, put_bytes, put_varint, Funcs};
 use crate::value::Value;
-use crate::wire::{self, put_bytes, put_varint, Funcs};
 
 /// The most positions in one partition: large enough that a partition's message, round trip
 /// and graph building cost well under a microsecond per task, small enough that a long chain

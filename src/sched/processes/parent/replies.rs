@@ -5,10 +5,9 @@ use std::os::fd::AsRawFd;
 
 use super::{slot_of, Expect, PState, Sched, NONE};
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::Expr;
 use crate::run::KeyRef;
 use crate::sched::processes::protocol::*;
-use crate::wire::{self, Reader};
+use crate::sched::wire::{self, Reader};
 
 impl Sched<'_> {
     // ---- replies ----
@@ -144,7 +143,7 @@ impl Sched<'_> {
             return;
         };
         let id = self.plan.order[p as usize];
-        if matches!(self.graph.root(id), Expr::Lit(_)) {
+        if self.graph.is_literal(id) {
             return;
         }
         let key = KeyRef::from_c(self.graph.key_c(id));

@@ -1,0 +1,39 @@
+//! `Graph::get`, the engine's entry point: plan the request, then hand the plan to the
+//! scheduler the options name (`sched::SCHEDULERS`), which runs it and returns the results.
+
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::graph::Graph;
+use crate::options::Options;
+use crate::plan::Plan;
+use crate::run::Stats;
+use crate::value::Value;
+
+impl Graph {
+    /// Computes `keys` — a key (string value) or a nested list of keys — and returns the
+    /// results in the same shape.
+    pub fn get(&self, keys: &Value, options: &Options<'_>) -> Result<Value> {
+        self.get_with_stats(keys, options).0
+    }
+
+    /// Computes one key.
+    pub fn get_key(&self, key: &str, options: &Options<'_>) -> Result<Value> {
+        self.get(&Value::str(key), options)
+    }
+
+    /// `get`, with figures about the run.
+    pub fn get_with_stats(&self, keys: &Value, options: &Options<'_>) -> (Result<Value>, Stats) {
+        let mut stats = Stats::default();
+        let planning = Instant::now();
+        let plan = match Plan::new(self, keys) {
+            Ok(plan) => plan,
+            Err(e) => return (Err(e), stats),
+        };
+        stats.plan_time = planning.elapsed();
+        stats.entries = plan.len() as u64;
+        let scheduler = crate::sched::of(options.scheduler);
+        let result = (scheduler.get)(self, &plan, keys, options, &mut stats, planning);
+        (result, stats)
+    }
+}
