@@ -60,7 +60,7 @@ clean:
 # ---- Reliability (RELIABILITY.md) -------------------------------------------------------
 .PHONY: fuzz stress test-asan test-tsan test-loom
 
-# loom model checks of the lock-free primitives (src/loom_tests.rs), in a target dir of their
+# loom model checks of the lock-free primitives (src/ffi/loom_tests.rs), in a target dir of their
 # own (the whole crate builds with --cfg loom there).
 test-loom:
 	RUSTFLAGS="--cfg loom" cargo test --release --lib --target-dir target/loom loom_tests -- --test-threads=1

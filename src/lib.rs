@@ -22,8 +22,6 @@ mod get;
 pub mod graph;
 pub mod graphfile;
 mod keys;
-#[cfg(all(test, loom))]
-mod loom_tests;
 pub mod options;
 mod plan;
 pub mod plugin;

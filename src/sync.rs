@@ -1,4 +1,4 @@
-//! The atomics of the lock-free primitives that `loom` model-checks (src/loom_tests.rs):
+//! The atomics of the lock-free primitives that `loom` model-checks (src/ffi/loom_tests.rs):
 //! std's in every normal build, loom's when built with `--cfg loom` (`make test-loom`), so the
 //! model runs the very code the schedulers run. Only those primitives use this module:
 //! `run::count_down` (through `FallingCount`) and `ffi::graph_lock::GraphLock`.

@@ -9,7 +9,7 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-// std atomics, or loom's when model-checked (src/sync.rs, src/loom_tests.rs).
+// std atomics, or loom's when model-checked (src/sync.rs, src/ffi/loom_tests.rs).
 use crate::sync::{yield_now, AtomicU32, Ordering};
 
 use crate::graph::Graph;

@@ -20,7 +20,7 @@ use loom::sync::atomic::AtomicU32;
 use loom::sync::Arc;
 use loom::thread;
 
-use crate::ffi::graph_lock::GraphLock;
+use super::graph_lock::GraphLock;
 use crate::graph::Graph;
 use crate::run::count_down;
 
