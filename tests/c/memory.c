@@ -9,10 +9,13 @@ static long d0; /* tracked_destroyed when the current get started */
 /* What each task saw: tracked_destroyed - d0 when it ran, by slot (user_data). */
 static long seen[64];
 static char order[64][16];
-static int norder;
+static atomic_int norder;
 
+/* Tasks log from the threads scheduler's workers too: each takes its own slot atomically
+ * (a plain norder++ let two workers write past the end: ASan's global-buffer-overflow). */
 static void log_key(daskr_call_t *call) {
-    if (norder < 64) snprintf(order[norder++], sizeof order[0], "%s", daskr_call_key(call));
+    int i = atomic_fetch_add(&norder, 1);
+    if (i < 64) snprintf(order[i], sizeof order[0], "%s", daskr_call_key(call));
 }
 
 /* Returns a tracked value with the id in argument 0. */
