@@ -7,7 +7,8 @@
 static long d0; /* tracked_destroyed when the current get started */
 
 /* What each task saw: tracked_destroyed - d0 when it ran, by slot (user_data). */
-static long seen[64];
+/* Atomic: under the threads scheduler, tasks sharing a slot record it from several workers. */
+static atomic_long seen[64];
 static char order[64][16];
 static atomic_int norder;
 
@@ -73,7 +74,7 @@ static void add(daskr_call_t *call, void *user_data) {
 static daskr_func_t *f_mk, *f_add, *f_identity;
 
 static void start(void) {
-    memset(seen, 0xff, sizeof seen); /* -1 everywhere: "did not run" */
+    for (int i = 0; i < 64; i++) atomic_store(&seen[i], -1); /* "did not run" */
     norder = 0;
     d0 = atomic_load(&tracked_destroyed);
 }

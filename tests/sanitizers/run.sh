@@ -35,10 +35,10 @@ case "$mode" in
     rustflags="-Zsanitizer=thread -Cforce-frame-pointers=yes"
     build_std=(-Zbuild-std)
     cflags=(-fsanitize=thread -fno-omit-frame-pointer)
-    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp"
     # The programs that hammer the threads scheduler: random DAGs, concurrent gets,
     # callbacks and cancellation from other threads.
-    programs=(tests/c/random_dags.c tests/c/get.c tests/c/callbacks_cancel.c tests/c/fuzz_api.c)
+    programs=(tests/c/random_dags.c tests/c/get.c tests/c/callbacks_cancel.c tests/c/memory.c tests/c/fuzz_api.c)
     ;;
   *) echo "usage: $0 asan|tsan" >&2; exit 2 ;;
 esac
