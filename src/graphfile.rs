@@ -644,11 +644,11 @@ impl Writer<'_> {
                     Json::Object(o)
                 }
             }
-            View::List { start, len } => {
+            View::List { items: at, len } => {
                 let inner = self.deeper(depth)?;
                 let mut items = Vec::with_capacity(len as usize);
-                for e in self.graph.exprs(start, len) {
-                    items.push(self.expr(graph.view(e), inner)?);
+                for e in graph.items(at, len) {
+                    items.push(self.expr(e, inner)?);
                 }
                 Json::Array(items)
             }

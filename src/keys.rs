@@ -41,12 +41,14 @@ fn home(tag: u64, bits: u32) -> usize {
     ((tag | tag << 32).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
 }
 
-/// The filter word for `tag` (of `1 << bits` words, `bits` >= 1) and the three bits it sets
-/// there.
+/// The filter word for `tag` in front of a table of `1 << bits` slots, and the three bits it
+/// sets there. The word is the key's home slot scaled down (one word per `1 <<
+/// SLOTS_PER_WORD_SHIFT` slots), so a walk of the table in slot order marks the filter front to
+/// back; the bits come from another mix of the tag.
 #[inline]
 fn filter_bits(tag: u64, bits: u32) -> (usize, u64) {
+    let word = home(tag, bits) >> SLOTS_PER_WORD_SHIFT;
     let h = (tag ^ tag << 29).wrapping_mul(0xff51_afd7_ed55_8ccd);
-    let word = (h >> (64 - bits)) as usize;
     let mask = 1u64 << (h & 63) | 1u64 << (h >> 6 & 63) | 1u64 << (h >> 12 & 63);
     (word, mask)
 }
@@ -128,7 +130,7 @@ impl Keys {
         if self.settled == 0 {
             return None;
         }
-        let (word, mask) = filter_bits(tag, self.filter.len().trailing_zeros());
+        let (word, mask) = filter_bits(tag, self.slots.len().trailing_zeros());
         if self.filter[word] & mask != mask {
             return None;
         }
@@ -172,7 +174,7 @@ impl Keys {
             if self.recent.len() < RECENT_SLOTS {
                 let doubled = vec![0; self.recent.len() * 2];
                 let old = std::mem::replace(&mut self.recent, doubled);
-                place_all(&mut self.recent, &old, None);
+                place_in_order(&mut self.recent, &old, None);
             } else {
                 self.settle();
             }
@@ -189,10 +191,10 @@ impl Keys {
                 len *= 2;
             }
             let old = std::mem::replace(&mut self.slots, vec![0; len]);
-            self.filter = vec![0; (len >> SLOTS_PER_WORD_SHIFT).max(2)];
-            place_all(&mut self.slots, &old, Some(&mut self.filter));
+            self.filter = vec![0; len >> SLOTS_PER_WORD_SHIFT];
+            place_in_order(&mut self.slots, &old, Some(&mut self.filter));
         }
-        place_all(&mut self.slots, &self.recent, Some(&mut self.filter));
+        place_all(&mut self.slots, &self.recent, &mut self.filter);
         self.recent.fill(0);
         self.settled = total as u32;
     }
@@ -206,13 +208,12 @@ impl Keys {
 }
 
 /// Places every occupied slot of `from` into `table` (which has room), by its tag alone (no
-/// key bytes are read), and marks each in `filter` if given. Each slot's home is prefetched a
-/// few slots ahead, so the cache misses of a table larger than the cache overlap instead of
-/// queueing one after another.
-fn place_all(table: &mut [u64], from: &[u64], mut filter: Option<&mut Vec<u64>>) {
+/// key bytes are read), and marks each in `filter` (the filter of `table`). For settling: the
+/// recent keys land far apart in a table larger than the cache, so each slot's home is
+/// prefetched a few slots ahead and the misses overlap instead of queueing one after another.
+fn place_all(table: &mut [u64], from: &[u64], filter: &mut [u64]) {
     const AHEAD: usize = 8;
     let (mask, bits) = (table.len() - 1, table.len().trailing_zeros());
-    let filter_bits_n = filter.as_ref().map_or(0, |f| f.len().trailing_zeros());
     // (slot, its home): placed AHEAD slots after its home was prefetched.
     let mut ring = [(0u64, 0usize); AHEAD];
     let mut n = 0usize;
@@ -221,10 +222,8 @@ fn place_all(table: &mut [u64], from: &[u64], mut filter: Option<&mut Vec<u64>>)
             i = (i + 1) & mask;
         }
         table[i] = slot;
-        if let Some(f) = filter.as_deref_mut() {
-            let (word, bits) = filter_bits(slot >> 32, filter_bits_n);
-            f[word] |= bits;
-        }
+        let (word, marks) = filter_bits(slot >> 32, bits);
+        filter[word] |= marks;
     };
     for &slot in from.iter().filter(|&&s| s != 0) {
         let at = home(slot >> 32, bits);
@@ -238,6 +237,27 @@ fn place_all(table: &mut [u64], from: &[u64], mut filter: Option<&mut Vec<u64>>)
     }
     for j in n.saturating_sub(AHEAD)..n {
         place(table, ring[j % AHEAD]);
+    }
+}
+
+/// Places every occupied slot of `from`, a table of the same layout and at most the size of
+/// `table`, by its tag, and marks each in `filter` if given (the filter of `table`). A slot's home in
+/// the larger table is its home in the smaller one scaled up (both are the top bits of one
+/// product), and its filter word is that home scaled down: walking `from` in order writes
+/// `table` and `filter` front to back, so nothing needs prefetching and no key is read.
+fn place_in_order(table: &mut [u64], from: &[u64], mut filter: Option<&mut [u64]>) {
+    let (mask, bits) = (table.len() - 1, table.len().trailing_zeros());
+    for &slot in from.iter().filter(|&&s| s != 0) {
+        let tag = slot >> 32;
+        let mut i = home(tag, bits);
+        if let Some(filter) = filter.as_deref_mut() {
+            let (word, marks) = filter_bits(tag, bits);
+            filter[word] |= marks;
+        }
+        while table[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        table[i] = slot;
     }
 }
 
@@ -317,11 +337,12 @@ mod tests {
 
     #[test]
     fn the_filter_never_hides_a_settled_key() {
+        // Enough keys to settle ten times, the table and filter growing (widening) on the way.
         let mut k = Keys::default();
-        for i in 0..RECENT_SLOTS {
+        for i in 0..5 * RECENT_SLOTS {
             k.intern(&format!("key number {i}")).unwrap();
         }
-        assert!(k.settled > 0);
+        assert!(k.settled as usize >= 4 * RECENT_SLOTS);
         for i in 0..k.settled as usize {
             let key = format!("key number {i}");
             assert_eq!(k.settled_id(&key, k.tag(&key)), Some(i as u32));

@@ -203,9 +203,7 @@ impl Plan {
                         }
                         stack.extend(graph.args(&call));
                     }
-                    View::List { start, len } => {
-                        stack.extend(graph.exprs(start, len).iter().map(|e| graph.view(e)))
-                    }
+                    View::List { items, len } => stack.extend(graph.items(items, len)),
                     View::Lit(_) | View::Ref(_) => {}
                 }
             }

@@ -412,12 +412,11 @@ impl<'a> Run<'a> {
         match view {
             View::Lit(v) => Ok(v.clone()),
             View::Ref(d) => Ok(self.dep(d).clone()),
-            View::List { start, len } => {
+            View::List { items, len } => {
                 let items = self
                     .graph
-                    .exprs(start, len)
-                    .iter()
-                    .map(|e| self.eval(id, self.graph.view(e)))
+                    .items(items, len)
+                    .map(|v| self.eval(id, v))
                     .collect::<Result<Vec<Value>, String>>()?;
                 Value::list(items).map_err(|e| e.message)
             }

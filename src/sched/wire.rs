@@ -139,11 +139,11 @@ impl Encoder<'_> {
                 self.body.push(REF);
                 put_varint(&mut self.body, u64::from(self.local[&id]));
             }
-            View::List { start, len } => {
+            View::List { items, len } => {
                 self.body.push(LIST);
                 put_varint(&mut self.body, u64::from(len));
-                for child in self.graph.exprs(start, len) {
-                    self.expr(graph.view(child))?;
+                for child in graph.items(items, len) {
+                    self.expr(child)?;
                 }
             }
             View::Task(call) => {
