@@ -67,7 +67,7 @@ test-loom:
 
 # tests/stress.rs and tests/c/random_dags.c at full scale: 10,000 random DAGs each.
 stress:
-	DASKR_STRESS_GRAPHS=10000 cargo test --release --test stress -- --nocapture
+	DASKR_STRESS_GRAPHS=10000 DASKR_STRESS_KILL_GRAPHS=100 cargo test --release --test stress -- --nocapture
 	DASKR_TEST_SCALE=1 DASKR_C_ONLY=random_dags cargo test --release --test c_abi -- --nocapture
 
 # The fuzz targets of tests/fuzz (graph files, the value decoder, partition messages, the
