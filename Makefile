@@ -47,8 +47,11 @@ pipeline: bin plugins
 test: test-rust test-cpp test-go test-distributed
 
 # Rust unit and integration tests; tests/c_abi.rs compiles and runs the C programs in tests/c.
+# Then the unit tests as a Rust program using the crate without its allocator sees them
+# (default-features = false: the huge-page allocator is not the global one).
 test-rust:
 	cargo test
+	cargo test --lib --no-default-features
 
 # The C programs again under valgrind: memory errors and definite leaks fail.
 test-c-memcheck:
@@ -126,23 +129,58 @@ pipeline-cpp: target/examples/pipeline-cpp
 pipeline-go: lib
 	cd bindings/go && $(GO) run ./examples/pipeline
 
-# Installs the library, headers, CMake package (daskr::daskr) and pkg-config file under
-# $(DESTDIR)$(PREFIX): make install PREFIX=$$HOME/.local
-install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib/cmake/daskr $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 755 target/release/libdaskr.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 target/release/libdaskr.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/daskr.h include/daskr.hpp $(DESTDIR)$(PREFIX)/include/
-	sed 's|@VERSION@|$(VERSION)|g' cmake/daskrConfig.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/daskr/daskrConfig.cmake
-	sed 's|@VERSION@|$(VERSION)|g' cmake/daskrConfigVersion.cmake.in > $(DESTDIR)$(PREFIX)/lib/cmake/daskr/daskrConfigVersion.cmake
-	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|g' -e 's|@VERSION@|$(VERSION)|g' daskr.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/daskr.pc
+# The shared library's names (README "Installing"): the SONAME carries the C ABI version
+# (DASKR_ABI_VERSION, which changes exactly when the C ABI breaks), the real file adds the
+# release: libdaskr.so.1.0.1.0 <- libdaskr.so.1 (SONAME) <- libdaskr.so (for -ldaskr).
+ABI := $(shell sed -n 's/^pub const DASKR_ABI_VERSION: u32 = \([0-9]*\);$$/\1/p' src/abi.rs)
+SONAME := libdaskr.so.$(ABI)
+REALNAME := $(SONAME).$(VERSION)
+LIBDIR := $(DESTDIR)$(PREFIX)/lib
+# Every file install puts in the prefix (uninstall removes exactly these).
+INSTALLED := lib/$(REALNAME) lib/$(SONAME) lib/libdaskr.so lib/libdaskr.a bin/daskr \
+	include/daskr.h include/daskr.hpp lib/cmake/daskr/daskrConfig.cmake \
+	lib/cmake/daskr/daskrConfigVersion.cmake lib/pkgconfig/daskr.pc
 
-# Installs into a temporary prefix and builds a tiny C and C++ consumer (tests/cpp/install)
-# both ways: CMake find_package(daskr) and pkg-config; each must run against the installed lib.
-test-install: lib
+.PHONY: uninstall
+
+# Installs the library (real file, SONAME and dev links; static library), headers, the daskr
+# command (the processes scheduler's workers: found in <prefix>/bin from <prefix>/lib), CMake
+# package (daskr::daskr) and pkg-config file under $(DESTDIR)$(PREFIX):
+# make install PREFIX=$$HOME/.local
+install: lib bin
+	install -d $(LIBDIR)/cmake/daskr $(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 755 target/release/libdaskr.so $(LIBDIR)/$(REALNAME)
+	ln -sfn $(REALNAME) $(LIBDIR)/$(SONAME)
+	ln -sfn $(SONAME) $(LIBDIR)/libdaskr.so
+	install -m 644 target/release/libdaskr.a $(LIBDIR)/
+	install -m 755 target/release/daskr $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 include/daskr.h include/daskr.hpp $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' -e 's|@REALNAME@|$(REALNAME)|g' \
+		cmake/daskrConfig.cmake.in > $(LIBDIR)/cmake/daskr/daskrConfig.cmake
+	sed 's|@VERSION@|$(VERSION)|g' cmake/daskrConfigVersion.cmake.in > $(LIBDIR)/cmake/daskr/daskrConfigVersion.cmake
+	sed -e 's|@PREFIX@|$(abspath $(PREFIX))|g' -e 's|@VERSION@|$(VERSION)|g' daskr.pc.in > $(LIBDIR)/pkgconfig/daskr.pc
+
+# Removes what install put there, and the folders install made if that left them empty.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	-rmdir $(LIBDIR)/cmake/daskr $(LIBDIR)/cmake $(LIBDIR)/pkgconfig 2>/dev/null
+
+# Installs into a temporary prefix and builds, against it only, a C and a C++ consumer
+# (tests/cpp/install) both ways, CMake find_package(daskr) and pkg-config, and a Go consumer
+# (tests/cpp/install/go: the Go package with CGO_CFLAGS/CGO_LDFLAGS from pkg-config) that
+# also runs the example plugin under the processes scheduler, whose workers must be the
+# installed daskr command. Each must load the installed library by its SONAME; then
+# uninstall must leave the prefix without a file.
+test-install: lib bin
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	prefix=$$tmp/prefix; \
 	$(MAKE) --no-print-directory install PREFIX=$$prefix; \
+	test "$$(readlink $$prefix/lib/$(SONAME))" = $(REALNAME); \
+	test "$$(readlink $$prefix/lib/libdaskr.so)" = $(SONAME); \
+	for f in $$prefix/lib/$(REALNAME) $$prefix/bin/daskr; do \
+	  other=$$(nm -D --defined-only --format=posix $$f | cut -d' ' -f1 | grep -v '^daskr_' || true); \
+	  test -z "$$other" || { echo "$$f exports more than daskr_*: $$other" | head -c 2000; exit 1; }; \
+	done; \
 	echo "== CMake: find_package(daskr)"; \
 	cmake -S tests/cpp/install -B $$tmp/cmake -DCMAKE_PREFIX_PATH=$$prefix; \
 	cmake --build $$tmp/cmake; \
@@ -150,10 +188,26 @@ test-install: lib
 	flags=$$(PKG_CONFIG_PATH=$$prefix/lib/pkgconfig pkg-config --cflags --libs daskr); echo "$$flags"; \
 	$(CC) -std=c11 -Wall -Werror tests/cpp/install/consumer.c $$flags -o $$tmp/consumer_c_pc; \
 	$(CXX) -std=c++17 -Wall -Werror tests/cpp/install/consumer.cpp $$flags -o $$tmp/consumer_cpp_pc; \
-	for exe in $$tmp/cmake/consumer_c $$tmp/cmake/consumer_cpp $$tmp/consumer_c_pc $$tmp/consumer_cpp_pc; do \
-	  ldd $$exe | grep -q "$$prefix/lib/libdaskr.so" || { echo "$$exe does not use $$prefix/lib/libdaskr.so"; ldd $$exe; exit 1; }; \
-	  $$exe; \
+	echo "== Go: CGO_CFLAGS/CGO_LDFLAGS from pkg-config"; \
+	(cd tests/cpp/install/go && \
+	  CGO_CFLAGS="$$(PKG_CONFIG_PATH=$$prefix/lib/pkgconfig pkg-config --cflags daskr)" \
+	  CGO_LDFLAGS="$$(PKG_CONFIG_PATH=$$prefix/lib/pkgconfig pkg-config --libs daskr)" \
+	  $(GO) build -o $$tmp/consumer_go .); \
+	$(CC) -std=c11 -shared -fPIC -I$$prefix/include -Iexamples examples/plugins/example.c -o $$tmp/libexample.so; \
+	for exe in $$tmp/cmake/consumer_c $$tmp/cmake/consumer_cpp $$tmp/consumer_c_pc $$tmp/consumer_cpp_pc $$tmp/consumer_go; do \
+	  readelf -d $$exe | grep -q "NEEDED.*\[$(SONAME)\]" || { echo "$$exe does not ask for $(SONAME)"; readelf -d $$exe; exit 1; }; \
+	  ldd $$exe | grep -q "$(SONAME) => $$prefix/lib/$(SONAME)" || { echo "$$exe does not use $$prefix/lib/$(SONAME)"; ldd $$exe; exit 1; }; \
 	done; \
+	for exe in $$tmp/cmake/consumer_c $$tmp/cmake/consumer_cpp $$tmp/consumer_c_pc $$tmp/consumer_cpp_pc; do $$exe; done; \
+	env -u DASKR_WORKER $$tmp/consumer_go $$tmp/libexample.so; \
+	echo "== without <prefix>/bin/daskr the processes scheduler has no worker, and says where it looked"; \
+	mv $$prefix/bin/daskr $$tmp/daskr.moved; \
+	if env -u DASKR_WORKER $$tmp/consumer_go $$tmp/libexample.so 2>$$tmp/err; then echo "ran without a daskr command"; exit 1; fi; \
+	grep -F "$$prefix/bin/daskr" $$tmp/err || { cat $$tmp/err; exit 1; }; \
+	mv $$tmp/daskr.moved $$prefix/bin/daskr; \
+	$(MAKE) --no-print-directory uninstall PREFIX=$$prefix; \
+	left=$$(find $$prefix ! -type d); \
+	test -z "$$left" || { echo "uninstall left: $$left"; exit 1; }; \
 	echo "test-install: OK"
 
 # ---- Benchmarks: bench/compare.py builds the runners, runs every system on the same shapes,

@@ -19,6 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 /**
+ * The library's version as a string ("MAJOR.MINOR.PATCH"); `daskr_version()` gives the
+ * version of the library a program runs with.
+ */
+#define DASKR_VERSION "0.1.0"
+
+/**
  * A value: null, bool, int64, float64, UTF-8 string, bytes, list of values, or an opaque
  * pointer with a type tag and destructor. Values are immutable, so one may be read from
  * several threads at once. A daskr_value_t * you own is freed with daskr_value_free; a
@@ -33,6 +39,22 @@ typedef struct daskr_value_t daskr_value_t;
 #define DASKR_ABI_VERSION 1
 
 /**
+ * The major version of the library this header belongs to (for `#if`; `daskr_version()`
+ * gives the version of the library a program runs with).
+ */
+#define DASKR_VERSION_MAJOR 0
+
+/**
+ * The minor version of the library this header belongs to.
+ */
+#define DASKR_VERSION_MINOR 1
+
+/**
+ * The patch version of the library this header belongs to.
+ */
+#define DASKR_VERSION_PATCH 0
+
+/**
  * How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
  * object and the `graph` object included (serde_json's recursion limit): a computation nests
  * at most 125 levels (an inline task takes two, its object and its `args` array). Deeper
@@ -43,19 +65,19 @@ typedef struct daskr_value_t daskr_value_t;
 /**
  * The format version written first in every message.
  */
-#define ENCODING_VERSION 1
+#define DASKR_ENCODING_VERSION 1
 
 /**
  * The partition message version, written after the magic.
  */
-#define WIRE_VERSION 1
+#define DASKR_WIRE_VERSION 1
 
 /**
  * How deeply lists may nest inside one value (and computations inside one graph entry).
  * Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
  * stack overflow; deeper input gets a clear error instead.
  */
-#define MAX_NESTING 256
+#define DASKR_MAX_NESTING 256
 
 /**
  * The kinds of error. Stable numbers; `daskr_error_kind_name` gives the JSON name.
@@ -66,7 +88,9 @@ typedef enum {
    */
   DASKR_ERROR_TASK_FAILED = 1,
   /**
-   * The needed part of the graph has a cycle; `keys` lists the keys on it.
+   * The needed part of the graph has a cycle; `keys` lists the keys on it. Also a get run
+   * inside a task that needs that task's own key (directly or through its dependents): it
+   * would wait on itself; `key` names the task.
    */
   DASKR_ERROR_CYCLE = 2,
   /**
@@ -79,7 +103,7 @@ typedef enum {
   DASKR_ERROR_MISSING_KEY = 4,
   /**
    * The graph or a computation added to it is malformed (`key`: the entry) — a bad
-   * reference, a handle from another graph, nesting too deep, a NULL part.
+   * reference, nesting too deep, a NULL part.
    */
   DASKR_ERROR_INVALID_GRAPH = 5,
   /**
@@ -95,7 +119,9 @@ typedef enum {
    */
   DASKR_ERROR_WORKER_DIED = 8,
   /**
-   * A bad argument to a function: NULL, invalid UTF-8, a freed graph, an option out of range.
+   * A bad argument to a function: NULL, invalid UTF-8, a freed graph, a task handle of
+   * another graph (`key`: the entry being added), an option out of range or that the
+   * scheduler cannot honour (a timeout or retries under sync or threads).
    */
   DASKR_ERROR_INVALID_ARGUMENT = 9,
   /**
@@ -153,11 +179,6 @@ typedef enum {
 } daskr_kind_t;
 
 /**
- * What went wrong. The names are the `kind` strings of docs/graph-format.md.
- */
-typedef struct ErrorKind ErrorKind;
-
-/**
  * What a running task sees: its arguments, its key, and where its result goes.
  *
  * The task ABI: a task function is `void fn(daskr_call_t *call, void *user_data)`. It reads
@@ -200,7 +221,8 @@ typedef struct daskr_func_t daskr_func_t;
  *
  * Thread safety: any number of threads may run `daskr_graph_get` on one graph at once.
  * Changing it (`daskr_graph_add*`) while a get on it runs — or from two threads at once —
- * fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then.
+ * fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then. Freeing it
+ * while gets on it run is deferred until the last of them returns (see `daskr_graph_free`).
  */
 typedef struct daskr_graph_t daskr_graph_t;
 
@@ -332,9 +354,12 @@ typedef struct {
 
 /**
  * A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
- * for the graph that made it, for that graph's whole life.
+ * for the graph that made it, for that graph's whole life. It names its graph as well as the
+ * entry, so using it with another graph fails with `DASKR_ERROR_INVALID_ARGUMENT` (and
+ * `daskr_graph_key` gives NULL) instead of reaching an entry of that graph. Opaque: compare
+ * handles for equality, nothing more (0 is never a handle).
  */
-typedef uint32_t daskr_task_t;
+typedef uint64_t daskr_task_t;
 
 /**
  * A task function: reads its arguments from `call` and sets its result (or its failure) on
@@ -625,7 +650,15 @@ daskr_graph_t *daskr_graph_new(void);
 
 /**
  * Frees a graph and everything it holds (literal values, its references to functions).
- * Must not be called while a get on it runs. NULL is ignored.
+ * NULL is ignored.
+ *
+ * While gets on the graph run — on other threads, or the get whose task or callback calls
+ * this — the free is deferred: the graph is gone for every new call at once (they fail
+ * with `DASKR_ERROR_INVALID_ARGUMENT`, "not a live daskr graph"), the running gets finish
+ * normally, and the last of them to return frees it (the destructors of its literal values
+ * and functions' user data then run on that get's thread, before it returns). A get that
+ * starts after the free, or races with it from another thread, uses freed memory: as with
+ * any free, no call may be made with the pointer once it is freed.
  */
 void daskr_graph_free(daskr_graph_t *graph);
 
@@ -722,7 +755,8 @@ daskr_comp_t *daskr_comp_value(daskr_value_t *value);
 daskr_comp_t *daskr_comp_ref(const char *key);
 
 /**
- * A reference to the entry behind a handle. Costs no allocation and no key lookup.
+ * A reference to the entry behind a handle. Costs no allocation and no key lookup. A
+ * handle of another graph is refused when the computation is added.
  */
 daskr_comp_t *daskr_comp_ref_task(daskr_task_t task);
 
@@ -937,6 +971,8 @@ void daskr_workers_shutdown(void);
  * daskr keeps up to 512 MiB of the large blocks freed by graphs and gets (a big graph's
  * arrays) to build and run the next graph without the cost of fresh pages; a program that
  * is done with big graphs, or wants its resident size to drop now, calls this. Thread-safe.
+ * A Rust program that links the crate without its `huge-page-alloc` feature keeps its own
+ * allocator: nothing is retained then, and this returns 0.
  */
 size_t daskr_memory_release(void);
 

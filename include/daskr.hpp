@@ -705,9 +705,12 @@ private:
 // ---------------------------------------------------------------------------------------
 
 /// The handle of a graph entry (returned by every Graph::add*); converts to a reference to
-/// that entry (cheaper than a reference by key).
+/// that entry (cheaper than a reference by key). It belongs to the graph that made it: used
+/// with another graph, the add throws Error (DASKR_ERROR_INVALID_ARGUMENT).
 struct Task {
     daskr_task_t id;
+    friend bool operator==(Task a, Task b) { return a.id == b.id; }
+    friend bool operator!=(Task a, Task b) { return a.id != b.id; }
 };
 
 class Comp;

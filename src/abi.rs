@@ -12,6 +12,31 @@ use std::ffi::c_char;
 /// built for; a mismatch is refused.
 pub const DASKR_ABI_VERSION: u32 = 1;
 
+/// The major version of the library this header belongs to (for `#if`; `daskr_version()`
+/// gives the version of the library a program runs with).
+pub const DASKR_VERSION_MAJOR: u32 = 0;
+/// The minor version of the library this header belongs to.
+pub const DASKR_VERSION_MINOR: u32 = 1;
+/// The patch version of the library this header belongs to.
+pub const DASKR_VERSION_PATCH: u32 = 0;
+
+// cbindgen copies literals only, so the numbers above are written out; these fail the build
+// when Cargo.toml's version moves without them.
+const _: () = assert!(DASKR_VERSION_MAJOR == parse_u32(env!("CARGO_PKG_VERSION_MAJOR")));
+const _: () = assert!(DASKR_VERSION_MINOR == parse_u32(env!("CARGO_PKG_VERSION_MINOR")));
+const _: () = assert!(DASKR_VERSION_PATCH == parse_u32(env!("CARGO_PKG_VERSION_PATCH")));
+
+const fn parse_u32(digits: &str) -> u32 {
+    let b = digits.as_bytes();
+    let mut n = 0u32;
+    let mut i = 0;
+    while i < b.len() {
+        n = n * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    n
+}
+
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
 /// object and the `graph` object included (serde_json's recursion limit): a computation nests
 /// at most 125 levels (an inline task takes two, its object and its `args` array). Deeper

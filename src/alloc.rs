@@ -12,6 +12,12 @@
 //! block uses `mremap`, which moves pages instead of copying bytes, and fills the grown tail
 //! with retained pages moved in the same way. Memory handed to C callers is never allocated
 //! here with one allocator and freed with another: every daskr object is freed by daskr.
+//!
+//! It is the `#[global_allocator]` only with the `huge-page-alloc` feature (on by default);
+//! without it nothing is ever retained and `release` returns 0.
+
+// Without the feature only `release` is used.
+#![cfg_attr(not(feature = "huge-page-alloc"), allow(dead_code))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ptr;
@@ -314,6 +320,18 @@ unsafe impl GlobalAlloc for DaskrAlloc {
 mod tests {
     use super::*;
 
+    /// A Rust program's own allocator frees large blocks itself: daskr keeps nothing.
+    #[cfg(not(feature = "huge-page-alloc"))]
+    #[test]
+    fn release_returns_nothing() {
+        drop(vec![1u8; 6 << 20]);
+        assert_eq!(release(), 0);
+    }
+
+    // The tests below allocate through the global allocator and watch the pool, so they need
+    // it to be ours.
+
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn large_blocks_grow_shrink_and_keep_contents() {
         let mut v: Vec<u64> = Vec::with_capacity(16);
@@ -328,6 +346,7 @@ mod tests {
         assert!(z.iter().all(|&x| x == 0));
     }
 
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn retained_blocks_are_reused_and_zeroed_allocations_stay_zero() {
         // Dirty a block, free it (retained), then ask for zeroed memory of the same size.
@@ -360,6 +379,7 @@ mod tests {
             .all(|(i, &x)| x == (i as u32).wrapping_mul(2654435761)));
     }
 
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn the_pool_splits_and_caps() {
         let mut p = Pool {
@@ -379,6 +399,7 @@ mod tests {
         assert!(!p.give(0, RETAIN_BYTES + HUGE_PAGE));
     }
 
+    #[cfg(feature = "huge-page-alloc")]
     #[test]
     fn release_unmaps_what_the_pool_holds() {
         drop(vec![1u8; 6 << 20]);

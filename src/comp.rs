@@ -10,10 +10,19 @@ use crate::error::Error;
 use crate::func::Func;
 use crate::value::{Value, MAX_NESTING};
 
-/// A handle to a graph entry, as returned when it was added: the key's dense id. Valid only
-/// for the graph that made it.
+/// A handle to a graph entry, as returned when it was added. Valid only for the graph that
+/// made it: it carries that graph's serial number (high 32 bits) as well as the key's dense
+/// id in it (low 32 bits), so a graph refuses another graph's handles (`invalid_argument`)
+/// instead of reading them as its own entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TaskId(pub u32);
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The key's dense id in its graph (0, 1, 2, ... in the order keys became known).
+    pub fn index(self) -> u32 {
+        self.0 as u32
+    }
+}
 
 /// A computation. Nesting depth is tracked as it is built and capped at [`MAX_NESTING`], so
 /// every later walk over it is bounded.
@@ -22,8 +31,8 @@ pub struct Comp(pub(crate) Repr);
 
 #[derive(Debug)]
 pub(crate) enum Repr {
-    /// A reference to the entry behind a handle.
-    Id(u32),
+    /// A reference to the entry behind a handle (`TaskId`'s bits: checked when added).
+    Id(u64),
     Node(Box<CompNode>),
 }
 
@@ -150,7 +159,8 @@ impl Comp {
 // ---- the raw encoding: a computation as a `daskr_comp_t *` ----
 //
 // A reference by handle is the hot path of graph building, so it costs no allocation: its
-// pointer is the handle itself, shifted left and tagged in the low bit. Any other computation
+// pointer is the handle itself, shifted left and tagged in the low bit (handles use 63 bits:
+// a graph's serial number has 31, so a 64-bit pointer holds one whole). Any other computation
 // is the box of its node (`Comp`'s own: no second allocation), whose address is even.
 
 impl Comp {
@@ -170,7 +180,7 @@ impl Comp {
         if p.is_null() {
             None
         } else if p as usize & 1 == 1 {
-            Some(Comp::id(TaskId((p as usize >> 1) as u32)))
+            Some(Comp(Repr::Id((p as usize >> 1) as u64)))
         } else {
             Some(Comp(Repr::Node(Box::from_raw(p.cast::<CompNode>()))))
         }
@@ -178,8 +188,8 @@ impl Comp {
 
     /// The handle a raw computation refers to, if it is a reference by handle (which owns
     /// nothing, so it need not be taken).
-    pub(crate) fn raw_handle(p: *mut daskr_comp_t) -> Option<u32> {
-        (p as usize & 1 == 1).then_some((p as usize >> 1) as u32)
+    pub(crate) fn raw_handle(p: *mut daskr_comp_t) -> Option<u64> {
+        (p as usize & 1 == 1).then_some((p as usize >> 1) as u64)
     }
 
     /// Whether a raw computation is a reference by handle, or a literal that a task may take
@@ -195,6 +205,9 @@ impl Comp {
             })
     }
 }
+
+// The tagged-pointer encoding above needs 64-bit pointers.
+const _: () = assert!(usize::BITS == 64);
 
 impl From<Value> for Comp {
     fn from(v: Value) -> Comp {

@@ -8,7 +8,9 @@ use std::fmt;
 pub enum ErrorKind {
     /// A task reported failure (or panicked / threw inside a wrapper).
     TaskFailed,
-    /// The requested part of the graph has a cycle; `keys` lists the keys on it.
+    /// The requested part of the graph has a cycle; `keys` lists the keys on it. Also a get
+    /// inside a task that needs that task's own key: it would wait on itself (`key` and
+    /// `keys` name the task).
     Cycle,
     /// `key` refers to a key that is not in the graph; `keys` holds that missing key.
     MissingDependency,
@@ -22,7 +24,8 @@ pub enum ErrorKind {
     Cancelled,
     /// A worker process died while running a task.
     WorkerDied,
-    /// A bad argument over an API: NULL, invalid UTF-8, out-of-range handle, wrong option.
+    /// A bad argument over an API: NULL, invalid UTF-8, a task handle of another graph, a
+    /// wrong option (or one the scheduler cannot honour).
     InvalidArgument,
     /// The graph was changed while a `get` on it was running (or a `get` started while a
     /// change was in progress).

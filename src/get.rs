@@ -25,11 +25,17 @@ impl Graph {
     /// `get`, with figures about the run.
     pub fn get_with_stats(&self, keys: &Value, options: &Options<'_>) -> (Result<Value>, Stats) {
         let mut stats = Stats::default();
+        if let Some(e) = options.unsupported(["retries", "task_timeout"]) {
+            return (Err(e), stats);
+        }
         let planning = Instant::now();
         let plan = match Plan::new(self, keys) {
             Ok(plan) => plan,
             Err(e) => return (Err(e), stats),
         };
+        if let Err(e) = crate::sched::reentry::check(self, &plan) {
+            return (Err(e), stats);
+        }
         stats.plan_time = planning.elapsed();
         stats.entries = plan.len() as u64;
         let scheduler = crate::sched::of(options.scheduler);

@@ -2,6 +2,8 @@
 //! expression arena, and each entry's distinct dependencies listed once, at build time, so a
 //! run never walks expressions to find edges and never hashes a key.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::comp::{Comp, CompKind, Repr, TaskId};
@@ -98,28 +100,30 @@ pub(crate) type Args = smallvec::SmallVec<[Comp; 2]>;
 
 /// An argument of the hot path of building (`Graph::add_task_simple`).
 pub(crate) enum Arg {
-    Ref(u32),
+    /// A handle (`TaskId`'s bits).
+    Ref(u64),
     Lit(Value),
 }
 
-/// What `Graph::add_task_simple` takes: a handle (`u32`), or an `Arg`.
+/// What `Graph::add_task_simple` takes: a handle (`TaskId`'s bits, `u64`), or an `Arg`.
 pub(crate) trait SimpleArg {
-    fn handle(&self) -> Option<u32>;
-    /// The argument's expression, moved out (a literal leaves a reference in its place).
+    fn handle(&self) -> Option<u64>;
+    /// The argument's expression, moved out (a literal leaves a reference in its place). A
+    /// handle must have been checked (`Graph::resolve`): its low half is its entry's id.
     fn take(&mut self) -> Expr;
 }
 
-impl SimpleArg for u32 {
-    fn handle(&self) -> Option<u32> {
+impl SimpleArg for u64 {
+    fn handle(&self) -> Option<u64> {
         Some(*self)
     }
     fn take(&mut self) -> Expr {
-        Expr::Ref(*self)
+        Expr::Ref(*self as u32)
     }
 }
 
 impl SimpleArg for Arg {
-    fn handle(&self) -> Option<u32> {
+    fn handle(&self) -> Option<u64> {
         match self {
             Arg::Ref(r) => Some(*r),
             Arg::Lit(_) => None,
@@ -127,7 +131,7 @@ impl SimpleArg for Arg {
     }
     fn take(&mut self) -> Expr {
         match std::mem::replace(self, Arg::Ref(0)) {
-            Arg::Ref(r) => Expr::Ref(r),
+            Arg::Ref(r) => Expr::Ref(r as u32),
             Arg::Lit(v) => Expr::Lit(v),
         }
     }
@@ -144,8 +148,10 @@ pub(crate) struct Node {
     pub deps_len: u32,
 }
 
-#[derive(Default)]
 pub struct Graph {
+    /// This graph's handles are `handle_base | id`: the graph's serial number in the high
+    /// half (see `TaskId`), so checking a handle is one subtraction and one compare.
+    handle_base: u64,
     keys: Keys,
     nodes: Vec<Node>,
     exprs: Vec<Expr>,
@@ -160,9 +166,61 @@ pub struct Graph {
     defined: usize,
 }
 
+/// The serial number of the next graph: 31 bits (a C handle shifted left by one must fit a
+/// pointer, see `daskr_comp_ref_task`), never 0 (so a zeroed handle belongs to no graph).
+/// Graphs 2^31 apart share a serial: their handles would pass each other's check.
+static NEXT_SERIAL: AtomicU32 = AtomicU32::new(1);
+
+impl Default for Graph {
+    fn default() -> Graph {
+        let serial = loop {
+            let s = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
+            if s != 0 {
+                break s;
+            }
+        };
+        Graph {
+            handle_base: u64::from(serial) << 32,
+            keys: Keys::default(),
+            nodes: Vec::new(),
+            exprs: Vec::new(),
+            deps: Vec::new(),
+            funcs: Vec::new(),
+            func_ids: FxHashMap::default(),
+            last_func: None,
+            kwnames: Vec::new(),
+            kwname_index: FxHashMap::default(),
+            kwname_ids: Vec::new(),
+            kw_calls: Vec::new(),
+            defined: 0,
+        }
+    }
+}
+
 impl Graph {
     pub fn new() -> Graph {
         Graph::default()
+    }
+
+    /// The handle of entry `id` of this graph.
+    pub(crate) fn task_id(&self, id: u32) -> TaskId {
+        TaskId(self.handle_base | u64::from(id))
+    }
+
+    /// The entry id behind handle `h`, if this graph handed it out.
+    #[inline]
+    pub(crate) fn resolve(&self, h: u64) -> Option<u32> {
+        let id = h.wrapping_sub(self.handle_base);
+        (id < self.nodes.len() as u64).then_some(id as u32)
+    }
+
+    /// The error for a handle this graph did not hand out, used by the entry `key`.
+    fn foreign_handle(key: &str, h: u64) -> Error {
+        Error::invalid_argument(format!(
+            "key '{key}': task handle {h:#x} does not belong to this graph (a handle from \
+             another graph, or not a handle)"
+        ))
+        .with_key(key)
     }
 
     /// Number of defined entries.
@@ -218,12 +276,9 @@ impl Graph {
         if let Some(bad) = args
             .iter()
             .filter_map(A::handle)
-            .find(|&r| r as usize >= self.nodes.len())
+            .find(|&r| self.resolve(r).is_none())
         {
-            return Err(Error::invalid_graph(
-                key,
-                format!("task handle {bad} does not belong to this graph"),
-            ));
+            return Err(Graph::foreign_handle(key, bad));
         }
         let func = self.func_id(func);
         let at = self.exprs.len();
@@ -241,7 +296,7 @@ impl Graph {
                 .filter_map(|(i, a)| Some((i, a.handle()?)))
             {
                 if !args[..i].iter().any(|a| a.handle() == Some(r)) {
-                    self.deps.push(r);
+                    self.deps.push(r as u32); // checked above: the low half is the id
                 }
             }
         } else {
@@ -249,7 +304,7 @@ impl Graph {
                 start: deps_start,
                 big: None,
             };
-            for r in args.iter().filter_map(A::handle) {
+            for r in args.iter().filter_map(|a| Some(a.handle()? as u32)) {
                 if seen.insert(r, &self.deps, self.nodes.len()) {
                     self.deps.push(r);
                 }
@@ -258,7 +313,7 @@ impl Graph {
         let distinct_handles = self.deps.len() - deps_start == args.len();
         if distinct_handles && func < DEPS_TASK - 1 {
             let id = self.finish_entry(id, at as u32, deps_start);
-            self.nodes[id.0 as usize].expr = DEPS_TASK | func;
+            self.nodes[id.index() as usize].expr = DEPS_TASK | func;
             return Ok(id);
         }
         self.exprs.reserve(1 + args.len());
@@ -289,7 +344,7 @@ impl Graph {
             deps_len: (self.deps.len() - deps_start) as u32,
         };
         self.defined += 1;
-        TaskId(id)
+        self.task_id(id)
     }
 
     fn add_root(&mut self, key: &str, root: Root<'_>) -> Result<TaskId> {
@@ -346,9 +401,10 @@ impl Graph {
 
     /// The handle of `key`, interning it if it is not yet known (so an entry can be referred
     /// to by handle before it is defined).
-    pub fn intern(&mut self, key: &str) -> Result<u32> {
+    pub fn intern(&mut self, key: &str) -> Result<TaskId> {
         check_key(key)?;
-        self.intern_checked(key)
+        let id = self.intern_checked(key)?;
+        Ok(self.task_id(id))
     }
 
     /// `intern` for a key already checked.
@@ -369,7 +425,7 @@ impl Graph {
 
     /// The handle of a defined or referred-to key.
     pub fn id_of(&self, key: &str) -> Option<TaskId> {
-        self.keys.get(key).map(TaskId)
+        self.keys.get(key).map(|id| self.task_id(id))
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -378,7 +434,7 @@ impl Graph {
 
     /// The key behind a handle.
     pub fn key(&self, task: TaskId) -> Option<&str> {
-        ((task.0 as usize) < self.keys.len()).then(|| self.keys.name(task.0))
+        self.resolve(task.0).map(|id| self.keys.name(id))
     }
 
     /// Approximate heap bytes held by the graph (for memory reports).
@@ -533,13 +589,10 @@ impl Graph {
     /// the entry `key`. Recursion depth is bounded by `Comp`'s nesting cap.
     fn flatten(&mut self, at: u32, comp: Comp, key: &str, seen: &mut DepSet) -> Result<()> {
         let node = match comp.0 {
-            Repr::Id(id) => {
-                if id as usize >= self.nodes.len() {
-                    return Err(Error::invalid_graph(
-                        key,
-                        format!("task handle {id} does not belong to this graph"),
-                    ));
-                }
+            Repr::Id(h) => {
+                let id = self
+                    .resolve(h)
+                    .ok_or_else(|| Graph::foreign_handle(key, h))?;
                 self.exprs[at as usize] = self.reference(id, seen);
                 return Ok(());
             }
@@ -550,7 +603,8 @@ impl Graph {
             CompKind::Key(k) => {
                 let id = self
                     .intern(&k)
-                    .map_err(|e| Error::invalid_graph(key, format!("reference: {}", e.message)))?;
+                    .map_err(|e| Error::invalid_graph(key, format!("reference: {}", e.message)))?
+                    .index();
                 self.reference(id, seen)
             }
             CompKind::List(items) if items.iter().all(Comp::is_handle) => {
@@ -583,18 +637,17 @@ impl Graph {
         key: &str,
         seen: &mut DepSet,
     ) -> Result<()> {
-        let ids = || {
+        let handles = || {
             items.iter().map(|c| match c.0 {
-                Repr::Id(id) => id,
+                Repr::Id(h) => h,
                 Repr::Node(_) => unreachable!("only handles reach flatten_ref_list"),
             })
         };
-        if let Some(bad) = ids().find(|&id| id as usize >= self.nodes.len()) {
-            return Err(Error::invalid_graph(
-                key,
-                format!("task handle {bad} does not belong to this graph"),
-            ));
+        if let Some(bad) = handles().find(|&h| self.resolve(h).is_none()) {
+            return Err(Graph::foreign_handle(key, bad));
         }
+        // Checked above: each handle's low half is its entry's id.
+        let ids = || handles().map(|h| h as u32);
         let before = self.deps.len();
         for id in ids() {
             self.reference(id, seen);
@@ -840,17 +893,18 @@ mod tests {
     fn many_references_are_listed_once_each_in_first_seen_order() {
         use super::*;
         let mut g = Graph::new();
-        let ids: Vec<u32> = (0..5000)
-            .map(|i| g.add_value(&format!("v{i}"), Value::Int(i)).unwrap().0)
+        let handles: Vec<TaskId> = (0..5000)
+            .map(|i| g.add_value(&format!("v{i}"), Value::Int(i)).unwrap())
             .collect();
+        let ids: Vec<u32> = handles.iter().map(|t| t.index()).collect();
         // Every id twice, the second round backwards: the set goes from a scan to a hash set
         // to bits on the way, and must keep each first one and drop each repeat.
-        let refs = ids
+        let refs = handles
             .iter()
-            .chain(ids.iter().rev())
-            .map(|&id| Comp::id(TaskId(id)));
+            .chain(handles.iter().rev())
+            .map(|&t| Comp::id(t));
         let all = g.add("all", Comp::list(refs.collect())).unwrap();
-        assert_eq!(g.deps(all.0), &ids[..]);
+        assert_eq!(g.deps(all.index()), &ids[..]);
     }
 
     #[test]
@@ -912,7 +966,7 @@ mod tests {
         assert_eq!(g.get_key("aab", &opts).unwrap(), Value::Int(12));
         assert_eq!(g.get_key("b100", &opts).unwrap(), Value::Int(110));
         assert!(
-            matches!(g.entry(g.id_of("ab").unwrap().0), View::Task(c) if g.arg_refs(&c) == Some(&[a, b][..]))
+            matches!(g.entry(g.id_of("ab").unwrap().index()), View::Task(c) if g.arg_refs(&c) == Some(&[a as u32, b as u32][..]))
         );
     }
 }

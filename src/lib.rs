@@ -32,6 +32,9 @@ mod sync;
 mod task_args;
 pub mod value;
 
+// A global allocator is the program's choice, so a Rust user of the rlib can turn it off
+// (Cargo.toml, feature `huge-page-alloc`).
+#[cfg(feature = "huge-page-alloc")]
 #[global_allocator]
 static ALLOCATOR: alloc::DaskrAlloc = alloc::DaskrAlloc;
 

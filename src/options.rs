@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::error::Error;
 use crate::profile::Profiler;
 use crate::run::{Callbacks, CancelToken, Progress, Watch};
 
@@ -71,6 +72,33 @@ impl<'a> Options<'a> {
             progress: self.progress,
             measure_memory: self.measure_memory,
         }
+    }
+}
+
+impl Options<'_> {
+    /// Why these options cannot run on their scheduler: `retries` and `task_timeout` need a
+    /// worker that can be killed and replaced (`processes`); under `sync` and `threads` a task
+    /// runs on a thread of the caller, which nothing can stop, so the option would be silently
+    /// ignored — and a runaway task the caller meant to bound would hang the get forever.
+    /// `names` are the option names the caller knows (`retries`, `task_timeout` here; the C
+    /// and command-line surfaces pass their own).
+    pub fn unsupported(&self, names: [&str; 2]) -> Option<Error> {
+        if !matches!(self.scheduler, Scheduler::Sync | Scheduler::Threads) {
+            return None;
+        }
+        let what = if self.retries > 0 {
+            names[0]
+        } else if self.task_timeout.is_some() {
+            names[1]
+        } else {
+            return None;
+        };
+        Some(Error::invalid_argument(format!(
+            "{what} is set, but the {} scheduler cannot honour it: its tasks run on the \
+             caller's threads, which cannot be stopped or replaced; use the processes \
+             scheduler, or leave {what} unset",
+            self.scheduler.name()
+        )))
     }
 }
 

@@ -261,8 +261,8 @@ fn collect_keys(graph: &Graph, keys: &Value, out: &mut Vec<u32>) -> Result<()> {
         )));
     };
     match graph.id_of(key) {
-        Some(id) if graph.is_defined(id.0) => {
-            out.push(id.0);
+        Some(id) if graph.is_defined(id.index()) => {
+            out.push(id.index());
             Ok(())
         }
         _ => Err(Error::new(

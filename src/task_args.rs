@@ -75,7 +75,7 @@ pub(crate) unsafe fn add_task<'f>(
 unsafe fn handle_args(
     args: *const *mut daskr_comp_t,
     n: usize,
-    ids: &mut SmallVec<[u32; 8]>,
+    ids: &mut SmallVec<[u64; 8]>,
 ) -> bool {
     if n == 0 {
         return true;

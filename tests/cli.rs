@@ -299,6 +299,21 @@ fn a_wrong_command_line_exits_2_with_usage() {
             stderr(&o)
         );
     }
+    // --timeout and --retries need worker processes to kill and replace: under sync and
+    // threads they would be ignored (a runaway task hanging the run), so they are refused.
+    for scheduler in ["sync", "threads"] {
+        for (option, value) in [("--timeout", "5"), ("--retries", "2")] {
+            let o = daskr(&["run", g, "--scheduler", scheduler, option, value]);
+            assert_eq!(o.status.code(), Some(2), "{scheduler} {option}");
+            assert!(o.stdout.is_empty(), "{}", stdout(&o));
+            let err = stderr(&o);
+            assert!(err.starts_with("error:"), "{err}");
+            assert!(err.contains(option) && err.contains(scheduler), "{err}");
+        }
+    }
+    // ... and --retries 0 asks for nothing to ignore.
+    let o = daskr(&["run", g, "--scheduler", "threads", "--retries", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
@@ -742,5 +757,89 @@ fn worker_greets_and_survives_garbage() {
             o.status
         );
         assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+    }
+}
+
+/// A process's start time (clock ticks after boot, /proc/PID/stat field 22), and whether it
+/// is still running (neither gone nor a zombie): a pid alone could be reused meanwhile.
+fn process_state(pid: u32) -> Option<(u64, bool)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let start = fields.get(19)?.parse().ok()?;
+    Some((start, !matches!(fields[0], "Z" | "X")))
+}
+
+/// Polls `done` every 20 ms for at most `limit`; whether it became true.
+fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn workers_end_with_a_killed_run() {
+    // A task that never returns, in a worker (forked, or an exec'd `daskr worker`); the run is
+    // killed (SIGTERM, SIGKILL) while the task runs: the worker must end too, not run on
+    // forever with parent 1.
+    use std::process::Stdio;
+    for start in ["fork", "exec"] {
+        for signal in [libc::SIGTERM, libc::SIGKILL] {
+            let dir = scratch(&format!("orphans-{start}-{signal}"));
+            let pid_file = dir.join("worker.pid");
+            let _ = std::fs::remove_file(&pid_file);
+            let g = crashy_file(
+                &format!("orphans-{start}-{signal}"),
+                &format!(
+                    r#"{{"h": {{"fn": "c:hang", "args": [{}]}}}}"#,
+                    serde_json::Value::String(pid_file.to_string_lossy().into_owned())
+                ),
+            );
+            let mut run = Command::new(env!("CARGO_BIN_EXE_daskr"))
+                .args(["run", g.to_str().unwrap(), "--keys", "h"])
+                .args(["--scheduler", "processes", "--workers", "1"])
+                .env("DASKR_PROCESSES_START", start)
+                .env("DASKR_WORKER", env!("CARGO_BIN_EXE_daskr"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut worker = None;
+            let started = eventually(std::time::Duration::from_secs(60), || {
+                worker = std::fs::read_to_string(&pid_file)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u32>().ok());
+                worker.is_some()
+            });
+            if !started {
+                let _ = run.kill();
+                let out = run.wait_with_output().unwrap();
+                panic!("{start}: the task never started: {}", stderr(&out));
+            }
+            let worker = worker.unwrap();
+            let (born, running) = process_state(worker).expect("the worker runs the task");
+            assert!(running);
+            // SAFETY: a signal to our own child.
+            unsafe { libc::kill(run.id() as i32, signal) };
+            run.wait().unwrap();
+            let ended = eventually(
+                std::time::Duration::from_secs(20),
+                || !matches!(process_state(worker), Some((b, true)) if b == born),
+            );
+            if !ended {
+                // SAFETY: clean up the orphan this test found.
+                unsafe { libc::kill(worker as i32, libc::SIGKILL) };
+            }
+            assert!(
+                ended,
+                "{start}, signal {signal}: worker {worker} outlived its run"
+            );
+        }
     }
 }

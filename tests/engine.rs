@@ -112,11 +112,21 @@ fn handles_name_dependencies_without_keys() {
         g.get_key("c", &opts(Scheduler::Threads)).unwrap(),
         Value::Int(6)
     );
-    let err = g
-        .add_task("d", &f, vec![Comp::id(daskr::TaskId(99))], vec![])
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::InvalidGraph);
-    assert_eq!(err.key.as_deref(), Some("d"));
+    // A handle of another graph — here with the same index as "a" — is refused, not read as
+    // an entry of this one: directly, inside a list, and by `key`.
+    let mut other = Graph::new();
+    let foreign = other.add_value("elsewhere", Value::Int(7)).unwrap();
+    assert_eq!(foreign.index(), a.index());
+    assert_ne!(foreign, a);
+    for comp in [Comp::id(foreign), Comp::list(vec![Comp::id(foreign)])] {
+        let err = g.add_task("d", &f, vec![comp], vec![]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        assert_eq!(err.key.as_deref(), Some("d"));
+        assert!(err.message.contains("another graph"), "{err}");
+    }
+    assert!(!g.contains("d"));
+    assert_eq!(g.key(foreign), None);
+    assert_eq!(other.key(foreign), Some("elsewhere"));
 }
 
 /// Counts runs per key and checks each task runs once and only when needed.
@@ -718,6 +728,105 @@ fn wide_fan_ins_agree_with_sync() {
                 g.get_key("join", &o).unwrap(),
                 expect,
                 "round {round}, {workers} workers"
+            );
+        }
+    }
+}
+
+/// A graph a task can reach while a get on it runs (the tasks below call get on it).
+struct Shared(std::sync::atomic::AtomicPtr<Graph>);
+
+impl Shared {
+    fn graph(&self) -> &Graph {
+        // SAFETY: set to a graph that outlives every get the tests run on it.
+        unsafe { &*self.0.load(Ordering::Acquire) }
+    }
+}
+
+/// A get run inside a task: the key it asked for, and what it returned.
+type InnerGet = (String, Result<Value, daskr::Error>);
+
+#[test]
+fn a_get_inside_a_task_that_would_wait_on_itself_is_a_cycle() {
+    for s in BOTH {
+        let shared = Arc::new(Shared(Default::default()));
+        let inner: Arc<Mutex<Vec<InnerGet>>> = Default::default();
+        // get(key) from inside a task: what the inner get said, then the task fails with it
+        // (or returns its value).
+        let getter = |wanted: &'static str| {
+            let (shared, inner) = (shared.clone(), inner.clone());
+            Func::new("getter", move |call| {
+                let r = shared.graph().get_key(wanted, &opts(s));
+                inner.lock().unwrap().push((wanted.to_string(), r.clone()));
+                match r {
+                    Ok(v) => call.ret(v),
+                    Err(e) => call.fail(e.message),
+                }
+            })
+        };
+        let mut g = Graph::new();
+        g.add_value("x", Value::Int(41)).unwrap();
+        g.add_task("me", &getter("me"), vec![], vec![]).unwrap();
+        g.add_task("a", &getter("b"), vec![], vec![]).unwrap();
+        g.add_task("b", &add(), vec![Comp::key("a"), Comp::value(1)], vec![])
+            .unwrap();
+        g.add_task("fine", &getter("y"), vec![], vec![]).unwrap();
+        g.add_task("y", &add(), vec![Comp::key("x"), Comp::value(1)], vec![])
+            .unwrap();
+        shared
+            .0
+            .store(&g as *const Graph as *mut Graph, Ordering::Release);
+        // Its own key: the inner get is refused, naming the key, before anything runs.
+        for (outer, waits_on) in [("me", "me"), ("a", "a")] {
+            inner.lock().unwrap().clear();
+            let e = g.get_key(outer, &opts(s)).unwrap_err();
+            assert_eq!(
+                (e.kind, e.key.as_deref()),
+                (ErrorKind::TaskFailed, Some(outer))
+            );
+            let seen = inner.lock().unwrap().clone();
+            assert_eq!(seen.len(), 1, "{s:?} {outer}: {seen:?}");
+            let e = seen[0].1.clone().unwrap_err();
+            assert_eq!(
+                (e.kind, e.key.as_deref(), e.keys.clone()),
+                (ErrorKind::Cycle, Some(waits_on), vec![waits_on.to_string()]),
+                "{s:?} {outer}"
+            );
+            assert!(e.message.contains(&format!("'{waits_on}'")), "{e}");
+        }
+        // A get inside a task for keys that do not need it runs as usual.
+        assert_eq!(g.get_key("fine", &opts(s)).unwrap(), Value::Int(42));
+        // And once the outer get is over, the key may be asked for from outside again.
+        assert_eq!(g.get_key("y", &opts(s)).unwrap(), Value::Int(42));
+    }
+}
+
+#[test]
+fn timeouts_and_retries_are_refused_where_they_would_be_ignored() {
+    let mut g = Graph::new();
+    g.add_value("x", Value::Int(1)).unwrap();
+    for s in BOTH {
+        for (o, name) in [
+            (
+                Options {
+                    retries: 1,
+                    ..opts(s)
+                },
+                "retries",
+            ),
+            (
+                Options {
+                    task_timeout: Some(std::time::Duration::from_secs(1)),
+                    ..opts(s)
+                },
+                "task_timeout",
+            ),
+        ] {
+            let e = g.get_key("x", &o).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{s:?} {name}");
+            assert!(
+                e.message.contains(name) && e.message.contains(s.name()),
+                "{e}"
             );
         }
     }

@@ -25,3 +25,68 @@ fn committed_header_matches_cbindgen() {
         "include/daskr.h differs from what cbindgen generates now; run DASKR_BLESS=1 cargo test --test header"
     );
 }
+
+/// Every macro and type the header defines starts with DASKR_/daskr_: a user's own
+/// `#define MAX_NESTING` must not break their build.
+#[test]
+fn every_header_name_is_prefixed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("include/daskr.h")).unwrap();
+    let mut names = Vec::new();
+    let mut depth = 0i32;
+    for line in header.lines() {
+        let code = line.trim();
+        if let Some(rest) = code.strip_prefix("#define ") {
+            names.push(rest.split([' ', '(']).next().unwrap().to_string());
+        }
+        // `typedef struct X X;`, `typedef enum { ... } name;`, `typedef ret (*name)(...);`
+        if code.starts_with("typedef") && code.ends_with(';') {
+            let name = match code.find("(*") {
+                Some(at) => code[at + 2..].split(')').next().unwrap(),
+                None => code.trim_end_matches(';').rsplit(' ').next().unwrap(),
+            };
+            names.push(name.to_string());
+        }
+        // Enumerators are global names in C too.
+        if depth >= 1
+            && code.split(" = ").next().is_some_and(|n| {
+                code.contains(" = ")
+                    && !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            })
+        {
+            names.push(code.split(" = ").next().unwrap().to_string());
+        }
+        if depth == 1 && code.starts_with('}') && code.ends_with(';') && !line.starts_with(' ') {
+            names.push(
+                code.trim_start_matches('}')
+                    .trim_end_matches(';')
+                    .trim()
+                    .to_string(),
+            );
+        }
+        depth += code.matches('{').count() as i32 - code.matches('}').count() as i32;
+    }
+    assert!(names.len() > 20, "found too few names: {names:?}");
+    let bad: Vec<_> = names
+        .iter()
+        .filter(|n| !n.starts_with("DASKR_") && !n.starts_with("daskr_"))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "unprefixed names in include/daskr.h: {bad:?}"
+    );
+}
+
+/// DASKR_VERSION (written in cbindgen.toml) is the crate's version.
+#[test]
+fn header_version_string_is_the_crates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = std::fs::read_to_string(root.join("cbindgen.toml")).unwrap();
+    let want = format!("#define DASKR_VERSION \"{}\"", env!("CARGO_PKG_VERSION"));
+    assert!(
+        config.contains(&want),
+        "cbindgen.toml should say {want}; update it and regenerate the header"
+    );
+}

@@ -3,7 +3,8 @@
 //!
 //! Plugins are compiled here with the system C compiler (found by the `cc` crate) and loaded
 //! into this test process, which exports its daskr_* functions for them (build.rs links tests
-//! with -rdynamic; the include! below keeps every C ABI function in the binary).
+//! with the dynamic list daskr.dynlist; the include! below keeps every C ABI function in the
+//! binary).
 
 mod common;
 

@@ -674,6 +674,30 @@ fn an_empty_request_and_a_literal() {
     assert_eq!(g.get_key("x", &procs(2)).unwrap(), Value::str("hi"));
 }
 
+#[test]
+fn a_processes_get_inside_a_forked_worker() {
+    // Workers are started from a spawner thread, which a forked worker does not have: a
+    // processes get inside its task starts its own workers itself (and does not wait for a
+    // thread that is not there).
+    let inner = Func::new("inner", |c| {
+        let mut g = Graph::new();
+        g.add_task(
+            "k",
+            &add_closure(),
+            vec![Comp::value(Value::Int(5))],
+            vec![],
+        )
+        .unwrap();
+        match g.get_key("k", &procs(1)) {
+            Ok(v) => c.ret(v),
+            Err(e) => c.fail(e.message),
+        }
+    });
+    let mut g = Graph::new();
+    g.add_task("outer", &inner, vec![], vec![]).unwrap();
+    assert_eq!(g.get_key("outer", &procs(1)).unwrap(), Value::Int(5));
+}
+
 // ---- checks that need a process to themselves ----
 
 /// Runs the ignored test `name` alone in a fresh copy of this binary, with `env`.
@@ -886,6 +910,37 @@ fn exec_mode() {
         e.message.contains("plugin tasks") && e.message.contains("threads scheduler"),
         "{e}"
     );
+    daskr::sched::processes::shutdown_workers();
+    assert!(children().is_empty());
+}
+
+#[test]
+fn pooled_workers_outlive_the_thread_that_started_them() {
+    alone("pool_across_threads", &[]);
+    alone(
+        "pool_across_threads",
+        &[
+            ("DASKR_PROCESSES_START", "exec"),
+            ("DASKR_WORKER", env!("CARGO_BIN_EXE_daskr")),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "run alone by pooled_workers_outlive_the_thread_that_started_them"]
+fn pool_across_threads() {
+    // Workers end with their parent: the kernel's parent-death signal, whose "parent" is the
+    // thread that started the worker. They are started from a thread that lives as long as the
+    // process, so a worker pooled by a get on a thread that has since exited still serves.
+    let mut g = Graph::new();
+    g.add_task("p", &task("pid"), vec![], vec![]).unwrap();
+    let g = &g;
+    let first = std::thread::scope(|s| s.spawn(|| g.get_key("p", &procs(1))).join())
+        .unwrap()
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(g.get_key("p", &procs(1)).unwrap(), first);
+    }
     daskr::sched::processes::shutdown_workers();
     assert!(children().is_empty());
 }

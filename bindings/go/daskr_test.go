@@ -78,6 +78,34 @@ func asError(t *testing.T, err error) *daskr.Error {
 	return e
 }
 
+func TestAHandleFromAnotherGraphIsRefused(t *testing.T) {
+	noLeaks(t)
+	mine, theirs := newGraph(t), newGraph(t)
+	own := must[daskr.TaskHandle](t)(mine.AddValue("x", 1))
+	foreign := must[daskr.TaskHandle](t)(theirs.AddValue("elsewhere", 2)) // the same index as "x"
+	if own == foreign {
+		t.Fatal("two graphs handed out the same handle")
+	}
+	var e *daskr.Error
+	if _, err := mine.AddTask("t", incFunc(t), []any{foreign}, nil); !errors.As(err, &e) ||
+		e.Kind != daskr.InvalidArgument || e.Key != "t" {
+		t.Fatalf("AddTask with a foreign handle: %v", err)
+	}
+	if _, err := mine.Add("l", []any{own, foreign}); !errors.As(err, &e) || e.Kind != daskr.InvalidArgument {
+		t.Fatalf("Add with a foreign handle in a list: %v", err)
+	}
+	if _, ok := mine.Key(foreign); ok {
+		t.Fatal("Key of a foreign handle")
+	}
+	if k, ok := theirs.Key(foreign); !ok || k != "elsewhere" {
+		t.Fatalf("Key(foreign) = %q, %v", k, ok)
+	}
+	must[daskr.TaskHandle](t)(mine.AddTask("t", incFunc(t), []any{own}, nil))
+	if v := must[any](t)(mine.Get(context.Background(), "t")); v != int64(2) {
+		t.Fatalf("t = %#v", v)
+	}
+}
+
 func TestIncrement(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)

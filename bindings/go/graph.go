@@ -23,8 +23,9 @@ import (
 type Ref string
 
 // TaskHandle is the handle of a graph entry, returned when it is added. As a computation it
-// refers to that entry (cheaper than a Ref: no key lookup).
-type TaskHandle uint32
+// refers to that entry (cheaper than a Ref: no key lookup). It belongs to the graph that made
+// it: used with another graph, the add fails with InvalidArgument.
+type TaskHandle uint64
 
 // Inline is a task evaluated as part of the entry that contains it, not scheduled alone.
 type Inline struct {

@@ -210,4 +210,17 @@ func TestProcessesCrashesRetriesAndTimeouts(t *testing.T) {
 	if _, err := g.GetWith(context.Background(), opts, "y"); !errors.As(err, &e) || e.Kind != daskr.InvalidArgument {
 		t.Fatalf("negative retries: %v", err)
 	}
+	// A timeout or retries under sync or threads would be ignored: refused, naming them.
+	for _, s := range []daskr.Scheduler{daskr.Sync, daskr.Threads} {
+		opts = &daskr.Options{Scheduler: s, TaskTimeout: time.Second}
+		if _, err := g.GetWith(context.Background(), opts, "y"); !errors.As(err, &e) || e.Kind != daskr.InvalidArgument ||
+			!strings.Contains(e.Message, "task_timeout") {
+			t.Fatalf("timeout under %v: %v", s, err)
+		}
+		opts = &daskr.Options{Scheduler: s, Retries: 1}
+		if _, err := g.GetWith(context.Background(), opts, "y"); !errors.As(err, &e) || e.Kind != daskr.InvalidArgument ||
+			!strings.Contains(e.Message, "retries") {
+			t.Fatalf("retries under %v: %v", s, err)
+		}
+	}
 }

@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use super::graph::{daskr_graph_t, live};
+use super::graph::{daskr_graph_t, hold};
 use super::profile::daskr_profile_t;
 use super::value::{borrow, daskr_value_t};
 use super::{arg_str, status};
@@ -23,7 +23,8 @@ pub unsafe extern "C" fn daskr_graph_write_dot(
     path: *const c_char,
 ) -> *mut daskr_error_t {
     status(|| {
-        let g = live(graph)?;
+        let held = hold(graph)?;
+        let g = held.graph();
         let keys = borrow(keys).ok_or_else(|| Error::invalid_argument("keys is NULL"))?;
         let path = arg_str(path, "path")?;
         let failed_key = if failed_key.is_null() {

@@ -11,14 +11,16 @@ use crate::error::{Error, ErrorKind};
 pub enum daskr_error_kind_t {
     /// A task failed (its message says why); `key` is the task's key.
     DASKR_ERROR_TASK_FAILED = 1,
-    /// The needed part of the graph has a cycle; `keys` lists the keys on it.
+    /// The needed part of the graph has a cycle; `keys` lists the keys on it. Also a get run
+    /// inside a task that needs that task's own key (directly or through its dependents): it
+    /// would wait on itself; `key` names the task.
     DASKR_ERROR_CYCLE = 2,
     /// `key` refers to a key that is not in the graph; `keys` holds that key.
     DASKR_ERROR_MISSING_DEPENDENCY = 3,
     /// A requested key (`key`) is not in the graph.
     DASKR_ERROR_MISSING_KEY = 4,
     /// The graph or a computation added to it is malformed (`key`: the entry) — a bad
-    /// reference, a handle from another graph, nesting too deep, a NULL part.
+    /// reference, nesting too deep, a NULL part.
     DASKR_ERROR_INVALID_GRAPH = 5,
     /// A plugin could not be loaded or used.
     DASKR_ERROR_PLUGIN = 6,
@@ -26,7 +28,9 @@ pub enum daskr_error_kind_t {
     DASKR_ERROR_CANCELLED = 7,
     /// A worker process died running a task.
     DASKR_ERROR_WORKER_DIED = 8,
-    /// A bad argument to a function: NULL, invalid UTF-8, a freed graph, an option out of range.
+    /// A bad argument to a function: NULL, invalid UTF-8, a freed graph, a task handle of
+    /// another graph (`key`: the entry being added), an option out of range or that the
+    /// scheduler cannot honour (a timeout or retries under sync or threads).
     DASKR_ERROR_INVALID_ARGUMENT = 9,
     /// The graph was changed during a get on it, or by two threads at once.
     DASKR_ERROR_GRAPH_IN_USE = 10,

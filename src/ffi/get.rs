@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 
 use super::cancel::daskr_cancel_t;
-use super::graph::{daskr_graph_t, live};
+use super::graph::{daskr_graph_t, hold};
 use super::profile::daskr_profile_t;
 use super::progress::daskr_progress_t;
 use super::sched::daskr_scheduler_t;
@@ -222,7 +222,9 @@ unsafe fn get(
     options: *const daskr_get_options_t,
     out: *mut *mut daskr_value_t,
 ) -> Result<(), Error> {
-    let g = live(graph)?;
+    // Held to the end: a daskr_graph_free meanwhile (another thread, a task) is deferred.
+    let held = hold(graph)?;
+    let g = held.graph();
     if out.is_null() {
         return Err(Error::invalid_argument("out is NULL"));
     }
@@ -258,6 +260,9 @@ unsafe fn get(
         task_timeout: timeout,
         address,
     };
+    if let Some(e) = options.unsupported(["options.retries", "options.task_timeout_s"]) {
+        return Err(e);
+    }
     let graph = g.read();
     let (result, stats) = graph.get_with_stats(keys, &options);
     if !o.stats.is_null() {

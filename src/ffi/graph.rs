@@ -15,8 +15,11 @@ use crate::graph::{Args, Graph};
 use crate::task_args::{self, AddTo, TaskParts};
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
-/// for the graph that made it, for that graph's whole life.
-pub type daskr_task_t = u32;
+/// for the graph that made it, for that graph's whole life. It names its graph as well as the
+/// entry, so using it with another graph fails with `DASKR_ERROR_INVALID_ARGUMENT` (and
+/// `daskr_graph_key` gives NULL) instead of reaching an entry of that graph. Opaque: compare
+/// handles for equality, nothing more (0 is never a handle).
+pub type daskr_task_t = u64;
 
 /// A task function: reads its arguments from `call` and sets its result (or its failure) on
 /// it — see the `daskr_call_*` functions. It may run on any thread, concurrently with itself.
@@ -30,9 +33,13 @@ pub type daskr_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 ///
 /// Thread safety: any number of threads may run `daskr_graph_get` on one graph at once.
 /// Changing it (`daskr_graph_add*`) while a get on it runs — or from two threads at once —
-/// fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then.
+/// fails with `DASKR_ERROR_GRAPH_IN_USE` instead of racing; nothing is changed then. Freeing it
+/// while gets on it run is deferred until the last of them returns (see `daskr_graph_free`).
 pub struct daskr_graph_t {
     magic: AtomicU64,
+    /// The caller's reference (until `daskr_graph_free`) plus one per running get: the last
+    /// to let go frees the graph.
+    refs: AtomicU64,
     graph: GraphLock,
 }
 
@@ -50,25 +57,62 @@ pub use crate::abi::daskr_comp_t;
 /// A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.
 #[no_mangle]
 pub extern "C" fn daskr_graph_new() -> *mut daskr_graph_t {
-    guard(|| {
-        Box::into_raw(Box::new(daskr_graph_t {
-            magic: AtomicU64::new(LIVE),
-            graph: GraphLock::new(Graph::new()),
-        }))
-    })
+    guard(|| daskr_graph_t::from_graph(Graph::new()))
 }
 
 /// Frees a graph and everything it holds (literal values, its references to functions).
-/// Must not be called while a get on it runs. NULL is ignored.
+/// NULL is ignored.
+///
+/// While gets on the graph run — on other threads, or the get whose task or callback calls
+/// this — the free is deferred: the graph is gone for every new call at once (they fail
+/// with `DASKR_ERROR_INVALID_ARGUMENT`, "not a live daskr graph"), the running gets finish
+/// normally, and the last of them to return frees it (the destructors of its literal values
+/// and functions' user data then run on that get's thread, before it returns). A get that
+/// starts after the free, or races with it from another thread, uses freed memory: as with
+/// any free, no call may be made with the pointer once it is freed.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_graph_free(graph: *mut daskr_graph_t) {
     guard(|| {
         if let Some(g) = graph.as_ref() {
             if g.magic.swap(0, Ordering::AcqRel) == LIVE {
-                drop(Box::from_raw(graph));
+                release(graph);
             }
         }
     })
+}
+
+/// Drops one reference to `graph`, freeing it with the last.
+unsafe fn release(graph: *const daskr_graph_t) {
+    if (*graph).refs.fetch_sub(1, Ordering::Release) == 1 {
+        // Every other reference's uses happen before this free (as in `Arc`'s drop).
+        std::sync::atomic::fence(Ordering::Acquire);
+        drop(Box::from_raw(graph.cast_mut()));
+    }
+}
+
+/// A live graph held for the length of a call that runs user code (a get): a
+/// `daskr_graph_free` meanwhile only marks it dead, and dropping this frees it then.
+pub(crate) struct Held(*const daskr_graph_t);
+
+impl Held {
+    pub(crate) fn graph(&self) -> &daskr_graph_t {
+        // SAFETY: this reference keeps the graph allocated.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // SAFETY: the reference taken by `hold`.
+        unsafe { release(self.0) }
+    }
+}
+
+/// `live`, holding the graph (see `Held`).
+pub(crate) unsafe fn hold(graph: *const daskr_graph_t) -> Result<Held, Error> {
+    let g = live(graph)?;
+    g.refs.fetch_add(1, Ordering::Relaxed);
+    Ok(Held(g))
 }
 
 pub(crate) unsafe fn live<'a>(graph: *const daskr_graph_t) -> Result<&'a daskr_graph_t, Error> {
@@ -86,6 +130,7 @@ impl daskr_graph_t {
     pub(crate) fn from_graph(graph: Graph) -> *mut daskr_graph_t {
         Box::into_raw(Box::new(daskr_graph_t {
             magic: AtomicU64::new(LIVE),
+            refs: AtomicU64::new(1),
             graph: GraphLock::new(graph),
         }))
     }
@@ -269,7 +314,7 @@ pub unsafe extern "C" fn daskr_graph_handle(
             return Err(Error::invalid_argument("out_task is NULL"));
         }
         let id = g.change(|g| g.intern(key))?;
-        put(out_task, id, "out_task")
+        put(out_task, id.0, "out_task")
     })
 }
 
@@ -285,8 +330,8 @@ pub unsafe extern "C" fn daskr_graph_key(
             return std::ptr::null();
         };
         let g = g.read();
-        match g.key(TaskId(task)) {
-            Some(_) => g.key_c(task).as_ptr().cast(),
+        match g.resolve(task) {
+            Some(id) => g.key_c(id).as_ptr().cast(),
             None => std::ptr::null(),
         }
     })
@@ -435,7 +480,8 @@ pub unsafe extern "C" fn daskr_comp_ref(key: *const c_char) -> *mut daskr_comp_t
     })
 }
 
-/// A reference to the entry behind a handle. Costs no allocation and no key lookup.
+/// A reference to the entry behind a handle. Costs no allocation and no key lookup. A
+/// handle of another graph is refused when the computation is added.
 #[no_mangle]
 pub extern "C" fn daskr_comp_ref_task(task: daskr_task_t) -> *mut daskr_comp_t {
     Comp::id(TaskId(task)).into_raw()

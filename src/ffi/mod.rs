@@ -132,6 +132,10 @@ impl OutValue for u32 {
     fn discard(self) {}
 }
 
+impl OutValue for u64 {
+    fn discard(self) {}
+}
+
 /// Handles that daskr allocates as a `Box` and frees with `Box::from_raw`.
 pub(crate) trait BoxedHandle {}
 

@@ -13,6 +13,7 @@ mod local;
 pub(crate) mod partition;
 mod pool;
 pub mod processes;
+pub(crate) mod reentry;
 pub(crate) mod sync;
 pub(crate) mod threads;
 pub(crate) mod wire;

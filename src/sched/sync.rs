@@ -1,16 +1,20 @@
 //! The `sync` scheduler: the calling thread runs positions in priority order. Post-order is a
 //! topological order, so position p's inputs are always done when p's turn comes.
 
+use super::reentry;
 use crate::run::{Run, Scratch};
 
 /// Runs the plan.
 pub(crate) fn run(run: &Run<'_>) {
     let mut scratch = Scratch::default();
-    for p in 0..run.plan.len() as u32 {
-        if run.stopped() || run.check_cancel() {
-            break;
+    reentry::with_frame(run.graph, run.plan, |frame| {
+        for p in 0..run.plan.len() as u32 {
+            if run.stopped() || run.check_cancel() {
+                break;
+            }
+            frame.executing(p);
+            run.execute(p, 0, &mut scratch);
         }
-        run.execute(p, 0, &mut scratch);
-    }
+    });
     run.retire(scratch);
 }

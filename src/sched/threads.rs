@@ -28,7 +28,7 @@ use std::sync::{Condvar, Mutex};
 
 use crossbeam_utils::CachePadded;
 
-use super::pool;
+use super::{pool, reentry};
 use crate::error::{Error, ErrorKind};
 use crate::func::panic_message;
 use crate::run::{count_down, Run, Scratch};
@@ -270,6 +270,12 @@ impl Shared<'_, '_> {
     }
 
     fn work(&self, w: usize) {
+        reentry::with_frame(self.run.graph, self.run.plan, |frame| {
+            self.work_in(w, frame)
+        });
+    }
+
+    fn work_in(&self, w: usize, frame: &reentry::Frame<'_>) {
         self.idle.fetch_sub(1, Ordering::SeqCst);
         let mut scratch = Scratch::default();
         let mut next = None;
@@ -293,6 +299,7 @@ impl Shared<'_, '_> {
                 self.end();
                 break;
             }
+            frame.executing(p);
             if !self.run.execute(p, w, &mut scratch) {
                 self.end();
                 break;

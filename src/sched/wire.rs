@@ -19,7 +19,7 @@ use std::sync::{Mutex, OnceLock};
 
 use rustc_hash::FxHashMap;
 
-use crate::comp::{Comp, TaskId};
+use crate::comp::Comp;
 use crate::encode;
 pub use crate::encode::{put_varint, Reader};
 use crate::error::{Error, ErrorKind, Result};
@@ -211,6 +211,8 @@ pub(crate) fn local_function_error(key: &str, func: &str, place: &str) -> Error 
 
 /// A decoded partition message, ready to run.
 pub(crate) struct PartitionMessage {
+    /// The graph its tasks will be added to: made first, for the tasks' handles to it.
+    graph: Graph,
     keys: Vec<String>,
     inputs: usize,
     funcs: Vec<Func>,
@@ -268,10 +270,12 @@ impl PartitionMessage {
                 tag => return Err(r.error(format!("unknown function tag {tag:#04x}"))),
             });
         }
+        let graph = Graph::new();
         let mut d = Decoder {
             r,
             nkeys: nkeys as u32,
             funcs: &funcs,
+            graph: &graph,
         };
         let mut comps = Vec::with_capacity(nkeys - inputs);
         for _ in inputs..nkeys {
@@ -291,6 +295,7 @@ impl PartitionMessage {
             return Err(r.error(format!("{} bytes after the message", bytes.len() - r.at)));
         }
         Ok(PartitionMessage {
+            graph,
             keys,
             inputs,
             funcs,
@@ -390,10 +395,10 @@ impl PartitionMessage {
                 inputs.len()
             )));
         }
-        let mut graph = Graph::new();
+        let mut graph = self.graph;
         for (i, key) in self.keys.iter().enumerate() {
             // References decode to handles equal to key-table indices: keys must be distinct.
-            if graph.intern(key)? as usize != i {
+            if graph.intern(key)?.index() as usize != i {
                 return Err(Error::invalid_argument(format!(
                     "malformed partition: the key '{key}' is listed twice"
                 )));
@@ -530,6 +535,8 @@ struct Decoder<'a, 'f> {
     r: Reader<'a>,
     nkeys: u32,
     funcs: &'f [Func],
+    /// The graph the tasks will be added to (see `Partition::graph`).
+    graph: &'f Graph,
 }
 
 impl Decoder<'_, '_> {
@@ -549,7 +556,7 @@ impl Decoder<'_, '_> {
                         .error(format!("reference to key {k} of {}", self.nkeys)));
                 }
                 // Keys were interned first, in table order: index = handle.
-                Comp::id(TaskId(k as u32))
+                Comp::id(self.graph.task_id(k as u32))
             }
             LIST => {
                 let n = self.r.count()?;

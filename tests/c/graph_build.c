@@ -45,6 +45,38 @@ static daskr_value_t *get_key(daskr_graph_t *g, const char *key) {
         daskr_value_free(check_v_);              \
     } while (0)
 
+/* A handle carries its graph: one from another graph — even with the same index as an entry
+ * here — is refused with invalid_argument naming the entry being added, on every path (only
+ * handles, handles and literals, keyword arguments, inside a list), and names no key here. */
+static void foreign_handles(daskr_func_t *f) {
+    daskr_graph_t *mine = daskr_graph_new(), *theirs = daskr_graph_new();
+    daskr_task_t own = 0, foreign = 0;
+    CHECK_OK(daskr_graph_add_value(mine, "x", daskr_value_int(1), &own));
+    CHECK_OK(daskr_graph_add_value(theirs, "elsewhere", daskr_value_int(2), &foreign));
+    CHECK(own != foreign && own != 0 && foreign != 0);
+    CHECK(daskr_graph_key(mine, foreign) == NULL);
+    CHECK_STR(daskr_graph_key(theirs, foreign), "elsewhere");
+
+    daskr_comp_t *only[] = {daskr_comp_ref_task(foreign)};
+    CHECK_ERR(daskr_graph_add_task(mine, "t1", f, only, 1, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_ARGUMENT, "t1");
+    daskr_comp_t *with_lit[] = {daskr_comp_ref_task(foreign), int_comp(3)};
+    CHECK_ERR(daskr_graph_add_task(mine, "t2", f, with_lit, 2, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_ARGUMENT,
+              "t2");
+    const char *kn[] = {"scale"};
+    daskr_comp_t *kw_args[] = {daskr_comp_ref_task(own)}, *kw_values[] = {daskr_comp_ref_task(foreign)};
+    CHECK_ERR(daskr_graph_add_task(mine, "t3", f, kw_args, 1, kn, kw_values, 1, NULL), DASKR_ERROR_INVALID_ARGUMENT,
+              "t3");
+    daskr_comp_t *items[] = {daskr_comp_ref_task(own), daskr_comp_ref_task(foreign)};
+    CHECK_ERR(daskr_graph_add(mine, "t4", daskr_comp_list(items, 2), NULL), DASKR_ERROR_INVALID_ARGUMENT, "t4");
+    CHECK(daskr_graph_len(mine) == 1);
+    /* Their own handles still work. */
+    daskr_comp_t *fine[] = {daskr_comp_ref_task(own), int_comp(3)};
+    CHECK_OK(daskr_graph_add_task(mine, "t5", f, fine, 2, NULL, NULL, 0, NULL));
+    CHECK_GET_INT(mine, "t5", 4);
+    daskr_graph_free(mine);
+    daskr_graph_free(theirs);
+}
+
 static void adds_and_handles(daskr_func_t *f) {
     daskr_graph_t *g = daskr_graph_new();
     CHECK(daskr_graph_len(g) == 0);
@@ -190,7 +222,7 @@ static void add_errors(daskr_func_t *f) {
     CHECK_ERR(daskr_graph_add_task(g, "a", f, hot_args, 2, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_GRAPH, "a");
     TAKEN(6);
     daskr_comp_t *stray_args[] = {daskr_comp_value(tracked_value(7)), daskr_comp_ref_task(1u << 30)};
-    CHECK_ERR(daskr_graph_add_task(g, "stray", f, stray_args, 2, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_GRAPH,
+    CHECK_ERR(daskr_graph_add_task(g, "stray", f, stray_args, 2, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_ARGUMENT,
               "stray");
     TAKEN(7);
     CHECK(!daskr_graph_contains(g, "stray"));
@@ -637,6 +669,7 @@ static void destructor_reads_graph(void) {
 int main(void) {
     daskr_func_t *f = make_func("sum", sum, NULL);
     adds_and_handles(f);
+    foreign_handles(f);
     forward_references(f);
     add_errors(f);
     nesting(f);

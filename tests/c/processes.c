@@ -192,6 +192,30 @@ static void retry_and_timeout(void) {
     CHECK(time(NULL) - started < 10);
     o.task_timeout_s = -1;
     CHECK_ERR(daskr_graph_get_key(g, "slow", &o, &r), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+
+    /* sync and threads run tasks on the caller's threads, which cannot be stopped or replaced:
+     * a timeout or retries there would be ignored, so they are refused, naming the option. */
+    daskr_scheduler_t local[] = {DASKR_SCHEDULER_SYNC, DASKR_SCHEDULER_THREADS};
+    for (size_t i = 0; i < 2; i++) {
+        daskr_get_options_t l = make_options(local[i], 2);
+        l.task_timeout_s = 5;
+        e = daskr_graph_get_key(g, "slow", &l, &r);
+        CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT);
+        if (e) {
+            CHECK(check_contains(daskr_error_message(e), "options.task_timeout_s"));
+            daskr_error_free(e);
+        }
+        l.task_timeout_s = 0;
+        l.retries = 2;
+        e = daskr_graph_get_key(g, "slow", &l, &r);
+        CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT);
+        if (e) {
+            CHECK(check_contains(daskr_error_message(e), "options.retries"));
+            CHECK(check_contains(daskr_error_message(e),
+                                 local[i] == DASKR_SCHEDULER_SYNC ? "sync" : "threads"));
+            daskr_error_free(e);
+        }
+    }
     daskr_func_free(f);
     daskr_func_free(s);
     daskr_graph_free(g);

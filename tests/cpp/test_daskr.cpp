@@ -568,6 +568,24 @@ TEST(Requests, ListsInlineTasksAliasesAndHandles) {
     EXPECT_EQ(g.get("many").as<std::vector<int>>(), (std::vector<int>{0, 1, 2, 3}));
 }
 
+TEST(Requests, AHandleFromAnotherGraphIsRefused) {
+    Graph mine, theirs;
+    auto own = mine.add_value("x", 1);
+    auto foreign = theirs.add_value("elsewhere", 2); // the same index as "x" in `mine`
+    EXPECT_NE(own, foreign);
+    auto add = Func("add", [](Call &c) { return c.arg<int64_t>(0) + 1; });
+    Error e = expect_error([&] { mine.add_task("t", add, {foreign}); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    ASSERT_TRUE(e.key());
+    EXPECT_EQ(*e.key(), "t");
+    e = expect_error([&] { mine.add("l", daskr::list({own, foreign})); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    EXPECT_THROW(mine.key(foreign), Error);
+    EXPECT_EQ(theirs.key(foreign), "elsewhere");
+    mine.add_task("t", add, {own});
+    EXPECT_EQ(mine.get("t").as<int64_t>(), 2);
+}
+
 // ----- options ---------------------------------------------------------------------------
 
 TEST(Options, SyncSchedulerRunsOnTheCallingThread) {
@@ -937,6 +955,18 @@ TEST(Processes, OptionFieldsReachTheLibrary) {
     daskr::Options o;
     o.task_timeout = std::chrono::duration<double>(-1);
     EXPECT_EQ(expect_error([&] { g.get("x", o); }).kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    // A timeout or retries under threads (the default) would be ignored: refused.
+    o = daskr::Options{};
+    o.task_timeout = std::chrono::seconds(5);
+    Error e = expect_error([&] { g.get("x", o); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(e.message().find("task_timeout"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("threads"), std::string::npos) << e.message();
+    o = daskr::Options{};
+    o.retries = 1;
+    e = expect_error([&] { g.get("x", o); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(e.message().find("retries"), std::string::npos) << e.message();
     o = daskr::Options{};
     o.scheduler = daskr::Scheduler::Distributed;
     o.address = "tcp://127.0.0.1:1"; // nothing listens there

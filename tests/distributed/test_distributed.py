@@ -274,3 +274,38 @@ def test_a_task_that_keeps_killing_workers_is_worker_died(cluster):
     # the cluster (and this process's driver) still work afterwards
     code, out, _ = on_cluster(cluster, os.path.join(ROOT, "examples", "pipeline.json"))
     assert code == 0 and out[1] == 56
+
+
+def test_waiting_for_workers_survives_other_clients_cancelling(cluster):
+    # The cause of the flaky cleanup above: another client's Client.cancel makes the scheduler
+    # broadcast `cancelled-keys` to every client, and a Client connecting at that moment fails
+    # its handshake with an AssertionError (distributed's Client._ensure_connected). The wait
+    # connects no Client; a failed daskr get no longer cancels (it releases).
+    import threading
+
+    from distributed import Client
+
+    stop = threading.Event()
+    errors = []
+
+    def cancel_repeatedly(n):
+        try:
+            with Client(cluster.address, set_as_default=False) as c:
+                i = 0
+                while not stop.is_set():
+                    c.cancel([c.submit(time.sleep, 0.01, key=f"cancelled-{n}-{i}-{j}") for j in range(5)])
+                    i += 1
+        except Exception as e:  # reported below: the test is about the waits
+            errors.append(e)
+
+    threads = [threading.Thread(target=cancel_repeatedly, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(60):
+            cluster.wait(2, timeout=60)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors

@@ -18,6 +18,8 @@
  *   say(text)                   prints text and a newline on stdout (buffered), returns 1
  *   fork_and_crash()            starts a process that sleeps 3 s (holding the worker's
  *                               descriptors), then segfaults
+ *   hang(path)                  writes the worker's pid to the file at path, then never
+ *                               returns (a runaway task)
  *
  * Built without linking libdaskr, like every plugin (tests/common build_plugin).
  */
@@ -86,6 +88,31 @@ EXPORT void exit3(daskr_call_t *call, void *user_data) {
     (void)call;
     (void)user_data;
     _exit(3);
+}
+
+EXPORT void hang(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const char *path = NULL;
+    size_t len = 0;
+    if (!daskr_value_get_string(daskr_call_arg(call, 0), &path, &len) || len > 4000) {
+        daskr_call_fail(call, "hang: expected a path");
+        return;
+    }
+    /* Written to a temporary name and renamed, so a reader never sees half a pid. */
+    char final[4096], tmp[4100];
+    snprintf(final, sizeof final, "%.*s", (int)len, path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        daskr_call_fail(call, "hang: cannot write the pid file");
+        return;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    fclose(f);
+    rename(tmp, final);
+    for (;;) {
+        pause();
+    }
 }
 
 EXPORT void sleep_ms(daskr_call_t *call, void *user_data) {
@@ -171,6 +198,7 @@ static const daskr_plugin_task_t TASKS[] = {
     {"fail", "fail(message): fails"},
     {"say", "say(text): prints text on stdout"},
     {"fork_and_crash", "fork_and_crash(): leaves a process holding the worker's descriptors, then segfaults"},
+    {"hang", "hang(path): writes the worker's pid to path, then never returns"},
 };
 
 static const daskr_plugin_info_t INFO = {

@@ -123,8 +123,12 @@ def run_job(client, job, on_done=None, state=None):
         with state.lock:
             rest = list(state.pending.values())
             state.pending = {}
-        if rest:
-            client.cancel(rest)
+        # Released, not cancelled: the cluster forgets them and stops their tasks all the
+        # same, but `Client.cancel` also makes the scheduler broadcast `cancelled-keys` to every
+        # client of the cluster, and a client connecting at that moment fails its handshake
+        # (distributed asserts that its first message is `stream-start` alone).
+        for f in rest:
+            f.release()
         for f in kept.values():
             f.release()
         raise error

@@ -73,20 +73,39 @@ class LocalProcesses:
         return p
 
     def wait(self, n, timeout=120):
-        """Waits until n workers are connected."""
-        from distributed import Client
+        """Waits until n workers are connected and running.
+
+        It asks the scheduler's `identity` over a plain RPC, not through a `Client`: a Client's
+        handshake (distributed's `Client._ensure_connected`) asserts that the first batch the
+        scheduler sends it is `stream-start` alone, and messages the scheduler broadcasts to
+        every client at that moment — `cancelled-keys` when some other client cancels futures,
+        as a get that failed just did — land in the same batch and fail it with an
+        AssertionError."""
+        import asyncio
+
+        from distributed.core import rpc
+
+        async def running():
+            r = rpc(self.address, timeout=5)
+            try:
+                info = await r.identity()
+            finally:
+                await r.close_rpc()
+            return sum(1 for w in info["workers"].values() if w.get("status", "running") == "running")
 
         deadline = time.time() + timeout
         while True:
             if self.scheduler.poll() is not None:
                 raise RuntimeError(f"the Dask scheduler exited with status {self.scheduler.returncode}")
             try:
-                with Client(self.address, timeout="5s", set_as_default=False) as c:
-                    c.wait_for_workers(n, timeout=max(deadline - time.time(), 1))
-                    return
-            except (OSError, TimeoutError):
-                if time.time() > deadline:
-                    raise
+                have = asyncio.run(running())
+            except (OSError, asyncio.TimeoutError):
+                have = None  # the scheduler is not listening yet
+            if have is not None and have >= n:
+                return
+            if time.time() > deadline:
+                raise TimeoutError(f"{have or 0} of {n} Dask workers running after {timeout} s")
+            time.sleep(0.1)
 
     def worker_processes(self):
         """The PIDs of the processes that run tasks: with nannies, each nanny's worker child."""

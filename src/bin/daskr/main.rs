@@ -19,9 +19,9 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use daskr::graphfile::{self, error_to_json, value_to_json};
 use daskr::{Error, ErrorKind, Options, Plugin, Profiler, Progress, Scheduler, Value, SCHEDULERS};
 
-// Every `#[no_mangle]` function of the C ABI, listed by build.rs from src/ffi. Referring to
-// them from a `#[used]` static makes the linker keep them, and `--export-dynamic` puts them in
-// the dynamic symbol table, where plugins find them.
+// Every function of the C ABI (include/daskr.h), listed by build.rs. Referring to them from a
+// `#[used]` static makes the linker keep them, and the dynamic list daskr.dynlist puts them
+// (and nothing else) in the dynamic symbol table, where plugins find them.
 include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
 
 #[derive(Parser)]
@@ -79,6 +79,9 @@ struct WorkerArgs {
     /// A memory file shared with the scheduler, where the worker notes the task it is in
     #[arg(long, value_name = "FD")]
     page_fd: Option<i32>,
+    /// The scheduler's process: the worker is killed when it ends, even in the middle of a task
+    #[arg(long, value_name = "PID")]
+    parent_pid: Option<i32>,
 }
 
 #[derive(Args)]
@@ -188,6 +191,11 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Plugins(args) => plugins(args),
         Command::Worker(args) => {
+            if let Some(parent) = args.parent_pid {
+                if !daskr::sched::processes::end_with_parent(parent) {
+                    return ExitCode::from(7); // the scheduler is gone already
+                }
+            }
             let (input, output) = args.fd.map_or((0, 1), |fd| (fd, fd));
             let status = daskr::sched::processes::serve_worker(input, output, args.page_fd);
             ExitCode::from(status.clamp(0, 255) as u8)
@@ -206,6 +214,19 @@ fn failed(e: &Error) -> ExitCode {
 
 fn run(args: RunArgs) -> ExitCode {
     let scheduler = args.scheduler;
+    // An option the scheduler would ignore is a wrong command line (exit 2), like any other.
+    let asked = Options {
+        scheduler,
+        retries: args.retries,
+        task_timeout: args.timeout.map(|_| Duration::ZERO),
+        ..Options::default()
+    };
+    if let Some(e) = asked.unsupported(["--retries", "--timeout"]) {
+        // clap's own usage error: "error: ...", the usage line, status 2.
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e.message)
+            .exit();
+    }
     let started = Instant::now();
     let file = match graphfile::read(&args.graph) {
         Ok(f) => f,

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::lifeline;
 use super::page::{os_error, Page};
 use super::protocol::{Conn, HELLO, PROTOCOL_VERSION};
 use super::worker::Forked;
@@ -40,7 +41,30 @@ pub(crate) struct WorkerProc {
 
 /// The scheduler-side descriptors of every live worker: a forked child closes them, so it
 /// never holds another worker's connection open.
-static OPEN_FDS: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+static OPEN_FDS: Mutex<OpenFds> = Mutex::new(OpenFds {
+    pid: 0,
+    fds: Vec::new(),
+});
+
+/// The descriptors of `OPEN_FDS`, valid in the process `pid`. A worker forked from this
+/// process inherits a copy of the list but closed those descriptors (`child`), and may open
+/// others under the same numbers: a get inside its task must not close those in turn.
+struct OpenFds {
+    pid: libc::pid_t,
+    fds: Vec<RawFd>,
+}
+
+/// This process's list of open worker descriptors (emptied first in a fork).
+fn open_fds() -> std::sync::MutexGuard<'static, OpenFds> {
+    let mut open = lock(&OPEN_FDS);
+    // SAFETY: no arguments.
+    let me = unsafe { libc::getpid() };
+    if open.pid != me {
+        open.pid = me;
+        open.fds.clear();
+    }
+    open
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -53,9 +77,9 @@ impl WorkerProc {
         let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         // SAFETY: a fresh descriptor (pidfds are close-on-exec), owned from here.
         let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) });
-        let mut open = lock(&OPEN_FDS);
-        open.push(fd.as_raw_fd());
-        open.extend(pidfd.as_ref().map(|f| f.as_raw_fd()));
+        let mut open = open_fds();
+        open.fds.push(fd.as_raw_fd());
+        open.fds.extend(pidfd.as_ref().map(|f| f.as_raw_fd()));
         drop(open);
         WorkerProc {
             pid,
@@ -100,7 +124,7 @@ impl Drop for WorkerProc {
     fn drop(&mut self) {
         let fd = self.fd.as_raw_fd();
         let pidfd = self.pidfd.as_ref().map(|f| f.as_raw_fd());
-        lock(&OPEN_FDS).retain(|&f| f != fd && Some(f) != pidfd);
+        open_fds().fds.retain(|&f| f != fd && Some(f) != pidfd);
     }
 }
 
@@ -150,12 +174,19 @@ fn socket_pair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Forks a worker for the get `forked.get` (the child keeps its graph, plan and partitions).
+/// Forks a worker for the get `forked.get` (the child keeps its graph, plan and partitions),
+/// from the spawner thread (see `lifeline`).
 pub(crate) fn fork_worker(forked: Forked<'_>) -> Result<WorkerProc> {
+    lifeline::on_spawner(|| fork_worker_here(forked))
+}
+
+fn fork_worker_here(forked: Forked<'_>) -> Result<WorkerProc> {
+    // SAFETY: no arguments.
+    let parent = unsafe { libc::getpid() };
     let (ours, theirs) = socket_pair()?;
     let (page, page_fd) = Page::new()?;
     drop(page_fd); // the child inherits the mapping itself
-    let siblings: Vec<RawFd> = lock(&OPEN_FDS).clone();
+    let siblings: Vec<RawFd> = open_fds().fds.clone();
     // Buffered C output would otherwise be written twice, once by each process.
     // SAFETY: flushes every C stream.
     unsafe { libc::fflush(std::ptr::null_mut()) };
@@ -165,6 +196,10 @@ pub(crate) fn fork_worker(forked: Forked<'_>) -> Result<WorkerProc> {
         return Err(os_error("fork"));
     }
     if pid == 0 {
+        if !lifeline::end_with_parent(parent) {
+            // SAFETY: the parent is gone already: leave without running anything.
+            unsafe { libc::_exit(0) };
+        }
         child(&ours, &theirs, &siblings, &page, forked);
     }
     drop(theirs);
@@ -230,41 +265,30 @@ pub(crate) fn exec_worker() -> Result<WorkerProc> {
     drop((theirs, page_fd));
     let path = CString::new(exe.as_os_str().as_encoded_bytes())
         .map_err(|_| Error::invalid_argument("the worker executable's path holds a NUL byte"))?;
-    let args: Vec<CString> = ["daskr", "worker", "--fd", "3", "--page-fd", "4"]
-        .iter()
-        .map(|a| CString::new(*a).expect("no NUL"))
-        .collect();
+    // SAFETY: no arguments.
+    let parent = unsafe { libc::getpid() }.to_string();
+    let args: Vec<CString> = [
+        "daskr",
+        "worker",
+        "--fd",
+        "3",
+        "--page-fd",
+        "4",
+        "--parent-pid",
+        &parent,
+    ]
+    .iter()
+    .map(|a| CString::new(*a).expect("no NUL"))
+    .collect();
     let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr() as *mut _).collect();
     argv.push(std::ptr::null_mut());
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: posix_spawn with file actions built and destroyed here; argv and environ stay
-    // alive for the call.
-    let r = unsafe {
-        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
-        libc::posix_spawn_file_actions_init(&mut actions);
-        libc::posix_spawn_file_actions_adddup2(&mut actions, sock_hi.as_raw_fd(), 3);
-        libc::posix_spawn_file_actions_adddup2(&mut actions, page_hi.as_raw_fd(), 4);
-        libc::posix_spawn_file_actions_addopen(
-            &mut actions,
-            0,
-            c"/dev/null".as_ptr(),
-            libc::O_RDONLY,
-            0,
-        );
-        extern "C" {
-            static environ: *const *mut libc::c_char;
-        }
-        let r = libc::posix_spawn(
-            &mut pid,
-            path.as_ptr(),
-            &actions,
-            std::ptr::null(),
-            argv.as_ptr(),
-            environ,
-        );
-        libc::posix_spawn_file_actions_destroy(&mut actions);
-        r
-    };
+    // From the spawner thread (see `lifeline`): `daskr worker --parent-pid` asks to end with it.
+    let (sock, page_raw) = (sock_hi.as_raw_fd(), page_hi.as_raw_fd());
+    let argv = SendPtrs(argv);
+    let (r, pid) = lifeline::on_spawner(move || {
+        let argv = argv;
+        spawn_worker(&path, sock, page_raw, &argv.0)
+    });
     drop((sock_hi, page_hi));
     if r != 0 {
         return Err(Error::new(
@@ -286,6 +310,50 @@ pub(crate) fn exec_worker() -> Result<WorkerProc> {
                 format!("'{} worker' did not start: {}", exe.display(), e.message),
             ))
         }
+    }
+}
+
+/// `argv` for `posix_spawn`: pointers into CStrings the caller keeps alive while it waits.
+struct SendPtrs(Vec<*mut libc::c_char>);
+// SAFETY: the pointers are only read, on the spawner thread, while their owner waits for it.
+unsafe impl Send for SendPtrs {}
+
+/// Starts `path` with `argv`, the socket `sock` as fd 3, the page `page` as fd 4 and
+/// /dev/null as stdin; (posix_spawn's result, the child's pid).
+fn spawn_worker(
+    path: &CStr,
+    sock: RawFd,
+    page: RawFd,
+    argv: &[*mut libc::c_char],
+) -> (libc::c_int, libc::pid_t) {
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: posix_spawn with file actions built and destroyed here; argv and environ stay
+    // alive for the call.
+    unsafe {
+        let mut actions: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        libc::posix_spawn_file_actions_init(&mut actions);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, sock, 3);
+        libc::posix_spawn_file_actions_adddup2(&mut actions, page, 4);
+        libc::posix_spawn_file_actions_addopen(
+            &mut actions,
+            0,
+            c"/dev/null".as_ptr(),
+            libc::O_RDONLY,
+            0,
+        );
+        extern "C" {
+            static environ: *const *mut libc::c_char;
+        }
+        let r = libc::posix_spawn(
+            &mut pid,
+            path.as_ptr(),
+            &actions,
+            std::ptr::null(),
+            argv.as_ptr(),
+            environ,
+        );
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        (r, pid)
     }
 }
 
@@ -342,8 +410,9 @@ fn greeting(w: &WorkerProc) -> Result<()> {
 }
 
 /// The `daskr` executable that `daskr worker` runs: `$DASKR_WORKER`, else `daskr` next to the
-/// library holding this code (libdaskr.so, or the program it is linked into), else next to
-/// the running program.
+/// library holding this code (libdaskr.so, or the program it is linked into) or in the
+/// `bin` folder beside that library's folder (an installed prefix: <prefix>/lib/libdaskr.so
+/// and <prefix>/bin/daskr), else next to the running program.
 pub(crate) fn worker_executable() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("DASKR_WORKER") {
         let p = PathBuf::from(p);
@@ -360,7 +429,10 @@ pub(crate) fn worker_executable() -> Result<PathBuf> {
     let mut looked = Vec::new();
     let mut dirs = Vec::new();
     if let Some(lib) = library_path() {
-        dirs.extend(lib.parent().map(Path::to_path_buf));
+        if let Some(dir) = lib.parent() {
+            dirs.push(dir.to_path_buf());
+            dirs.extend(dir.parent().map(|prefix| prefix.join("bin")));
+        }
     }
     if let Ok(exe) = std::env::current_exe() {
         dirs.extend(exe.parent().map(Path::to_path_buf));
@@ -374,7 +446,8 @@ pub(crate) fn worker_executable() -> Result<PathBuf> {
     }
     Err(Error::invalid_argument(format!(
         "the processes scheduler starts plugin workers with the daskr command (`daskr worker`) \
-         and found none (looked for {}); build it (cargo build --release, next to libdaskr) \
+         and found none (looked for {}); build it (cargo build --release, next to libdaskr), \
+         install it (make install: <prefix>/bin beside <prefix>/lib) \
          or set DASKR_WORKER to its path",
         looked.join(", ")
     )))
@@ -427,16 +500,40 @@ pub(crate) fn may_fork() -> bool {
 }
 
 /// Idle workers, kept for the next get.
-static POOL: Mutex<Vec<WorkerProc>> = Mutex::new(Vec::new());
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    pid: 0,
+    idle: Vec::new(),
+});
+
+/// The idle workers of the process `pid`. A worker forked from this process inherits a copy,
+/// but those are its siblings, not its children, and their descriptors are closed in it
+/// (`child`): a get inside its task must neither use nor kill them.
+struct Pool {
+    pid: libc::pid_t,
+    idle: Vec<WorkerProc>,
+}
+
+/// This process's pool (a fork's inherited copy forgotten first).
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    let mut pool = lock(&POOL);
+    // SAFETY: no arguments.
+    let me = unsafe { libc::getpid() };
+    if pool.pid != me {
+        pool.pid = me;
+        // Not dropped: dropping would close descriptor numbers this process may reuse.
+        std::mem::forget(std::mem::take(&mut pool.idle));
+    }
+    pool
+}
 
 /// Takes up to `n` idle workers that are still alive.
 pub(crate) fn take_idle(n: usize) -> Vec<WorkerProc> {
     let mut taken = Vec::new();
     let mut dead = Vec::new();
     {
-        let mut pool = lock(&POOL);
+        let mut pool = pool();
         while taken.len() < n {
-            let Some(w) = pool.pop() else { break };
+            let Some(w) = pool.idle.pop() else { break };
             if w.has_exited() {
                 dead.push(w);
             } else {
@@ -452,10 +549,10 @@ pub(crate) fn take_idle(n: usize) -> Vec<WorkerProc> {
 /// Gives workers back to the pool, which keeps at most `keep` (the oldest go first).
 pub(crate) fn give_back(workers: Vec<WorkerProc>, keep: usize) {
     let extra: Vec<WorkerProc> = {
-        let mut pool = lock(&POOL);
-        pool.extend(workers);
-        let over = pool.len().saturating_sub(keep);
-        pool.drain(..over).collect()
+        let mut pool = pool();
+        pool.idle.extend(workers);
+        let over = pool.idle.len().saturating_sub(keep);
+        pool.idle.drain(..over).collect()
     };
     for w in extra {
         w.kill();
@@ -465,7 +562,7 @@ pub(crate) fn give_back(workers: Vec<WorkerProc>, keep: usize) {
 /// Ends the idle worker processes the `processes` scheduler keeps between gets (killed and
 /// reaped); the next get starts new ones. Workers of gets still running are not touched.
 pub fn shutdown_workers() {
-    let idle: Vec<WorkerProc> = std::mem::take(&mut *lock(&POOL));
+    let idle: Vec<WorkerProc> = std::mem::take(&mut pool().idle);
     for w in idle {
         w.kill();
     }

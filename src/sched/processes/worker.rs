@@ -24,6 +24,7 @@ use crate::graph::Graph;
 use crate::plan::Plan;
 use crate::run::{Run, Scratch, Stats, Watch};
 use crate::sched::partition::Partitions;
+use crate::sched::reentry;
 use crate::sched::wire::{self, put_bytes, put_varint, Observer, PartitionMessage, Reader};
 use crate::value::Value;
 
@@ -471,19 +472,22 @@ fn run_positions(
         run.rearm(range.clone(), positions);
         let ninputs = positions.len() as u32;
         let mut scratch = Scratch::default();
-        for p in range.clone() {
-            let index = ninputs + (p - range.start);
-            if !observer.before(index) {
-                run.stop(Error::cancelled());
-                break;
+        reentry::with_frame(f.graph, f.plan, |frame| {
+            for p in range.clone() {
+                let index = ninputs + (p - range.start);
+                if !observer.before(index) {
+                    run.stop(Error::cancelled());
+                    break;
+                }
+                frame.executing(p);
+                let ok = run.execute(p, 0, &mut scratch);
+                stats.entries_run += 1;
+                observer.after(index, ok);
+                if !ok {
+                    break;
+                }
             }
-            let ok = run.execute(p, 0, &mut scratch);
-            stats.entries_run += 1;
-            observer.after(index, ok);
-            if !ok {
-                break;
-            }
-        }
+        });
         run.retire(scratch);
         if let Some(e) = run.take_failure() {
             return Err(e);
