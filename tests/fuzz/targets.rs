@@ -398,7 +398,9 @@ fn inputs_for(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 // Partition messages are run the way a Dask worker runs them: through the C ABI (declared
 // here, resolved against the library this test links), which keeps the test on the stable
-// surface whatever module the decoder lives in.
+// surface whatever module the decoder lives in. (c_abi_symbols.rs declares the same symbols
+// without signatures, only to keep them linked: hence the allow.)
+#[allow(clashing_extern_declarations)]
 extern "C" {
     fn daskr_partition_run(
         message: *const u8,
