@@ -60,6 +60,39 @@ test-c-memcheck:
 clean:
 	cargo clean
 
+# ---- Reliability (RELIABILITY.md) -------------------------------------------------------
+.PHONY: fuzz stress test-asan test-tsan test-loom
+
+# loom model checks of the lock-free primitives (src/ffi/loom_tests.rs), in a target dir of their
+# own (the whole crate builds with --cfg loom there).
+test-loom:
+	RUSTFLAGS="--cfg loom" cargo test --release --lib --target-dir target/loom loom_tests -- --test-threads=1
+
+# tests/stress.rs and tests/c/random_dags.c at full scale: 10,000 random DAGs each.
+stress:
+	DASKR_STRESS_GRAPHS=10000 DASKR_STRESS_KILL_GRAPHS=100 cargo test --release --test stress -- --nocapture
+	DASKR_TEST_SCALE=1 DASKR_C_ONLY=random_dags cargo test --release --test c_abi -- --nocapture
+
+# The fuzz targets of tests/fuzz (graph files, the value decoder, partition messages, the
+# worker protocol) and tests/c/fuzz_api.c (C API call sequences), longer than `cargo test`
+# runs them and from a fresh seed each time (printed: DASKR_FUZZ_SEED=<n> reruns one).
+FUZZ_ITERS ?= 20000
+fuzz:
+	DASKR_FUZZ_ITERS=$(FUZZ_ITERS) DASKR_FUZZ_SEED=$${DASKR_FUZZ_SEED:-random} \
+		cargo test --test fuzz -- --nocapture
+	DASKR_FUZZ_ITERS=$(FUZZ_ITERS) DASKR_FUZZ_SEED=$${DASKR_FUZZ_SEED:-$$(date +%s)} DASKR_C_ONLY=fuzz_api \
+		cargo test --test c_abi -- --nocapture
+
+# The C test programs, the C examples and the C++ GoogleTest suite under AddressSanitizer +
+# UndefinedBehaviorSanitizer, with libdaskr itself built with -Zsanitizer=address (nightly).
+test-asan:
+	tests/sanitizers/run.sh asan
+
+# The C stress programs under ThreadSanitizer, libdaskr and std built with -Zsanitizer=thread
+# (nightly with the rust-src component, for -Zbuild-std).
+test-tsan:
+	tests/sanitizers/run.sh tsan
+
 # ---- C++ wrapper, Go package, install ---------------------------------------------------
 CXX ?= c++
 CXXFLAGS_EXAMPLE := -std=c++17 -O2 -Wall -Wextra -Werror

@@ -28,6 +28,7 @@ pub mod plugin;
 pub mod profile;
 pub mod run;
 pub mod sched;
+mod sync;
 mod task_args;
 pub mod value;
 

@@ -163,7 +163,7 @@ impl Slots {
 /// count down, so it skips the locked decrement — a plain store instead of a lock-prefixed
 /// RMW, which would also wait for the store buffer to drain. The Acquire load pairs with the
 /// others' Release decrements, made after they were done with what the count guards.
-pub(crate) fn count_down(count: &AtomicU32, n: u32) -> bool {
+pub(crate) fn count_down(count: &impl crate::sync::FallingCount, n: u32) -> bool {
     if count.load(Ordering::Acquire) == n {
         count.store(0, Ordering::Relaxed);
         return true;

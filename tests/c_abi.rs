@@ -3,7 +3,8 @@
 //! exits 0 only if all its checks passed.
 //!
 //! DASKR_C_CHECK=valgrind runs each program under valgrind (memory errors and definite leaks
-//! fail); DASKR_C_CHECK=asan builds them with AddressSanitizer/LeakSanitizer instead.
+//! fail); DASKR_C_CHECK=asan builds them with AddressSanitizer/LeakSanitizer instead (the
+//! library uninstrumented: `make test-asan` instruments it too). DASKR_C_ONLY=name runs one.
 
 mod common;
 
@@ -40,10 +41,13 @@ fn c_programs() {
     let out_dir = lib.join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let check = std::env::var("DASKR_C_CHECK").unwrap_or_default();
+    // DASKR_C_ONLY=name runs that program alone (`make fuzz` runs fuzz_api longer).
+    let only = std::env::var("DASKR_C_ONLY").unwrap_or_default();
     let mut sources: Vec<PathBuf> = std::fs::read_dir(root.join("tests/c"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "c"))
+        .filter(|p| only.is_empty() || p.file_stem().is_some_and(|s| s == only.as_str()))
         .collect();
     sources.sort();
     assert!(!sources.is_empty());

@@ -9,7 +9,8 @@
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+// std atomics, or loom's when model-checked (src/sync.rs, src/ffi/loom_tests.rs).
+use crate::sync::{yield_now, AtomicU32, Ordering};
 
 use crate::graph::Graph;
 
@@ -59,7 +60,7 @@ impl GraphLock {
                 return ReadGuard(self);
             }
             if s >= WRITER - 1 {
-                std::thread::yield_now();
+                yield_now();
             }
         }
     }

@@ -209,7 +209,17 @@ struct Keys<'a, 'g> {
 
 impl Serialize for Keys<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let fail = |e: Error| {
+            let text = e.message.clone();
+            self.w.error.borrow_mut().get_or_insert(e);
+            S::Error::custom(text)
+        };
         match self.keys {
+            // The reader refuses an empty key: so does the writer, or its file would not read
+            // back.
+            Value::Str(_) if self.keys.as_str().is_some_and(str::is_empty) => Err(fail(
+                Error::invalid_argument("keys: a key must be a non-empty string, not \"\""),
+            )),
             Value::Str(_) => s.serialize_str(self.keys.as_str().unwrap_or_default()),
             Value::List(_) => {
                 let items = self.keys.as_list().unwrap_or_default();
@@ -219,15 +229,10 @@ impl Serialize for Keys<'_, '_> {
                 }
                 seq.end()
             }
-            other => {
-                let e = Error::invalid_argument(format!(
-                    "keys must be a key (string) or a list of keys, not a {}",
-                    other.kind().name()
-                ));
-                let text = e.message.clone();
-                self.w.error.borrow_mut().get_or_insert(e);
-                Err(S::Error::custom(text))
-            }
+            other => Err(fail(Error::invalid_argument(format!(
+                "keys must be a key (string) or a list of keys, not a {}",
+                other.kind().name()
+            )))),
         }
     }
 }

@@ -151,9 +151,16 @@ static void failing(daskr_call_t *call, void *user_data) {
     daskr_call_fail(call, "failing on purpose");
 }
 
+/* When set, sleepers from the third on wait (up to 10 s) for this to be triggered: the cancel
+ * then surely comes while tasks run, however late a loaded machine wakes the canceller. */
+static const daskr_cancel_t *_Atomic sleepers_wait_for;
+
 /* Sleeps user_data milliseconds, then returns a tracked value; counts starts and ends. */
 static void sleeper(daskr_call_t *call, void *user_data) {
-    atomic_fetch_add(&started, 1);
+    long nth = atomic_fetch_add(&started, 1) + 1;
+    const daskr_cancel_t *wait_for = atomic_load(&sleepers_wait_for);
+    for (int waited = 0; wait_for && nth >= 3 && !daskr_cancel_is_triggered(wait_for) && waited < 10000; waited++)
+        sleep_ms(1);
     sleep_ms((long)(intptr_t)user_data);
     int64_t n = 0;
     for (size_t i = 0; i < daskr_call_nargs(call); i++) n += sum_value(daskr_call_arg(call, i));
@@ -324,10 +331,12 @@ static void cancel_from_thread(daskr_scheduler_t sched, uint32_t workers) {
     atomic_store(&finished, 0);
     canceller_arg_t arg = {c, 3};
     pthread_t t;
+    atomic_store(&sleepers_wait_for, c);
     CHECK(pthread_create(&t, NULL, canceller, &arg) == 0);
     daskr_value_t *sentinel = (daskr_value_t *)&arg, *out = sentinel;
     daskr_error_t *e = daskr_graph_get_key(g, "all", &o, &out);
     pthread_join(t, NULL);
+    atomic_store(&sleepers_wait_for, NULL);
     CHECK(e && daskr_error_kind(e) == DASKR_ERROR_CANCELLED);
     CHECK(e && strcmp(daskr_error_kind_name(daskr_error_kind(e)), "cancelled") == 0);
     daskr_error_free(e);

@@ -7,12 +7,16 @@
 static long d0; /* tracked_destroyed when the current get started */
 
 /* What each task saw: tracked_destroyed - d0 when it ran, by slot (user_data). */
-static long seen[64];
+/* Atomic: under the threads scheduler, tasks sharing a slot record it from several workers. */
+static atomic_long seen[64];
 static char order[64][16];
-static int norder;
+static atomic_int norder;
 
+/* Tasks log from the threads scheduler's workers too: each takes its own slot atomically
+ * (a plain norder++ let two workers write past the end: ASan's global-buffer-overflow). */
 static void log_key(daskr_call_t *call) {
-    if (norder < 64) snprintf(order[norder++], sizeof order[0], "%s", daskr_call_key(call));
+    int i = atomic_fetch_add(&norder, 1);
+    if (i < 64) snprintf(order[i], sizeof order[0], "%s", daskr_call_key(call));
 }
 
 /* Returns a tracked value with the id in argument 0. */
@@ -70,7 +74,7 @@ static void add(daskr_call_t *call, void *user_data) {
 static daskr_func_t *f_mk, *f_add, *f_identity;
 
 static void start(void) {
-    memset(seen, 0xff, sizeof seen); /* -1 everywhere: "did not run" */
+    for (int i = 0; i < 64; i++) atomic_store(&seen[i], -1); /* "did not run" */
     norder = 0;
     d0 = atomic_load(&tracked_destroyed);
 }

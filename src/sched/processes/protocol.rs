@@ -102,8 +102,15 @@ impl Conn {
             ));
         }
         // Read into the spare capacity: no need to zero what is about to be overwritten.
+        // A length no allocation can hold (a corrupt or hostile header) is an error, not an
+        // abort of the process.
         buf.clear();
-        buf.reserve(len as usize);
+        buf.try_reserve(len as usize).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("frame length {len}: no memory for it"),
+            )
+        })?;
         // SAFETY: `len` bytes of capacity were reserved; the length is set only once all of
         // them were written.
         unsafe {
