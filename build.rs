@@ -35,10 +35,15 @@ fn soname() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     // A program linked with target/<profile>/libdaskr.so asks for the SONAME at run time; the
     // link beside it lets the in-tree programs (the C tests, examples, the Go package, the
-    // benchmarks) run from the build as they would from an installed prefix. OUT_DIR is
-    // target/<profile>/build/daskr-<hash>/out.
+    // benchmarks) run from the build as they would from an installed prefix. OUT_DIR lies
+    // under target/[<triple>/]<profile>/build/ (daskr-<hash>/out for stable cargo, one level
+    // more for nightly's build-dir layout): the profile folder is the parent of `build`.
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    if let Some(profile_dir) = Path::new(&out).ancestors().nth(3) {
+    let profile_dir = Path::new(&out)
+        .ancestors()
+        .find(|p| p.file_name() == Some(std::ffi::OsStr::new("build")))
+        .and_then(Path::parent);
+    if let Some(profile_dir) = profile_dir {
         let link = profile_dir.join(&soname);
         if std::fs::read_link(&link).is_err() {
             let _ = std::fs::remove_file(&link);
