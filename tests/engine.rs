@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 mod common;
-use common::{opts, sum_list};
+use common::{counting_chain, opts, sum_list};
 
 fn add() -> Func {
     Func::new("add", |call| {
@@ -340,20 +340,8 @@ fn sync_follows_priority_and_keeps_few_results() {
 
 #[test]
 fn deep_chain_has_no_recursion_limit() {
-    let f = add();
-    let mut g = Graph::new();
-    let mut prev = g.add_value("c-0", Value::Int(0)).unwrap();
     let n = 200_000;
-    for i in 1..=n {
-        prev = g
-            .add_task(
-                &format!("c-{i}"),
-                &f,
-                vec![Comp::id(prev), Comp::value(Value::Int(1))],
-                vec![],
-            )
-            .unwrap();
-    }
+    let g = counting_chain(&add(), n);
     for s in BOTH {
         let (r, stats) = g.get_with_stats(&Value::str(&format!("c-{n}")), &opts(s));
         assert_eq!(r.unwrap(), Value::Int(n as i64));

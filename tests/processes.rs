@@ -186,20 +186,8 @@ fn random_int_graph(rng: &mut SmallRng, f: &Func) -> (Graph, Value) {
 
 #[test]
 fn a_million_long_chain_runs() {
-    let f = add_closure();
-    let mut g = Graph::new();
-    let mut prev = g.add_value("c-0", Value::Int(0)).unwrap();
     let n = 1_000_000;
-    for i in 1..=n {
-        prev = g
-            .add_task(
-                &format!("c-{i}"),
-                &f,
-                vec![Comp::id(prev), Comp::value(Value::Int(1))],
-                vec![],
-            )
-            .unwrap();
-    }
+    let g = common::counting_chain(&add_closure(), n);
     let (r, stats) = g.get_with_stats(&Value::str(&format!("c-{n}")), &procs(2));
     assert_eq!(r.unwrap(), Value::Int(n as i64));
     assert_eq!(stats.entries_run, n as u64 + 1);

@@ -6,6 +6,8 @@ include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
 
 use daskr::{Comp, ErrorKind, Func, Graph, Options, Scheduler, Value, MAX_NESTING};
 
+mod common;
+
 fn add() -> Func {
     Func::new("add", |c| {
         let s = (0..c.nargs())
@@ -24,20 +26,7 @@ fn opts(s: Scheduler) -> Options<'static> {
 }
 
 fn chain(n: usize) -> Graph {
-    let f = add();
-    let mut g = Graph::new();
-    let mut prev = g.add_value("c-0", Value::Int(0)).unwrap();
-    for i in 1..=n {
-        prev = g
-            .add_task(
-                &format!("c-{i}"),
-                &f,
-                vec![Comp::id(prev), Comp::value(Value::Int(1))],
-                vec![],
-            )
-            .unwrap();
-    }
-    g
+    common::counting_chain(&add(), n)
 }
 
 /// A million-long chain on sync and threads (tests/processes.rs runs one on processes).

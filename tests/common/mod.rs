@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use daskr::{Func, Options, Scheduler, Value};
+use daskr::{Comp, Func, Graph, Options, Scheduler, Value};
 
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -62,4 +62,22 @@ pub fn opts(s: Scheduler) -> Options<'static> {
         measure_memory: true,
         ..Options::default()
     }
+}
+
+/// A chain `c-0` = 0, `c-i` = f(c-(i-1), 1) for i in 1..=n, linked by handle: with an adding
+/// `f`, `c-n` is n.
+pub fn counting_chain(f: &Func, n: usize) -> Graph {
+    let mut g = Graph::new();
+    let mut prev = g.add_value("c-0", Value::Int(0)).unwrap();
+    for i in 1..=n {
+        prev = g
+            .add_task(
+                &format!("c-{i}"),
+                f,
+                vec![Comp::id(prev), Comp::value(Value::Int(1))],
+                vec![],
+            )
+            .unwrap();
+    }
+    g
 }
