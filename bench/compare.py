@@ -13,6 +13,8 @@ peak_held and the parallel speedup, with each of the project's targets marked me
 
 Systems (a runner that is missing, or cannot be built, is skipped with a note):
   daskr-c        bench/daskr_c.c            daskr through the C ABI
+  daskr-c-anon   bench/daskr_c.c --anonymous  the same with anonymous tasks (NULL keys, reached by
+                 handle: no key formatted, hashed or stored, as Taskflow's tasks have none)
   daskr-cpp      bench/daskr_cpp.cpp        daskr through include/daskr.hpp
   daskr-go       bench/go/                  daskr through the Go package bindings/go
   tbb-flow       bench/tbb_flow.cpp         oneTBB flow_graph, continue_nodes (libtbb-dev)
@@ -75,11 +77,11 @@ DASK_VERSION = os.environ.get("DASK_VERSION", "2026.8.0")
 SHAPES = ["independent", "chain", "tree", "wavefront", "pipeline"]
 # Run together on one local Dask cluster by bench/distributed_bench.py.
 DIST_SYSTEMS = ["daskr-distributed", "dask-client-get"]
-SYSTEMS = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "taskflow", "dask-threaded", "daskr-c-processes",
+SYSTEMS = ["daskr-c", "daskr-c-anon", "daskr-cpp", "daskr-go", "tbb-flow", "taskflow", "dask-threaded", "daskr-c-processes",
            "dask-multiprocessing"]
 PROCESSES = ["daskr-c-processes", "dask-multiprocessing"]
 MOVE_SHAPES = ["move-1k", "move-1m"]
-NATIVE = ["daskr-c", "daskr-cpp", "daskr-go", "tbb-flow", "taskflow"]
+NATIVE = ["daskr-c", "daskr-c-anon", "daskr-cpp", "daskr-go", "tbb-flow", "taskflow"]
 SCALING_SHAPES = ["independent", "wavefront"]
 
 CC = os.environ.get("CC", "cc")
@@ -208,6 +210,13 @@ def setup_daskr_c_processes():
     return [exe, "--scheduler", "processes"]
 
 
+def setup_daskr_c_anon():
+    exe = os.path.join(OUT, "daskr_c")
+    if not os.path.exists(exe):
+        setup_daskr_c()
+    return [exe, "--anonymous"]
+
+
 def setup_dask_multiprocessing():
     return [*setup_dask(), "--scheduler", "processes"]
 
@@ -220,6 +229,7 @@ SETUP = {
     "taskflow": setup_taskflow,
     "dask-threaded": setup_dask,
     "daskr-c-processes": setup_daskr_c_processes,
+    "daskr-c-anon": setup_daskr_c_anon,
     "dask-multiprocessing": setup_dask_multiprocessing,
 }
 
@@ -604,6 +614,10 @@ def report(rows, cfg, systems, load_before, load_after):
              lambda m: pairs("daskr-c", nat, "taskflow", nat, sh, T, m), lambda x: x[2] <= x[3],
              lambda c, w: "no Taskflow rows" if not c else cold_warm_txt(
                  c, w, worst_ratio("daskr-c/taskflow")))
+    per_mode(f"daskr-c-anon (no keys) <= Taskflow ns/task, every shape, 1 and {allc} threads",
+             lambda m: pairs("daskr-c-anon", nat, "taskflow", nat, sh, T, m), lambda x: x[2] <= x[3],
+             lambda c, w: "no Taskflow or daskr-c-anon rows" if not c else cold_warm_txt(
+                 c, w, worst_ratio("daskr-c-anon/taskflow")))
     if scaling:
         flat = {k: v for k, v in scaling.items() if k[1] == "daskr-c"}
         oks = [all(0.8 <= x / median(list(v.values())) <= 1.2 for x in v.values()) for v in flat.values()]
@@ -863,8 +877,8 @@ def main():
     for s in wanted:
         if args.no_setup:
             exe = {"daskr-c": "daskr_c", "daskr-cpp": "daskr_cpp", "daskr-go": "daskr_go", "tbb-flow": "tbb_flow",
-                   "taskflow": "taskflow", "daskr-c-processes": "daskr_c"}.get(s)
-            extra = ["--scheduler", "processes"] if s in PROCESSES else []
+                   "taskflow": "taskflow", "daskr-c-processes": "daskr_c", "daskr-c-anon": "daskr_c"}.get(s)
+            extra = ["--scheduler", "processes"] if s in PROCESSES else ["--anonymous"] if s == "daskr-c-anon" else []
             if exe and os.path.exists(os.path.join(OUT, exe)):
                 runners[s] = [os.path.join(OUT, exe), *extra]
             elif s.startswith("dask-") and os.path.exists(os.path.join(VENV, "bin", "python")):
@@ -918,7 +932,7 @@ def main():
                     rows.append(row)
     if not args.no_scaling and "daskr-c" in systems:
         # cost per task against N, cold: one round per fresh process (Taskflow beside daskr-c)
-        scaled = [s for s in ["daskr-c", "taskflow"] if s in systems]
+        scaled = [s for s in ["daskr-c", "daskr-c-anon", "taskflow"] if s in systems]
         for shape in [s for s in SCALING_SHAPES if s in shapes]:
             for n in cfg["scaling_n"]:
                 for row in measure_interleaved(runners, scaled, lambda s: n, cfg["threads"][-1], shape, 1,

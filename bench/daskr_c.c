@@ -19,7 +19,9 @@
  *   move-1k      N tasks that each return 1 KiB of bytes, and a sink that takes them all as a
  *   move-1m      list and returns their total length (1 MiB each for move-1m): under the
  *                processes scheduler, results that cross from worker to worker
- * Dependencies are passed by handle (daskr_comp_ref_task); every task has a string key.
+ * Dependencies are passed by handle (daskr_comp_ref_task); every task has a string key, or
+ * with --anonymous none (key NULL: the tasks are reached by handle only, as Taskflow's are;
+ * rows named daskr-c-anon). The result is asked for by handle (daskr_graph_get_task).
  *
  * --scheduler processes runs the gets on the processes scheduler (workers = threads; rows
  * are named daskr-c-processes); the default is the threads scheduler.
@@ -68,12 +70,18 @@ static void ok(daskr_error_t *e) {
 
 static daskr_func_t *f_noop, *f_sink, *f_analyze, *f_store, *f_spin, *f_blob, *f_total;
 static long spin_iters;
+static int anonymous; /* --anonymous: every task added with a NULL key */
+
+/* The key of a task (prefix-i or prefix-i-j; j < 0: none), or NULL when tasks are anonymous. */
+static const char *key_of(char *buf, const char *prefix, long i, long j) {
+    return anonymous ? NULL : bench_key(buf, prefix, i, j);
+}
 
 static daskr_task_t add(daskr_graph_t *g, const daskr_func_t *f, const char *prefix, long i, long j,
                         daskr_comp_t **args, size_t n) {
     char key[64];
     daskr_task_t t;
-    ok(daskr_graph_add_task(g, bench_key(key, prefix, i, j), f, args, n, NULL, NULL, 0, &t));
+    ok(daskr_graph_add_task(g, key_of(key, prefix, i, j), f, args, n, NULL, NULL, 0, &t));
     return t;
 }
 
@@ -83,9 +91,9 @@ static daskr_comp_t *string_comp(const char *s) {
     return daskr_comp_value(v);
 }
 
-/* Builds the shape into g; returns the key to request (static storage) and sets *tasks. */
-static const char *build(daskr_graph_t *g, const char *shape, long n, long *tasks) {
-    static char last[64];
+/* Builds the shape into g; returns the handle of the task to request and sets *tasks. */
+static daskr_task_t build(daskr_graph_t *g, const char *shape, long n, long *tasks) {
+    daskr_task_t out;
     if (!strcmp(shape, "chain")) {
         daskr_task_t prev = add(g, f_noop, "chain", 0, -1, NULL, 0);
         for (long i = 1; i < n; i++) {
@@ -93,7 +101,7 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
             prev = add(g, f_noop, "chain", i, -1, a, 1);
         }
         *tasks = n;
-        return bench_key(last, "chain", n - 1, -1);
+        return prev;
     }
     if (!strcmp(shape, "independent") || !strcmp(shape, "spin")) {
         int is_spin = shape[0] == 's';
@@ -102,9 +110,9 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
             refs[i] = daskr_comp_ref_task(add(g, is_spin ? f_spin : f_noop, "ind", i, -1, NULL, 0));
         daskr_comp_t *a[] = {daskr_comp_list(refs, (size_t)n)};
         free(refs);
-        ok(daskr_graph_add_task(g, "sink", f_sink, a, 1, NULL, NULL, 0, NULL));
+        ok(daskr_graph_add_task(g, anonymous ? NULL : "sink", f_sink, a, 1, NULL, NULL, 0, &out));
         *tasks = n + 1;
-        return "sink";
+        return out;
     }
     if (!strncmp(shape, "move-", 5)) {
         int64_t size = !strcmp(shape, "move-1m") ? 1 << 20 : 1 << 10;
@@ -115,9 +123,9 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
         }
         daskr_comp_t *a[] = {daskr_comp_list(refs, (size_t)n)};
         free(refs);
-        ok(daskr_graph_add_task(g, "total", f_total, a, 1, NULL, NULL, 0, NULL));
+        ok(daskr_graph_add_task(g, anonymous ? NULL : "total", f_total, a, 1, NULL, NULL, 0, &out));
         *tasks = n + 1;
-        return "total";
+        return out;
     }
     if (!strcmp(shape, "tree")) {
         daskr_task_t *level = malloc((size_t)n * sizeof *level);
@@ -135,13 +143,14 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
             width = w;
         }
         *tasks = total;
-        snprintf(last, sizeof last, "%s", daskr_graph_key(g, level[0]));
+        out = level[0];
         free(level);
-        return last;
+        return out;
     }
     if (!strcmp(shape, "wavefront")) {
         long side = bench_wave_side(n);
         daskr_task_t *row = malloc((size_t)side * sizeof *row);
+        out = 0;
         for (long i = 0; i < side; i++) {
             for (long j = 0; j < side; j++) {
                 daskr_comp_t *a[2];
@@ -151,9 +160,10 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
                 row[j] = add(g, f_noop, "wave", i, j, a, k);
             }
         }
+        out = row[side - 1];
         free(row);
         *tasks = side * side;
-        return bench_key(last, "wave", side - 1, side - 1);
+        return out;
     }
     if (!strcmp(shape, "pipeline")) {
         long files = bench_pipeline_files(n), groups = bench_pipeline_groups(n);
@@ -172,18 +182,18 @@ static const char *build(daskr_graph_t *g, const char *shape, long n, long *task
             daskr_task_t an;
             daskr_comp_t *aa[] = {daskr_comp_list(cleaned, k)};
             daskr_comp_t *akw[] = {string_comp("mean")};
-            ok(daskr_graph_add_task(g, bench_key(key, "analyze", grp, -1), f_analyze, aa, 1, method_kw, akw, 1, &an));
+            ok(daskr_graph_add_task(g, key_of(key, "analyze", grp, -1), f_analyze, aa, 1, method_kw, akw, 1, &an));
             daskr_task_t st;
             daskr_comp_t *sa[] = {daskr_comp_ref_task(an)};
             daskr_comp_t *skw[] = {string_comp("results")};
-            ok(daskr_graph_add_task(g, bench_key(key, "store", grp, -1), f_store, sa, 1, to_kw, skw, 1, &st));
+            ok(daskr_graph_add_task(g, key_of(key, "store", grp, -1), f_store, sa, 1, to_kw, skw, 1, &st));
             stores[grp] = daskr_comp_ref_task(st);
         }
         daskr_comp_t *a[] = {daskr_comp_list(stores, (size_t)groups)};
         free(stores);
-        ok(daskr_graph_add_task(g, "pipeline", f_sink, a, 1, NULL, NULL, 0, NULL));
+        ok(daskr_graph_add_task(g, anonymous ? NULL : "pipeline", f_sink, a, 1, NULL, NULL, 0, &out));
         *tasks = 2 * files + 2 * groups + 1;
-        return "pipeline";
+        return out;
     }
     fprintf(stderr, "unknown shape %s\n", shape);
     exit(2);
@@ -204,6 +214,11 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "unknown scheduler %s (threads or processes)\n", name);
                 return 2;
             }
+            continue;
+        }
+        if (!strcmp(argv[i], "--anonymous")) {
+            anonymous = 1;
+            system = "daskr-c-anon";
             continue;
         }
         argv[kept++] = argv[i];
@@ -238,7 +253,7 @@ int main(int argc, char **argv) {
             long rss0 = bench_rss();
             double t0 = bench_now();
             daskr_graph_t *g = daskr_graph_new();
-            const char *key = build(g, shape, a.n, &tasks);
+            daskr_task_t want = build(g, shape, a.n, &tasks);
             double t1 = bench_now();
             daskr_stats_t st;
             daskr_get_options_t o;
@@ -247,7 +262,7 @@ int main(int argc, char **argv) {
             o.num_workers = a.threads;
             o.stats = measure ? &st : NULL;
             daskr_value_t *out;
-            ok(daskr_graph_get_key(g, key, &o, &out));
+            ok(daskr_graph_get_task(g, want, &o, &out));
             double t2 = bench_now();
             long rss1 = bench_rss();
             double t3 = bench_now();

@@ -466,7 +466,8 @@ const char *daskr_version(void);
 uint32_t daskr_abi_version(void);
 
 /**
- * The key of the entry this task computes (for an inline task, the entry containing it).
+ * The key of the entry this task computes (for an inline task, the entry containing it);
+ * NULL if that entry is anonymous (added with a NULL key).
  */
 const char *daskr_call_key(const daskr_call_t *call_);
 
@@ -645,6 +646,25 @@ daskr_error_t *daskr_graph_get_key(const daskr_graph_t *graph,
                                    daskr_value_t **out);
 
 /**
+ * `daskr_graph_get` by handle: `*out` is the value of the entry behind `task` (keyed or
+ * anonymous). The way to compute an anonymous entry.
+ */
+daskr_error_t *daskr_graph_get_task(const daskr_graph_t *graph,
+                                    daskr_task_t task,
+                                    const daskr_get_options_t *options,
+                                    daskr_value_t **out);
+
+/**
+ * `daskr_graph_get` by handles: `*out` is the list of the values of the `n` entries behind
+ * `tasks`, in order (a handle may repeat).
+ */
+daskr_error_t *daskr_graph_get_tasks(const daskr_graph_t *graph,
+                                     const daskr_task_t *tasks,
+                                     size_t n,
+                                     const daskr_get_options_t *options,
+                                     daskr_value_t **out);
+
+/**
  * A new, empty graph. Owned by the caller: free it with `daskr_graph_free`.
  */
 daskr_graph_t *daskr_graph_new(void);
@@ -675,8 +695,14 @@ bool daskr_graph_contains(const daskr_graph_t *graph, const char *key);
 
 /**
  * Adds the entry `key` computing `comp`. Takes `comp` (on failure too). On success, if
- * `out_task` is not NULL, `*out_task` is the entry's handle. Fails on a NULL, empty or
- * non-UTF-8 key, a key already defined, a bad computation (the error names the key).
+ * `out_task` is not NULL, `*out_task` is the entry's handle. Fails on an empty or non-UTF-8
+ * key, a key already defined, a bad computation (the error names the key).
+ *
+ * A NULL `key` adds an *anonymous* entry, as every add function but `daskr_graph_add_alias`
+ * does: it has no key, costs no key storage or hashing, and is reached only by its handle (in
+ * computations, and by `daskr_graph_get_task` / `daskr_graph_get_tasks`). Where something must
+ * name it — an error, a callback, a trace, a graph file, another process — its name is
+ * `#<index>` (the handle's low 32 bits), with `'` appended while that is a key of the graph.
  */
 daskr_error_t *daskr_graph_add(daskr_graph_t *graph,
                                const char *key,
@@ -686,7 +712,8 @@ daskr_error_t *daskr_graph_add(daskr_graph_t *graph,
 /**
  * Adds the task entry `key`: `func(args..., kwnames[i]=kwvalues[i]...)`. Takes every
  * `args[i]` and `kwvalues[i]` (on failure too); `func`, `kwnames` and the arrays are
- * borrowed. `*out_task` (if not NULL) receives the entry's handle.
+ * borrowed. `*out_task` (if not NULL) receives the entry's handle. A NULL `key` adds an
+ * anonymous task (see `daskr_graph_add`): the cheapest way to add the tasks of a big graph.
  */
 daskr_error_t *daskr_graph_add_task(daskr_graph_t *graph,
                                     const char *key,
@@ -699,7 +726,8 @@ daskr_error_t *daskr_graph_add_task(daskr_graph_t *graph,
                                     daskr_task_t *out_task);
 
 /**
- * Adds the literal entry `key` with `value`. Takes `value` (on failure too).
+ * Adds the literal entry `key` with `value`. Takes `value` (on failure too). A NULL `key`
+ * adds an anonymous literal (see `daskr_graph_add`).
  */
 daskr_error_t *daskr_graph_add_value(daskr_graph_t *graph,
                                      const char *key,
@@ -722,7 +750,8 @@ daskr_error_t *daskr_graph_handle(daskr_graph_t *graph, const char *key, daskr_t
 
 /**
  * The key behind a handle (NUL-terminated, borrowed from the graph: valid until the graph
- * is next changed or freed), or NULL for a handle the graph did not hand out.
+ * is next changed or freed), or NULL for a handle the graph did not hand out or one of an
+ * anonymous entry (added with a NULL key: it has none).
  */
 const char *daskr_graph_key(const daskr_graph_t *graph, daskr_task_t task);
 

@@ -36,7 +36,8 @@ pub fn to_dot(graph: &Graph, keys: &Value, style: DotStyle<'_>) -> Result<String
         .map_or(0.0, |d| d.values().cloned().fold(0.0, f64::max));
     let mut out = String::from("digraph daskr {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#555555\"];\n");
     for (p, &id) in plan.order.iter().enumerate() {
-        let key = graph.key_name(id);
+        let name = graph.key_name(id);
+        let key: &str = &name;
         let (shape, what) = match graph.entry(id) {
             View::Task(call) => ("box", graph.func(call.func).name().to_string()),
             View::Ref(target) => ("box", format!("alias of {}", graph.key_name(target))),

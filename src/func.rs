@@ -177,8 +177,9 @@ pub(crate) enum Outcome {
 /// What a running task sees: its key, its arguments (borrowed for the call) and where its
 /// result goes.
 pub struct Call<'a> {
-    /// The key of the graph entry being computed, with a trailing NUL.
-    pub(crate) key: &'a [u8],
+    /// The key of the graph entry being computed, with a trailing NUL (None: the entry is
+    /// anonymous).
+    pub(crate) key: Option<&'a [u8]>,
     pub(crate) args: &'a [*const Value],
     /// Keyword names (each with a trailing NUL) and their values, in the order given.
     pub(crate) kwnames: &'a [&'a [u8]],
@@ -187,10 +188,12 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    /// The key of the graph entry this task computes (for an inline task, the enclosing entry).
-    pub fn key(&self) -> &str {
+    /// The key of the graph entry this task computes (for an inline task, the enclosing
+    /// entry); None if that entry is anonymous.
+    pub fn key(&self) -> Option<&str> {
         // SAFETY: keys are interned from &str; the slice ends with the NUL we strip here.
-        unsafe { std::str::from_utf8_unchecked(&self.key[..self.key.len() - 1]) }
+        self.key
+            .map(|k| unsafe { std::str::from_utf8_unchecked(&k[..k.len() - 1]) })
     }
 
     pub fn nargs(&self) -> usize {

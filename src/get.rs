@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::comp::TaskId;
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::options::Options;
@@ -24,12 +25,56 @@ impl Graph {
 
     /// `get`, with figures about the run.
     pub fn get_with_stats(&self, keys: &Value, options: &Options<'_>) -> (Result<Value>, Stats) {
+        self.run_request(|g| Plan::new(g, keys), keys, options)
+    }
+
+    /// Computes the entries behind `tasks` (handles of this graph, keyed or anonymous) and
+    /// returns their results as a list, in order.
+    pub fn get_tasks(&self, tasks: &[TaskId], options: &Options<'_>) -> Result<Vec<Value>> {
+        let (result, _) = self.get_tasks_with_stats(tasks, options);
+        result.map(|list| list.as_list().map(<[Value]>::to_vec).unwrap_or_default())
+    }
+
+    /// `get_tasks`, with figures about the run; the results come as one list value.
+    pub fn get_tasks_with_stats(
+        &self,
+        tasks: &[TaskId],
+        options: &Options<'_>,
+    ) -> (Result<Value>, Stats) {
+        // The schedulers rebuild the result in the shape of the request, reading only its
+        // list structure: a list of as many placeholders as tasks gives back a list of results.
+        let shape = match Value::list(vec![Value::Null; tasks.len()]) {
+            Ok(shape) => shape,
+            Err(e) => return (Err(e), Stats::default()),
+        };
+        self.run_request(|g| Plan::of_tasks(g, tasks), &shape, options)
+    }
+
+    /// Computes the entry behind `task` (keyed or anonymous), with figures about the run.
+    pub fn get_task_with_stats(
+        &self,
+        task: TaskId,
+        options: &Options<'_>,
+    ) -> (Result<Value>, Stats) {
+        // A shape that is not a list is one result.
+        self.run_request(|g| Plan::of_tasks(g, &[task]), &Value::Null, options)
+    }
+
+    /// Plans a request (`plan`), then runs it on the scheduler the options name; `shape` is
+    /// the request's shape, which the result takes.
+    fn run_request(
+        &self,
+        plan: impl FnOnce(&Graph) -> Result<Plan>,
+        shape: &Value,
+        options: &Options<'_>,
+    ) -> (Result<Value>, Stats) {
+        let keys = shape;
         let mut stats = Stats::default();
         if let Some(e) = options.unsupported(["retries", "task_timeout"]) {
             return (Err(e), stats);
         }
         let planning = Instant::now();
-        let plan = match Plan::new(self, keys) {
+        let plan = match plan(self) {
             Ok(plan) => plan,
             Err(e) => return (Err(e), stats),
         };

@@ -2,6 +2,7 @@
 //! expression arena, and each entry's distinct dependencies listed once, at build time, so a
 //! run never walks expressions to find edges and never hashes a key.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -234,7 +235,13 @@ impl Graph {
 
     /// Adds an entry computing `comp` under `key`.
     pub fn add(&mut self, key: &str, comp: Comp) -> Result<TaskId> {
-        self.add_root(key, Root::Comp(comp))
+        self.add_root(Some(key), Root::Comp(comp))
+    }
+
+    /// Adds an anonymous entry computing `comp`: it has no key, only the handle returned
+    /// (see `Keys::anonymous`). Errors and anything else that must name it use `key_name`.
+    pub fn add_anonymous(&mut self, comp: Comp) -> Result<TaskId> {
+        self.add_root(None, Root::Comp(comp))
     }
 
     /// Adds a task entry: `func(*args, **kwargs)`. (The same as `add` with `Comp::task`,
@@ -246,13 +253,23 @@ impl Graph {
         args: Vec<Comp>,
         kwargs: Vec<(String, Comp)>,
     ) -> Result<TaskId> {
-        self.add_task_args(key, func, Args::from_vec(args), kwargs)
+        self.add_task_args(Some(key), func, Args::from_vec(args), kwargs)
+    }
+
+    /// Adds an anonymous task entry (see `add_anonymous`): `func(*args, **kwargs)`.
+    pub fn add_anonymous_task(
+        &mut self,
+        func: &Func,
+        args: Vec<Comp>,
+        kwargs: Vec<(String, Comp)>,
+    ) -> Result<TaskId> {
+        self.add_task_args(None, func, Args::from_vec(args), kwargs)
     }
 
     /// `add_task` with the arguments in an `Args` (no allocation for a few of them).
     pub(crate) fn add_task_args(
         &mut self,
-        key: &str,
+        key: Option<&str>,
         func: &Func,
         args: Args,
         kwargs: Vec<(String, Comp)>,
@@ -267,19 +284,21 @@ impl Graph {
     /// graph's lock is released (a pointer value's destructor may call back into daskr).
     pub(crate) fn add_task_simple<A: SimpleArg>(
         &mut self,
-        key: &str,
+        key: Option<&str>,
         func: &Func,
         args: &mut [A],
     ) -> Result<TaskId> {
-        check_key(key)?;
-        let id = self.begin_entry(key)?;
+        if let Some(key) = key {
+            check_key(key)?;
+        }
         if let Some(bad) = args
             .iter()
             .filter_map(A::handle)
             .find(|&r| self.resolve(r).is_none())
         {
-            return Err(Graph::foreign_handle(key, bad));
+            return Err(Graph::foreign_handle(&self.label(key), bad));
         }
+        let id = self.begin_entry(key)?;
         let func = self.func_id(func);
         let at = self.exprs.len();
         if at + 1 + args.len() > MAX_EXPRS {
@@ -326,13 +345,37 @@ impl Graph {
         Ok(self.finish_entry(id, at as u32, deps_start))
     }
 
-    /// Interns the (checked) key of an entry being added, which must not be defined yet.
-    fn begin_entry(&mut self, key: &str) -> Result<u32> {
+    /// Interns the (checked) key of an entry being added, which must not be defined yet; or,
+    /// for an anonymous entry (no key), takes a new id.
+    fn begin_entry(&mut self, key: Option<&str>) -> Result<u32> {
+        let Some(key) = key else {
+            let id = self.keys.anonymous().ok_or_else(too_many_keys)?;
+            self.nodes.push(Node {
+                expr: UNDEFINED,
+                deps_start: 0,
+                deps_len: 0,
+            });
+            return Ok(id);
+        };
         let id = self.intern_checked(key)?;
         if self.nodes[id as usize].expr != UNDEFINED {
             return Err(Error::invalid_graph(key, "the key is already in the graph"));
         }
         Ok(id)
+    }
+
+    /// The name the next anonymous entry will have, for errors before it is added.
+    pub(crate) fn next_anonymous_name(&self) -> String {
+        self.label(None).into_owned()
+    }
+
+    /// What errors about the entry being added call it: its key, or for an anonymous entry
+    /// the name it will have (`key_name` of the next id).
+    fn label<'k>(&self, key: Option<&'k str>) -> Cow<'k, str> {
+        match key {
+            Some(key) => Cow::Borrowed(key),
+            None => Cow::Owned(anonymous_name(self.keys.len() as u32)),
+        }
     }
 
     /// Defines entry `id` as the expression at `at`, whose dependencies were pushed from
@@ -347,8 +390,12 @@ impl Graph {
         self.task_id(id)
     }
 
-    fn add_root(&mut self, key: &str, root: Root<'_>) -> Result<TaskId> {
-        check_key(key)?;
+    fn add_root(&mut self, name: Option<&str>, root: Root<'_>) -> Result<TaskId> {
+        if let Some(key) = name {
+            check_key(key)?;
+        }
+        let label = self.label(name);
+        let key = &*label;
         let invalid = match &root {
             Root::Comp(comp) => comp.problem().cloned(),
             Root::Task { args, kwargs, .. } => {
@@ -361,7 +408,7 @@ impl Graph {
             // entry `key` is malformed.
             return Err(Error::invalid_graph(key, e.message));
         }
-        let id = self.begin_entry(key)?;
+        let id = self.begin_entry(name)?;
         let (exprs_len, deps_start) = (self.exprs.len(), self.deps.len());
         let (kwnames_len, kw_calls_len) = (self.kwname_ids.len(), self.kw_calls.len());
         let mut seen = DepSet {
@@ -409,10 +456,7 @@ impl Graph {
 
     /// `intern` for a key already checked.
     fn intern_checked(&mut self, key: &str) -> Result<u32> {
-        let id = self
-            .keys
-            .intern(key)
-            .ok_or_else(|| Error::invalid_argument("too many keys for one graph (2^32)"))?;
+        let id = self.keys.intern(key).ok_or_else(too_many_keys)?;
         if id as usize == self.nodes.len() {
             self.nodes.push(Node {
                 expr: UNDEFINED,
@@ -432,9 +476,11 @@ impl Graph {
         self.keys.get(key).is_some_and(|id| self.is_defined(id))
     }
 
-    /// The key behind a handle.
+    /// The key behind a handle (None for a handle of another graph, or of an anonymous entry).
     pub fn key(&self, task: TaskId) -> Option<&str> {
-        self.resolve(task.0).map(|id| self.keys.name(id))
+        self.resolve(task.0)
+            .filter(|&id| !self.keys.is_anonymous(id))
+            .map(|id| self.keys.name(id))
     }
 
     /// Approximate heap bytes held by the graph (for memory reports).
@@ -560,11 +606,35 @@ impl Graph {
             .iter()
             .map(|&k| &*self.kwnames[k as usize])
     }
-    pub(crate) fn key_name(&self, id: u32) -> &str {
-        self.keys.name(id)
+    /// The name of entry `id`: its key, or for an anonymous entry `#<id>` (its handle's index)
+    /// — with a `'` appended as often as needed to differ from every key of the graph, so
+    /// names stay unique wherever entries travel by name (another process, a Dask cluster, a
+    /// graph file).
+    pub(crate) fn key_name(&self, id: u32) -> Cow<'_, str> {
+        if !self.keys.is_anonymous(id) {
+            return Cow::Borrowed(self.keys.name(id));
+        }
+        let mut name = anonymous_name(id);
+        while self.keys.get(&name).is_some() {
+            name.push('\'');
+        }
+        Cow::Owned(name)
     }
-    pub(crate) fn key_c(&self, id: u32) -> &[u8] {
-        self.keys.c_name(id)
+
+    /// `key_name` followed by a NUL, for C.
+    pub(crate) fn key_c(&self, id: u32) -> Cow<'_, [u8]> {
+        if !self.keys.is_anonymous(id) {
+            return Cow::Borrowed(self.keys.c_name(id));
+        }
+        let mut name = self.key_name(id).into_owned().into_bytes();
+        name.push(0);
+        Cow::Owned(name)
+    }
+
+    /// The key of entry `id` followed by a NUL, or None if it is anonymous: for the hot paths
+    /// that hand a key to C only when there is one.
+    pub(crate) fn key_c_if_named(&self, id: u32) -> Option<&[u8]> {
+        (!self.keys.is_anonymous(id)).then(|| self.keys.c_name(id))
     }
 
     // ---- building ----
@@ -767,6 +837,15 @@ impl Graph {
     }
 }
 
+/// The name an anonymous entry `id` starts from (see `Graph::key_name`).
+fn anonymous_name(id: u32) -> String {
+    format!("#{id}")
+}
+
+fn too_many_keys() -> Error {
+    Error::invalid_argument("too many entries for one graph (2^32)")
+}
+
 /// Keys are non-empty UTF-8 without NUL bytes (so they can be handed to C as C strings).
 pub(crate) fn check_key(key: &str) -> Result<()> {
     if key.is_empty() {
@@ -947,20 +1026,21 @@ mod tests {
         let a = g.add_value("a", Value::Int(1)).unwrap().0;
         let b = g.add_value("b", Value::Int(10)).unwrap().0;
         let exprs = g.exprs.len();
-        g.add_task_simple("ab", &add, &mut [a, b]).unwrap();
+        g.add_task_simple(Some("ab"), &add, &mut [a, b]).unwrap();
         assert_eq!(
             g.exprs.len(),
             exprs,
             "no expression for a task of distinct handles"
         );
-        g.add_task_simple("aab", &add, &mut [a, a, b]).unwrap();
+        g.add_task_simple(Some("aab"), &add, &mut [a, a, b])
+            .unwrap();
         assert_eq!(
             g.exprs.len(),
             exprs + 4,
             "a repeated handle keeps the expression form"
         );
         let mut lit = [Arg::Ref(b), Arg::Lit(Value::Int(100))];
-        g.add_task_simple("b100", &add, &mut lit).unwrap();
+        g.add_task_simple(Some("b100"), &add, &mut lit).unwrap();
         let opts = Options::default();
         assert_eq!(g.get_key("ab", &opts).unwrap(), Value::Int(11));
         assert_eq!(g.get_key("aab", &opts).unwrap(), Value::Int(12));

@@ -23,7 +23,12 @@ pub struct Keys {
     /// A blocked Bloom filter over the settled keys: one 64-bit word per key, three bits set.
     /// A new key is almost always absent from `slots`, and this says so from cache.
     filter: Vec<u64>,
+    /// Ids below this were settled (or are anonymous).
     settled: u32,
+    /// How many keys `recent` holds.
+    recent_keys: usize,
+    /// How many ids have a key (the others are anonymous entries: see `anonymous`).
+    named: usize,
     hasher: FxBuildHasher,
 }
 
@@ -69,6 +74,8 @@ impl Default for Keys {
             recent: vec![0; MIN_SLOTS],
             filter: Vec::new(),
             settled: 0,
+            recent_keys: 0,
+            named: 0,
             hasher: FxBuildHasher,
         }
     }
@@ -86,14 +93,32 @@ impl Keys {
         self.starts.len() - 1
     }
 
-    /// The key with this id. Panics on an id this table did not hand out.
+    /// A new id with no key: an anonymous entry, reached by its handle only. It costs one
+    /// word here (its empty range in `starts`: a key's range always holds at least its NUL),
+    /// no bytes, no hashing, no table slot.
+    pub fn anonymous(&mut self) -> Option<u32> {
+        let id = u32::try_from(self.len())
+            .ok()
+            .filter(|&id| id < u32::MAX - 2)?;
+        self.starts.push(self.arena.len() as u64);
+        Some(id)
+    }
+
+    /// Whether `id` was handed out by `anonymous`.
+    pub fn is_anonymous(&self, id: u32) -> bool {
+        let i = id as usize;
+        self.starts[i] == self.starts[i + 1]
+    }
+
+    /// The key with this id (empty for an anonymous id). Panics on an id this table did not
+    /// hand out.
     pub fn name(&self, id: u32) -> &str {
         let bytes = self.c_name(id);
         // SAFETY: `intern` only stores `&str`s, and `c_name` ends just before the NUL.
-        unsafe { std::str::from_utf8_unchecked(&bytes[..bytes.len() - 1]) }
+        unsafe { std::str::from_utf8_unchecked(&bytes[..bytes.len().saturating_sub(1)]) }
     }
 
-    /// The key's bytes followed by its NUL.
+    /// The key's bytes followed by its NUL (empty for an anonymous id).
     pub fn c_name(&self, id: u32) -> &[u8] {
         let i = id as usize;
         &self.arena[self.starts[i] as usize..self.starts[i + 1] as usize]
@@ -127,7 +152,7 @@ impl Keys {
 
     /// `key`'s id if it is settled: the filter first, the table only if the filter may hold it.
     fn settled_id(&self, key: &str, tag: u64) -> Option<u32> {
-        if self.settled == 0 {
+        if self.slots.is_empty() {
             return None;
         }
         let (word, mask) = filter_bits(tag, self.slots.len().trailing_zeros());
@@ -169,8 +194,9 @@ impl Keys {
         self.arena.push(0);
         self.starts.push(self.arena.len() as u64);
         self.recent[at] = tag << 32 | (u64::from(id) + 1);
-        let unsettled = (id + 1 - self.settled) as usize;
-        if unsettled * 2 > self.recent.len() {
+        self.recent_keys += 1;
+        self.named += 1;
+        if self.recent_keys * 2 > self.recent.len() {
             if self.recent.len() < RECENT_SLOTS {
                 let doubled = vec![0; self.recent.len() * 2];
                 let old = std::mem::replace(&mut self.recent, doubled);
@@ -184,7 +210,7 @@ impl Keys {
 
     /// Moves every recent key into the main table and the filter, growing both first.
     fn settle(&mut self) {
-        let total = self.len();
+        let total = self.named;
         if total * 2 > self.slots.len() {
             let mut len = self.slots.len().max(MIN_SLOTS);
             while total * 2 > len {
@@ -196,7 +222,8 @@ impl Keys {
         }
         place_all(&mut self.slots, &self.recent, &mut self.filter);
         self.recent.fill(0);
-        self.settled = total as u32;
+        self.recent_keys = 0;
+        self.settled = self.len() as u32;
     }
 
     /// Bytes held, for memory reports.
@@ -307,6 +334,31 @@ mod tests {
         assert_eq!(k.get("a"), Some(0));
         assert_eq!(k.get("x-nope"), None);
         assert_eq!(k.len(), n + 2);
+    }
+
+    #[test]
+    fn anonymous_ids_take_no_key_and_no_slot() {
+        let mut k = Keys::default();
+        let n = 3 * RECENT_SLOTS;
+        // Keys and anonymous ids interleaved, across several settles.
+        for i in 0..n {
+            if i % 3 == 0 {
+                assert_eq!(k.anonymous(), Some(i as u32));
+            } else {
+                assert_eq!(k.intern(&format!("k{i}")), Some(i as u32));
+            }
+        }
+        assert_eq!(k.named, n - n / 3);
+        for i in 0..n {
+            assert_eq!(k.is_anonymous(i as u32), i % 3 == 0);
+            if i % 3 != 0 {
+                assert_eq!(k.get(&format!("k{i}")), Some(i as u32));
+            }
+        }
+        assert_eq!(k.name(0), "");
+        assert_eq!(k.c_name(0), b"");
+        // The tables are sized by the keys alone.
+        assert!(k.slots.len() < 4 * k.named);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! Culling first means a cycle in a part of the graph that the requested keys do not need is
 //! not an error (Dask orders the whole graph, so it fails such a call).
 
+use crate::comp::TaskId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Graph, View};
 use crate::value::Value;
@@ -47,6 +48,38 @@ impl Plan {
     pub fn new(graph: &Graph, keys: &Value) -> Result<Plan> {
         let mut request_ids = Vec::new();
         collect_keys(graph, keys, &mut request_ids)?;
+        Plan::of_ids(graph, request_ids)
+    }
+
+    /// The plan of a request by handle (`Graph::get_tasks`): `tasks`, in order, each the handle
+    /// of a defined entry of `graph`.
+    pub fn of_tasks(graph: &Graph, tasks: &[TaskId]) -> Result<Plan> {
+        let mut request_ids = Vec::with_capacity(tasks.len());
+        for (i, task) in tasks.iter().enumerate() {
+            match graph.resolve(task.0) {
+                Some(id) if graph.is_defined(id) => request_ids.push(id),
+                Some(id) => {
+                    let key = graph.key_name(id);
+                    return Err(Error::new(
+                        ErrorKind::MissingKey,
+                        format!("requested task {i} ('{key}') is referred to but not defined"),
+                    )
+                    .with_key(key.clone())
+                    .with_keys(vec![key.into_owned()]));
+                }
+                None => {
+                    return Err(Error::invalid_argument(format!(
+                        "requested task {i}: handle {:#x} does not belong to this graph",
+                        task.0
+                    )))
+                }
+            }
+        }
+        Plan::of_ids(graph, request_ids)
+    }
+
+    /// The plan computing the entries `request_ids` (defined ones, in request order).
+    fn of_ids(graph: &Graph, request_ids: Vec<u32>) -> Result<Plan> {
         let mut pos = vec![UNPLANNED; graph.id_count()];
         // Sized for the whole graph up front (the usual get plans nearly all of it): growing
         // them as entries are numbered copied each array about twice over.

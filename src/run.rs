@@ -327,12 +327,13 @@ impl<'a> Run<'a> {
     pub fn execute(&self, p: u32, worker: usize, scratch: &mut Scratch) -> bool {
         let graph = self.graph;
         let id = self.plan.order[p as usize];
-        let key = KeyRef(graph.key_c(id));
         let entry = graph.entry(id);
         let observed = self.callbacks.filter(|_| !matches!(entry, View::Lit(_)));
-        if let Some(cb) = observed {
+        // Named only when something looks: an anonymous entry's name is made on demand.
+        let name = observed.map(|_| graph.key_c(id));
+        if let (Some(cb), Some(name)) = (observed, &name) {
             let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
-            cb.pretask(key, worker);
+            cb.pretask(KeyRef(name), worker);
         }
         let started = self.clock();
         let result = match entry {
@@ -365,7 +366,7 @@ impl<'a> Run<'a> {
                 1
             }
             Err(message) => {
-                let key = key.as_str();
+                let key = graph.key_name(id);
                 self.stop(
                     Error::new(
                         ErrorKind::TaskFailed,
@@ -376,9 +377,9 @@ impl<'a> Run<'a> {
                 0
             }
         };
-        if let Some(cb) = observed {
+        if let (Some(cb), Some(name)) = (observed, &name) {
             let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
-            cb.posttask(key, ok, worker);
+            cb.posttask(KeyRef(name), ok, worker);
         }
         let mut released = 0;
         for &q in self.plan.deps(p) {
@@ -468,7 +469,7 @@ impl<'a> Run<'a> {
         };
         let (args, kwargs) = ptrs.split_at(nargs as usize);
         let mut call = Call {
-            key: self.graph.key_c(id),
+            key: self.graph.key_c_if_named(id),
             args,
             kwnames: &kwnames,
             kwargs,

@@ -27,7 +27,7 @@ pub(crate) trait AddTo {
     fn add(
         self,
         defer: bool,
-        add: impl FnOnce(&mut Graph, &str) -> Result<TaskId>,
+        add: impl FnOnce(&mut Graph, Option<&str>) -> Result<TaskId>,
     ) -> Result<TaskId>;
 }
 
@@ -65,7 +65,10 @@ pub(crate) unsafe fn add_task<'f>(
     let handles_only = matches!(&parts, Ok((_, args, kwargs))
         if kwargs.is_empty() && args.iter().all(Comp::is_handle));
     to.add(!handles_only, |g, key| {
-        let (func, args, kwargs) = parts.map_err(|e| Error::invalid_graph(key, e.message))?;
+        let (func, args, kwargs) = parts.map_err(|e| {
+            let label = key.map_or_else(|| g.next_anonymous_name(), str::to_string);
+            Error::invalid_graph(&label, e.message)
+        })?;
         g.add_task_args(key, func, args, kwargs)
     })
 }

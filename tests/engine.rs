@@ -136,7 +136,7 @@ fn only_needed_tasks_run_exactly_once() {
         let runs = Arc::new(Mutex::new(Vec::<String>::new()));
         let r = runs.clone();
         let f = Func::new("rec", move |call| {
-            r.lock().unwrap().push(call.key().to_string());
+            r.lock().unwrap().push(call.key().unwrap().to_string());
             call.ret(Value::Int(1));
         });
         let mut g = Graph::new();
@@ -443,7 +443,7 @@ fn sync_order_finishes_branches_first() {
     let order = Arc::new(Mutex::new(Vec::<String>::new()));
     let o = order.clone();
     let rec = Func::new("rec", move |call| {
-        o.lock().unwrap().push(call.key().to_string());
+        o.lock().unwrap().push(call.key().unwrap().to_string());
         call.ret(Value::Int(1));
     });
     let mut g = Graph::new();

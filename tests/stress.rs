@@ -83,7 +83,7 @@ fn funcs(marks: PathBuf) -> Funcs {
         kill_once: Func::new("kill_once", move |c| {
             // The first run of this key (a marker file per key) kills its worker process;
             // a retry finds the marker and computes.
-            let mark = marks.join(c.key());
+            let mark = marks.join(c.key().expect("stress tasks are keyed"));
             if std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

@@ -19,10 +19,15 @@ unsafe fn call_mut<'a>(c: *mut daskr_call_t) -> Option<&'a mut Call<'a>> {
     c.cast::<Call<'a>>().as_mut()
 }
 
-/// The key of the entry this task computes (for an inline task, the entry containing it).
+/// The key of the entry this task computes (for an inline task, the entry containing it);
+/// NULL if that entry is anonymous (added with a NULL key).
 #[no_mangle]
 pub unsafe extern "C" fn daskr_call_key(call_: *const daskr_call_t) -> *const c_char {
-    guard(|| call(call_).map_or(std::ptr::null(), |c| c.key.as_ptr().cast()))
+    guard(|| {
+        call(call_)
+            .and_then(|c| c.key)
+            .map_or(std::ptr::null(), |k| k.as_ptr().cast())
+    })
 }
 
 /// The number of positional arguments.

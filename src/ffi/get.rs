@@ -3,12 +3,13 @@
 use std::ffi::{c_char, c_void};
 
 use super::cancel::daskr_cancel_t;
-use super::graph::{daskr_graph_t, hold};
+use super::graph::{daskr_graph_t, daskr_task_t, hold};
 use super::profile::daskr_profile_t;
 use super::progress::daskr_progress_t;
 use super::sched::daskr_scheduler_t;
 use super::value::{borrow, boxed, daskr_value_t};
 use super::{arg_str, guard, put, status};
+use crate::comp::TaskId;
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
 use crate::options::{Options, Scheduler};
@@ -198,7 +199,7 @@ pub unsafe extern "C" fn daskr_graph_get(
 ) -> *mut daskr_error_t {
     status(|| {
         let keys = borrow(keys).ok_or_else(|| Error::invalid_argument("keys is NULL"))?;
-        get(graph, keys, options, out)
+        get(graph, Request::Keys(keys), options, out)
     })
 }
 
@@ -212,13 +213,58 @@ pub unsafe extern "C" fn daskr_graph_get_key(
 ) -> *mut daskr_error_t {
     status(|| {
         let key = Value::str(arg_str(key, "key")?);
-        get(graph, &key, options, out)
+        get(graph, Request::Keys(&key), options, out)
     })
+}
+
+/// `daskr_graph_get` by handle: `*out` is the value of the entry behind `task` (keyed or
+/// anonymous). The way to compute an anonymous entry.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_get_task(
+    graph: *const daskr_graph_t,
+    task: daskr_task_t,
+    options: *const daskr_get_options_t,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| get(graph, Request::Task(TaskId(task)), options, out))
+}
+
+/// `daskr_graph_get` by handles: `*out` is the list of the values of the `n` entries behind
+/// `tasks`, in order (a handle may repeat).
+#[no_mangle]
+pub unsafe extern "C" fn daskr_graph_get_tasks(
+    graph: *const daskr_graph_t,
+    tasks: *const daskr_task_t,
+    n: usize,
+    options: *const daskr_get_options_t,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        if tasks.is_null() && n > 0 {
+            return Err(Error::invalid_argument("tasks is NULL"));
+        }
+        let handles: Vec<TaskId> = match n {
+            0 => Vec::new(),
+            _ => std::slice::from_raw_parts(tasks, n)
+                .iter()
+                .map(|&t| TaskId(t))
+                .collect(),
+        };
+        get(graph, Request::Tasks(&handles), options, out)
+    })
+}
+
+/// What a get asks for: keys (a key or a nested list of keys), or entries by handle.
+enum Request<'a> {
+    Keys(&'a Value),
+    Tasks(&'a [TaskId]),
+    /// One entry by handle: its value alone, not a list of one.
+    Task(TaskId),
 }
 
 unsafe fn get(
     graph: *const daskr_graph_t,
-    keys: &Value,
+    request: Request<'_>,
     options: *const daskr_get_options_t,
     out: *mut *mut daskr_value_t,
 ) -> Result<(), Error> {
@@ -264,7 +310,11 @@ unsafe fn get(
         return Err(e);
     }
     let graph = g.read();
-    let (result, stats) = graph.get_with_stats(keys, &options);
+    let (result, stats) = match request {
+        Request::Keys(keys) => graph.get_with_stats(keys, &options),
+        Request::Tasks(tasks) => graph.get_tasks_with_stats(tasks, &options),
+        Request::Task(task) => graph.get_task_with_stats(task, &options),
+    };
     if !o.stats.is_null() {
         // Only as much as the caller's version of daskr_stats_t holds.
         let s = c_stats(&stats);

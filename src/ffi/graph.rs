@@ -174,6 +174,11 @@ pub unsafe extern "C" fn daskr_graph_contains(
     })
 }
 
+/// The entry being added, for an error: its key, or the name it would have had.
+fn label(g: &Graph, key: Option<&str>) -> String {
+    key.map_or_else(|| g.next_anonymous_name(), str::to_string)
+}
+
 /// What every add function does once it owns its parts: check the graph and the key, add the
 /// entry under the write lock (pointer destructors waiting until it is released), and report
 /// its handle.
@@ -182,7 +187,7 @@ unsafe fn add_entry<T>(
     key: *const c_char,
     out_task: *mut daskr_task_t,
     parts: T,
-    add: impl FnOnce(&mut Graph, &str, T) -> Result<TaskId, Error>,
+    add: impl FnOnce(&mut Graph, Option<&str>, T) -> Result<TaskId, Error>,
 ) -> Result<(), Error> {
     let id = Entry { graph, key }.add(true, |g, key| add(g, key, parts))?;
     put_task(out_task, id)
@@ -202,10 +207,15 @@ impl AddTo for Entry {
     fn add(
         self,
         defer: bool,
-        add: impl FnOnce(&mut Graph, &str) -> Result<TaskId, Error>,
+        add: impl FnOnce(&mut Graph, Option<&str>) -> Result<TaskId, Error>,
     ) -> Result<TaskId, Error> {
-        // SAFETY: the C caller's pointers, checked here as every add function checks them.
-        let (g, key) = unsafe { (live(self.graph)?, arg_str(self.key, "key")?) };
+        // SAFETY: the C caller's pointers, checked here as every add function checks them. A
+        // NULL key adds an anonymous entry.
+        let g = unsafe { live(self.graph)? };
+        let key = match self.key.is_null() {
+            true => None,
+            false => Some(unsafe { arg_str(self.key, "key")? }),
+        };
         if defer {
             g.change(|g| add(g, key))
         } else {
@@ -215,8 +225,14 @@ impl AddTo for Entry {
 }
 
 /// Adds the entry `key` computing `comp`. Takes `comp` (on failure too). On success, if
-/// `out_task` is not NULL, `*out_task` is the entry's handle. Fails on a NULL, empty or
-/// non-UTF-8 key, a key already defined, a bad computation (the error names the key).
+/// `out_task` is not NULL, `*out_task` is the entry's handle. Fails on an empty or non-UTF-8
+/// key, a key already defined, a bad computation (the error names the key).
+///
+/// A NULL `key` adds an *anonymous* entry, as every add function but `daskr_graph_add_alias`
+/// does: it has no key, costs no key storage or hashing, and is reached only by its handle (in
+/// computations, and by `daskr_graph_get_task` / `daskr_graph_get_tasks`). Where something must
+/// name it — an error, a callback, a trace, a graph file, another process — its name is
+/// `#<index>` (the handle's low 32 bits), with `'` appended while that is a key of the graph.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_graph_add(
     graph: *mut daskr_graph_t,
@@ -231,10 +247,13 @@ pub unsafe extern "C" fn daskr_graph_add(
             out_task,
             Comp::from_raw(comp),
             |g, key, comp| {
-                g.add(
-                    key,
-                    comp.ok_or_else(|| Error::invalid_graph(key, "computation is NULL"))?,
-                )
+                let Some(comp) = comp else {
+                    return Err(Error::invalid_graph(&label(g, key), "computation is NULL"));
+                };
+                match key {
+                    Some(key) => g.add(key, comp),
+                    None => g.add_anonymous(comp),
+                }
             },
         )
     })
@@ -242,7 +261,8 @@ pub unsafe extern "C" fn daskr_graph_add(
 
 /// Adds the task entry `key`: `func(args..., kwnames[i]=kwvalues[i]...)`. Takes every
 /// `args[i]` and `kwvalues[i]` (on failure too); `func`, `kwnames` and the arrays are
-/// borrowed. `*out_task` (if not NULL) receives the entry's handle.
+/// borrowed. `*out_task` (if not NULL) receives the entry's handle. A NULL `key` adds an
+/// anonymous task (see `daskr_graph_add`): the cheapest way to add the tasks of a big graph.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_graph_add_task(
     graph: *mut daskr_graph_t,
@@ -264,7 +284,8 @@ pub unsafe extern "C" fn daskr_graph_add_task(
     })
 }
 
-/// Adds the literal entry `key` with `value`. Takes `value` (on failure too).
+/// Adds the literal entry `key` with `value`. Takes `value` (on failure too). A NULL `key`
+/// adds an anonymous literal (see `daskr_graph_add`).
 #[no_mangle]
 pub unsafe extern "C" fn daskr_graph_add_value(
     graph: *mut daskr_graph_t,
@@ -274,10 +295,13 @@ pub unsafe extern "C" fn daskr_graph_add_value(
 ) -> *mut daskr_error_t {
     status(|| {
         add_entry(graph, key, out_task, take(value), |g, key, value| {
-            g.add_value(
-                key,
-                value.ok_or_else(|| Error::invalid_graph(key, "value is NULL"))?,
-            )
+            let Some(value) = value else {
+                return Err(Error::invalid_graph(&label(g, key), "value is NULL"));
+            };
+            match key {
+                Some(key) => g.add_value(key, value),
+                None => g.add_anonymous(Comp::value(value)),
+            }
         })
     })
 }
@@ -292,6 +316,8 @@ pub unsafe extern "C" fn daskr_graph_add_alias(
 ) -> *mut daskr_error_t {
     status(|| {
         add_entry(graph, key, out_task, target, |g, key, target| {
+            let key =
+                key.ok_or_else(|| Error::invalid_argument("an alias needs a key (key is NULL)"))?;
             let target = arg_str(target, "alias target")
                 .map_err(|e| Error::invalid_graph(key, e.message))?;
             g.add_alias(key, target)
@@ -319,7 +345,8 @@ pub unsafe extern "C" fn daskr_graph_handle(
 }
 
 /// The key behind a handle (NUL-terminated, borrowed from the graph: valid until the graph
-/// is next changed or freed), or NULL for a handle the graph did not hand out.
+/// is next changed or freed), or NULL for a handle the graph did not hand out or one of an
+/// anonymous entry (added with a NULL key: it has none).
 #[no_mangle]
 pub unsafe extern "C" fn daskr_graph_key(
     graph: *const daskr_graph_t,
@@ -330,8 +357,8 @@ pub unsafe extern "C" fn daskr_graph_key(
             return std::ptr::null();
         };
         let g = g.read();
-        match g.resolve(task) {
-            Some(id) => g.key_c(id).as_ptr().cast(),
+        match g.resolve(task).and_then(|id| g.key_c_if_named(id)) {
+            Some(key) => key.as_ptr().cast(),
             None => std::ptr::null(),
         }
     })

@@ -35,7 +35,7 @@ pub(super) fn write(
         aliases: HashMap::new(),
         plugins: Map::new(),
         base_dir,
-        key: Cell::new(""),
+        entry: Cell::new(None),
         error: RefCell::new(None),
     };
     for id in 0..graph.id_count() as u32 {
@@ -64,7 +64,7 @@ struct Writer<'g> {
     plugins: Map<String, Json>,
     base_dir: Option<PathBuf>,
     /// The entry being written, for errors.
-    key: Cell<&'g str>,
+    entry: Cell<Option<u32>>,
     /// The problem that stopped the writing (serde's error carries only text).
     error: RefCell<Option<Error>>,
 }
@@ -72,7 +72,8 @@ struct Writer<'g> {
 impl<'g> Writer<'g> {
     /// Stops the writing with `message`, an error naming the entry.
     fn fail<E: serde::ser::Error>(&self, message: impl Into<String>) -> E {
-        let e = Error::invalid_graph(self.key.get(), message);
+        let name = self.entry.get().map(|id| self.graph.key_name(id));
+        let e = Error::invalid_graph(name.as_deref().unwrap_or(""), message);
         let text = e.message.clone();
         self.error.borrow_mut().get_or_insert(e);
         E::custom(text)
@@ -187,9 +188,10 @@ impl Serialize for Entries<'_, '_> {
             if !graph.is_defined(id) {
                 continue;
             }
-            w.key.set(graph.key_name(id));
+            let name = graph.key_name(id);
+            w.entry.set(Some(id));
             m.serialize_entry(
-                graph.key_name(id),
+                &*name,
                 &ExprOut {
                     w,
                     view: graph.entry(id),
@@ -264,10 +266,10 @@ impl Serialize for ExprOut<'_, '_> {
             View::Ref(id) => {
                 let name = graph.key_name(id);
                 if graph.is_defined(id) {
-                    s.serialize_str(name)
+                    s.serialize_str(&name)
                 } else {
                     w.deeper::<S::Error>(depth)?;
-                    Single("ref", name).serialize(s)
+                    Single("ref", &*name).serialize(s)
                 }
             }
             View::List { items, len } => {

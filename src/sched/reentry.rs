@@ -78,8 +78,8 @@ pub(crate) fn check(graph: &Graph, plan: &Plan) -> Result<()> {
                          own result (a cycle through the get)"
                     ),
                 )
-                .with_key(key)
-                .with_keys(vec![key.to_string()]));
+                .with_key(key.clone())
+                .with_keys(vec![key.into_owned()]));
             }
         }
         at = frame.outer;

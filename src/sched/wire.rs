@@ -75,7 +75,7 @@ pub(crate) fn encode_partition(
     put_varint(&mut out, nkeys as u64);
     for (at, p) in inputs.iter().copied().chain(range.clone()).enumerate() {
         local.insert(plan.order[p as usize], at as u32);
-        put_str(&mut out, graph.key_name(plan.order[p as usize]));
+        put_str(&mut out, &graph.key_name(plan.order[p as usize]));
     }
     put_varint(&mut out, inputs.len() as u64);
     // Functions are listed after the tasks are encoded (the table grows as they are met), so
@@ -87,7 +87,7 @@ pub(crate) fn encode_partition(
         func_index: FxHashMap::default(),
         func_table: Vec::new(),
         body: Vec::with_capacity(32 * range.len()),
-        key: "",
+        key: "".into(),
     };
     for p in range {
         let id = plan.order[p as usize];
@@ -114,7 +114,7 @@ struct Encoder<'a> {
     func_table: Vec<u8>,
     body: Vec<u8>,
     /// The entry being encoded, for errors.
-    key: &'a str,
+    key: std::borrow::Cow<'a, str>,
 }
 
 impl Encoder<'_> {
@@ -132,7 +132,7 @@ impl Encoder<'_> {
                             self.key, e.message
                         ),
                     )
-                    .with_key(self.key)
+                    .with_key(&*self.key)
                 })?;
             }
             View::Ref(id) => {
@@ -189,7 +189,7 @@ impl Encoder<'_> {
                 put_varint(&mut self.func_table, u64::from(i));
             }
             (None, Funcs::PluginsOnly(place)) => {
-                return Err(local_function_error(self.key, func.name(), place));
+                return Err(local_function_error(&self.key, func.name(), place));
             }
         }
         let f = self.func_index.len() as u32;

@@ -235,22 +235,23 @@ static void add_errors(daskr_func_t *f) {
         daskr_error_free(e);
     }
 
-    /* Empty, NULL and non-UTF-8 keys: INVALID_ARGUMENT; whatever was passed is released. */
+    /* Empty and non-UTF-8 keys: INVALID_ARGUMENT; whatever was passed is released. (A NULL key
+     * adds an anonymous entry, see anonymous.c; only an alias needs a key.) */
     d0 = atomic_load(&tracked_destroyed);
     CHECK_ERR(daskr_graph_add_value(g, "", tracked_value(1), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
-    CHECK_ERR(daskr_graph_add_value(g, NULL, tracked_value(2), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_graph_add_value(g, "\xc0\x80", tracked_value(2), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
     CHECK_ERR(daskr_graph_add_value(g, "k\xff", tracked_value(3), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
     TAKEN(3);
     daskr_comp_t *e_args[] = {daskr_comp_value(tracked_value(4))};
     CHECK_ERR(daskr_graph_add_task(g, "", f, e_args, 1, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
     daskr_comp_t *n_args[] = {daskr_comp_value(tracked_value(5))};
-    CHECK_ERR(daskr_graph_add_task(g, NULL, f, n_args, 1, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_graph_add_task(g, "\xfe", f, n_args, 1, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
     daskr_comp_t *u_args[] = {daskr_comp_value(tracked_value(6))};
     CHECK_ERR(daskr_graph_add_task(g, "\xc3\x28", f, u_args, 1, NULL, NULL, 0, NULL), DASKR_ERROR_INVALID_ARGUMENT,
               NULL);
     TAKEN(6);
     CHECK_ERR(daskr_graph_add(g, "", daskr_comp_value(tracked_value(7)), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
-    CHECK_ERR(daskr_graph_add(g, NULL, daskr_comp_value(tracked_value(8)), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_graph_add(g, "\xed\xa0\x80", daskr_comp_value(tracked_value(8)), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
     CHECK_ERR(daskr_graph_add(g, "\x80", daskr_comp_value(tracked_value(9)), NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
     TAKEN(9);
     CHECK_ERR(daskr_graph_add_alias(g, "", "a", NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);

@@ -313,7 +313,7 @@ impl<'t> Builder<'t> {
                 kwargs,
             } if kwargs.is_empty() => {
                 let func = &self.funcs[func as usize];
-                self.graph.add_task_simple(key, func, &mut args)
+                self.graph.add_task_simple(Some(key), func, &mut args)
             }
             Entry::Task { func, args, kwargs } => {
                 let func = self.funcs[func as usize].clone();

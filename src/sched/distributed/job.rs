@@ -28,7 +28,7 @@ pub(crate) fn check_plugins_only(graph: &Graph, plan: &Plan) -> Result<()> {
     match plan.first_local_function(graph) {
         None => Ok(()),
         Some((id, func)) => Err(crate::sched::wire::local_function_error(
-            graph.key_name(id),
+            &graph.key_name(id),
             graph.func(func).name(),
             ON_DASK,
         )),
@@ -46,10 +46,10 @@ pub(crate) fn encode(graph: &Graph, plan: &Plan, parts: &Partitions) -> Result<V
     for i in 0..parts.len() {
         part.clear();
         let range = parts.range(i);
-        put_str(&mut part, graph.key_name(plan.order[range.start as usize]));
+        put_str(&mut part, &graph.key_name(plan.order[range.start as usize]));
         put_str(
             &mut part,
-            graph.key_name(plan.order[range.end as usize - 1]),
+            &graph.key_name(plan.order[range.end as usize - 1]),
         );
         let computed = range
             .clone()

@@ -217,7 +217,8 @@ fn partition_done(
             if graph.is_literal(id) {
                 continue;
             }
-            let key = KeyRef::from_c(graph.key_c(id));
+            let name = graph.key_c(id);
+            let key = KeyRef::from_c(&name);
             cb.pretask(key, 0);
             cb.posttask(key, true, 0);
         }

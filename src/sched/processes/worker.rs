@@ -502,11 +502,11 @@ fn run_positions(
                 )
             })?;
             if mode & OUTPUT_RETURN != 0 {
-                returned.push(wire::encode_outputs(&[key], std::slice::from_ref(v))?.remove(0));
+                returned.push(wire::encode_outputs(&[&key], std::slice::from_ref(v))?.remove(0));
             } else if !encodable(v) {
                 // Whether it may cross is decided now, not when another worker asks for it:
                 // the same error wherever the partitions reading it run.
-                wire::encode_outputs(&[key], std::slice::from_ref(v))?;
+                wire::encode_outputs(&[&key], std::slice::from_ref(v))?;
             }
             if mode & OUTPUT_HOLD != 0 {
                 held.in_run.insert(p);

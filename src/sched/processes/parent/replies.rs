@@ -146,7 +146,8 @@ impl Sched<'_> {
         if self.graph.is_literal(id) {
             return;
         }
-        let key = KeyRef::from_c(self.graph.key_c(id));
+        let name = self.graph.key_c(id);
+        let key = KeyRef::from_c(&name);
         cb.pretask(key, w);
         cb.posttask(key, ok, w);
     }
