@@ -891,6 +891,7 @@ fn ten_million_entry_graph_file_runs() {
     }
     let file_bytes = std::fs::metadata(&path).unwrap().len();
     let out_path = dir.join("out.json");
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below
     let child = Command::new(env!("CARGO_BIN_EXE_daskr"))
         .arg("run")
         .arg(&path)
