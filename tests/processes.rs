@@ -1002,12 +1002,16 @@ fn a_worker_that_died_before_its_fetch_was_sent_is_noticed() {
         dir: dir.clone(),
         killed: Default::default(),
     }));
+    // One retry: should the plan ever order `h` after `a1` and `a2`, the dead worker would
+    // hold two of `y`'s inputs and be given `y` itself — a death on a run, not a fetch, which
+    // is a failure without a retry.
     let opts = Options {
         callbacks: Some(cb),
+        retries: 1,
         ..procs(2)
     };
-    // The lost `h` is made again (its worker died between tasks, which is not a task's
-    // failure), so the get gives the right result.
+    // The lost `h` is made again (its worker died between tasks), so the get gives the
+    // right result.
     let (done, result) = std::sync::mpsc::channel();
     std::thread::spawn(move || done.send(g.get_key("y", &opts)));
     // A hang fails the test rather than leaving the run stuck (no timing is asserted: the
