@@ -186,7 +186,9 @@ uninstall:
 
 # Installs into a temporary prefix and builds, against it only, a C and a C++ consumer
 # (tests/cpp/install) both ways, CMake find_package(daskr) and pkg-config, and a Go consumer
-# (tests/cpp/install/go: the Go package, whose `#cgo pkg-config: daskr` finds the prefix) that
+# (tests/cpp/install/go: the Go package, whose `#cgo pkg-config: daskr` finds the prefix; built
+# with a Go build cache of its own: the cache does not notice pkg-config answering otherwise,
+# golang/go#24544, and would hand the checkout's builds the prefix's flags, or this the checkout's) that
 # also runs the example plugin under the processes scheduler, whose workers must be the
 # installed daskr command. Each must load the installed library by its SONAME; then
 # uninstall must leave the prefix without a file.
@@ -208,7 +210,8 @@ test-install: lib bin
 	$(CC) -std=c11 -Wall -Werror tests/cpp/install/consumer.c $$flags -o $$tmp/consumer_c_pc; \
 	$(CXX) -std=c++17 -Wall -Werror tests/cpp/install/consumer.cpp $$flags -o $$tmp/consumer_cpp_pc; \
 	echo "== Go: #cgo pkg-config: daskr, from <prefix>/lib/pkgconfig only"; \
-	(cd tests/cpp/install/go && PKG_CONFIG_PATH=$$prefix/lib/pkgconfig $(GO) build -o $$tmp/consumer_go .); \
+	(cd tests/cpp/install/go && PKG_CONFIG_PATH=$$prefix/lib/pkgconfig GOCACHE=$$tmp/gocache \
+	  $(GO) build -o $$tmp/consumer_go .); \
 	$(CC) -std=c11 -shared -fPIC -I$$prefix/include -Iexamples examples/plugins/example.c -o $$tmp/libexample.so; \
 	for exe in $$tmp/cmake/consumer_c $$tmp/cmake/consumer_cpp $$tmp/consumer_c_pc $$tmp/consumer_cpp_pc $$tmp/consumer_go; do \
 	  readelf -d $$exe | grep -q "NEEDED.*\[$(SONAME)\]" || { echo "$$exe does not ask for $(SONAME)"; readelf -d $$exe; exit 1; }; \
