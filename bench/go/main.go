@@ -5,7 +5,8 @@
 //
 //	daskr_go [--json] [--rounds R] [--spin-iters K] [--calibrate] [N] [threads] [shape...]
 //
-// The sink reads its list argument's length with Call.Len, as the C runner does. Build: cd bench/go && go build -o ../../target/bench/daskr_go .
+// The sink reads its list argument's length with Call.Len, as the C runner does. Build: cd bench/go &&
+// PKG_CONFIG_PATH=$PWD/../../target/release/pkgconfig go build -o ../../target/bench/daskr_go .
 // (after `cargo build --release --lib`).
 package main
 

@@ -73,9 +73,9 @@ func (f *Func) Close() {
 }
 
 //export daskrGoCall
-func daskrGoCall(call *C.daskr_call_t, h C.uintptr_t) {
+func daskrGoCall(call *C.daskr_call_t, h C.uintptr_t, cancel C.uintptr_t) {
 	c := &Call{c: call}
-	get := runningGet(call)
+	get := runningGet(uintptr(cancel))
 	defer func() {
 		if r := recover(); r != nil {
 			c.fail(fmt.Sprintf("panic: %v", r))

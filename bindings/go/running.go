@@ -16,7 +16,7 @@ import (
 // returned, by key, so the Get's error can wrap the task's own.
 //
 // Each Get has its own daskr cancel switch, and a task finds it through its call
-// (daskr_call_cancel): that is how a task function shared by concurrent Gets (of one graph
+// (daskr_call_cancel, in the C trampoline): that is how a task function shared by concurrent Gets (of one graph
 // or several) tells which Get it runs for. The switch's address keys the registry.
 type running struct {
 	ctx    context.Context
@@ -40,14 +40,14 @@ func (r *running) end(cancel *C.daskr_cancel_t) {
 	r.cancel()
 }
 
-// runningGet is the Get the task behind call runs for; nil for a get this package did not
-// start (a Go function run by a C or C++ caller's get).
-func runningGet(call *C.daskr_call_t) *running {
-	c := C.daskr_call_cancel(call)
-	if c == nil {
+// runningGet is the Get whose cancel switch is at address cancel (what daskr_call_cancel gave
+// the task); nil for none, or for a get this package did not start (a Go function run by a C
+// or C++ caller's get).
+func runningGet(cancel uintptr) *running {
+	if cancel == 0 {
 		return nil
 	}
-	r, _ := runningGets.Load(uintptr(unsafe.Pointer(c)))
+	r, _ := runningGets.Load(cancel)
 	get, _ := r.(*running)
 	return get
 }
