@@ -580,6 +580,7 @@ void daskr_cancel_reset(const daskr_cancel_t *cancel);
 void daskr_cancel_free(daskr_cancel_t *cancel);
 
 /**
+ * Draws the part of `graph` that `keys` (a key or a nested list of keys, borrowed) need
  * to `path`: Graphviz DOT, or SVG when `path` ends in ".svg" (rendered by Graphviz's `dot`;
  * a clear error if it is not installed). Tasks are boxes labelled with key and function,
  * edges run from an input to its consumer, requested keys have a double border. If
