@@ -32,7 +32,7 @@ use super::sleep::Sleep;
 use super::{pool, reentry};
 use crate::error::{Error, ErrorKind};
 use crate::func::panic_message;
-use crate::run::{count_down, Run, Scratch};
+use crate::run::{count_down, CancelToken, Run, Scratch};
 
 const NONE: u32 = u32::MAX;
 
@@ -112,6 +112,8 @@ impl Queue {
 
 struct Shared<'r, 'g> {
     run: &'r Run<'g>,
+    /// The get's cancel switch, noted in each worker's frame for its tasks to read.
+    cancel: Option<&'r CancelToken>,
     pending: Vec<AtomicU32>,
     initial: &'r [u32],
     cursor: CachePadded<AtomicUsize>,
@@ -128,8 +130,9 @@ struct Shared<'r, 'g> {
     idle: AtomicUsize,
 }
 
-/// Runs the plan on `workers` threads (the caller included).
-pub(crate) fn run(run: &Run<'_>, workers: usize) {
+/// Runs the plan on `workers` threads (the caller included; `cancel`: the get's cancel
+/// switch, which its tasks can read).
+pub(crate) fn run(run: &Run<'_>, workers: usize, cancel: Option<&CancelToken>) {
     let plan = run.plan;
     let n = plan.len();
     if n == 0 {
@@ -141,6 +144,7 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) {
     let initial = &plan.initial;
     let shared = Shared {
         run,
+        cancel,
         pending,
         initial,
         cursor: CachePadded::new(AtomicUsize::new(0)),
@@ -247,7 +251,7 @@ impl Shared<'_, '_> {
     }
 
     fn work(&self, w: usize) {
-        reentry::with_frame(self.run.graph, self.run.plan, |frame| {
+        reentry::with_frame(self.run.graph, self.run.plan, self.cancel, |frame| {
             self.work_in(w, frame)
         });
     }
