@@ -544,6 +544,7 @@ public:
     explicit Call(daskr_call_t *c) : c_(c) {}
 
     daskr_call_t *raw() const noexcept { return c_; }
+    /// The entry's key; empty for an anonymous entry.
     std::string_view key() const {
         const char *k = daskr_call_key(c_);
         return k ? std::string_view(k) : std::string_view();
@@ -1267,6 +1268,30 @@ public:
         Func fn(key, std::forward<F>(f));
         return add_task(key, fn, std::move(args), std::move(kwargs));
     }
+    /// Adds an anonymous entry computing `comp`: it has no key and is reached only by its
+    /// handle (in computations, and by get_task / get_tasks). Errors and callbacks name it
+    /// `#<index>` (see daskr_graph_add). The cheapest way to add the entries of a big graph.
+    Task add_anonymous(Comp comp) {
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add(g_.get(), nullptr, comp.release(), &t));
+        return Task{t};
+    }
+    /// Adds an anonymous literal entry.
+    template <class T> Task add_anonymous_value(T &&value) {
+        Value v = to_value(std::forward<T>(value));
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add_value(g_.get(), nullptr, v.release(), &t));
+        return Task{t};
+    }
+    /// Adds an anonymous task entry: f(args..., kwargs...).
+    Task add_anonymous_task(const Func &f, Args args = {}, Kwargs kwargs = {}) {
+        auto a = args.release();
+        auto k = kwargs.release();
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add_task(g_.get(), nullptr, f.raw(), a.data(), a.size(), k.names.data(),
+                                           k.values.data(), k.values.size(), &t));
+        return Task{t};
+    }
     /// Adds the alias `key` for `target`.
     Task add_alias(const std::string &key, const std::string &target) {
         daskr_task_t t = 0;
@@ -1279,10 +1304,13 @@ public:
         detail::check(daskr_graph_handle(g_.get(), key.c_str(), &t));
         return Task{t};
     }
-    /// The key behind a handle; throws for a handle this graph did not hand out.
+    /// The key behind a handle; throws for a handle this graph did not hand out, or one of an
+    /// anonymous entry (which has no key).
     std::string key(Task t) const {
         const char *k = daskr_graph_key(g_.get(), t.id);
-        if (!k) throw Error(DASKR_ERROR_INVALID_ARGUMENT, "unknown task handle " + std::to_string(t.id));
+        if (!k)
+            throw Error(DASKR_ERROR_INVALID_ARGUMENT,
+                        "task handle " + std::to_string(t.id) + " has no key here (another graph's, or anonymous)");
         return k;
     }
     size_t size() const noexcept { return daskr_graph_len(g_.get()); }
@@ -1292,6 +1320,32 @@ public:
     /// Throws Error on failure (every held result has been released by then).
     Value get(const Keys &keys, const Options &options = {}) const {
         Value request = keys.to_value();
+        return run_get(options, [&](const daskr_get_options_t *o, daskr_value_t **out) {
+            return daskr_graph_get(g_.get(), request.raw(), o, out);
+        });
+    }
+    /// Computes the entry behind `task` (keyed or anonymous) and returns its result.
+    Value get_task(Task task, const Options &options = {}) const {
+        return run_get(options, [&](const daskr_get_options_t *o, daskr_value_t **out) {
+            return daskr_graph_get_task(g_.get(), task.id, o, out);
+        });
+    }
+    /// Computes the entries behind `tasks` and returns the list of their results, in order.
+    Value get_tasks(const std::vector<Task> &tasks, const Options &options = {}) const {
+        std::vector<daskr_task_t> ids;
+        ids.reserve(tasks.size());
+        for (Task t : tasks) ids.push_back(t.id);
+        return run_get(options, [&](const daskr_get_options_t *o, daskr_value_t **out) {
+            return daskr_graph_get_tasks(g_.get(), ids.data(), ids.size(), o, out);
+        });
+    }
+
+    const daskr_graph_t *raw() const noexcept { return g_.get(); }
+    daskr_graph_t *raw() noexcept { return g_.get(); }
+
+private:
+    /// A get with `options`: `request(o, out)` is the C call asking for what is wanted.
+    template <class Request> Value run_get(const Options &options, Request request) const {
         daskr_get_options_t o;
         daskr_get_options_init(&o, sizeof o);
         o.scheduler = static_cast<daskr_scheduler_t>(options.scheduler);
@@ -1314,7 +1368,7 @@ public:
             o.callbacks = &cb;
         }
         daskr_value_t *out = nullptr;
-        daskr_error_t *e = daskr_graph_get(g_.get(), request.raw(), &o, &out);
+        daskr_error_t *e = request(&o, &out);
         if (e) {
             if (state.error) daskr_error_free(e); // the callback's exception says more
             else throw Error::take(e);
@@ -1324,9 +1378,7 @@ public:
         return result;
     }
 
-    const daskr_graph_t *raw() const noexcept { return g_.get(); }
-    daskr_graph_t *raw() noexcept { return g_.get(); }
-
+public:
     // ----- graph files (docs/graph-format.md) and pictures -----
 
     struct File;

@@ -90,4 +90,12 @@ func daskrGoDeleteHandle(h C.uintptr_t) {
 // cString is a C copy of s; free it with C.free.
 func cString(s string) *C.char { return C.CString(s) }
 
+// cKey is an entry's key for C: nil for "", which adds an anonymous entry (see Graph.Add).
+func cKey(key string) *C.char {
+	if key == "" {
+		return nil
+	}
+	return C.CString(key)
+}
+
 func free(p *C.char) { C.free(unsafe.Pointer(p)) }

@@ -458,9 +458,6 @@ func TestGraphErrors(t *testing.T) {
 	if e := asError(t, err); e.Key != "fine" {
 		t.Fatalf("%+v", e)
 	}
-	if _, err := g.AddValue("", 1); err == nil {
-		t.Fatal("empty key accepted")
-	}
 	if _, err := g.AddValue("bad\xff", 1); err == nil {
 		t.Fatal("invalid UTF-8 key accepted")
 	}
@@ -824,5 +821,61 @@ func TestProfileRecordsEachEntry(t *testing.T) {
 	var e *daskr.Error
 	if err := p.WriteTrace("/nonexistent-dir/trace.json"); !errors.As(err, &e) {
 		t.Fatalf("want a *daskr.Error, got %v", err)
+	}
+}
+
+// An empty key adds an anonymous entry: no key, reached by handle; a keyed entry over
+// anonymous ones is asked for by key; a failing anonymous task is named by its index.
+func TestAnonymousEntries(t *testing.T) {
+	ctx := context.Background()
+	g := daskr.NewGraph()
+	defer g.Close()
+	inc, err := daskr.NewFunc("inc", func(_ context.Context, c *daskr.Call) (any, error) {
+		x, err := c.Int(0)
+		return x + 1, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inc.Close()
+	prev, err := g.AddValue("", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if prev, err = g.AddTask("", inc, []any{prev}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := g.Key(prev); ok {
+		t.Fatal("an anonymous entry has a key")
+	}
+	if _, err := g.Add("last", []any{prev, prev}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []daskr.Scheduler{daskr.Sync, daskr.Threads} { // (Go functions run in this process only)
+		got, err := g.GetWith(ctx, &daskr.Options{Scheduler: s}, "last")
+		if err != nil || !reflect.DeepEqual(got, []any{int64(100), int64(100)}) {
+			t.Fatalf("%v: %v, %v", s, got, err)
+		}
+	}
+	if g.Len() != 102 {
+		t.Fatalf("Len %d", g.Len())
+	}
+	boom, err := daskr.NewFunc("boom", func(context.Context, *daskr.Call) (any, error) { return nil, errors.New("boom") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer boom.Close()
+	bad, err := g.AddTask("", boom, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Add("bad", bad); err != nil {
+		t.Fatal(err)
+	}
+	_, err = g.Get(ctx, "bad")
+	if e := asError(t, err); e.Kind != daskr.TaskFailed || e.Key != fmt.Sprintf("#%d", uint32(bad)) {
+		t.Fatalf("%+v", e)
 	}
 }

@@ -191,6 +191,11 @@ func ptrOrNil[T any](s []T) *T {
 
 // Add adds the entry key computing comp: a Ref (an alias), a TaskHandle, an Inline task, a
 // slice (a list computation, whose items may be references), or a literal.
+//
+// An empty key adds an anonymous entry, as in AddValue and AddTask: it has no key (no key is
+// stored or hashed: the cheapest way to add the many entries of a big graph), and is reached
+// by its handle, from other entries' computations — a keyed entry over anonymous ones is
+// asked for by Get as usual. Errors and callbacks name it "#<index>".
 func (g *Graph) Add(key string, computation any) (TaskHandle, error) {
 	var t C.daskr_task_t
 	err := g.with(func(cg *C.daskr_graph_t) error {
@@ -198,7 +203,7 @@ func (g *Graph) Add(key string, computation any) (TaskHandle, error) {
 		if err != nil {
 			return err
 		}
-		ck := cString(key)
+		ck := cKey(key)
 		defer free(ck)
 		return takeError(C.daskr_graph_add(cg, ck, c, &t))
 	})
@@ -218,7 +223,7 @@ func (g *Graph) AddValue(key string, value any) (TaskHandle, error) {
 		if err != nil {
 			return err
 		}
-		ck := cString(key)
+		ck := cKey(key)
 		defer free(ck)
 		return takeError(C.daskr_graph_add_value(cg, ck, v, &t))
 	})
@@ -226,7 +231,8 @@ func (g *Graph) AddValue(key string, value any) (TaskHandle, error) {
 }
 
 // AddTask adds the task entry key: f(args..., kwargs...). Arguments are computations (see
-// Add): use Ref("k") or a TaskHandle to pass another entry's value.
+// Add): use Ref("k") or a TaskHandle to pass another entry's value. An empty key adds an
+// anonymous task (see Add).
 func (g *Graph) AddTask(key string, f *Func, args []any, kw Kwargs) (TaskHandle, error) {
 	var t C.daskr_task_t
 	err := g.with(func(cg *C.daskr_graph_t) error {
@@ -243,7 +249,7 @@ func (g *Graph) AddTask(key string, f *Func, args []any, kw Kwargs) (TaskHandle,
 			return fmt.Errorf("AddTask(%q): %w", key, err)
 		}
 		defer k.free()
-		ck := cString(key)
+		ck := cKey(key)
 		defer free(ck)
 		err = takeError(C.daskr_graph_add_task(cg, ck, f.f, ptrOrNil(a), C.size_t(len(a)),
 			ptrOrNil(k.names), ptrOrNil(k.values), C.size_t(len(k.values)), &t))
@@ -276,7 +282,8 @@ func (g *Graph) Handle(key string) (TaskHandle, error) {
 	return TaskHandle(t), err
 }
 
-// Key is the key behind a handle, and whether the graph handed that handle out.
+// Key is the key behind a handle, and whether there is one (false for a handle the graph did
+// not hand out, or of an anonymous entry).
 func (g *Graph) Key(t TaskHandle) (string, bool) {
 	var key string
 	var ok bool

@@ -90,6 +90,34 @@ TEST(Basics, IncrementLikeTheReadme) {
     EXPECT_EQ(g.key(x), "x");
 }
 
+TEST(Basics, AnonymousEntriesAreReachedByHandle) {
+    Graph g;
+    daskr::Task prev = g.add_anonymous_value(0);
+    for (int i = 0; i < 100; i++) prev = g.add_anonymous_task(inc_func(), {prev});
+    daskr::Task keyless = g.add_anonymous_task(Func("keyless", [](Call &c) { return c.key().empty(); }));
+    daskr::Task both = g.add_anonymous(daskr::list({prev, daskr::ref("named")}));
+    g.add_task("named", inc_func(), {prev});
+    for (auto s : {daskr::Scheduler::Sync, daskr::Scheduler::Threads, daskr::Scheduler::Processes}) {
+        daskr::Options o;
+        o.scheduler = s;
+        EXPECT_EQ(g.get_task(prev, o).as<int64_t>(), 100);
+        Value all = g.get_tasks({both, keyless, prev}, o);
+        ASSERT_EQ(all.view().size(), 3u);
+        EXPECT_EQ(all.view()[0][0].as<int64_t>(), 100);
+        EXPECT_EQ(all.view()[0][1].as<int64_t>(), 101);
+        EXPECT_EQ(all.view()[1].as<bool>(), true);
+        EXPECT_EQ(g.get("named", o).as<int64_t>(), 101);
+    }
+    EXPECT_EQ(g.size(), 104u);
+    Error e = expect_error([&] { (void)g.key(prev); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    // A failing anonymous task is named by its index.
+    daskr::Task bad = g.add_anonymous_task(Func("bad", [](Call &) -> int64_t { throw std::runtime_error("nope"); }));
+    e = expect_error([&] { (void)g.get_task(bad, sync_options()); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_TASK_FAILED);
+    EXPECT_EQ(e.key(), "#" + std::to_string(static_cast<uint32_t>(bad.id)));
+}
+
 TEST(Basics, SchedulersComeFromTheLibrary) {
     const char *names[] = {"threads", "sync", "processes", "distributed"};
     ASSERT_EQ(daskr::scheduler_count(), 4u);
