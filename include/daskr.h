@@ -137,6 +137,12 @@ typedef enum {
    * A bug inside daskr (a caught panic).
    */
   DASKR_ERROR_INTERNAL = 12,
+  /**
+   * A file could not be read or written (missing, permission denied, a directory): the
+   * message names the path and the reason. Added in ABI 2.1; a caller built against an
+   * older header sees a number it has no name for.
+   */
+  DASKR_ERROR_IO = 13,
 } daskr_error_kind_t;
 
 /**

@@ -49,11 +49,13 @@ pub struct Options<'a> {
     /// Threads for `threads` (the caller included), worker processes for `processes`; 0 means
     /// the available cores.
     pub num_workers: usize,
-    /// `processes`: how many times a task whose worker died is run again on a fresh worker
-    /// before the get fails with `worker_died` (0: never).
+    /// Every scheduler (as Dask's `retries=`): how many more times a task that fails is run
+    /// before the get fails with its error (0: never). Under `processes` a task whose worker
+    /// died (or was killed for its timeout) is run again on a fresh worker as well; under
+    /// `distributed` Dask reruns the failed task's partition.
     pub retries: u32,
     /// `processes`: a task running longer than this has its worker killed and fails with
-    /// `worker_died` (None: no limit).
+    /// `worker_died` (None: no limit). Refused by the others (`unsupported`).
     pub task_timeout: Option<Duration>,
     /// `distributed`: the Dask scheduler's address, `tcp://host:port`.
     pub address: Option<&'a str>,
@@ -71,33 +73,47 @@ impl<'a> Options<'a> {
             cancel: self.cancel,
             progress: self.progress,
             measure_memory: self.measure_memory,
+            retries: self.retries,
         }
     }
 }
 
 impl Options<'_> {
-    /// Why these options cannot run on their scheduler: `retries` and `task_timeout` need a
-    /// worker that can be killed and replaced (`processes`); under `sync` and `threads` a task
-    /// runs on a thread of the caller, which nothing can stop, so the option would be silently
-    /// ignored — and a runaway task the caller meant to bound would hang the get forever.
-    /// `names` are the option names the caller knows (`retries`, `task_timeout` here; the C
-    /// and command-line surfaces pass their own).
+    /// Why these options cannot run on their scheduler: an option only some schedulers read
+    /// that is set for one that does not (`sched::SCHEDULERS`), which would otherwise be
+    /// silently ignored. `task_timeout` needs a worker that can be killed: under `sync` and
+    /// `threads` a task runs on a thread of the caller, which nothing can stop, and a Dask
+    /// worker is not daskr's to kill — and a runaway task the caller meant to bound would hang
+    /// the get forever. `names` are the option names the caller knows (`retries`,
+    /// `task_timeout` here; the C and command-line surfaces pass their own).
     pub fn unsupported(&self, names: [&str; 2]) -> Option<Error> {
-        if !matches!(self.scheduler, Scheduler::Sync | Scheduler::Threads) {
-            return None;
-        }
-        let what = if self.retries > 0 {
-            names[0]
-        } else if self.task_timeout.is_some() {
-            names[1]
+        let s = self.scheduler;
+        let (what, option) = if self.retries > 0 && !s.reads("retries") {
+            (names[0], "retries")
+        } else if self.task_timeout.is_some() && !s.reads("task_timeout") {
+            (names[1], "task_timeout")
         } else {
             return None;
         };
+        let why = match s {
+            Scheduler::Sync | Scheduler::Threads => {
+                "its tasks run on the caller's threads, which cannot be stopped or replaced"
+            }
+            Scheduler::Distributed => {
+                "its tasks run in Dask's worker processes, which daskr does not control"
+            }
+            Scheduler::Processes => "it does not read it",
+        };
+        let readers: Vec<&str> = crate::sched::SCHEDULERS
+            .iter()
+            .filter(|r| r.options.contains(&option))
+            .map(|r| r.name)
+            .collect();
         Some(Error::invalid_argument(format!(
-            "{what} is set, but the {} scheduler cannot honour it: its tasks run on the \
-             caller's threads, which cannot be stopped or replaced; use the processes \
-             scheduler, or leave {what} unset",
-            self.scheduler.name()
+            "{what} is set, but the {} scheduler cannot honour it: {why}; use the {} scheduler, \
+             or leave {what} unset",
+            s.name(),
+            readers.join(" or ")
         )))
     }
 }

@@ -53,14 +53,14 @@ pub static SCHEDULERS: [SchedulerInfo; 4] = [
         scheduler: Scheduler::Threads,
         name: "threads",
         summary: "A native thread pool",
-        options: &["num_workers"],
+        options: &["num_workers", "retries"],
         get: local::get,
     },
     SchedulerInfo {
         scheduler: Scheduler::Sync,
         name: "sync",
         summary: "The calling thread alone, in priority order: deterministic",
-        options: &[],
+        options: &["retries"],
         get: local::get,
     },
     SchedulerInfo {
@@ -76,7 +76,7 @@ pub static SCHEDULERS: [SchedulerInfo; 4] = [
         scheduler: Scheduler::Distributed,
         name: "distributed",
         summary: "A Dask cluster (the address option)",
-        options: &["address"],
+        options: &["address", "retries"],
         get: |graph, plan, keys, options, stats, _| {
             distributed::get(graph, plan, keys, options, stats)
         },
