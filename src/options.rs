@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use crate::error::Error;
 use crate::profile::Profiler;
 use crate::run::{Callbacks, CancelToken, Progress, Watch};
 
@@ -75,46 +74,6 @@ impl<'a> Options<'a> {
             measure_memory: self.measure_memory,
             retries: self.retries,
         }
-    }
-}
-
-impl Options<'_> {
-    /// Why these options cannot run on their scheduler: an option only some schedulers read
-    /// that is set for one that does not (`sched::SCHEDULERS`), which would otherwise be
-    /// silently ignored. `task_timeout` needs a worker that can be killed: under `sync` and
-    /// `threads` a task runs on a thread of the caller, which nothing can stop, and a Dask
-    /// worker is not daskr's to kill — and a runaway task the caller meant to bound would hang
-    /// the get forever. `names` are the option names the caller knows (`retries`,
-    /// `task_timeout` here; the C and command-line surfaces pass their own).
-    pub fn unsupported(&self, names: [&str; 2]) -> Option<Error> {
-        let s = self.scheduler;
-        let (what, option) = if self.retries > 0 && !s.reads("retries") {
-            (names[0], "retries")
-        } else if self.task_timeout.is_some() && !s.reads("task_timeout") {
-            (names[1], "task_timeout")
-        } else {
-            return None;
-        };
-        let why = match s {
-            Scheduler::Sync | Scheduler::Threads => {
-                "its tasks run on the caller's threads, which cannot be stopped or replaced"
-            }
-            Scheduler::Distributed => {
-                "its tasks run in Dask's worker processes, which daskr does not control"
-            }
-            Scheduler::Processes => "it does not read it",
-        };
-        let readers: Vec<&str> = crate::sched::SCHEDULERS
-            .iter()
-            .filter(|r| r.options.contains(&option))
-            .map(|r| r.name)
-            .collect();
-        Some(Error::invalid_argument(format!(
-            "{what} is set, but the {} scheduler cannot honour it: {why}; use the {} scheduler, \
-             or leave {what} unset",
-            s.name(),
-            readers.join(" or ")
-        )))
     }
 }
 

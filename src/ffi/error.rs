@@ -30,7 +30,7 @@ pub enum daskr_error_kind_t {
     DASKR_ERROR_WORKER_DIED = 8,
     /// A bad argument to a function: NULL, invalid UTF-8, a freed graph, a task handle of
     /// another graph (`key`: the entry being added), an option out of range or that the
-    /// scheduler cannot honour (a timeout or retries under sync or threads).
+    /// scheduler cannot honour (a task timeout under sync, threads or distributed).
     DASKR_ERROR_INVALID_ARGUMENT = 9,
     /// The graph was changed during a get on it, or by two threads at once.
     DASKR_ERROR_GRAPH_IN_USE = 10,
