@@ -155,7 +155,7 @@ pipeline-cpp: target/examples/pipeline-cpp
 pipeline-go: lib
 	cd bindings/go && $(GO_IN_TREE) $(GO) run ./examples/pipeline
 
-# The shared library's names (README "Installing"): the SONAME carries the C ABI version
+# The shared library's names (docs/install.md): the SONAME carries the C ABI version
 # (DASKR_ABI_VERSION, which changes exactly when the C ABI breaks), the real file adds the
 # release: libdaskr.so.2.0.1.0 <- libdaskr.so.2 (SONAME) <- libdaskr.so (for -ldaskr).
 ABI := $(shell sed -n 's/^pub const DASKR_ABI_VERSION: u32 = \([0-9]*\);$$/\1/p' src/abi.rs)
@@ -237,7 +237,7 @@ test-install: lib bin
 	echo "test-install: OK"
 
 # ---- Benchmarks: bench/compare.py builds the runners, runs every system on the same shapes,
-# writes target/bench/compare.json and prints the ratios (README "Benchmarks"). Taskflow's
+# writes target/bench/compare.json and prints the ratios (docs/performance.md). Taskflow's
 # headers are not in the repository: DASKR_TASKFLOW_DIR (from the environment or
 # `make bench DASKR_TASKFLOW_DIR=...`) says where they are, else ../shared/anchors/taskflow
 # next to the checkout; without them the Taskflow row is skipped with a note.

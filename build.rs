@@ -22,7 +22,7 @@ fn main() {
 
 /// The C ABI version (`DASKR_ABI_VERSION` in src/abi.rs, the number plugins are checked
 /// against) is the SONAME's number: it changes exactly when the C ABI breaks. The file that
-/// carries it is libdaskr.so.<abi>.<crate version> (README, "Installing and versions").
+/// carries it is libdaskr.so.<abi>.<crate version> (docs/install.md).
 fn soname() {
     println!("cargo:rerun-if-changed=src/abi.rs");
     let abi = std::fs::read_to_string("src/abi.rs").expect("src/abi.rs is readable");

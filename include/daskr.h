@@ -127,7 +127,7 @@ typedef enum {
   /**
    * A bad argument to a function: NULL, invalid UTF-8, a freed graph, a task handle of
    * another graph (`key`: the entry being added), an option out of range or that the
-   * scheduler cannot honour (a timeout or retries under sync or threads).
+   * scheduler cannot honour (a task timeout under sync, threads or distributed).
    */
   DASKR_ERROR_INVALID_ARGUMENT = 9,
   /**
@@ -142,6 +142,12 @@ typedef enum {
    * A bug inside daskr (a caught panic).
    */
   DASKR_ERROR_INTERNAL = 12,
+  /**
+   * A file could not be read or written (missing, permission denied, a directory): the
+   * message names the path and the reason. Added in ABI 2.1; a caller built against an
+   * older header sees a number it has no name for.
+   */
+  DASKR_ERROR_IO = 13,
 } daskr_error_kind_t;
 
 /**
@@ -337,13 +343,16 @@ typedef struct {
    */
   const daskr_progress_t *progress;
   /**
-   * Processes: how many times a task whose worker died is run again on a fresh worker
-   * before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+   * Every scheduler (as Dask's `retries=`): how many more times a task that fails is run
+   * before the get fails with its error. Processes: a task whose worker died is also run
+   * again, on a fresh worker; distributed: Dask reruns the failed task's partition.
+   * Default 0.
    */
   uint32_t retries;
   /**
    * Processes: a task running longer than this many seconds has its worker killed and
-   * fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit.
+   * fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit; refused
+   * (`DASKR_ERROR_INVALID_ARGUMENT`) by the other schedulers, which cannot stop a task.
    */
   double task_timeout_s;
   /**
@@ -1043,7 +1052,8 @@ daskr_error_t *daskr_scheduler_from_name(const char *name, daskr_scheduler_t *ou
 /**
  * Whether the scheduler of value `scheduler` reads the `daskr_get_options_t` field named
  * `option` among those only some schedulers read (`num_workers`, `retries`,
- * `task_timeout_s`, `address`); the others ignore it. False for an unknown scheduler or field.
+ * `task_timeout_s`, `address`); the others ignore it (`task_timeout_s` they refuse). False for
+ * an unknown scheduler or field.
  */
 bool daskr_scheduler_reads(uint32_t scheduler, const char *option);
 

@@ -72,9 +72,7 @@ pub fn to_dot(graph: &Graph, keys: &Value, style: DotStyle<'_>) -> Result<String
 
 /// Writes DOT text to `path`; a path ending in `.svg` is rendered with Graphviz's `dot`.
 pub fn write(path: &Path, dot: &str) -> Result<()> {
-    let io = |e: std::io::Error| {
-        Error::invalid_argument(format!("cannot write '{}': {e}", path.display()))
-    };
+    let io = |e: std::io::Error| Error::io("cannot write", path, &e);
     if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("svg"))

@@ -34,6 +34,10 @@ pub enum ErrorKind {
     TypeMismatch,
     /// An internal failure (a bug): a caught panic inside daskr itself.
     Internal,
+    /// A file could not be read or written: missing, permission denied, a directory where a
+    /// file was expected (the message names the path and the system's reason). Its own kind so
+    /// a caller can tell "fix the path" from "fix the graph" (`invalid_graph`).
+    Io,
 }
 
 impl ErrorKind {
@@ -52,12 +56,13 @@ impl ErrorKind {
             ErrorKind::GraphInUse => "graph_in_use",
             ErrorKind::TypeMismatch => "type_mismatch",
             ErrorKind::Internal => "internal",
+            ErrorKind::Io => "io",
         }
     }
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::TaskFailed,
         ErrorKind::Cycle,
         ErrorKind::MissingDependency,
@@ -70,6 +75,7 @@ impl ErrorKind {
         ErrorKind::GraphInUse,
         ErrorKind::TypeMismatch,
         ErrorKind::Internal,
+        ErrorKind::Io,
     ];
 
     /// The kind with this `name`.
@@ -117,6 +123,12 @@ impl Error {
             format!("key '{key}': {}", message.into()),
         )
         .with_key(key)
+    }
+
+    /// A file at `path` could not be read or written: `what` says which ("cannot read graph
+    /// file"), `e` why.
+    pub fn io(what: &str, path: &std::path::Path, e: &std::io::Error) -> Error {
+        Error::new(ErrorKind::Io, format!("{what} '{}': {e}", path.display()))
     }
 
     pub fn cancelled() -> Error {

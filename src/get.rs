@@ -11,7 +11,27 @@ use crate::plan::Plan;
 use crate::run::Stats;
 use crate::value::Value;
 
+/// What `Graph::check` found: the plan a get of those keys would run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    /// Entries the keys need (the graph culled to them).
+    pub entries: usize,
+    /// Those that compute something (not literals).
+    pub computed: usize,
+}
+
 impl Graph {
+    /// Plans a get of `keys` without running anything: fails as the get would before its first
+    /// task (a missing key or dependency, a cycle), so a graph can be checked cheaply.
+    pub fn check(&self, keys: &Value) -> Result<Checked> {
+        let plan = Plan::new(self, keys)?;
+        crate::sched::reentry::check(self, &plan)?;
+        Ok(Checked {
+            entries: plan.len(),
+            computed: plan.computed(self),
+        })
+    }
+
     /// Computes `keys` — a key (string value) or a nested list of keys — and returns the
     /// results in the same shape.
     pub fn get(&self, keys: &Value, options: &Options<'_>) -> Result<Value> {

@@ -476,6 +476,14 @@ impl Graph {
         self.keys.get(key).is_some_and(|id| self.is_defined(id))
     }
 
+    /// Every defined key, in the order the keys became known (keys only referred to, and
+    /// anonymous entries, are left out).
+    pub fn defined_keys(&self) -> impl Iterator<Item = &str> {
+        (0..self.keys.len() as u32)
+            .filter(|&id| self.is_defined(id) && !self.keys.is_anonymous(id))
+            .map(|id| self.keys.name(id))
+    }
+
     /// The key behind a handle (None for a handle of another graph, or of an anonymous entry).
     pub fn key(&self, task: TaskId) -> Option<&str> {
         self.resolve(task.0)

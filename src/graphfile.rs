@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::value::Value;
 
@@ -37,12 +37,8 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 /// Reads the graph file at `path`; relative plugin paths are relative to its folder.
 pub fn read(path: impl AsRef<Path>) -> Result<GraphFile> {
     let path = path.as_ref();
-    let text = std::fs::read(path).map_err(|e| {
-        Error::new(
-            ErrorKind::InvalidGraph,
-            format!("cannot read graph file '{}': {e}", path.display()),
-        )
-    })?;
+    // An unreadable file is `io` (fix the path), not `invalid_graph` (fix the file).
+    let text = std::fs::read(path).map_err(|e| Error::io("cannot read graph file", path, &e))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -41,6 +41,7 @@ static ALLOCATOR: alloc::DaskrAlloc = alloc::DaskrAlloc;
 pub use comp::{Comp, TaskId};
 pub use error::{Error, ErrorKind, Result};
 pub use func::{Call, Func};
+pub use get::Checked;
 pub use graph::Graph;
 pub use graphfile::GraphFile;
 pub use options::{default_workers, Options, Scheduler};

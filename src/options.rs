@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use crate::error::Error;
 use crate::profile::Profiler;
 use crate::run::{Callbacks, CancelToken, Progress, Watch};
 
@@ -49,11 +48,13 @@ pub struct Options<'a> {
     /// Threads for `threads` (the caller included), worker processes for `processes`; 0 means
     /// the available cores.
     pub num_workers: usize,
-    /// `processes`: how many times a task whose worker died is run again on a fresh worker
-    /// before the get fails with `worker_died` (0: never).
+    /// Every scheduler (as Dask's `retries=`): how many more times a task that fails is run
+    /// before the get fails with its error (0: never). Under `processes` a task whose worker
+    /// died (or was killed for its timeout) is run again on a fresh worker as well; under
+    /// `distributed` Dask reruns the failed task's partition.
     pub retries: u32,
     /// `processes`: a task running longer than this has its worker killed and fails with
-    /// `worker_died` (None: no limit).
+    /// `worker_died` (None: no limit). Refused by the others (`unsupported`).
     pub task_timeout: Option<Duration>,
     /// `distributed`: the Dask scheduler's address, `tcp://host:port`.
     pub address: Option<&'a str>,
@@ -71,34 +72,8 @@ impl<'a> Options<'a> {
             cancel: self.cancel,
             progress: self.progress,
             measure_memory: self.measure_memory,
+            retries: self.retries,
         }
-    }
-}
-
-impl Options<'_> {
-    /// Why these options cannot run on their scheduler: `retries` and `task_timeout` need a
-    /// worker that can be killed and replaced (`processes`); under `sync` and `threads` a task
-    /// runs on a thread of the caller, which nothing can stop, so the option would be silently
-    /// ignored — and a runaway task the caller meant to bound would hang the get forever.
-    /// `names` are the option names the caller knows (`retries`, `task_timeout` here; the C
-    /// and command-line surfaces pass their own).
-    pub fn unsupported(&self, names: [&str; 2]) -> Option<Error> {
-        if !matches!(self.scheduler, Scheduler::Sync | Scheduler::Threads) {
-            return None;
-        }
-        let what = if self.retries > 0 {
-            names[0]
-        } else if self.task_timeout.is_some() {
-            names[1]
-        } else {
-            return None;
-        };
-        Some(Error::invalid_argument(format!(
-            "{what} is set, but the {} scheduler cannot honour it: its tasks run on the \
-             caller's threads, which cannot be stopped or replaced; use the processes \
-             scheduler, or leave {what} unset",
-            self.scheduler.name()
-        )))
     }
 }
 

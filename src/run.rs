@@ -180,6 +180,8 @@ pub(crate) struct Watch<'a> {
     pub progress: Option<&'a Progress>,
     /// Track the number of results held, for `Stats::peak_held`.
     pub measure_memory: bool,
+    /// How many more times an entry that failed is run before the run fails (`Options::retries`).
+    pub retries: u32,
 }
 
 pub(crate) struct Run<'a> {
@@ -197,6 +199,7 @@ pub(crate) struct Run<'a> {
     entries_run: AtomicU64,
     progress: Option<&'a Progress>,
     measure_memory: bool,
+    retries: u32,
     /// When profiling: the get's start, and the spans workers handed in when they retired.
     epoch: Option<Instant>,
     spans: Mutex<Vec<Span>>,
@@ -251,6 +254,7 @@ impl<'a> Run<'a> {
             entries_run: AtomicU64::new(0),
             progress,
             measure_memory: watch.measure_memory,
+            retries: watch.retries,
             epoch,
             spans: Mutex::new(Vec::new()),
         }
@@ -336,10 +340,19 @@ impl<'a> Run<'a> {
             cb.pretask(KeyRef(name), worker);
         }
         let started = self.clock();
-        let result = match entry {
+        let mut run_once = || match entry {
             View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
             _ => self.eval(id, entry),
         };
+        let mut result = run_once();
+        // ---- retries (as Dask's `retries=`): a failed entry runs again, up to `retries` more
+        // times, unless the run was stopped (another failure, a cancel) meanwhile.
+        let mut tries = 1;
+        while result.is_err() && tries <= self.retries && !self.stopped() && !self.check_cancel() {
+            tries += 1;
+            result = run_once();
+        }
+        // ---- end of retries
         scratch.entries_run += 1;
         if let Some(progress) = self.progress {
             scratch.unpublished += 1;
@@ -367,10 +380,14 @@ impl<'a> Run<'a> {
             }
             Err(message) => {
                 let key = graph.key_name(id);
+                let tries = match tries {
+                    1 => String::new(),
+                    n => format!(" (on each of {n} tries)"),
+                };
                 self.stop(
                     Error::new(
                         ErrorKind::TaskFailed,
-                        format!("task '{key}' failed: {message}"),
+                        format!("task '{key}' failed: {message}{tries}"),
                     )
                     .with_key(key),
                 );

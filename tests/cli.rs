@@ -223,8 +223,25 @@ fn unreadable_files_exit_1() {
     let missing = dir.join("missing.json");
     let o = daskr(&["run", missing.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(json(&o)["error"]["kind"], "invalid_graph");
+    // A file that cannot be read is `io` (fix the path), not `invalid_graph` (fix the file),
+    // for every command that reads one.
+    assert_eq!(json(&o)["error"]["kind"], "io");
     assert!(stderr(&o).contains("missing.json"));
+    for command in ["run", "check", "dot"] {
+        for path in [&missing, &dir] {
+            let o = daskr(&[command, path.to_str().unwrap(), "--keys", "a"]);
+            assert_eq!(o.status.code(), Some(1), "{command} {path:?}");
+            let e = &json(&o)["error"];
+            assert_eq!(e["kind"], "io", "{command} {path:?}: {e}");
+            assert!(
+                e["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&*path.to_string_lossy()),
+                "{e}"
+            );
+        }
+    }
 
     let broken = dir.join("broken.json");
     std::fs::write(&broken, r#"{"graph": {"a": 1, "b": [1, 2"#).unwrap();
@@ -299,21 +316,296 @@ fn a_wrong_command_line_exits_2_with_usage() {
             stderr(&o)
         );
     }
-    // --timeout and --retries need worker processes to kill and replace: under sync and
-    // threads they would be ignored (a runaway task hanging the run), so they are refused.
-    for scheduler in ["sync", "threads"] {
-        for (option, value) in [("--timeout", "5"), ("--retries", "2")] {
-            let o = daskr(&["run", g, "--scheduler", scheduler, option, value]);
-            assert_eq!(o.status.code(), Some(2), "{scheduler} {option}");
+    // Every option only some schedulers read, under every scheduler that does not read it,
+    // is refused with the reason (never ignored: a --timeout ignored would let a runaway
+    // task hang the run).
+    let mut refused = 0;
+    for s in daskr::SCHEDULERS.iter() {
+        for (flag, value, option) in [
+            ("--workers", "2", "num_workers"),
+            ("--address", "tcp://127.0.0.1:1", "address"),
+            ("--retries", "2", "retries"),
+            ("--timeout", "5", "task_timeout"),
+        ] {
+            if s.scheduler.reads(option) {
+                continue;
+            }
+            let o = daskr(&["run", g, "--scheduler", s.name, flag, value]);
+            assert_eq!(o.status.code(), Some(2), "{} {flag}", s.name);
             assert!(o.stdout.is_empty(), "{}", stdout(&o));
             let err = stderr(&o);
             assert!(err.starts_with("error:"), "{err}");
-            assert!(err.contains(option) && err.contains(scheduler), "{err}");
+            assert!(err.contains(flag) && err.contains(s.name), "{err}");
+            refused += 1;
         }
     }
-    // ... and --retries 0 asks for nothing to ignore.
+    // sync: --workers, --address, --timeout; threads: --address, --timeout; processes:
+    // --address; distributed: --workers, --timeout.
+    assert_eq!(refused, 8);
+    // --retries 0 asks for nothing to ignore.
     let o = daskr(&["run", g, "--scheduler", "threads", "--retries", "0"]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn run_reads_the_graph_from_stdin() {
+    plugins_dir();
+    let text = std::fs::read(root().join("examples/pipeline.json")).unwrap();
+    // Relative plugin paths are relative to the current folder: examples/, as the file's.
+    let run = |args: &[&str], input: &[u8]| {
+        use std::io::Write as _;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_daskr"))
+            .args(args)
+            .current_dir(root().join("examples"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = run(&["run", "-"], &text);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "[\"19 readings from 3 files, mean 87.31\",56]\n"
+    );
+    let o = run(
+        &["run", "-", "--keys", "store", "--scheduler", "sync"],
+        &text,
+    );
+    assert_eq!(stdout(&o), "56\n");
+    // check and dot read stdin too.
+    let o = run(&["check", "-"], &text);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["dot", "-"], &text);
+    assert!(stdout(&o).starts_with("digraph"), "{}", stdout(&o));
+    // Bad input on stdin is the same error as in a file.
+    let o = run(&["run", "-"], br#"{"graph": {"a": [1, 2"#);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["error"]["kind"], "invalid_graph");
+    let o = run(&["run", "-"], b"");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["error"]["kind"], "invalid_graph");
+}
+
+#[test]
+fn check_plans_without_running() {
+    // The task would leave a mark if it ran.
+    let dir = scratch("check");
+    let marker = dir.join("ran");
+    let _ = std::fs::remove_file(&marker);
+    let lib = crashy().to_string_lossy().into_owned();
+    let write = |name: &str, graph: &str, keys: &str| {
+        let path = dir.join(name);
+        let text = format!(
+            r#"{{"plugins": {{"c": {}}}, "graph": {graph}{keys}}}"#,
+            serde_json::Value::String(lib.clone())
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let mark = serde_json::Value::String(marker.to_string_lossy().into_owned());
+    let good = write(
+        "good.json",
+        &format!(r#"{{"x": 1, "t": {{"fn": "c:crash_once", "args": [{mark}, "x"]}}, "u": 2}}"#),
+        r#", "keys": ["t"]"#,
+    );
+    let good = good.to_str().unwrap();
+    let o = daskr(&["check", good]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ok: 2 entries to run (1 computed) of 3 in the graph"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!marker.exists(), "check ran a task");
+    let o = daskr(&["check", good, "--keys", "u"]);
+    assert!(stdout(&o).contains("ok: 1 entries"), "{}", stdout(&o));
+
+    // What `run` would refuse before running a task, `check` refuses with the same JSON.
+    for (name, graph, keys, kind, key) in [
+        (
+            "cycle.json",
+            r#"{"a": ["b"], "b": ["a"]}"#,
+            r#", "keys": "a""#,
+            "cycle",
+            "a",
+        ),
+        (
+            "missing.json",
+            r#"{"a": {"ref": "zz"}}"#,
+            r#", "keys": "a""#,
+            "missing_dependency",
+            "a",
+        ),
+        (
+            "nokey.json",
+            r#"{"a": 1}"#,
+            r#", "keys": "b""#,
+            "missing_key",
+            "b",
+        ),
+        ("nofn.json", r#"{"a": {"fn": "c:nope"}}"#, "", "plugin", "a"),
+        (
+            "noalias.json",
+            r#"{"a": {"fn": "d:inc"}}"#,
+            "",
+            "plugin",
+            "a",
+        ),
+        (
+            "bad.json",
+            r#"{"a": {"fn": "c:inc", "args": 3}}"#,
+            "",
+            "invalid_graph",
+            "a",
+        ),
+    ] {
+        let path = write(name, graph, keys);
+        let path = path.to_str().unwrap();
+        let checked = daskr(&["check", path]);
+        assert_eq!(checked.status.code(), Some(1), "{name}");
+        let e = &json(&checked)["error"];
+        assert_eq!(
+            (e["kind"].as_str(), e["key"].as_str()),
+            (Some(kind), Some(key)),
+            "{name}: {e}"
+        );
+        assert!(
+            stderr(&checked).starts_with("daskr: "),
+            "{}",
+            stderr(&checked)
+        );
+        // ... exactly as run prints it (with the same keys: every key where the file has none).
+        let ran = if keys.is_empty() {
+            daskr(&["run", path, "--keys", "a"])
+        } else {
+            daskr(&["run", path])
+        };
+        assert_eq!(stdout(&ran), stdout(&checked), "{name}");
+    }
+    // With no keys anywhere, every key is checked: a cycle away from the others is found.
+    let path = write(
+        "cycle-elsewhere.json",
+        r#"{"x": 1, "a": ["b"], "b": ["a"]}"#,
+        "",
+    );
+    let o = daskr(&["check", path.to_str().unwrap()]);
+    assert_eq!(json(&o)["error"]["kind"], "cycle");
+    assert!(!marker.exists());
+}
+
+#[test]
+fn dot_draws_without_running() {
+    let g = graph_file("dot-only", GRAPH, r#""z""#);
+    let g = g.to_str().unwrap();
+    let o = daskr(&["dot", g]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("digraph daskr {"), "{out}");
+    // Culled to the file's keys: z needs y and x, nothing else.
+    for label in [
+        r#"label="z\nex:add""#,
+        r#"label="y\nex:inc""#,
+        r#"label="x\n1""#,
+    ] {
+        assert!(out.contains(label), "{label}: {out}");
+    }
+    assert!(!out.contains("ex:sum"), "{out}");
+    // Not run: no run times, nothing marked failed.
+    assert!(!out.contains("fillcolor") && !out.contains(" ms"), "{out}");
+    // --keys, and into a file.
+    let file = scratch("dot-only").join("sum.dot");
+    let o = daskr(&["dot", g, "--keys", "sum", "-o", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(r#"label="sum\nex:sum""#) && !text.contains("ex:add"),
+        "{text}"
+    );
+    // A key that is not there: the JSON error, exit 1.
+    let o = daskr(&["dot", g, "--keys", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["error"]["kind"], "missing_key");
+    // A file that cannot be written: io.
+    let o = daskr(&["dot", g, "-o", "/nonexistent-dir/x.dot"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json(&o)["error"]["kind"], "io");
+}
+
+#[test]
+fn retries_run_a_failing_task_again_under_every_local_scheduler() {
+    let dir = scratch("retries");
+    let count = dir.join("count");
+    let g = crashy_file(
+        "retries",
+        &format!(
+            r#"{{"r": {{"fn": "c:fail_times", "args": [{}, 2, 5]}}}}"#,
+            serde_json::Value::String(count.to_string_lossy().into_owned())
+        ),
+    );
+    let g = g.to_str().unwrap();
+    for (scheduler, start) in [
+        ("sync", "fork"),
+        ("threads", "fork"),
+        ("processes", "fork"),
+        ("processes", "exec"),
+    ] {
+        let env = [("DASKR_PROCESSES_START", start)];
+        let _ = std::fs::remove_file(&count);
+        let o = daskr_env(
+            &[
+                "run",
+                g,
+                "--keys",
+                "r",
+                "--scheduler",
+                scheduler,
+                "--retries",
+                "2",
+            ],
+            &env,
+        );
+        assert!(o.status.success(), "{scheduler} {start}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "5\n");
+        assert_eq!(
+            std::fs::read(&count).unwrap().len(),
+            3,
+            "{scheduler} {start}"
+        );
+
+        let _ = std::fs::remove_file(&count);
+        let o = daskr_env(
+            &[
+                "run",
+                g,
+                "--keys",
+                "r",
+                "--scheduler",
+                scheduler,
+                "--retries",
+                "1",
+            ],
+            &env,
+        );
+        assert_eq!(o.status.code(), Some(1), "{scheduler} {start}");
+        let e = &json(&o)["error"];
+        assert_eq!(
+            (e["kind"].as_str(), e["key"].as_str()),
+            (Some("task_failed"), Some("r"))
+        );
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("failure 2 (on each of 2 tries)"),
+            "{e}"
+        );
+    }
+    let _ = std::fs::remove_file(&count);
 }
 
 #[test]
@@ -321,7 +613,7 @@ fn help_describes_every_option() {
     let o = daskr(&["--help"]);
     assert!(o.status.success());
     let out = stdout(&o);
-    for word in ["run", "plugins", "graph file"] {
+    for word in ["run", "check", "dot", "plugins", "graph file"] {
         assert!(out.contains(word), "{out}");
     }
     let o = daskr(&["run", "--help"]);
@@ -434,6 +726,29 @@ fn the_readme_pipeline_runs_from_its_graph_file() {
         "sync",
     ]);
     assert_eq!(stdout(&o), "56\n");
+}
+
+#[test]
+fn the_readme_graph_file_runs_as_it_says() {
+    plugins_dir();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = readme
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the README shows a graph file");
+    let path = root().join("target/plugins/readme-graph.json");
+    std::fs::write(&path, block).unwrap();
+    // Its plugin path is relative to the checkout's root: the file is read from there (stdin).
+    let o = Command::new(env!("CARGO_BIN_EXE_daskr"))
+        .args(["run", "-"])
+        .current_dir(root())
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "[24,[1,2]]\n");
+    assert!(readme.contains("prints `[24,[1,2]]`"));
 }
 
 #[test]
@@ -739,17 +1054,17 @@ fn worker_greets_and_survives_garbage() {
         let _ = child.stdin.take().unwrap().write_all(input);
         child.wait_with_output().unwrap()
     };
-    // Nothing to do: it says hello (a frame: length, tag 0x80, protocol version 1, pid) and
+    // Nothing to do: it says hello (a frame: length, tag 0x80, protocol version 2, pid) and
     // leaves when its input ends.
     let o = run(b"");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(&o.stdout[8..10], &[0x80, 1]);
+    assert_eq!(&o.stdout[8..10], &[0x80, 2]);
     // A frame of impossible length, an unknown tag, a truncated RUN, a RUN_FORKED to a worker
     // not forked for it: errors, never a crash or a panic message.
     let mut bad_run = 10u64.to_le_bytes().to_vec();
     bad_run.extend_from_slice(&[0x01, 0xff, 0xff, 0xff, 0xff]);
-    let mut forked = 7u64.to_le_bytes().to_vec();
-    forked.extend_from_slice(&[0x05, 1, 1, 0, 0, 0, 0]);
+    let mut forked = 8u64.to_le_bytes().to_vec();
+    forked.extend_from_slice(&[0x05, 1, 1, 0, 0, 0, 0, 0]);
     for input in [
         &u64::MAX.to_le_bytes()[..],
         &[1, 0, 0, 0, 0, 0, 0, 0, 0x7f][..],

@@ -790,32 +790,115 @@ fn a_get_inside_a_task_that_would_wait_on_itself_is_a_cycle() {
 }
 
 #[test]
-fn timeouts_and_retries_are_refused_where_they_would_be_ignored() {
+fn timeouts_are_refused_where_they_would_be_ignored() {
     let mut g = Graph::new();
     g.add_value("x", Value::Int(1)).unwrap();
-    for s in BOTH {
-        for (o, name) in [
-            (
-                Options {
-                    retries: 1,
-                    ..opts(s)
-                },
-                "retries",
-            ),
-            (
-                Options {
-                    task_timeout: Some(std::time::Duration::from_secs(1)),
-                    ..opts(s)
-                },
-                "task_timeout",
-            ),
-        ] {
-            let e = g.get_key("x", &o).unwrap_err();
-            assert_eq!(e.kind, ErrorKind::InvalidArgument, "{s:?} {name}");
-            assert!(
-                e.message.contains(name) && e.message.contains(s.name()),
-                "{e}"
-            );
+    // A timeout needs a worker that can be killed: not a thread of the caller, not a Dask
+    // worker (refused before the cluster's address is even looked at).
+    for s in [Scheduler::Sync, Scheduler::Threads, Scheduler::Distributed] {
+        let o = Options {
+            task_timeout: Some(std::time::Duration::from_secs(1)),
+            ..opts(s)
+        };
+        let e = g.get_key("x", &o).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidArgument, "{s:?}");
+        assert!(
+            e.message.contains("task_timeout")
+                && e.message.contains(s.name())
+                && e.message.contains("processes"),
+            "{e}"
+        );
+    }
+}
+
+/// A graph whose task `flaky` fails its first `failures` calls (counted in `calls`), then
+/// returns 7; `total` adds 1 to it.
+fn flaky_graph(failures: usize, calls: &Arc<AtomicUsize>) -> Graph {
+    let mut g = Graph::new();
+    let counter = Arc::clone(calls);
+    let flaky = Func::new("flaky", move |call| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        if n < failures {
+            call.fail(format!("failure {}", n + 1));
+        } else {
+            call.ret(Value::Int(7));
         }
+    });
+    g.add_task("flaky", &flaky, vec![], vec![]).unwrap();
+    g.add_task(
+        "total",
+        &add(),
+        vec![Comp::key("flaky"), Comp::value(Value::Int(1))],
+        vec![],
+    )
+    .unwrap();
+    g
+}
+
+#[test]
+fn retries_run_a_failing_task_again() {
+    for s in BOTH {
+        // Two failures, two retries: the third call succeeds.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = flaky_graph(2, &calls);
+        let o = Options {
+            retries: 2,
+            ..opts(s)
+        };
+        assert_eq!(g.get_key("total", &o).unwrap(), Value::Int(8), "{s:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "{s:?}");
+
+        // One retry too few: the get fails with the last failure, saying how often it tried.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = flaky_graph(2, &calls);
+        let o = Options {
+            retries: 1,
+            ..opts(s)
+        };
+        let e = g.get_key("total", &o).unwrap_err();
+        assert_eq!(
+            (e.kind, e.key.as_deref()),
+            (ErrorKind::TaskFailed, Some("flaky")),
+            "{s:?}"
+        );
+        assert!(
+            e.message.contains("failure 2") && e.message.contains("on each of 2 tries"),
+            "{e}"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "{s:?}");
+
+        // No retries (the default): one call, the message as ever.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = flaky_graph(1, &calls);
+        let e = g.get_key("total", &opts(s)).unwrap_err();
+        assert_eq!(e.message, "task 'flaky' failed: failure 1", "{s:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{s:?}");
+    }
+}
+
+#[test]
+fn retries_stop_when_the_run_is_cancelled() {
+    // A task that cancels the run as it fails is not run again: a cancelled get ends.
+    let cancel = CancelToken::new();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut g = Graph::new();
+    let (c, n) = (cancel.clone(), Arc::clone(&calls));
+    let f = Func::new("cancels", move |call| {
+        n.fetch_add(1, Ordering::SeqCst);
+        c.cancel();
+        call.fail("no");
+    });
+    g.add_task("t", &f, vec![], vec![]).unwrap();
+    for s in BOTH {
+        calls.store(0, Ordering::SeqCst);
+        cancel.reset();
+        let o = Options {
+            retries: 5,
+            cancel: Some(&cancel),
+            ..opts(s)
+        };
+        let e = g.get_key("t", &o).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Cancelled, "{s:?} {e}");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "{s:?}");
     }
 }

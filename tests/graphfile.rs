@@ -1,6 +1,7 @@
 //! Graph files (docs/graph-format.md): parsing with Dask's string rule, every kind of
 //! malformed input giving an error that names the key and the place, writing back (round
-//! trip), the depth limit, and a property test that feeds random and mutated JSON.
+//! trip), the depth limit, a property test that feeds random and mutated JSON, and the JSON
+//! Schema (docs/graph-format.schema.json) agreeing with the reader on all of it.
 
 mod common;
 
@@ -59,6 +60,158 @@ fn run(text: &str, scheduler: Scheduler, workers: usize) -> daskr::Result<Value>
         f.keys.as_ref().expect("the file has keys"),
         &opts(scheduler, workers),
     )
+}
+
+// ---- the JSON Schema ----
+
+/// docs/graph-format.schema.json, compiled once (and checked against the draft 2020-12
+/// meta-schema: a schema that is itself malformed fails here, not silently).
+fn schema() -> &'static jsonschema::Validator {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let text = std::fs::read_to_string(root().join("docs/graph-format.schema.json")).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+        jsonschema::draft202012::meta::validate(&schema).expect("a valid draft 2020-12 schema");
+        jsonschema::draft202012::new(&schema).expect("the schema compiles")
+    })
+}
+
+/// Why the schema refuses `text` (None: it accepts it). `text` must be JSON.
+fn schema_errors(text: &str) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    let errors: Vec<String> = schema()
+        .iter_errors(&json)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    (!errors.is_empty()).then(|| errors.join("; "))
+}
+
+fn assert_schema_accepts(text: &str, what: &str) {
+    if let Some(e) = schema_errors(text) {
+        panic!("the schema refuses {what}: {e}\n{text}");
+    }
+}
+
+/// The schema and the reader agree on `text`: what the reader takes, the schema accepts; a
+/// malformed file (`invalid_graph`) the schema refuses — unless it is malformed only in ways a
+/// schema cannot see: a member given twice (JSON Schema sees the parsed object, where the
+/// last one won) or nesting past the depth limit. A `plugin` error (a library that does not
+/// load, an alias or symbol it does not declare) is outside the schema's reach either way.
+fn assert_schema_agrees(text: &str, reader: &daskr::Result<graphfile::GraphFile>) {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
+        return; // Not JSON (or deeper than serde_json's limit): no schema judges it.
+    };
+    match reader {
+        Ok(_) => assert_schema_accepts(text, "a file the reader takes"),
+        Err(e) if e.kind == ErrorKind::InvalidGraph => {
+            // Read again as the schema sees it: duplicates resolved, as serde_json does.
+            let seen = json.to_string();
+            let again = graphfile::parse(seen.as_bytes(), dir());
+            let hidden = match &again {
+                Ok(_) => true,
+                Err(e) => e.kind != ErrorKind::InvalidGraph || e.message.contains("nest"),
+            };
+            if !hidden {
+                assert!(
+                    schema_errors(&seen).is_some(),
+                    "the schema accepts a file the reader refuses ({}):\n{seen}",
+                    e.message
+                );
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+/// The ```json blocks of a Markdown file that are graph files (have a "graph" member).
+fn json_blocks(markdown: &str) -> Vec<String> {
+    markdown
+        .split("```json\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .filter(|block| {
+            serde_json::from_str::<serde_json::Value>(block).is_ok_and(|j| j.get("graph").is_some())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_schema_accepts_every_example_and_test_graph() {
+    let mut checked = 0;
+    // The examples, and the fuzz corpus's graph files that the reader takes.
+    for folder in ["examples", "tests/fuzz/corpus/graph_file"] {
+        for entry in std::fs::read_dir(root().join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let read = graphfile::parse(text.as_bytes(), dir());
+                assert_schema_agrees(&text, &read);
+                checked += 1;
+            }
+        }
+    }
+    // The graph files the docs show (the format's own example among them).
+    for doc in ["docs/graph-format.md", "README.md"] {
+        let text = std::fs::read_to_string(root().join(doc)).unwrap();
+        for block in json_blocks(&text) {
+            assert_schema_accepts(&block, doc);
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} graph files found");
+    // This file's example, and what the writer makes of it.
+    let text = file(EXAMPLE, r#"["z", ["w", "l"], "s", "n", "r", "q", "b"]"#);
+    assert_schema_accepts(&text, "EXAMPLE");
+    assert_schema_accepts(&write(&parse(&text).unwrap()), "EXAMPLE as written");
+}
+
+#[test]
+fn the_schema_refuses_what_the_reader_refuses() {
+    for (text, kind, _, _) in bad_inputs() {
+        assert_schema_agrees(&text, &Err(daskr::Error::new(kind, "")));
+    }
+    // Wrong types and shapes, each refused by both (so the schema is not vacuous).
+    for bad in [
+        r#"{}"#,
+        r#"{"graph": []}"#,
+        r#"{"graph": {}, "other": 1}"#,
+        r#"{"graph": {}, "keys": 3}"#,
+        r#"{"graph": {}, "keys": [""]}"#,
+        r#"{"graph": {}, "plugins": {"ex": 1}}"#,
+        r#"{"graph": {}, "plugins": {"a:b": "x.so"}}"#,
+        r#"{"graph": {"": 1}}"#,
+        r#"{"graph": {"z": {"fn": 3}}}"#,
+        r#"{"graph": {"z": {"fn": "inc"}}}"#,
+        r#"{"graph": {"z": {"fn": "ex:"}}}"#,
+        r#"{"graph": {"z": {"fn": "ex:inc", "args": 5}}}"#,
+        r#"{"graph": {"z": {"fn": "ex:inc", "kwargs": [1]}}}"#,
+        r#"{"graph": {"z": {"fn": "ex:inc", "kwargs": {"": 1}}}}"#,
+        r#"{"graph": {"z": {"fn": "ex:inc", "argz": []}}}"#,
+        r#"{"graph": {"z": {"args": []}}}"#,
+        r#"{"graph": {"z": {}}}"#,
+        r#"{"graph": {"z": {"ref": 1}}}"#,
+        r#"{"graph": {"z": {"ref": "a", "lit": 1}}}"#,
+        r#"{"graph": {"z": {"lit": {"x": 1}}}}"#,
+        r#"{"graph": {"z": {"lit": [1, {"bytes": "!!"}]}}}"#,
+        r#"{"graph": {"z": {"bytes": 1}}}"#,
+        r#"{"graph": {"z": {"bytes": "aGk"}}}"#,
+        r#"{"graph": {"z": {"bytes": "AB=="}}}"#,
+        r#"{"graph": {"z": [1, {"x": 1}]}}"#,
+    ] {
+        // The example plugin where a task names it, so what is wrong is the shape alone.
+        let bad = &bad.replace(
+            r#"{"graph": {"z": {"fn": "ex:"#,
+            r#"{"plugins": {"ex": "libexample.so"}, "graph": {"z": {"fn": "ex:"#,
+        );
+        let read = parse(bad);
+        assert!(
+            matches!(&read, Err(e) if e.kind == ErrorKind::InvalidGraph),
+            "the reader does not refuse {bad} as invalid_graph: {:?}",
+            read.err()
+        );
+        assert!(schema_errors(bad).is_some(), "the schema accepts {bad}");
+    }
 }
 
 fn list(items: Vec<Value>) -> Value {
@@ -584,6 +737,7 @@ fn writing_and_reading_back_gives_the_same_graph() {
     .replace(r#""x": 1,"#, r#""x": 1, "m": {"ref": "missing"}, "k": {"lit": [[1, "x"], {"bytes": ""}, -0.5, 1e300]}, "t": {"fn": "ex:identity", "args": [{"lit": "y"}], "kwargs": {"a": "x", "b": [true]}},"#);
     let first = parse(&text).unwrap();
     let written = write(&first);
+    assert_schema_accepts(&written, "a written graph");
     let second = parse(&written).unwrap();
     let rewritten = write(&second);
     assert_eq!(written, rewritten);
@@ -794,10 +948,14 @@ proptest! {
         let graph: serde_json::Map<String, serde_json::Value> =
             entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         let text = file(&serde_json::Value::Object(graph.clone()).to_string(), r#"["a", "b"]"#);
-        match parse(&text) {
+        let read = parse(&text);
+        // The schema agrees with the reader on every random graph, and on what the writer makes.
+        assert_schema_agrees(&text, &read);
+        match read {
             Ok(f) => {
                 // A graph that parses can be written back and read again to the same text.
                 if let Ok(written) = graphfile::write(&f.graph, f.keys.as_ref(), Some(dir())) {
+                    assert_schema_accepts(&written, "a written graph");
                     let again = parse(&written).expect("a written graph parses");
                     prop_assert_eq!(write(&again), written);
                 }

@@ -374,6 +374,82 @@ fn retries_are_counted_per_task() {
 }
 
 #[test]
+fn retries_run_a_failing_task_again_in_its_worker() {
+    // A plugin task that fails its first two calls (counted in a file, so across workers).
+    let count = scratch().join(format!("fail-times-{}", std::process::id()));
+    let graph = || {
+        let mut g = Graph::new();
+        g.add_task(
+            "flaky",
+            &task("fail_times"),
+            vec![
+                Comp::value(Value::str(count.to_str().unwrap())),
+                Comp::value(Value::Int(2)),
+                Comp::value(Value::Int(40)),
+            ],
+            vec![],
+        )
+        .unwrap();
+        g.add_task(
+            "total",
+            &task("add"),
+            vec![Comp::key("flaky"), Comp::value(Value::Int(2))],
+            vec![],
+        )
+        .unwrap();
+        g
+    };
+    for workers in [1, 2] {
+        let _ = std::fs::remove_file(&count);
+        let o = Options {
+            retries: 2,
+            ..procs(workers)
+        };
+        assert_eq!(graph().get_key("total", &o).unwrap(), Value::Int(42));
+        assert_eq!(std::fs::read(&count).unwrap().len(), 3, "three calls");
+
+        let _ = std::fs::remove_file(&count);
+        let o = Options {
+            retries: 1,
+            ..procs(workers)
+        };
+        let e = graph().get_key("total", &o).unwrap_err();
+        assert_eq!(
+            (e.kind, e.key.as_deref()),
+            (ErrorKind::TaskFailed, Some("flaky"))
+        );
+        assert!(
+            e.message.contains("failure 2") && e.message.contains("on each of 2 tries"),
+            "{e}"
+        );
+    }
+    // A closure (run by a worker forked for the get) is retried the same way; its count
+    // lives in the worker, which the fork gave a copy of the counter.
+    let mut g = Graph::new();
+    let calls = AtomicUsize::new(0);
+    let f = Func::new("flaky", move |call| {
+        if calls.fetch_add(1, Ordering::SeqCst) < 3 {
+            call.fail("not yet");
+        } else {
+            call.ret(Value::Int(5));
+        }
+    });
+    g.add_task("k", &f, vec![], vec![]).unwrap();
+    let o = Options {
+        retries: 3,
+        ..procs(1)
+    };
+    assert_eq!(g.get_key("k", &o).unwrap(), Value::Int(5));
+    let o = Options {
+        retries: 2,
+        ..procs(1)
+    };
+    let e = g.get_key("k", &o).unwrap_err();
+    assert!(e.message.contains("on each of 3 tries"), "{e}");
+    let _ = std::fs::remove_file(&count);
+}
+
+#[test]
 fn a_task_past_its_timeout_is_killed() {
     let mut g = Graph::new();
     g.add_task(

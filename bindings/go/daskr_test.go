@@ -615,7 +615,8 @@ func TestSchedulersComeFromTheLibrary(t *testing.T) {
 	}{
 		{daskr.Threads, "Workers", true}, {daskr.Sync, "Workers", false},
 		{daskr.Processes, "TaskTimeout", true}, {daskr.Processes, "Retries", true},
-		{daskr.Distributed, "Retries", false}, {daskr.Distributed, "Address", true},
+		{daskr.Distributed, "Retries", true}, {daskr.Distributed, "Address", true},
+		{daskr.Sync, "Retries", true}, {daskr.Distributed, "TaskTimeout", false},
 		{daskr.Threads, "Address", false}, {daskr.Threads, "Callbacks", false},
 	}
 	for _, r := range reads {

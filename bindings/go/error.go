@@ -23,6 +23,7 @@ const (
 	GraphInUse        ErrorKind = C.DASKR_ERROR_GRAPH_IN_USE     // changed during a Get on it
 	TypeMismatch      ErrorKind = C.DASKR_ERROR_TYPE_MISMATCH    // a value of another type than asked for
 	Internal          ErrorKind = C.DASKR_ERROR_INTERNAL
+	IO                ErrorKind = C.DASKR_ERROR_IO // a file could not be read or written (missing, no permission, a folder)
 )
 
 // String is the kind's stable name: "task_failed", "cycle", ...

@@ -9,7 +9,7 @@ import "C"
 import "runtime"
 
 // PluginLib is a plugin: a shared library of task functions, loaded by path at run time (see
-// the README's "Writing a plugin"). Its tasks are the ones a Processes get can run from a Go
+// docs/command.md, "Writing a plugin"). Its tasks are the ones a Processes get can run from a Go
 // program: worker processes load the library by path themselves, while Go functions exist
 // only in this process, which cannot be forked.
 type PluginLib struct {

@@ -30,7 +30,7 @@ pub enum daskr_error_kind_t {
     DASKR_ERROR_WORKER_DIED = 8,
     /// A bad argument to a function: NULL, invalid UTF-8, a freed graph, a task handle of
     /// another graph (`key`: the entry being added), an option out of range or that the
-    /// scheduler cannot honour (a timeout or retries under sync or threads).
+    /// scheduler cannot honour (a task timeout under sync, threads or distributed).
     DASKR_ERROR_INVALID_ARGUMENT = 9,
     /// The graph was changed during a get on it, or by two threads at once.
     DASKR_ERROR_GRAPH_IN_USE = 10,
@@ -38,6 +38,10 @@ pub enum daskr_error_kind_t {
     DASKR_ERROR_TYPE_MISMATCH = 11,
     /// A bug inside daskr (a caught panic).
     DASKR_ERROR_INTERNAL = 12,
+    /// A file could not be read or written (missing, permission denied, a directory): the
+    /// message names the path and the reason. Added in ABI 2.1; a caller built against an
+    /// older header sees a number it has no name for.
+    DASKR_ERROR_IO = 13,
 }
 
 impl From<ErrorKind> for daskr_error_kind_t {
@@ -56,6 +60,7 @@ impl From<ErrorKind> for daskr_error_kind_t {
             ErrorKind::GraphInUse => DASKR_ERROR_GRAPH_IN_USE,
             ErrorKind::TypeMismatch => DASKR_ERROR_TYPE_MISMATCH,
             ErrorKind::Internal => DASKR_ERROR_INTERNAL,
+            ErrorKind::Io => DASKR_ERROR_IO,
         }
     }
 }
@@ -114,6 +119,7 @@ pub extern "C" fn daskr_error_kind_name(kind: u32) -> *const c_char {
         k if k == DASKR_ERROR_GRAPH_IN_USE as u32 => "graph_in_use\0",
         k if k == DASKR_ERROR_TYPE_MISMATCH as u32 => "type_mismatch\0",
         k if k == DASKR_ERROR_INTERNAL as u32 => "internal\0",
+        k if k == DASKR_ERROR_IO as u32 => "io\0",
         _ => "unknown\0",
     };
     name.as_ptr().cast()

@@ -80,11 +80,14 @@ pub struct daskr_get_options_t {
     /// Counts entries as they run, readable from another thread (progress bars) when not
     /// NULL. Borrowed for the get.
     pub progress: *const daskr_progress_t,
-    /// Processes: how many times a task whose worker died is run again on a fresh worker
-    /// before the get fails with `DASKR_ERROR_WORKER_DIED`. Default 0.
+    /// Every scheduler (as Dask's `retries=`): how many more times a task that fails is run
+    /// before the get fails with its error. Processes: a task whose worker died is also run
+    /// again, on a fresh worker; distributed: Dask reruns the failed task's partition.
+    /// Default 0.
     pub retries: u32,
     /// Processes: a task running longer than this many seconds has its worker killed and
-    /// fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit.
+    /// fails with `DASKR_ERROR_WORKER_DIED`. 0 (the default) for no limit; refused
+    /// (`DASKR_ERROR_INVALID_ARGUMENT`) by the other schedulers, which cannot stop a task.
     pub task_timeout_s: f64,
     /// Distributed: the Dask scheduler's address, `tcp://host:port` (UTF-8, borrowed for the
     /// get). NULL for the `DASKR_ADDRESS` environment variable.

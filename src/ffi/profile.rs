@@ -124,6 +124,6 @@ pub unsafe extern "C" fn daskr_profile_write_trace(
         let path = arg_str(path, "path")?;
         let json = p.profiler.with(|_, prof| prof.chrome_trace_json());
         std::fs::write(path, json)
-            .map_err(|e| Error::invalid_argument(format!("cannot write trace file '{path}': {e}")))
+            .map_err(|e| Error::io("cannot write trace file", std::path::Path::new(path), &e))
     })
 }

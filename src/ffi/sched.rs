@@ -90,7 +90,8 @@ pub unsafe extern "C" fn daskr_scheduler_from_name(
 
 /// Whether the scheduler of value `scheduler` reads the `daskr_get_options_t` field named
 /// `option` among those only some schedulers read (`num_workers`, `retries`,
-/// `task_timeout_s`, `address`); the others ignore it. False for an unknown scheduler or field.
+/// `task_timeout_s`, `address`); the others ignore it (`task_timeout_s` they refuse). False for
+/// an unknown scheduler or field.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_scheduler_reads(scheduler: u32, option: *const c_char) -> bool {
     guard(|| {

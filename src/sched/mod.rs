@@ -54,14 +54,14 @@ pub static SCHEDULERS: [SchedulerInfo; 4] = [
         scheduler: Scheduler::Threads,
         name: "threads",
         summary: "A native thread pool",
-        options: &["num_workers"],
+        options: &["num_workers", "retries"],
         get: local::get,
     },
     SchedulerInfo {
         scheduler: Scheduler::Sync,
         name: "sync",
         summary: "The calling thread alone, in priority order: deterministic",
-        options: &[],
+        options: &["retries"],
         get: local::get,
     },
     SchedulerInfo {
@@ -77,12 +77,53 @@ pub static SCHEDULERS: [SchedulerInfo; 4] = [
         scheduler: Scheduler::Distributed,
         name: "distributed",
         summary: "A Dask cluster (the address option)",
-        options: &["address"],
+        options: &["address", "retries"],
         get: |graph, plan, keys, options, stats, _| {
             distributed::get(graph, plan, keys, options, stats)
         },
     },
 ];
+
+// Here rather than in `options`, which the registry reads: the check reads the registry.
+impl Options<'_> {
+    /// Why these options cannot run on their scheduler: an option only some schedulers read
+    /// that is set for one that does not (`sched::SCHEDULERS`), which would otherwise be
+    /// silently ignored. `task_timeout` needs a worker that can be killed: under `sync` and
+    /// `threads` a task runs on a thread of the caller, which nothing can stop, and a Dask
+    /// worker is not daskr's to kill — and a runaway task the caller meant to bound would hang
+    /// the get forever. `names` are the option names the caller knows (`retries`,
+    /// `task_timeout` here; the C and command-line surfaces pass their own).
+    pub fn unsupported(&self, names: [&str; 2]) -> Option<Error> {
+        let s = self.scheduler;
+        let (what, option) = if self.retries > 0 && !s.reads("retries") {
+            (names[0], "retries")
+        } else if self.task_timeout.is_some() && !s.reads("task_timeout") {
+            (names[1], "task_timeout")
+        } else {
+            return None;
+        };
+        let why = match s {
+            Scheduler::Sync | Scheduler::Threads => {
+                "its tasks run on the caller's threads, which cannot be stopped or replaced"
+            }
+            Scheduler::Distributed => {
+                "its tasks run in Dask's worker processes, which daskr does not control"
+            }
+            Scheduler::Processes => "it does not read it",
+        };
+        let readers: Vec<&str> = SCHEDULERS
+            .iter()
+            .filter(|r| r.options.contains(&option))
+            .map(|r| r.name)
+            .collect();
+        Some(Error::invalid_argument(format!(
+            "{what} is set, but the {} scheduler cannot honour it: {why}; use the {} scheduler, \
+             or leave {what} unset",
+            s.name(),
+            readers.join(" or ")
+        )))
+    }
+}
 
 /// The registry's entry for `scheduler`.
 pub fn of(scheduler: Scheduler) -> &'static SchedulerInfo {

@@ -338,6 +338,7 @@ impl PartitionMessage {
         inputs: &[&[u8]],
         observer: &mut dyn Observer,
         measure_memory: bool,
+        retries: u32,
     ) -> (Result<Vec<Value>>, Stats) {
         let mut stats = Stats::default();
         let ninputs = self.inputs as u32;
@@ -351,6 +352,7 @@ impl PartitionMessage {
         };
         let watch = Watch {
             measure_memory,
+            retries,
             ..Watch::default()
         };
         let run = Run::new(&graph, &plan, watch, None);

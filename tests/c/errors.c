@@ -401,12 +401,12 @@ static void too_deep_at_run_time(const daskr_get_options_t *o0) {
 
 static void kind_names(void) {
     const char *names[] = {"task_failed", "cycle", "missing_dependency", "missing_key", "invalid_graph", "plugin",
-                           "cancelled", "worker_died", "invalid_argument", "graph_in_use", "type_mismatch", "internal"};
-    for (int k = DASKR_ERROR_TASK_FAILED; k <= DASKR_ERROR_INTERNAL; k++)
+                           "cancelled", "worker_died", "invalid_argument", "graph_in_use", "type_mismatch", "internal", "io"};
+    for (int k = DASKR_ERROR_TASK_FAILED; k <= DASKR_ERROR_IO; k++)
         CHECK_STR(daskr_error_kind_name((daskr_error_kind_t)k), names[k - 1]);
     /* A number that is not a kind: no crash, "unknown". */
     CHECK_STR(daskr_error_kind_name(0), "unknown");
-    CHECK_STR(daskr_error_kind_name(13), "unknown");
+    CHECK_STR(daskr_error_kind_name(14), "unknown");
     CHECK_STR(daskr_error_kind_name(99), "unknown");
     CHECK_STR(daskr_error_kind_name(0xffffffffu), "unknown");
 }

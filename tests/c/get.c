@@ -822,7 +822,10 @@ static void scheduler_registry(void) {
     CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_SYNC, "num_workers"));
     CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_PROCESSES, "task_timeout_s"));
     CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_PROCESSES, "retries"));
-    CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_DISTRIBUTED, "retries"));
+    /* retries: every scheduler (a failing task runs again); task_timeout_s: processes only. */
+    CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_DISTRIBUTED, "retries"));
+    CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_SYNC, "retries"));
+    CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_DISTRIBUTED, "task_timeout_s"));
     CHECK(daskr_scheduler_reads(DASKR_SCHEDULER_DISTRIBUTED, "address"));
     CHECK(!daskr_scheduler_reads(DASKR_SCHEDULER_THREADS, "address"));
     CHECK(!daskr_scheduler_reads(4, "address"));

@@ -187,7 +187,9 @@ static void test_graph_files(void) {
     CHECK_ERR(daskr_graph_from_json(unknown, strlen(unknown), dir, &g, NULL), DASKR_ERROR_PLUGIN, "q");
     CHECK_ERR(daskr_graph_from_json(NULL, 3, dir, &g, NULL), DASKR_ERROR_INVALID_ARGUMENT, NULL);
     CHECK_ERR(daskr_graph_from_json("", 0, dir, &g, NULL), DASKR_ERROR_INVALID_GRAPH, NULL);
-    CHECK_ERR(daskr_graph_from_file("/nonexistent/graph.json", &g, NULL), DASKR_ERROR_INVALID_GRAPH, NULL);
+    CHECK_ERR(daskr_graph_from_file("/nonexistent/graph.json", &g, NULL), DASKR_ERROR_IO, NULL);
+    /* A folder is no more a graph file than a missing path: io, naming it. */
+    CHECK_ERR(daskr_graph_from_file(dir, &g, NULL), DASKR_ERROR_IO, NULL);
     CHECK(g == NULL);
 }
 

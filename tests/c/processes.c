@@ -63,6 +63,16 @@ static void crash_once(daskr_call_t *call, void *user_data) {
     daskr_call_return_int(call, 100);
 }
 
+/* Fails while *user_data (a count of calls) is below 2, then returns the count. */
+static void fail_twice(daskr_call_t *call, void *user_data) {
+    int *calls = user_data;
+    if (++*calls <= 2) {
+        daskr_call_fail(call, "not yet");
+        return;
+    }
+    daskr_call_return_int(call, *calls);
+}
+
 static void pointer(daskr_call_t *call, void *user_data) {
     (void)user_data;
     daskr_call_return(call, tracked_value(1));
@@ -194,7 +204,8 @@ static void retry_and_timeout(void) {
     CHECK_ERR(daskr_graph_get_key(g, "slow", &o, &r), DASKR_ERROR_INVALID_ARGUMENT, NULL);
 
     /* sync and threads run tasks on the caller's threads, which cannot be stopped or replaced:
-     * a timeout or retries there would be ignored, so they are refused, naming the option. */
+     * a timeout there would be ignored, so it is refused, naming the option. Retries re-run a
+     * task that failed, on every scheduler (as Dask's retries=). */
     daskr_scheduler_t local[] = {DASKR_SCHEDULER_SYNC, DASKR_SCHEDULER_THREADS};
     for (size_t i = 0; i < 2; i++) {
         daskr_get_options_t l = make_options(local[i], 2);
@@ -203,18 +214,33 @@ static void retry_and_timeout(void) {
         CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT);
         if (e) {
             CHECK(check_contains(daskr_error_message(e), "options.task_timeout_s"));
+            CHECK(check_contains(daskr_error_message(e), local[i] == DASKR_SCHEDULER_SYNC ? "sync" : "threads"));
             daskr_error_free(e);
         }
         l.task_timeout_s = 0;
-        l.retries = 2;
-        e = daskr_graph_get_key(g, "slow", &l, &r);
-        CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT);
+
+        int calls = 0;
+        daskr_graph_t *h = daskr_graph_new();
+        daskr_func_t *t = make_func("fail_twice", fail_twice, &calls);
+        CHECK_OK(daskr_graph_add_task(h, "t", t, NULL, 0, NULL, NULL, 0, NULL));
+        l.retries = 2; /* two failures, then the third call returns 3 */
+        r = NULL;
+        CHECK_OK(daskr_graph_get_key(h, "t", &l, &r));
+        if (r) {
+            CHECK_INT(r, 3);
+            daskr_value_free(r);
+        }
+        calls = 0;
+        l.retries = 1; /* one retry too few: the second failure is the get's */
+        e = daskr_graph_get_key(h, "t", &l, &r);
+        CHECK(e && daskr_error_kind(e) == DASKR_ERROR_TASK_FAILED);
         if (e) {
-            CHECK(check_contains(daskr_error_message(e), "options.retries"));
-            CHECK(check_contains(daskr_error_message(e),
-                                 local[i] == DASKR_SCHEDULER_SYNC ? "sync" : "threads"));
+            CHECK(check_contains(daskr_error_message(e), "not yet (on each of 2 tries)"));
             daskr_error_free(e);
         }
+        CHECK(calls == 2);
+        daskr_func_free(t);
+        daskr_graph_free(h);
     }
     daskr_func_free(f);
     daskr_func_free(s);

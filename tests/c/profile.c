@@ -74,7 +74,7 @@ int main(void) {
         fclose(fp);
     }
     remove(path);
-    CHECK_ERR(daskr_profile_write_trace(profile, "/nonexistent-dir/x.json"), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK_ERR(daskr_profile_write_trace(profile, "/nonexistent-dir/x.json"), DASKR_ERROR_IO, NULL);
 
     daskr_profile_free(profile);
     daskr_progress_free(progress);

@@ -394,6 +394,7 @@ static void errors_and_version(void) {
         {DASKR_ERROR_GRAPH_IN_USE, "graph_in_use"},
         {DASKR_ERROR_TYPE_MISMATCH, "type_mismatch"},
         {DASKR_ERROR_INTERNAL, "internal"},
+        {DASKR_ERROR_IO, "io"},
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) CHECK_STR(daskr_error_kind_name(kinds[i].kind), kinds[i].name);
 

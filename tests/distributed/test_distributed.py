@@ -188,6 +188,29 @@ def test_failing_task_is_task_failed_with_its_key(cluster):
     assert (e.value.kind, e.value.key) == ("task_failed", "bad")
 
 
+def test_retries_rerun_a_failing_task_through_dask(cluster):
+    # --retries is Dask's own retries=: the failed task's partition runs again.
+    crashy = compile_c(os.path.join(ROOT, "tests", "plugins", "crashy.c"),
+                       os.path.join(WORK, "libcrashy.so"), shared=True)
+    count = os.path.join(WORK, "fail-times-count")
+    path = write_graph("retries.json", {"r": {"fn": "c:fail_times", "args": [count, 2, 5]}}, "r",
+                       {"c": crashy})
+    for retries, want in [("2", 5), ("1", None)]:
+        if os.path.exists(count):
+            os.remove(count)
+        code, out, err = on_cluster(cluster, path, "--retries", retries)
+        if want is not None:
+            assert code == 0 and out == want, err
+            assert os.path.getsize(count) == 3  # two failures, then the answer
+        else:
+            assert code == 1, err
+            assert (out["error"]["kind"], out["error"]["key"]) == ("task_failed", "r")
+            assert "failure 2" in out["error"]["message"]
+    # A task timeout is not daskr's to enforce on a Dask worker: refused, never ignored.
+    code, _, err = on_cluster(cluster, path, "--timeout", "5")
+    assert code == 2 and "--timeout" in err and "distributed" in err
+
+
 def test_errors_found_before_the_cluster(cluster):
     path = write_graph("cycle.json", {"a": {"fn": "ex:inc", "args": ["b"]}, "b": {"fn": "ex:inc", "args": ["a"]}}, "a")
     code, out, _ = on_cluster(cluster, path)

@@ -531,7 +531,8 @@ fn frame(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-/// A RUN request: get, run number, flags, inputs (inline values or held positions), outputs
+/// A RUN request: get, run number, flags, retries (1 when the flags ask for a trace, else 0:
+/// both are valid), inputs (inline values or held positions), outputs
 /// (position, hold/return bits), the partition message.
 fn run_request(
     get: u64,
@@ -545,6 +546,7 @@ fn run_request(
     put_varint(&mut b, get);
     put_varint(&mut b, seq);
     b.push(flags);
+    put_varint(&mut b, u64::from(flags & 1));
     put_varint(&mut b, inputs.len() as u64);
     for i in inputs {
         match i {
@@ -589,7 +591,7 @@ fn sessions() -> Vec<Vec<u8>> {
         RUN,
         &run_request(7, 0, 1, &[Ok(three.clone())], &[(1, 2)], &msgs[2]),
     );
-    frame(&mut b, RUN_FORKED, &[7, 1, 0, 0, 0, 0]);
+    frame(&mut b, RUN_FORKED, &[7, 1, 0, 0, 0, 0, 0]);
     let mut c = Vec::new();
     frame(
         &mut c,

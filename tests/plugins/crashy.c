@@ -12,6 +12,8 @@
  *   sleep_ms(ms, value)         sleeps ms milliseconds, then returns value
  *   crash_once(path, value)     segfaults if the file at path does not exist yet (creating
  *                               it first), else returns value: crashes on the first try only
+ *   fail_times(path, n, value)  fails its first n calls (counted in the file at path, so
+ *                               across worker processes), then returns value: for retries
  *   pointer()                   a pointer value (cannot cross processes)
  *   blob(n)                     n bytes (0, 1, 2, ...)
  *   fail(message)               fails with message
@@ -140,6 +142,34 @@ EXPORT void crash_once(daskr_call_t *call, void *user_data) {
     daskr_call_return(call, daskr_value_clone(daskr_call_arg(call, 1)));
 }
 
+EXPORT void fail_times(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const char *path;
+    size_t len;
+    if (!daskr_value_get_string(daskr_call_arg(call, 0), &path, &len)) {
+        daskr_call_fail(call, "fail_times: expected a path");
+        return;
+    }
+    /* The calls so far: one byte appended per call (O_APPEND keeps concurrent calls apart). */
+    long calls = 0;
+    FILE *f = fopen(path, "a+");
+    if (!f) {
+        daskr_call_fail(call, "fail_times: cannot open the count file");
+        return;
+    }
+    fseek(f, 0, SEEK_END);
+    calls = ftell(f);
+    fputc('x', f);
+    fclose(f);
+    if (calls < int_arg(call, 1)) {
+        char message[64];
+        snprintf(message, sizeof message, "failure %ld", calls + 1);
+        daskr_call_fail(call, message);
+        return;
+    }
+    daskr_call_return(call, daskr_value_clone(daskr_call_arg(call, 2)));
+}
+
 EXPORT void say(daskr_call_t *call, void *user_data) {
     (void)user_data;
     const char *text = "";
@@ -193,6 +223,7 @@ static const daskr_plugin_task_t TASKS[] = {
     {"exit3", "exit3(): _exit(3)"},
     {"sleep_ms", "sleep_ms(ms, value): sleeps, returns value"},
     {"crash_once", "crash_once(path, value): segfaults unless path exists (creating it)"},
+    {"fail_times", "fail_times(path, n, value): fails its first n calls, then returns value"},
     {"pointer", "pointer(): a pointer value"},
     {"blob", "blob(n): n bytes"},
     {"fail", "fail(message): fails"},

@@ -26,7 +26,7 @@ import uuid
 from . import _wire, worker
 from ._lib import DaskrError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 def cluster_size(client):
@@ -53,9 +53,10 @@ class Job:
             self.client.cancel(futures)
 
 
-def run_job(client, job, on_done=None, state=None):
+def run_job(client, job, on_done=None, state=None, retries=0):
     """Runs a job (bytes from `daskr_graph_encode_job`) on `client`'s cluster. Calls
-    `on_done(i)` as partition i finishes. Returns the requested outputs, encoded values in
+    `on_done(i)` as partition i finishes; a partition that fails runs again up to `retries`
+    more times (Dask's own `retries=`). Returns the requested outputs, encoded values in
     request order; raises DaskrError."""
     from distributed import as_completed
 
@@ -94,7 +95,7 @@ def run_job(client, job, on_done=None, state=None):
     index = {k: i for i, k in enumerate(keys)}
     fetch_keys = {fk for fk, _ in fetch.values()}
     asked = keys + [fk for fk, _ in fetch.values() if fk not in index]
-    futures = client.get(dsk, asked, sync=False)
+    futures = client.get(dsk, asked, sync=False, retries=retries or None)
     with state.lock:
         state.pending = {f.key: f for f in futures}
         cancelled = state.cancelled
@@ -225,14 +226,17 @@ def main(argv=None):
         _wire.put_varint(b, workers)
         send(b"H", bytes(b))
 
-    def run(job_bytes, state):
+    def run(payload, state):
+        retries, at = _wire.read_varint(payload, 0)
+        job_bytes = payload[at:]
+
         def done(i):
             b = bytearray()
             _wire.put_varint(b, i)
             send(b"D", bytes(b))
 
         try:
-            outputs = run_job(client, job_bytes, done, state)
+            outputs = run_job(client, job_bytes, done, state, retries)
         except DaskrError as e:
             send_error(e.kind, e.key, e.keys, e.message)
             return

@@ -1,5 +1,5 @@
-//! The `daskr` command: runs graph files (docs/graph-format.md) and lists what
-//! plugins declare.
+//! The `daskr` command: runs, checks and draws graph files (docs/graph-format.md), and lists
+//! what plugins declare.
 //!
 //! Exit status: 0 on success; 1 when the graph could not be read or run (stdout holds
 //! `{"error": {...}}`, stderr a sentence); 2 when the command line is wrong (usage on stderr).
@@ -9,15 +9,17 @@
 
 mod report;
 
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use daskr::graphfile::{self, error_to_json, value_to_json};
-use daskr::{Error, ErrorKind, Options, Plugin, Profiler, Progress, Scheduler, Value, SCHEDULERS};
+use daskr::{
+    Error, ErrorKind, GraphFile, Options, Plugin, Profiler, Progress, Scheduler, Value, SCHEDULERS,
+};
 
 // Every function of the C ABI (include/daskr.h), listed by build.rs. Referring to them from a
 // `#[used]` static makes the linker keep them, and the dynamic list daskr.dynlist puts them
@@ -33,11 +35,14 @@ include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
         A graph file (JSON) maps keys to computations: literals, references to other keys, \
         lists, and tasks that call functions in plugin libraries. `daskr run` computes the \
         keys asked for, running only the tasks they need, in parallel, and prints the results \
-        as JSON. The README's section \"Graph files, plugins and the daskr command\" describes \
-        the format.\n\n\
+        as JSON. docs/graph-format.md describes the format (docs/graph-format.schema.json is its \
+        JSON Schema).\n\n\
         Examples:\n  \
         daskr run examples/pipeline.json\n  \
         daskr run examples/pipeline.json --keys analyze --scheduler sync\n  \
+        generate-graph | daskr run -\n  \
+        daskr check examples/pipeline.json\n  \
+        daskr dot examples/pipeline.json -o pipeline.svg\n  \
         daskr plugins target/plugins/libexample.so"
 )]
 struct Cli {
@@ -58,6 +63,25 @@ enum Command {
         same in words); 2 for a wrong command line."
     )]
     Run(RunArgs),
+    /// Check a graph file without running it: read, load its plugins, plan the keys
+    #[command(long_about = "Check a graph file without running it.\n\n\
+        Reads the file, loads its plugins (every function must be one they declare) and plans \
+        the keys (--keys, else the file's \"keys\", else every key of the graph), as `daskr \
+        run` would before running anything: a malformed entry, an unknown plugin, function or \
+        key, a missing dependency or a cycle is found without running a task.\n\n\
+        Exit status: 0 if the graph would run (a one-line summary on stdout); 1 if not (stdout \
+        holds the JSON error `daskr run` would print, stderr the same in words); 2 for a wrong \
+        command line.")]
+    Check(CheckArgs),
+    /// Draw a graph file without running it: Graphviz DOT on stdout, or into a file
+    #[command(long_about = "Draw a graph file without running it.\n\n\
+        Writes the graph, culled to the keys (--keys, else the file's \"keys\", else every key \
+        of the graph), as Graphviz DOT: on stdout, or into --output (SVG if its name ends in \
+        .svg, which needs Graphviz's `dot`). Tasks are boxes, literals ellipses, and edges run \
+        from an entry to what it needs.\n\n\
+        Exit status: 0 on success; 1 if the graph could not be read or planned (the JSON error \
+        on stdout, as `daskr run` prints it); 2 for a wrong command line.")]
+    Dot(DotArgs),
     /// List the tasks a plugin library declares
     Plugins(PluginsArgs),
     /// Run as a worker process of the processes scheduler (started by daskr itself)
@@ -84,15 +108,38 @@ struct WorkerArgs {
     parent_pid: Option<i32>,
 }
 
+/// The graph file and the keys asked for (`run`, `check`, `dot`).
 #[derive(Args)]
-struct RunArgs {
-    /// The graph file (JSON). Relative plugin paths in it are relative to its folder
+struct GraphArgs {
+    /// The graph file (JSON), or - to read it from stdin. Relative plugin paths in it are
+    /// relative to its folder (to the current folder for stdin)
     #[arg(value_name = "GRAPH.json")]
     graph: PathBuf,
     /// A key to compute; give --keys several times for a list of results [default: the
     /// file's "keys"]
     #[arg(long = "keys", value_name = "KEY", action = clap::ArgAction::Append)]
     keys: Vec<String>,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    graph: GraphArgs,
+}
+
+#[derive(Args)]
+struct DotArgs {
+    #[command(flatten)]
+    graph: GraphArgs,
+    /// Write the picture here (SVG if the name ends in .svg) [default: DOT on stdout]
+    #[arg(short, long, value_name = "FILE.dot|FILE.svg")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    graph: GraphArgs,
     /// Which scheduler runs the tasks
     #[arg(long, value_parser = scheduler_parser(), default_value = "threads")]
     scheduler: Scheduler,
@@ -104,7 +151,9 @@ struct RunArgs {
     /// The Dask scheduler to run on [default: $DASKR_ADDRESS]
     #[arg(long, value_name = "tcp://HOST:PORT")]
     address: Option<String>,
-    /// Run a task whose worker process died up to N more times on a fresh worker
+    /// Run a task that fails up to N more times before the run fails (as Dask's retries=);
+    /// under processes also a task whose worker died, on a fresh worker; under distributed
+    /// Dask reruns the failed task's partition
     #[arg(long, value_name = "N", default_value_t = 0)]
     retries: u32,
     /// Kill the worker of a task running longer than SECONDS, and fail the task
@@ -189,6 +238,8 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+        Command::Dot(args) => dot(args),
         Command::Plugins(args) => plugins(args),
         Command::Worker(args) => {
             if let Some(parent) = args.parent_pid {
@@ -212,32 +263,30 @@ fn failed(e: &Error) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn run(args: RunArgs) -> ExitCode {
-    let scheduler = args.scheduler;
-    // An option the scheduler would ignore is a wrong command line (exit 2), like any other.
-    let asked = Options {
-        scheduler,
-        retries: args.retries,
-        task_timeout: args.timeout.map(|_| Duration::ZERO),
-        ..Options::default()
-    };
-    if let Some(e) = asked.unsupported(["--retries", "--timeout"]) {
-        // clap's own usage error: "error: ...", the usage line, status 2.
-        Cli::command()
-            .error(clap::error::ErrorKind::ArgumentConflict, e.message)
-            .exit();
+/// Reads the graph file at `path`, or from stdin for `-` (plugin paths then relative to the
+/// current folder). A file that cannot be read is an `io` error naming it.
+fn read_graph(path: &Path) -> Result<GraphFile, Error> {
+    if path.as_os_str() != "-" {
+        return graphfile::read(path);
     }
-    let started = Instant::now();
-    let file = match graphfile::read(&args.graph) {
-        Ok(f) => f,
-        Err(e) => return failed(&e),
-    };
-    let build = started.elapsed();
-    let keys = match args.keys.len() {
-        0 => match file.keys {
-            Some(k) => k,
+    let mut text = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut text)
+        .map_err(|e| Error::io("cannot read the graph from", Path::new("stdin"), &e))?;
+    graphfile::parse(&text, Path::new("."))
+}
+
+/// The keys asked for: --keys, else the file's "keys", else (if `every` is set) every key of
+/// the graph, else an error saying to name some.
+fn requested(args: &GraphArgs, file: &GraphFile, every: bool) -> Result<Value, Error> {
+    Ok(match args.keys.len() {
+        0 => match &file.keys {
+            Some(k) => k.clone(),
+            None if every => Value::list(file.graph.defined_keys().map(Value::str).collect())
+                .expect("a flat list of keys nests one level"),
             None => {
-                return failed(&Error::new(
+                return Err(Error::new(
                     ErrorKind::MissingKey,
                     format!(
                         "no keys to compute: '{}' has no \"keys\"; name some with --keys",
@@ -249,6 +298,66 @@ fn run(args: RunArgs) -> ExitCode {
         1 => Value::str(&args.keys[0]),
         _ => Value::list(args.keys.iter().map(|k| Value::str(k)).collect())
             .expect("a flat list of keys nests one level"),
+    })
+}
+
+/// Exits with a usage error (status 2) if `args` set an option its scheduler would ignore:
+/// the engine's reason for `--retries` and `--timeout`, the registry's readers for the others.
+fn refuse_ignored_options(args: &RunArgs) {
+    let scheduler = args.scheduler;
+    let asked = Options {
+        scheduler,
+        retries: args.retries,
+        task_timeout: args.timeout.map(|_| Duration::ZERO),
+        ..Options::default()
+    };
+    let mut why = asked
+        .unsupported(["--retries", "--timeout"])
+        .map(|e| e.message);
+    let set = [
+        ("workers", args.workers.is_some()),
+        ("address", args.address.is_some()),
+    ];
+    for (arg, option) in SCHEDULER_ARGS {
+        let is_set = set.iter().any(|&(a, s)| a == arg && s);
+        if why.is_none() && is_set && !scheduler.reads(option) {
+            let readers: Vec<&str> = SCHEDULERS
+                .iter()
+                .filter(|s| s.options.contains(&option))
+                .map(|s| s.name)
+                .collect();
+            let only = match readers.as_slice() {
+                [one] => format!("only the {one} scheduler reads it"),
+                many => format!("only the {} schedulers read it", many.join(" and ")),
+            };
+            why = Some(format!(
+                "--{arg} is set, but the {} scheduler does not read it ({only}); leave --{arg} \
+                 unset",
+                scheduler.name(),
+            ));
+        }
+    }
+    if let Some(message) = why {
+        // clap's own usage error: "error: ...", the usage line, status 2.
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    // An option the scheduler would ignore is a wrong command line (exit 2), like any other.
+    refuse_ignored_options(&args);
+    let scheduler = args.scheduler;
+    let started = Instant::now();
+    let file = match read_graph(&args.graph.graph) {
+        Ok(f) => f,
+        Err(e) => return failed(&e),
+    };
+    let build = started.elapsed();
+    let keys = match requested(&args.graph, &file, false) {
+        Ok(k) => k,
+        Err(e) => return failed(&e),
     };
     // Diagnostics that need each entry's timing attach a profiler (two clock reads a task).
     let profiler = Profiler::new();
@@ -346,6 +455,52 @@ fn write_diagnostics(
         note(report::write_file(path, &format!("{:#}\n", report.json())));
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// `daskr check`: read and plan, run nothing.
+fn check(args: CheckArgs) -> ExitCode {
+    let checked = read_graph(&args.graph.graph).and_then(|file| {
+        let keys = requested(&args.graph, &file, true)?;
+        let checked = file.graph.check(&keys)?;
+        Ok((checked, file.graph.len()))
+    });
+    match checked {
+        Ok((c, total)) => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "{}: ok: {} entries to run ({} computed) of {} in the graph",
+                args.graph.graph.display(),
+                c.entries,
+                c.computed,
+                total
+            );
+            let _ = out.flush();
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// `daskr dot`: the picture of the culled graph, without running it.
+fn dot(args: DotArgs) -> ExitCode {
+    let drawn = read_graph(&args.graph.graph).and_then(|file| {
+        let keys = requested(&args.graph, &file, true)?;
+        let text = daskr::dot::to_dot(&file.graph, &keys, daskr::dot::DotStyle::default())?;
+        match &args.output {
+            Some(path) => daskr::dot::write(path, &text),
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+                Ok(())
+            }
+        }
+    });
+    match drawn {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => failed(&e),
+    }
 }
 
 fn plugins(args: PluginsArgs) -> ExitCode {

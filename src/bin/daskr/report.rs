@@ -206,5 +206,5 @@ fn duration_text(s: f64) -> String {
 pub fn write_file(path: &std::path::Path, text: &str) -> Result<(), Error> {
     std::fs::File::create(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| Error::invalid_argument(format!("cannot write '{}': {e}", path.display())))
+        .map_err(|e| Error::io("cannot write", path, &e))
 }

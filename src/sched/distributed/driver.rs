@@ -28,7 +28,7 @@ pub(crate) const QUERY: u8 = b'Q';
 pub(crate) const CANCEL: u8 = b'C';
 
 /// The protocol version the driver must speak (its hello says which it speaks).
-const PROTOCOL_VERSION: u64 = 1;
+const PROTOCOL_VERSION: u64 = 2;
 /// How long to wait for a new driver's hello: starting Python, importing distributed and
 /// connecting the Client (whose own timeout, `DASKR_CONNECT_TIMEOUT`, comes first).
 const HELLO_TIMEOUT: Duration = Duration::from_secs(180);

@@ -135,7 +135,12 @@ fn run_job(
     options: &Options<'_>,
     stats: &mut Stats,
 ) -> std::result::Result<Vec<Value>, (Error, bool)> {
-    driver.send(driver::JOB, job).map_err(|e| (e, false))?;
+    // 'J': the retries (passed to Dask's own `retries=`: a failed partition runs again), then
+    // the job.
+    let mut frame = Vec::with_capacity(job.len() + 5);
+    crate::sched::wire::put_varint(&mut frame, u64::from(options.retries));
+    frame.extend_from_slice(job);
+    driver.send(driver::JOB, &frame).map_err(|e| (e, false))?;
     let mut cancel_sent = false;
     loop {
         if !cancel_sent && options.cancel.is_some_and(|c| c.is_cancelled()) {

@@ -10,10 +10,10 @@ use std::io;
 use std::os::fd::RawFd;
 
 /// Bumped whenever a message changes meaning; a worker executable says its version first.
-pub(crate) const PROTOCOL_VERSION: u64 = 1;
+pub(crate) const PROTOCOL_VERSION: u64 = 2;
 
 // Scheduler -> worker.
-/// Run a partition: get id, run number, flags, inputs (inline or held), outputs (position
+/// Run a partition: get id, run number, flags, retries, inputs (inline or held), outputs (position
 /// and what to do with it), the partition message.
 pub(crate) const RUN: u8 = 0x01;
 /// Send these held results (positions) back.
@@ -23,7 +23,7 @@ pub(crate) const RELEASE: u8 = 0x03;
 /// The get is over: drop every held result. No reply.
 pub(crate) const CLEAR: u8 = 0x04;
 /// Run a partition of the get this worker was forked for, by number: get id, run number,
-/// flags, partition, inputs, outputs (as RUN, without a message).
+/// flags, retries, partition, inputs, outputs (as RUN, without a message).
 pub(crate) const RUN_FORKED: u8 = 0x05;
 
 // Worker -> scheduler.

@@ -194,6 +194,7 @@ fn run(body: &[u8], held: &mut Held, page: &Page, out: &mut Vec<u8>) -> Result<(
     let get = r.varint()?;
     let seq = r.varint()? as u32;
     let flags = r.byte()?;
+    let retries = r.varint()? as u32;
     if get != held.get {
         held.clear();
         held.get = get;
@@ -223,6 +224,7 @@ fn run(body: &[u8], held: &mut Held, page: &Page, out: &mut Vec<u8>) -> Result<(
             held,
             &mut observer,
             flags & FLAG_MEMORY != 0,
+            retries,
         )
     }))
     .unwrap_or_else(|panic| {
@@ -371,6 +373,7 @@ fn run_forked<'g>(
     let get = r.varint()?;
     let seq = r.varint()? as u32;
     let flags = r.byte()?;
+    let retries = r.varint()? as u32;
     let c = r.varint()? as usize;
     let (inputs, outputs) = inputs_outputs(&mut r)?;
     if r.position() != body.len() {
@@ -396,8 +399,14 @@ fn run_forked<'g>(
                 && f.parts.inputs(c).len() == inputs.len()
                 && f.parts.outputs(c).len() == outputs.len() =>
         {
-            let run =
-                run_state.get_or_insert_with(|| Run::new(f.graph, f.plan, Watch::default(), None));
+            let run = run_state.get_or_insert_with(|| {
+                // One run per get: every partition of a get is sent the same retries.
+                let watch = Watch {
+                    retries,
+                    ..Watch::default()
+                };
+                Run::new(f.graph, f.plan, watch, None)
+            });
             catch_unwind(AssertUnwindSafe(|| {
                 run_positions(f, run, c, body, &inputs, &outputs, held, &mut observer)
             }))
@@ -556,6 +565,7 @@ fn run_partition(
     held: &Held,
     observer: &mut PageObserver<'_>,
     measure_memory: bool,
+    retries: u32,
 ) -> (Result<Vec<Vec<u8>>>, Stats) {
     // Only plugin functions come this way: a worker not forked for this get shares no code.
     let part = match PartitionMessage::decode(message, None) {
@@ -580,7 +590,7 @@ fn run_partition(
             Stats::default(),
         );
     }
-    let (result, stats) = part.run_observed(&values, observer, measure_memory);
+    let (result, stats) = part.run_observed(&values, observer, measure_memory, retries);
     let encoded = result.and_then(|values| {
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         wire::encode_outputs(&keys, &values)

@@ -807,6 +807,8 @@ impl<'a> Sched<'a> {
         put_varint(out, self.get);
         put_varint(out, u64::from(seq));
         out.push(flags);
+        // A task that fails runs again in the worker, as under the local schedulers.
+        put_varint(out, u64::from(o.retries));
         if message.is_none() {
             put_varint(out, c as u64);
         }
