@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cache::{Attached, Use};
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
 use crate::graph::{Graph, TaskCall, View};
@@ -124,6 +125,8 @@ pub struct Stats {
     pub plan_time: Duration,
     /// Time from the first task to the last.
     pub run_time: Duration,
+    /// What the get did with its result cache (zeros without one).
+    pub cache: crate::cache::CacheStats,
 }
 
 /// Result slots, one per position.
@@ -200,6 +203,8 @@ pub(crate) struct Run<'a> {
     /// When profiling: the get's start, and the spans workers handed in when they retired.
     epoch: Option<Instant>,
     spans: Mutex<Vec<Span>>,
+    /// With a result cache: what each position does with it (the plan's, see `resume`).
+    cache: Option<&'a Attached>,
 }
 
 /// A timed run of position `p` (times in ns since the epoch).
@@ -209,6 +214,8 @@ struct Span {
     start: u64,
     end: u64,
     ok: bool,
+    /// Read from the result cache, not computed.
+    cached: bool,
 }
 
 /// Scratch a worker reuses from task to task (so a call allocates nothing), and what it
@@ -233,8 +240,12 @@ impl<'a> Run<'a> {
         epoch: Option<Instant>,
     ) -> Run<'a> {
         let (cancel, callbacks, progress) = (watch.cancel, watch.callbacks, watch.progress);
+        let cache = plan.cache.as_deref();
         if let Some(p) = progress {
-            p.begin(plan.len() as u64);
+            // Entries the cache spared count as done from the start.
+            let spared = cache.map_or(0, |c| c.skipped);
+            p.begin(plan.len() as u64 + spared);
+            p.add_done(spared);
         }
         Run {
             graph,
@@ -253,6 +264,7 @@ impl<'a> Run<'a> {
             measure_memory: watch.measure_memory,
             epoch,
             spans: Mutex::new(Vec::new()),
+            cache,
         }
     }
 
@@ -329,17 +341,24 @@ impl<'a> Run<'a> {
         let id = self.plan.order[p as usize];
         let key = KeyRef(graph.key_c(id));
         let entry = graph.entry(id);
-        let observed = self.callbacks.filter(|_| !matches!(entry, View::Lit(_)));
+        // Found in the result cache: taken, not computed (nor reported as run).
+        let found = self.cache.is_some_and(|c| c.use_of(p) == Use::Found);
+        let observed = self
+            .callbacks
+            .filter(|_| !matches!(entry, View::Lit(_)) && !found);
         if let Some(cb) = observed {
             let _one_at_a_time = self.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
             cb.pretask(key, worker);
         }
         let started = self.clock();
-        let result = match entry {
-            View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
-            _ => self.eval(id, entry),
+        let result = match self.cache {
+            None => match entry {
+                View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
+                _ => self.eval(id, entry),
+            },
+            Some(cache) => self.cached(cache, p, id, entry, &mut scratch.ptrs),
         };
-        scratch.entries_run += 1;
+        scratch.entries_run += u64::from(!found);
         if let Some(progress) = self.progress {
             scratch.unpublished += 1;
             if scratch.unpublished == PROGRESS_BATCH {
@@ -356,6 +375,7 @@ impl<'a> Run<'a> {
                 start: started,
                 end,
                 ok,
+                cached: found,
             });
         }
         let stored = match result {
@@ -400,6 +420,28 @@ impl<'a> Run<'a> {
             }
         }
         ok
+    }
+
+    /// Position `p` with a result cache: its found value, or computed (and stored if it has
+    /// a hash).
+    #[cold]
+    fn cached(
+        &self,
+        cache: &Attached,
+        p: u32,
+        id: u32,
+        entry: View<'_>,
+        ptrs: &mut Vec<*const Value>,
+    ) -> Result<Value, String> {
+        let result = match (cache.use_of(p), entry) {
+            (Use::Found, _) => return Ok(cache.take_found(p)),
+            (_, View::Task(call)) => self.invoke(id, call, ptrs),
+            _ => self.eval(id, entry),
+        };
+        if let (Use::Store, Ok(v)) = (cache.use_of(p), &result) {
+            cache.store(p, v);
+        }
+        result
     }
 
     /// The value of a completed dependency.
@@ -486,6 +528,9 @@ impl<'a> Run<'a> {
     pub fn finish(self, keys: &Value, stats: &mut Stats) -> Result<Value, Error> {
         stats.peak_held = self.peak.load(Ordering::Relaxed).max(0) as u64;
         stats.entries_run = self.entries_run.load(Ordering::Relaxed);
+        if let Some(c) = self.cache {
+            stats.cache = c.finish();
+        }
         if let Some(p) = self.progress {
             p.end();
         }
@@ -565,6 +610,7 @@ impl<'a> Run<'a> {
                     start: Duration::from_nanos(s.start),
                     end: Duration::from_nanos(s.end),
                     ok: s.ok,
+                    cached: s.cached,
                 }
             })
             .collect();

@@ -7,6 +7,7 @@
 //! Plugins loaded by this command take the `daskr_*` functions from it: build.rs links it with
 //! `--export-dynamic`, and `C_ABI` below keeps every C ABI function in the binary.
 
+mod cache_cmd;
 mod report;
 
 use std::io::Write;
@@ -69,6 +70,8 @@ enum Command {
         (docs/wire-format.md) on --fd, or on stdin and stdout; it is not meant to be run by \
         hand.")]
     Worker(WorkerArgs),
+    /// Inspect or empty a result cache directory (`daskr run --cache DIR`).
+    Cache(cache_cmd::CacheArgs),
 }
 
 #[derive(Args)]
@@ -129,6 +132,14 @@ struct RunArgs {
     /// Write the statistics as JSON, with the order in which entries started
     #[arg(long, value_name = "FILE.json")]
     stats_json: Option<PathBuf>,
+    /// Keep task results in DIR and reuse them: a rerun runs only what changed or did not
+    /// finish (docs/cache.md)
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// With --cache: remove least recently used entries after the run until DIR holds at
+    /// most this many bytes
+    #[arg(long, value_name = "BYTES", requires = "cache")]
+    cache_max_bytes: Option<u64>,
 }
 
 #[derive(Args)]
@@ -190,6 +201,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Plugins(args) => plugins(args),
+        Command::Cache(args) => cache_cmd::main(args),
         Command::Worker(args) => {
             if let Some(parent) = args.parent_pid {
                 if !daskr::sched::processes::end_with_parent(parent) {
@@ -251,6 +263,11 @@ fn run(args: RunArgs) -> ExitCode {
             .expect("a flat list of keys nests one level"),
     };
     // Diagnostics that need each entry's timing attach a profiler (two clock reads a task).
+    let cache = match args.cache.as_deref().map(|d| cache_cmd::open(d, args.cache_max_bytes)) {
+        Some(Err(e)) => return failed(&e),
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
     let profiler = Profiler::new();
     let profiling =
         args.trace.is_some() || args.dot.is_some() || args.stats || args.stats_json.is_some();
@@ -266,6 +283,7 @@ fn run(args: RunArgs) -> ExitCode {
             .timeout
             .map(|t| Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX)),
         address: args.address.as_deref(),
+        cache: cache.as_ref(),
         ..Options::default()
     };
     let (result, stats) = report::with_progress(args.progress, &progress, || {
