@@ -66,7 +66,12 @@ pub fn main(args: CacheArgs) -> ExitCode {
             if json {
                 println!("{{\"entries\": {}, \"bytes\": {}}}", u.entries, u.bytes);
             } else {
-                println!("{}: {} entries, {} bytes", dir.display(), u.entries, u.bytes);
+                println!(
+                    "{}: {} entries, {} bytes",
+                    dir.display(),
+                    u.entries,
+                    u.bytes
+                );
             }
         }
         Ok(())

@@ -263,7 +263,11 @@ fn run(args: RunArgs) -> ExitCode {
             .expect("a flat list of keys nests one level"),
     };
     // Diagnostics that need each entry's timing attach a profiler (two clock reads a task).
-    let cache = match args.cache.as_deref().map(|d| cache_cmd::open(d, args.cache_max_bytes)) {
+    let cache = match args
+        .cache
+        .as_deref()
+        .map(|d| cache_cmd::open(d, args.cache_max_bytes))
+    {
         Some(Err(e)) => return failed(&e),
         Some(Ok(c)) => Some(c),
         None => None,

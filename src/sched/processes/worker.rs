@@ -483,7 +483,11 @@ fn run_positions(
                 frame.executing(p);
                 let ok = run.execute(p, 0, &mut scratch);
                 // A result found in the cache was taken, not run (`resume`).
-                let found = f.plan.cache.as_ref().is_some_and(|c| c.use_of(p) == Use::Found);
+                let found = f
+                    .plan
+                    .cache
+                    .as_ref()
+                    .is_some_and(|c| c.use_of(p) == Use::Found);
                 stats.entries_run += u64::from(!found);
                 observer.after(index, ok);
                 if !ok {
