@@ -481,6 +481,11 @@ typedef struct {
   uint64_t start_ns;
   uint64_t end_ns;
   bool ok;
+  /**
+   * Read from the result cache (`daskr_get_options_t.cache`) instead of computed. (In
+   * what was padding: the struct's size is unchanged.)
+   */
+  bool cached;
 } daskr_profile_task_t;
 
 /**
