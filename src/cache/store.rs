@@ -51,9 +51,11 @@ pub(crate) struct Store {
 }
 
 fn hex(h: &Hash) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(64);
     for b in h {
-        s.push_str(&format!("{b:02x}"));
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
 }
@@ -270,7 +272,7 @@ mod tests {
     fn eviction_removes_least_recently_used_first() {
         let dir = temp_dir("evict");
         let store = Store::open(&dir).unwrap();
-        let payload = encode::encode(&Value::int(1)).unwrap();
+        let payload = encode::encode(&Value::Int(1)).unwrap();
         let size = store.write(&[1; 32], &payload).unwrap();
         store.write(&[2; 32], &payload).unwrap();
         store.write(&[3; 32], &payload).unwrap();

@@ -29,11 +29,17 @@ enum Action {
     },
 }
 
-/// Opens `dir` for `daskr run --cache`, bounded to `max_bytes` (if given).
-pub fn open(dir: &Path, max_bytes: Option<u64>) -> Result<Cache, Error> {
+/// Opens `dir` for `daskr run --cache`, with its size bound and entry limit (if given).
+pub fn open(
+    dir: &Path,
+    (max_bytes, max_entry_bytes): (Option<u64>, Option<u64>),
+) -> Result<Cache, Error> {
     let cache = Cache::open(dir)?;
     if let Some(max) = max_bytes {
         cache.set_max_bytes(max);
+    }
+    if let Some(max) = max_entry_bytes {
+        cache.set_max_entry_bytes(max);
     }
     Ok(cache)
 }

@@ -46,6 +46,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the run arguments' variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a graph file and print the results as JSON on stdout
@@ -140,6 +142,9 @@ struct RunArgs {
     /// most this many bytes
     #[arg(long, value_name = "BYTES", requires = "cache")]
     cache_max_bytes: Option<u64>,
+    /// With --cache: results whose encoding is larger than this are not stored
+    #[arg(long, value_name = "BYTES", requires = "cache")]
+    cache_max_entry_bytes: Option<u64>,
 }
 
 #[derive(Args)]
@@ -266,7 +271,7 @@ fn run(args: RunArgs) -> ExitCode {
     let cache = match args
         .cache
         .as_deref()
-        .map(|d| cache_cmd::open(d, args.cache_max_bytes))
+        .map(|d| cache_cmd::open(d, (args.cache_max_bytes, args.cache_max_entry_bytes)))
     {
         Some(Err(e)) => return failed(&e),
         Some(Ok(c)) => Some(c),
