@@ -336,13 +336,26 @@ impl<'a> Run<'a> {
 
     /// Runs position `p` (whose dependencies have all completed), stores its result and
     /// releases its inputs. Returns false if the task failed.
+    #[inline]
     pub fn execute(&self, p: u32, worker: usize, scratch: &mut Scratch) -> bool {
+        // One test of an Option per task without a cache: the cache's work is compiled out of
+        // the other copy.
+        if self.cache.is_none() {
+            self.execute_as::<false>(p, worker, scratch)
+        } else {
+            self.execute_as::<true>(p, worker, scratch)
+        }
+    }
+
+    /// `execute`, with (`CACHED`) or without a result cache.
+    #[inline(always)]
+    fn execute_as<const CACHED: bool>(&self, p: u32, worker: usize, scratch: &mut Scratch) -> bool {
         let graph = self.graph;
         let id = self.plan.order[p as usize];
         let key = KeyRef(graph.key_c(id));
         let entry = graph.entry(id);
         // Found in the result cache: taken, not computed (nor reported as run).
-        let found = self.cache.is_some_and(|c| c.use_of(p) == Use::Found);
+        let found = CACHED && self.cache.is_some_and(|c| c.use_of(p) == Use::Found);
         let observed = self
             .callbacks
             .filter(|_| !matches!(entry, View::Lit(_)) && !found);
@@ -351,7 +364,7 @@ impl<'a> Run<'a> {
             cb.pretask(key, worker);
         }
         let started = self.clock();
-        let result = match self.cache {
+        let result = match self.cache.filter(|_| CACHED) {
             None => match entry {
                 View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
                 _ => self.eval(id, entry),
