@@ -363,10 +363,10 @@ fn progress_counts_cached_tasks_as_done() {
     let f = counting_add(Some("1"), Arc::new(AtomicUsize::new(0)));
     let g = common::counting_chain(&f, 1000);
     let progress = Progress::new();
-    for _ in 0..2 {
+    for scheduler in [Scheduler::Threads, Scheduler::Threads, Scheduler::Processes] {
         let opts = Options {
             progress: Some(&progress),
-            ..with_cache(Scheduler::Threads, &cache)
+            ..with_cache(scheduler, &cache)
         };
         g.get_key("c-1000", &opts).unwrap();
         assert_eq!((progress.done(), progress.total()), (1001, 1001));

@@ -83,7 +83,12 @@ pub(crate) fn get(
         cb.start(plan.computed(graph));
     }
     if let Some(p) = options.progress {
-        p.begin(plan.len() as u64);
+        // Entries the cache spared, and those it found (workers count what they ran), are
+        // done from the start.
+        let cache = plan.cache.as_deref();
+        let (spared, found) = cache.map_or((0, 0), |c| (c.skipped, c.hits));
+        p.begin(plan.len() as u64 + spared);
+        p.add_done(spared + found);
     }
     let running = Instant::now();
     let want = match options.num_workers {
