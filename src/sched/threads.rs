@@ -31,7 +31,7 @@ use crossbeam_utils::CachePadded;
 use super::{pool, reentry};
 use crate::error::{Error, ErrorKind};
 use crate::func::panic_message;
-use crate::run::{count_down, Run, Scratch};
+use crate::run::{count_down, CancelToken, Run, Scratch};
 
 const NONE: u32 = u32::MAX;
 
@@ -135,6 +135,8 @@ impl Sleep {
 
 struct Shared<'r, 'g> {
     run: &'r Run<'g>,
+    /// The get's cancel switch, noted in each worker's frame for its tasks to read.
+    cancel: Option<&'r CancelToken>,
     pending: Vec<AtomicU32>,
     initial: &'r [u32],
     cursor: CachePadded<AtomicUsize>,
@@ -151,8 +153,9 @@ struct Shared<'r, 'g> {
     idle: AtomicUsize,
 }
 
-/// Runs the plan on `workers` threads (the caller included).
-pub(crate) fn run(run: &Run<'_>, workers: usize) {
+/// Runs the plan on `workers` threads (the caller included; `cancel`: the get's cancel
+/// switch, which its tasks can read).
+pub(crate) fn run(run: &Run<'_>, workers: usize, cancel: Option<&CancelToken>) {
     let plan = run.plan;
     let n = plan.len();
     if n == 0 {
@@ -164,6 +167,7 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) {
     let initial = &plan.initial;
     let shared = Shared {
         run,
+        cancel,
         pending,
         initial,
         cursor: CachePadded::new(AtomicUsize::new(0)),
@@ -270,7 +274,7 @@ impl Shared<'_, '_> {
     }
 
     fn work(&self, w: usize) {
-        reentry::with_frame(self.run.graph, self.run.plan, |frame| {
+        reentry::with_frame(self.run.graph, self.run.plan, self.cancel, |frame| {
             self.work_in(w, frame)
         });
     }
