@@ -14,7 +14,7 @@ func TestCacheRerunRunsOnlyWhatChanged(t *testing.T) {
 	check(t, err)
 	defer cache.Close()
 	var calls atomic.Int64
-	double, err := daskr.NewVersionedFunc("double", "1", func(c *daskr.Call) (any, error) {
+	double, err := daskr.NewVersionedFunc("double", "1", func(_ context.Context, c *daskr.Call) (any, error) {
 		calls.Add(1)
 		x, err := c.Int(0)
 		return 2 * x, err
