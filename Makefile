@@ -61,7 +61,7 @@ clean:
 	cargo clean
 
 # ---- Reliability (RELIABILITY.md) -------------------------------------------------------
-.PHONY: fuzz stress test-asan test-tsan test-loom
+.PHONY: fuzz stress test-asan test-tsan test-loom test-scale
 
 # loom model checks of the lock-free primitives (src/ffi/loom_tests.rs), in a target dir of their
 # own (the whole crate builds with --cfg loom there).
@@ -70,8 +70,15 @@ test-loom:
 
 # tests/stress.rs and tests/c/random_dags.c at full scale: 10,000 random DAGs each.
 stress:
-	DASKR_STRESS_GRAPHS=10000 DASKR_STRESS_KILL_GRAPHS=100 cargo test --release --test stress -- --nocapture
+	DASKR_STRESS_GRAPHS=10000 DASKR_STRESS_KILL_GRAPHS=1000 cargo test --release --test stress -- --nocapture
 	DASKR_TEST_SCALE=1 DASKR_C_ONLY=random_dags cargo test --release --test c_abi -- --nocapture
+
+# 10,000,000 entries three ways, each printing bytes per entry (RELIABILITY.md): built through
+# the Rust API (tests/scale.rs), through the C API (tests/c/scale.c), and read from a graph file
+# by `daskr run` (tests/cli.rs). About 2 GB of memory and a few minutes; not part of `make test`.
+test-scale:
+	cargo test --release --test scale --test cli -- --ignored --nocapture ten_million
+	DASKR_SCALE_TASKS=10000000 DASKR_C_ONLY=scale cargo test --release --test c_abi -- --nocapture
 
 # The fuzz targets of tests/fuzz (graph files, the value decoder, partition messages, the
 # worker protocol) and tests/c/fuzz_api.c (C API call sequences), longer than `cargo test`
