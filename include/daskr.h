@@ -74,6 +74,13 @@ typedef struct daskr_cancel_t daskr_cancel_t;
 #define DASKR_ENCODING_VERSION 1
 
 /**
+ * Flags for `daskr_func_new_versioned`.
+ * `DASKR_FUNC_PURE`: the function's result depends on its arguments alone (not on the clock,
+ * files, randomness or state), so the result cache may keep it.
+ */
+#define DASKR_FUNC_PURE 1
+
+/**
  * The partition message version, written after the magic.
  */
 #define DASKR_WIRE_VERSION 1
@@ -191,6 +198,15 @@ typedef enum {
 } daskr_kind_t;
 
 /**
+ * A result cache: task results kept in a directory under a hash of what determines them, so
+ * a get given it (`daskr_get_options_t.cache`) runs only what is not there yet — a rerun
+ * after a failure resumes, a rerun after a changed input runs what depends on it. Share it
+ * between gets and threads freely; other processes may use the same directory at once.
+ * docs/cache.md says what is cached and how.
+ */
+typedef struct daskr_cache_t daskr_cache_t;
+
+/**
  * What a running task sees: its arguments, its key, and where its result goes.
  *
  * The task ABI: a task function is `void fn(daskr_call_t *call, void *user_data)`. It reads
@@ -303,6 +319,24 @@ typedef struct {
    * Nanoseconds from the first task to the last.
    */
   uint64_t run_ns;
+  /**
+   * With a result cache: tasks whose result was read from it instead of computed.
+   */
+  uint64_t cache_hits;
+  /**
+   * With a result cache: tasks that could be cached, were not found, and ran.
+   */
+  uint64_t cache_misses;
+  /**
+   * With a result cache: needed tasks neither run nor read, every consumer having been
+   * found (counted as done by progress).
+   */
+  uint64_t cache_skipped;
+  /**
+   * With a result cache: bytes read from it and written to it.
+   */
+  uint64_t cache_bytes_read;
+  uint64_t cache_bytes_written;
 } daskr_stats_t;
 
 /**
@@ -360,6 +394,12 @@ typedef struct {
    * get). NULL for the `DASKR_ADDRESS` environment variable.
    */
   const char *address;
+  /**
+   * A result cache (`daskr_cache_open`): tasks found in it are not run, and what runs is
+   * stored. Borrowed for the get; NULL (the default) for none. Read by sync, threads and
+   * processes (which then forks its workers); the distributed scheduler refuses it.
+   */
+  const daskr_cache_t *cache;
 } daskr_get_options_t;
 
 /**
@@ -450,6 +490,11 @@ typedef struct {
   uint64_t start_ns;
   uint64_t end_ns;
   bool ok;
+  /**
+   * Read from the result cache (`daskr_get_options_t.cache`) instead of computed. (In
+   * what was padding: the struct's size is unchanged.)
+   */
+  bool cached;
 } daskr_profile_task_t;
 
 /**
@@ -473,6 +518,39 @@ const char *daskr_version(void);
  * with).
  */
 uint32_t daskr_abi_version(void);
+
+/**
+ * Opens the cache in the directory `dir` (created if missing) into `*out`; free it with
+ * `daskr_cache_free`.
+ */
+daskr_error_t *daskr_cache_open(const char *dir, daskr_cache_t **out);
+
+/**
+ * Bounds the directory's size in bytes: after a get that stored results, the least recently
+ * used entries are removed until the rest fit. 0 (the default): no bound.
+ */
+void daskr_cache_set_max_bytes(const daskr_cache_t *cache, uint64_t bytes);
+
+/**
+ * Results whose encoding is larger than `bytes` are not stored. 0 (the default): no limit.
+ */
+void daskr_cache_set_max_entry_bytes(const daskr_cache_t *cache, uint64_t bytes);
+
+/**
+ * How many entries the directory holds (`*entries`) and their size in bytes (`*bytes`);
+ * either pointer may be NULL.
+ */
+void daskr_cache_usage(const daskr_cache_t *cache, uint64_t *entries, uint64_t *bytes);
+
+/**
+ * Removes every entry.
+ */
+daskr_error_t *daskr_cache_clear(const daskr_cache_t *cache);
+
+/**
+ * Frees the handle (the directory stays). NULL is ignored.
+ */
+void daskr_cache_free(daskr_cache_t *cache);
 
 /**
  * The key of the entry this task computes (for an inline task, the entry containing it).
@@ -763,6 +841,20 @@ daskr_error_t *daskr_func_new(const char *name,
                               void *user_data,
                               daskr_free_fn free_user_data,
                               daskr_func_t **out);
+
+/**
+ * `daskr_func_new` for a function whose results a result cache (`daskr_cache_t`) may keep:
+ * with `DASKR_FUNC_PURE` in `flags`, its results are stored under its name, `version` and its
+ * arguments — change `version` whenever the function's code changes what it returns. Without
+ * that flag it is never cached (as with `daskr_func_new`). Other flag bits are refused.
+ */
+daskr_error_t *daskr_func_new_versioned(const char *name,
+                                        daskr_task_fn fn_,
+                                        void *user_data,
+                                        daskr_free_fn free_user_data,
+                                        const char *version,
+                                        uint32_t flags,
+                                        daskr_func_t **out);
 
 /**
  * Releases the caller's reference to a function. NULL is ignored.

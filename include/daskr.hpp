@@ -694,6 +694,17 @@ public:
         detail::check(daskr_func_new(name.c_str(), &daskr_hpp_trampoline, fn, &daskr_hpp_free_fn, &out));
         f_.reset(out);
     }
+    /// A pure function whose results a Cache may keep, under its name, `version` and its
+    /// arguments: change `version` whenever the code changes what it returns.
+    template <class F, class = std::enable_if_t<std::is_invocable_v<std::decay_t<F> &, Call &>>>
+    static Func versioned(const std::string &name, const std::string &version, F &&f) {
+        auto *fn = new detail::Fn<std::decay_t<F>>(std::forward<F>(f));
+        daskr_func_t *out = nullptr;
+        // On failure daskr frees `fn` through daskr_hpp_free_fn right away.
+        detail::check(daskr_func_new_versioned(name.c_str(), &daskr_hpp_trampoline, fn, &daskr_hpp_free_fn,
+                                               version.c_str(), DASKR_FUNC_PURE, &out));
+        return Func(out);
+    }
     /// Adopts a C function (user_data and its free function as daskr_func_new takes them).
     static Func from_c(const std::string &name, daskr_task_fn fn, void *user_data = nullptr,
                        daskr_free_fn free_user_data = nullptr) {
@@ -1154,6 +1165,43 @@ inline bool scheduler_reads(Scheduler s, std::string_view option) {
 /// Figures about one get (entries, entries_run, peak_held, workers, plan_ns, run_ns).
 using Stats = daskr_stats_t;
 
+/// A result cache directory (move-only; see daskr_cache_t and docs/cache.md): give it to a
+/// get (Options::cache) and tasks found in it are not run, while what runs is stored. Share
+/// it between gets and threads; other processes may use the same directory at once.
+class Cache {
+public:
+    /// Opens (creating if need be) the cache in `dir`.
+    explicit Cache(const std::string &dir) {
+        daskr_cache_t *out = nullptr;
+        detail::check(daskr_cache_open(dir.c_str(), &out));
+        c_.reset(out);
+    }
+    /// Bounds the directory's size: least recently used entries go after a get that stored.
+    /// 0: no bound.
+    void set_max_bytes(uint64_t bytes) noexcept { daskr_cache_set_max_bytes(c_.get(), bytes); }
+    /// Results whose encoding is larger are not stored. 0: no limit.
+    void set_max_entry_bytes(uint64_t bytes) noexcept { daskr_cache_set_max_entry_bytes(c_.get(), bytes); }
+    struct Usage {
+        uint64_t entries = 0;
+        uint64_t bytes = 0;
+    };
+    /// How many entries the directory holds, and their bytes.
+    Usage usage() const noexcept {
+        Usage u;
+        daskr_cache_usage(c_.get(), &u.entries, &u.bytes);
+        return u;
+    }
+    /// Removes every entry.
+    void clear() { detail::check(daskr_cache_clear(c_.get())); }
+    const daskr_cache_t *raw() const noexcept { return c_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(daskr_cache_t *c) const noexcept { daskr_cache_free(c); }
+    };
+    std::unique_ptr<daskr_cache_t, Deleter> c_;
+};
+
 struct Options {
     Scheduler scheduler = Scheduler::Threads;
     /// Threads for the threads scheduler (the caller's included), worker processes for the
@@ -1169,6 +1217,9 @@ struct Options {
     const Profile *profile = nullptr;
     /// Counts entries as they run, readable from other threads; borrowed for the get.
     const Progress *progress = nullptr;
+    /// Results kept on disk (tasks found there are not run); borrowed for the get, nullptr
+    /// for none. Read by sync, threads and processes.
+    const Cache *cache = nullptr;
     // workers and the members below are read by some schedulers only (scheduler_reads says
     // which).
     /// Processes: how many times a task whose worker process died runs again on a fresh
@@ -1300,6 +1351,7 @@ public:
         o.stats = options.stats;
         o.profile = options.profile ? options.profile->raw() : nullptr;
         o.progress = options.progress ? options.progress->raw() : nullptr;
+        o.cache = options.cache ? options.cache->raw() : nullptr;
         o.retries = options.retries;
         o.task_timeout_s = options.task_timeout.count();
         o.address = options.address.empty() ? nullptr : options.address.c_str();

@@ -402,6 +402,10 @@ type Stats struct {
 	Workers    uint32 // threads that ran tasks
 	PlanTime   time.Duration
 	RunTime    time.Duration
+	// With Options.Cache: tasks read from it instead of run, tasks that ran and were stored,
+	// tasks neither run nor read (every consumer was found), and the bytes moved.
+	CacheHits, CacheMisses, CacheSkipped uint64
+	CacheBytesRead, CacheBytesWritten    uint64
 }
 
 // Options tune a Get. The zero value means: threads scheduler, all cores, no callbacks.
@@ -421,6 +425,10 @@ type Options struct {
 	TaskTimeout time.Duration
 	// Address (Distributed): the Dask scheduler, "tcp://host:port"; "" for $DASKR_ADDRESS.
 	Address string
+	// Cache keeps task results on disk: tasks found there are not run, what runs is stored
+	// (see OpenCache). Threads and Sync only from Go: the processes scheduler needs forked
+	// workers, which a Go program cannot have.
+	Cache *Cache
 }
 
 // Get computes keys and returns their values as Go values (see Call.Arg for the types). One
@@ -593,7 +601,7 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 	err = g.with(func(cg *C.daskr_graph_t) error {
 		return takeError(C.daskr_go_get(cg, request, C.int(opts.Scheduler), C.uint32_t(opts.Workers), cancel,
 			C.uintptr_t(cbHandle), statsPtr, opts.Profile.raw(), C.uint32_t(opts.Retries),
-			C.double(opts.TaskTimeout.Seconds()), address, &out))
+			C.double(opts.TaskTimeout.Seconds()), address, opts.Cache.raw(), &out))
 	})
 	if opts.Stats != nil {
 		*opts.Stats = Stats{
@@ -603,6 +611,12 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 			Workers:    uint32(stats.workers),
 			PlanTime:   time.Duration(stats.plan_ns),
 			RunTime:    time.Duration(stats.run_ns),
+
+			CacheHits:         uint64(stats.cache_hits),
+			CacheMisses:       uint64(stats.cache_misses),
+			CacheSkipped:      uint64(stats.cache_skipped),
+			CacheBytesRead:    uint64(stats.cache_bytes_read),
+			CacheBytesWritten: uint64(stats.cache_bytes_written),
 		}
 	}
 	var result any

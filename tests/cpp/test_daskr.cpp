@@ -974,3 +974,54 @@ TEST(Processes, OptionFieldsReachTheLibrary) {
 }
 
 } // namespace
+
+// ---- result cache ----
+
+TEST(Cache, RerunReadsWhatDidNotChangeAndFreesEverything) {
+    char tmpl[] = "/tmp/daskr-cpp-cache-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::atomic<int> calls{0};
+    auto destroyed = std::make_shared<std::atomic<int>>(0);
+    struct Guard {
+        std::shared_ptr<std::atomic<int>> n;
+        ~Guard() { (*n)++; }
+    };
+    {
+        daskr::Cache cache(tmpl);
+        auto guard = std::shared_ptr<Guard>(new Guard{destroyed});
+        auto twice = daskr::Func::versioned("twice", "1", [&calls, guard](Call &c) {
+            calls++;
+            return c.arg<int64_t>(0) * 2;
+        });
+        Graph g;
+        auto a = g.add_task("a", twice, {21});
+        g.add_task("b", twice, {a});
+        daskr::Stats stats{};
+        daskr::Options o;
+        o.cache = &cache;
+        o.stats = &stats;
+        EXPECT_EQ(g.get("b", o).as<int64_t>(), 84);
+        EXPECT_EQ(stats.cache_misses, 2u);
+        EXPECT_GT(stats.cache_bytes_written, 0u);
+        EXPECT_EQ(g.get("b", o).as<int64_t>(), 84);
+        EXPECT_EQ(calls.load(), 2);
+        EXPECT_EQ(stats.entries_run, 0u);
+        EXPECT_EQ(stats.cache_hits, 1u);
+        EXPECT_EQ(stats.cache_skipped, 1u);
+        EXPECT_EQ(cache.usage().entries, 2u);
+        cache.clear();
+        EXPECT_EQ(cache.usage().entries, 0u);
+        // A plain Func is never cached.
+        Graph h;
+        h.add_task("p", [&calls](Call &) { return ++calls; });
+        h.get("p", o);
+        h.get("p", o);
+        EXPECT_EQ(calls.load(), 4);
+        EXPECT_EQ(cache.usage().entries, 0u);
+        guard.reset();
+    }
+    EXPECT_EQ(destroyed->load(), 1);
+    EXPECT_THROW(daskr::Cache(""), daskr::Error);
+    std::string rm = std::string("rm -rf ") + tmpl;
+    EXPECT_EQ(std::system(rm.c_str()), 0);
+}
