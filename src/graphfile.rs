@@ -32,7 +32,22 @@ use crate::value::Value;
 /// object included (serde_json's recursion limit).
 pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The field of a map computation, and of a map written wrapped.
+pub(crate) const MAP_TAG: &str = "map";
+
+/// The names of the format's tagged objects (and of the command's error document). A map
+/// whose only entry has one of these names is written wrapped, `{"map": {name: ...}}`, so it
+/// cannot be read as that form (docs/graph-format.md, "Maps").
+const TAGS: &[&str] = &[
+    "bytes", "pointer", "map", "lit", "ref", "fn", "args", "kwargs", "error",
+];
+
+/// Whether `map` is written wrapped in `{"map": ...}` (see `TAGS`).
+pub(crate) fn wrapped(map: &crate::value::Map<'_>) -> bool {
+    map.len() == 1 && map.name(0).is_some_and(|n| TAGS.contains(&n))
+}
 
 /// Reads the graph file at `path`; relative plugin paths are relative to its folder.
 pub fn read(path: impl AsRef<Path>) -> Result<GraphFile> {
@@ -73,7 +88,8 @@ fn single(field: &str, v: Json) -> Json {
 // ---- results and errors as JSON (the `daskr` command's output) ----
 
 /// A result as JSON: bytes as `{"bytes": base64}`, a pointer as `{"pointer": tag}`, a float
-/// that JSON cannot hold (NaN, infinities) as null.
+/// that JSON cannot hold (NaN, infinities) as null, a map as an object (wrapped in
+/// `{"map": ...}` when it could be read as another form, see `wrapped`).
 pub fn value_to_json(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
@@ -93,6 +109,19 @@ pub fn value_to_json(v: &Value) -> Json {
                 .collect(),
         ),
         Value::Pointer(p) => single("pointer", Json::String(p.tag().into())),
+        Value::Map(_) => {
+            let map = v.as_map().expect("a map");
+            let object = Json::Object(
+                map.iter()
+                    .map(|(name, v)| (name.to_string(), value_to_json(v)))
+                    .collect(),
+            );
+            if wrapped(&map) {
+                single(MAP_TAG, object)
+            } else {
+                object
+            }
+        }
     }
 }
 
