@@ -376,7 +376,10 @@ mod tests {
         let twice = [1, MAP, 2, 1, b'a', NULL, 1, b'a', NULL];
         let e = decode(&twice).unwrap_err();
         assert!(e.message.contains("\"a\" is given twice"), "{}", e.message);
-        assert!(decode(&[1, MAP, 1, 1, 0xff, NULL]).is_err(), "a name not UTF-8");
+        assert!(
+            decode(&[1, MAP, 1, 1, 0xff, NULL]).is_err(),
+            "a name not UTF-8"
+        );
     }
 
     #[test]

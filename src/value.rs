@@ -211,7 +211,10 @@ impl Value {
     /// would nest deeper than [`MAX_NESTING`].
     pub fn map<S: AsRef<str>>(entries: Vec<(S, Value)>) -> Result<Value> {
         let names = Names::new(entries.iter().map(|(n, _)| n.as_ref()))?;
-        Value::map_of(Arc::new(names), entries.into_iter().map(|(_, v)| v).collect())
+        Value::map_of(
+            Arc::new(names),
+            entries.into_iter().map(|(_, v)| v).collect(),
+        )
     }
 
     /// A map value of checked `names` and their `values` (as many, in the same order); fails
@@ -370,7 +373,10 @@ impl PartialEq for Value {
                 } else {
                     // Like Python's dicts and Go's maps: the same names with equal values, in
                     // whatever order.
-                    let (a, b) = (self.as_map().expect("a map"), other.as_map().expect("a map"));
+                    let (a, b) = (
+                        self.as_map().expect("a map"),
+                        other.as_map().expect("a map"),
+                    );
                     a.len() == b.len() && a.iter().all(|(name, v)| b.get(name) == Some(v))
                 }
             }

@@ -105,7 +105,10 @@ fn records_and_map_computations_run_the_same_under_every_scheduler() {
         ("next", Value::Int(42)),
         (
             "nested",
-            map(vec![("b", mean(&clean_a)), ("text", Value::str("not a key"))]),
+            map(vec![
+                ("b", mean(&clean_a)),
+                ("text", Value::str("not a key")),
+            ]),
         ),
     ]);
     let literal = map(vec![
@@ -126,7 +129,11 @@ fn records_and_map_computations_run_the_same_under_every_scheduler() {
         assert_eq!(got, summary, "{s:?}");
         // Insertion order is kept, through the encoding too.
         let names: Vec<&str> = got.as_map().unwrap().iter().map(|(n, _)| n).collect();
-        assert_eq!(names, ["files", "first", "means", "next", "nested"], "{s:?}");
+        assert_eq!(
+            names,
+            ["files", "first", "means", "next", "nested"],
+            "{s:?}"
+        );
         assert_eq!(at("literal"), literal, "{s:?}");
         assert_eq!(at("empty"), map(vec![]), "{s:?}");
     }
@@ -140,7 +147,10 @@ fn a_task_failing_on_a_map_is_named() {
     );
     for s in [Scheduler::Sync, Scheduler::Processes] {
         let e = get(&text, "m", s, 2).unwrap_err();
-        assert_eq!((e.kind, e.key.as_deref()), (ErrorKind::TaskFailed, Some("m")));
+        assert_eq!(
+            (e.kind, e.key.as_deref()),
+            (ErrorKind::TaskFailed, Some("m"))
+        );
         assert!(e.message.contains("no such name"), "{}", e.message);
         let e = get(&text, "twice", s, 2).unwrap_err();
         assert_eq!(e.key.as_deref(), Some("twice"));
@@ -161,14 +171,25 @@ fn every_kind() -> Vec<Value> {
         Value::bytes(b"\x00\xffhi"),
         list(vec![Value::Int(1), list(vec![])]),
         map(vec![]),
-        map(vec![("a", Value::Int(1)), ("b", list(vec![Value::str("x")]))]),
-        map(vec![("", Value::str("empty name")), ("é\u{0}", Value::Null)]),
+        map(vec![
+            ("a", Value::Int(1)),
+            ("b", list(vec![Value::str("x")])),
+        ]),
+        map(vec![
+            ("", Value::str("empty name")),
+            ("é\u{0}", Value::Null),
+        ]),
         // Two entries: read as a map whatever the names.
         map(vec![("bytes", Value::str("AA==")), ("x", Value::Int(1))]),
-        map(vec![("map", map(vec![("bytes", Value::str("AA=="))])), ("x", Value::Null)]),
+        map(vec![
+            ("map", map(vec![("bytes", Value::str("AA=="))])),
+            ("x", Value::Null),
+        ]),
     ];
     // One entry, named as a tagged form, holding each kind of value.
-    for tag in ["bytes", "pointer", "map", "lit", "ref", "fn", "args", "kwargs", "error"] {
+    for tag in [
+        "bytes", "pointer", "map", "lit", "ref", "fn", "args", "kwargs", "error",
+    ] {
         for inner in [
             Value::str("AA=="),
             Value::Int(1),
@@ -282,7 +303,10 @@ fn a_graph_built_in_rust_with_map_computations_writes_and_reads_back() {
     }
     // A name given twice is refused when the computation is added, naming the entry.
     let e = g
-        .add("twice", Comp::map(vec![("a", Comp::value(1)), ("a", Comp::value(2))]))
+        .add(
+            "twice",
+            Comp::map(vec![("a", Comp::value(1)), ("a", Comp::value(2))]),
+        )
         .unwrap_err();
     assert_eq!(e.key.as_deref(), Some("twice"));
     assert!(e.message.contains("\"a\" is given twice"), "{}", e.message);

@@ -161,10 +161,7 @@ pub unsafe extern "C" fn daskr_value_map(
         let mut vals = Vec::with_capacity(n);
         for (i, v) in values.into_iter().enumerate() {
             vals.push(v.ok_or_else(|| {
-                Error::invalid_argument(format!(
-                    "map value {i} (name {:?}) is NULL",
-                    names.name(i)
-                ))
+                Error::invalid_argument(format!("map value {i} (name {:?}) is NULL", names.name(i)))
             })?);
         }
         put(out, boxed(Value::map_of(names.into(), vals)?), "out")
@@ -439,7 +436,10 @@ pub unsafe extern "C" fn daskr_value_map_get(
         let Ok(name) = arg_str(name, "name") else {
             return std::ptr::null();
         };
-        match borrow(value).and_then(Value::as_map).and_then(|m| m.get(name)) {
+        match borrow(value)
+            .and_then(Value::as_map)
+            .and_then(|m| m.get(name))
+        {
             Some(v) => as_c(v),
             None => std::ptr::null(),
         }

@@ -676,8 +676,14 @@ mod tests {
                 Comp::key("k"),
                 Comp::value(Value::Null),
                 Comp::map(vec![
-                    ("inc", Comp::task(&add, vec![Comp::key("c5"), Comp::value(1)], vec![])),
-                    ("lit", Comp::value(Value::map(vec![("a", Value::Int(1))]).unwrap())),
+                    (
+                        "inc",
+                        Comp::task(&add, vec![Comp::key("c5"), Comp::value(1)], vec![]),
+                    ),
+                    (
+                        "lit",
+                        Comp::value(Value::map(vec![("a", Value::Int(1))]).unwrap()),
+                    ),
                     ("ref", Comp::key("x")),
                 ]),
             ]),

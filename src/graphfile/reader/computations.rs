@@ -340,7 +340,6 @@ impl<'de> Shape<'de> for RefShape<'_, '_> {
     }
 }
 
-
 /// `{"map": {...}}`'s object: names to computations. A map whose values are all literals is
 /// a literal map (nothing to evaluate per run).
 struct MapShape<'b, 't> {
