@@ -1124,7 +1124,7 @@ private:
 /// One entry's run, as a Profile recorded it.
 struct ProfileTask {
     std::string key;
-    std::string func; ///< the task's function name; "alias", "list" or "literal" otherwise
+    std::string func; ///< the task's function name; "alias", "list", "map" or "literal" otherwise
     uint32_t worker;  ///< 0 is the calling thread
     uint64_t start_ns, end_ns; ///< since the get started
     bool ok;
