@@ -324,10 +324,11 @@ fn bad_inputs() -> Vec<(String, ErrorKind, Option<&'static str>, &'static str)> 
             "must have no other field",
         ),
         (
-            g(r#"{"z": {"lit": [1, {"a": 1}]}}"#),
+            // An object inside "lit" is a map, whose names are distinct.
+            g(r#"{"z": {"lit": [1, {"a": 1, "a": 2}]}}"#),
             G,
             Some("z"),
-            "key 'z': lit[1]: an object inside \"lit\"",
+            "key 'z': lit[1]: map name \"a\" is given twice",
         ),
         (
             g(r#"{"z": {"bytes": "!!"}}"#),
@@ -383,7 +384,7 @@ fn bad_inputs() -> Vec<(String, ErrorKind, Option<&'static str>, &'static str)> 
             g(r#"{"z": {"lit": [{"bytes": "AA==", "bytes": "AQ=="}]}}"#),
             G,
             Some("z"),
-            "key 'z': lit[0]: the field \"bytes\" is given twice",
+            "key 'z': lit[0]: map name \"bytes\" is given twice",
         ),
         (
             g(r#"{"z": {"fn": "ex:add", "args": [1, 2], "kwargs": {"scale": 2, "scale": 3}}}"#),
