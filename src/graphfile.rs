@@ -14,6 +14,7 @@
 //!   (`key 'z': args[1].kwargs.scale: ...`), or a `plugin` error for a plugin that cannot be
 //!   loaded or an unknown alias or symbol.
 
+mod forms;
 mod reader;
 mod writer;
 
@@ -27,27 +28,11 @@ use serde_json::{Map, Value as Json};
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
 use crate::value::Value;
+use forms::{wrapped, B64, MAP_TAG};
 
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
 /// object included (serde_json's recursion limit).
 pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
-
-pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// The field of a map computation, and of a map written wrapped.
-pub(crate) const MAP_TAG: &str = "map";
-
-/// The names of the format's tagged objects (and of the command's error document). A map
-/// whose only entry has one of these names is written wrapped, `{"map": {name: ...}}`, so it
-/// cannot be read as that form (docs/graph-format.md, "Maps").
-const TAGS: &[&str] = &[
-    "bytes", "pointer", "map", "lit", "ref", "fn", "args", "kwargs", "error",
-];
-
-/// Whether `map` is written wrapped in `{"map": ...}` (see `TAGS`).
-pub(crate) fn wrapped(map: &crate::value::Map<'_>) -> bool {
-    map.len() == 1 && map.name(0).is_some_and(|n| TAGS.contains(&n))
-}
 
 /// Reads the graph file at `path`; relative plugin paths are relative to its folder.
 pub fn read(path: impl AsRef<Path>) -> Result<GraphFile> {

@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json};
 use crate::error::{Error, Result};
 use crate::func::Func;
 use crate::graph::{ArgViews, Graph, TaskCall, View};
-use crate::graphfile::{wrapped, MAP_TAG};
+use crate::graphfile::forms::{wrapped, MAP_TAG};
 use crate::value::{Names, Value};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;

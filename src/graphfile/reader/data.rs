@@ -14,7 +14,7 @@ use serde::de::{MapAccess, SeqAccess};
 
 use super::builder::{bad, At, Built, Step};
 use super::shape::{drain_map, drain_seq, Any, Shape, StrSeed};
-use crate::graphfile::{B64, MAP_TAG};
+use crate::graphfile::forms::{B64, MAP_TAG};
 use crate::value::{Names, Value};
 
 /// A JSON value as data.
