@@ -163,7 +163,7 @@ def test_maps_cross_the_cluster_and_come_back_as_dicts(cluster):
         "rec-a": {"fn": "ex:record", "args": ["a.csv", "clean-a"]},
         "rec-b": {"fn": "ex:record", "args": ["b.csv", {"fn": "ex:load", "args": ["b.csv"]}]},
         "means": {"fn": "ex:means", "args": [["rec-a", "rec-b"]]},
-        "summary": {"map": {"z": "means", "a": "rec-a", "lit": {"lit": {"bytes": 1}},
+        "summary": {"map": {"z": "means", "a": "rec-a", "lit": {"lit": {"map": {"bytes": 1}}},
                             "wrapped": {"lit": {"map": {"ref": "rec-a"}}}}},
     }
     path = write_graph("maps.json", graph, ["summary", "rec-b"])
@@ -175,10 +175,11 @@ def test_maps_cross_the_cluster_and_come_back_as_dicts(cluster):
     # Printed in the map's order, wrapped where a map could be read as another form.
     assert list(got[1][0]) == ["z", "a", "lit", "wrapped"]
     assert got[1][0]["wrapped"] == {"map": {"ref": "rec-a"}}
+    assert got[1][0]["lit"] == {"map": {"bytes": 1}}
     # Through the Python package a map is a dict, in its order.
     summary, rec_b = daskr_dask.run_file(path, address=cluster.address)
     assert list(summary) == ["z", "a", "lit", "wrapped"]
-    assert summary["wrapped"] == {"ref": "rec-a"}
+    assert summary["wrapped"] == {"ref": "rec-a"} and summary["lit"] == {"bytes": 1}
     assert summary["a"]["file"] == "a.csv" and summary["z"]["b.csv"] == rec_b["mean"]
     assert daskr_dask._wire.decode_value(daskr_dask._wire.encode_value(summary)) == summary
     with pytest.raises(TypeError, match="names are strings"):
