@@ -61,7 +61,7 @@ clean:
 	cargo clean
 
 # ---- Reliability (RELIABILITY.md) -------------------------------------------------------
-.PHONY: fuzz stress test-asan test-tsan test-loom
+.PHONY: fuzz stress test-asan test-tsan test-loom test-scale
 
 # loom model checks of the lock-free primitives (src/ffi/loom_tests.rs), in a target dir of their
 # own (the whole crate builds with --cfg loom there).
@@ -70,8 +70,15 @@ test-loom:
 
 # tests/stress.rs and tests/c/random_dags.c at full scale: 10,000 random DAGs each.
 stress:
-	DASKR_STRESS_GRAPHS=10000 DASKR_STRESS_KILL_GRAPHS=100 cargo test --release --test stress -- --nocapture
+	DASKR_STRESS_GRAPHS=10000 DASKR_STRESS_KILL_GRAPHS=1000 cargo test --release --test stress -- --nocapture
 	DASKR_TEST_SCALE=1 DASKR_C_ONLY=random_dags cargo test --release --test c_abi -- --nocapture
+
+# 10,000,000 entries three ways, each printing bytes per entry (RELIABILITY.md): built through
+# the Rust API (tests/scale.rs), through the C API (tests/c/scale.c), and read from a graph file
+# by `daskr run` (tests/cli.rs). About 2 GB of memory and a few minutes; not part of `make test`.
+test-scale:
+	cargo test --release --test scale --test cli -- --ignored --nocapture ten_million
+	DASKR_SCALE_TASKS=10000000 DASKR_C_ONLY=scale cargo test --release --test c_abi -- --nocapture
 
 # The fuzz targets of tests/fuzz (graph files, the value decoder, partition messages, the
 # worker protocol) and tests/c/fuzz_api.c (C API call sequences), longer than `cargo test`
@@ -115,9 +122,28 @@ test-cpp: lib
 test-cpp-memcheck: test-cpp
 	$(VALGRIND) target/cpp/daskr_cpp_tests --gtest_brief=1
 
-# The Go package, plain and with the race detector (the pipeline test compares with the C one).
-test-go: lib bin target/examples/pipeline
-	cd bindings/go && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) test -count=1 -race ./...
+# The Go package finds libdaskr with pkg-config (`#cgo pkg-config: daskr`); in the checkout,
+# the daskr-uninstalled.pc that build.rs writes next to the library (this include/, this
+# target/release/). Installed, <prefix>/lib/pkgconfig/daskr.pc does the same (test-install).
+GO_IN_TREE := PKG_CONFIG_PATH=$(CURDIR)/target/release/pkgconfig$${PKG_CONFIG_PATH:+:$$PKG_CONFIG_PATH}
+
+# The Go package (its Example functions included: go test checks their output), plain and
+# with the race detector (the pipeline test compares with the C one).
+test-go: lib bin plugins target/examples/pipeline
+	cd bindings/go && $(GO_IN_TREE) $(GO) vet ./... && $(GO_IN_TREE) $(GO) test -count=1 ./... \
+		&& $(GO_IN_TREE) $(GO) test -count=1 -race ./...
+
+# go vet and staticcheck (a pinned version, installed into target/tools from the Go module
+# proxy) over the Go package, its examples and the Go benchmark runner, checks not skipped.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(CURDIR)/target/tools/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+.PHONY: lint-go
+$(STATICCHECK):
+	GOBIN=$(dir $@) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint-go: lib $(STATICCHECK)
+	cd bindings/go && $(GO_IN_TREE) $(GO) vet ./... && $(GO_IN_TREE) $(STATICCHECK) -checks all ./...
+	cd bench/go && $(GO_IN_TREE) $(GO) vet ./... && $(GO_IN_TREE) $(STATICCHECK) -checks all ./...
 
 target/examples/pipeline-cpp: examples/pipeline.cpp include/daskr.hpp include/daskr.h lib
 	@mkdir -p target/examples
@@ -127,7 +153,7 @@ pipeline-cpp: target/examples/pipeline-cpp
 	./target/examples/pipeline-cpp
 
 pipeline-go: lib
-	cd bindings/go && $(GO) run ./examples/pipeline
+	cd bindings/go && $(GO_IN_TREE) $(GO) run ./examples/pipeline
 
 # The shared library's names (README "Installing"): the SONAME carries the C ABI version
 # (DASKR_ABI_VERSION, which changes exactly when the C ABI breaks), the real file adds the
@@ -167,7 +193,9 @@ uninstall:
 
 # Installs into a temporary prefix and builds, against it only, a C and a C++ consumer
 # (tests/cpp/install) both ways, CMake find_package(daskr) and pkg-config, and a Go consumer
-# (tests/cpp/install/go: the Go package with CGO_CFLAGS/CGO_LDFLAGS from pkg-config) that
+# (tests/cpp/install/go: the Go package, whose `#cgo pkg-config: daskr` finds the prefix; built
+# with a Go build cache of its own: the cache does not notice pkg-config answering otherwise,
+# golang/go#24544, and would hand the checkout's builds the prefix's flags, or this the checkout's) that
 # also runs the example plugin under the processes scheduler, whose workers must be the
 # installed daskr command. Each must load the installed library by its SONAME; then
 # uninstall must leave the prefix without a file.
@@ -188,10 +216,8 @@ test-install: lib bin
 	flags=$$(PKG_CONFIG_PATH=$$prefix/lib/pkgconfig pkg-config --cflags --libs daskr); echo "$$flags"; \
 	$(CC) -std=c11 -Wall -Werror tests/cpp/install/consumer.c $$flags -o $$tmp/consumer_c_pc; \
 	$(CXX) -std=c++17 -Wall -Werror tests/cpp/install/consumer.cpp $$flags -o $$tmp/consumer_cpp_pc; \
-	echo "== Go: CGO_CFLAGS/CGO_LDFLAGS from pkg-config"; \
-	(cd tests/cpp/install/go && \
-	  CGO_CFLAGS="$$(PKG_CONFIG_PATH=$$prefix/lib/pkgconfig pkg-config --cflags daskr)" \
-	  CGO_LDFLAGS="$$(PKG_CONFIG_PATH=$$prefix/lib/pkgconfig pkg-config --libs daskr)" \
+	echo "== Go: #cgo pkg-config: daskr, from <prefix>/lib/pkgconfig only"; \
+	(cd tests/cpp/install/go && PKG_CONFIG_PATH=$$prefix/lib/pkgconfig GOCACHE=$$tmp/gocache \
 	  $(GO) build -o $$tmp/consumer_go .); \
 	$(CC) -std=c11 -shared -fPIC -I$$prefix/include -Iexamples examples/plugins/example.c -o $$tmp/libexample.so; \
 	for exe in $$tmp/cmake/consumer_c $$tmp/cmake/consumer_cpp $$tmp/consumer_c_pc $$tmp/consumer_cpp_pc $$tmp/consumer_go; do \

@@ -44,12 +44,39 @@ fn soname() {
         .find(|p| p.file_name() == Some(std::ffi::OsStr::new("build")))
         .and_then(Path::parent);
     if let Some(profile_dir) = profile_dir {
+        uninstalled_pc(profile_dir);
         let link = profile_dir.join(&soname);
         if std::fs::read_link(&link).is_err() {
             let _ = std::fs::remove_file(&link);
             #[cfg(unix)]
             std::os::unix::fs::symlink("libdaskr.so", &link).expect("target/<profile> is writable");
         }
+    }
+}
+
+/// `pkg-config daskr` for the build itself: target/<profile>/pkgconfig/daskr-uninstalled.pc
+/// (pkg-config prefers a `NAME-uninstalled.pc` over `NAME.pc` in the same folder) points at
+/// this checkout's include/ and this profile's library. The Go package links through
+/// `#cgo pkg-config: daskr`, so from a checkout `PKG_CONFIG_PATH=target/release/pkgconfig`
+/// is all it needs, as `<prefix>/lib/pkgconfig` is from an installed prefix.
+fn uninstalled_pc(profile_dir: &Path) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let lib = profile_dir.display();
+    let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
+    let pc = format!(
+        "# Written by build.rs: libdaskr as built in this checkout, not installed.\n\
+         Name: daskr\n\
+         Description: Dask-style task-graph schedulers, native (uninstalled build)\n\
+         Version: {version}\n\
+         Cflags: -I{root}/include\n\
+         Libs: -L{lib} -Wl,-rpath,{lib} -ldaskr\n\
+         Libs.private: -lpthread -ldl -lm\n"
+    );
+    let dir = profile_dir.join("pkgconfig");
+    let path = dir.join("daskr-uninstalled.pc");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(pc.as_str()) {
+        std::fs::create_dir_all(&dir).expect("target/<profile> is writable");
+        std::fs::write(&path, pc).expect("target/<profile>/pkgconfig is writable");
     }
 }
 

@@ -137,7 +137,11 @@ def setup_daskr_go():
         notes.append("daskr-go skipped: no go toolchain (set GO or put go on PATH)")
         return None
     exe = os.path.join(OUT, "daskr_go")
-    run([go, "build", "-o", exe, "."], cwd=p("bench", "go"))
+    # The Go package finds libdaskr by pkg-config: this build's daskr-uninstalled.pc.
+    env = dict(os.environ)
+    env["PKG_CONFIG_PATH"] = os.pathsep.join(
+        x for x in [p("target", "release", "pkgconfig"), env.get("PKG_CONFIG_PATH")] if x)
+    run([go, "build", "-o", exe, "."], cwd=p("bench", "go"), env=env)
     return [exe]
 
 

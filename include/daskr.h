@@ -33,6 +33,11 @@
 typedef struct daskr_value_t daskr_value_t;
 
 /**
+ * A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
+ */
+typedef struct daskr_cancel_t daskr_cancel_t;
+
+/**
  * The version of the C ABI this library implements, and the library's SONAME number
  * (`libdaskr.so.<this>`). Plugins record the version they were built for; a mismatch is
  * refused. 2: task handles (`daskr_task_t`) are 64 bits, carrying their graph.
@@ -192,11 +197,6 @@ typedef enum {
  * on several threads and must not unwind (no C++ exception or longjmp) out of the call.
  */
 typedef struct daskr_call_t daskr_call_t;
-
-/**
- * A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
- */
-typedef struct daskr_cancel_t daskr_cancel_t;
 
 /**
  * A computation being built: a literal, a reference, a list or an inline task. Owned by the
@@ -540,6 +540,21 @@ void daskr_call_return_bytes(daskr_call_t *call_, const uint8_t *data, size_t le
 void daskr_call_fail(daskr_call_t *call_, const char *message);
 
 /**
+ * The cancel switch of the get this task runs for (the one its options gave; borrowed for
+ * the call), or NULL if the get has none. Call it from the task's own thread, during the
+ * task. With it a task can stop its whole get (`daskr_cancel_trigger`), and a binding can
+ * tell which of several concurrent gets a shared task function is running for.
+ */
+const daskr_cancel_t *daskr_call_cancel(const daskr_call_t *call_);
+
+/**
+ * Whether the get this task runs for has been cancelled: a long task can poll it and return
+ * early (its result is discarded: the get returns `DASKR_ERROR_CANCELLED`). False for a get
+ * without a cancel switch. Call it from the task's own thread, during the task.
+ */
+bool daskr_call_cancelled(const daskr_call_t *call_);
+
+/**
  * A new cancel switch, off. Free it with `daskr_cancel_free` once no get uses it.
  */
 daskr_cancel_t *daskr_cancel_new(void);
@@ -566,6 +581,7 @@ void daskr_cancel_reset(const daskr_cancel_t *cancel);
 void daskr_cancel_free(daskr_cancel_t *cancel);
 
 /**
+ * Draws the part of `graph` that `keys` (a key or a nested list of keys, borrowed) need
  * to `path`: Graphviz DOT, or SVG when `path` ends in ".svg" (rendered by Graphviz's `dot`;
  * a clear error if it is not installed). Tasks are boxes labelled with key and function,
  * edges run from an input to its consumer, requested keys have a double border. If

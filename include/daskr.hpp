@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -781,6 +782,16 @@ public:
     void ret_string(std::string_view s) noexcept { daskr_call_return_string(c_, s.data(), s.size()); }
     /// Fails the task (as throwing would).
     void fail(const std::string &message) noexcept { daskr_call_fail(c_, message.c_str()); }
+    /// Whether the get this task runs for was cancelled (its Cancel triggered): a long task
+    /// can poll it and return early. See daskr_call_cancelled.
+    bool cancelled() const noexcept { return daskr_call_cancelled(c_); }
+    /// Cancels the get this task runs for, if it was given a Cancel (returns false if not):
+    /// no further task starts and the get throws a cancelled Error. See daskr_call_cancel.
+    bool cancel_get() const noexcept {
+        const daskr_cancel_t *c = daskr_call_cancel(c_);
+        if (c) daskr_cancel_trigger(c);
+        return c != nullptr;
+    }
 
 private:
     daskr_call_t *c_;
@@ -849,11 +860,63 @@ public:
     const daskr_func_t *raw() const noexcept { return f_.get(); }
 
 private:
+    friend class Plugin;
     explicit Func(daskr_func_t *f) : f_(f) {}
     struct Deleter {
         void operator()(daskr_func_t *f) const noexcept { daskr_func_free(f); }
     };
     std::unique_ptr<daskr_func_t, Deleter> f_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Plugins: shared libraries of C task functions, loaded at run time
+// ---------------------------------------------------------------------------------------
+
+/// A plugin library (README "Writing a plugin"), opened by path: its declared tasks become
+/// Funcs. Move-only. Funcs taken from it stay valid after it is destroyed (the library is
+/// never unloaded). Plugin tasks are the ones every scheduler can run, the processes and
+/// distributed ones included (their workers load the library by path themselves).
+class Plugin {
+public:
+    /// One declared task: its symbol and description.
+    struct TaskInfo {
+        std::string symbol, doc;
+    };
+
+    /// Opens the library at `path` (relative to the current directory), checking its ABI
+    /// version and declaration. Throws Error (DASKR_ERROR_PLUGIN, naming the path) otherwise.
+    explicit Plugin(const std::string &path) {
+        daskr_plugin_t *out = nullptr;
+        detail::check(daskr_plugin_open(path.c_str(), &out));
+        p_.reset(out);
+    }
+    /// The library's absolute path.
+    std::string path() const { return daskr_plugin_path(p_.get()); }
+    /// The name the plugin declares (its functions are "<name>:<symbol>").
+    std::string name() const { return daskr_plugin_get_info(p_.get())->name; }
+    /// The plugin's own version, as it declares it.
+    std::string version() const { return daskr_plugin_get_info(p_.get())->version; }
+    /// The tasks it declares, in its order.
+    std::vector<TaskInfo> tasks() const {
+        const daskr_plugin_info_t *info = daskr_plugin_get_info(p_.get());
+        std::vector<TaskInfo> out;
+        for (size_t i = 0; i < info->ntasks; i++) out.push_back({info->tasks[i].symbol, info->tasks[i].doc});
+        return out;
+    }
+    /// The declared task `symbol` as a task function, named "<plugin>:<symbol>". Throws Error
+    /// (DASKR_ERROR_PLUGIN, naming the path and the symbol) if it declares no such task.
+    Func func(const std::string &symbol) const {
+        daskr_func_t *out = nullptr;
+        detail::check(daskr_plugin_func(p_.get(), symbol.c_str(), &out));
+        return Func(out);
+    }
+    const daskr_plugin_t *raw() const noexcept { return p_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(daskr_plugin_t *p) const noexcept { daskr_plugin_free(p); }
+    };
+    std::unique_ptr<daskr_plugin_t, Deleter> p_;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1087,6 +1150,17 @@ public:
     }
     /// A list of keys (also the empty list).
     static Keys list(std::vector<Keys> items = {}) { return Keys(std::move(items)); }
+    /// The request a value spells: a string is a key, a list a list of requests (a graph
+    /// file's default keys, say). Throws a type_mismatch Error for any other value.
+    static Keys from_value(const ValueView &v) {
+        if (v.kind() == DASKR_KIND_STRING) return Keys(v.as<std::string>());
+        if (v.kind() != DASKR_KIND_LIST)
+            throw Error(DASKR_ERROR_TYPE_MISMATCH, "a request is a key (a string) or a list of requests");
+        std::vector<Keys> items;
+        for (size_t i = 0, n = daskr_value_list_len(v.raw()); i < n; i++)
+            items.push_back(from_value(ValueView(daskr_value_list_at(v.raw(), i))));
+        return Keys(std::move(items));
+    }
 
     Value to_value() const {
         if (is_key_) return Value::string(key_);
@@ -1163,6 +1237,30 @@ private:
     std::unique_ptr<daskr_profile_t, Deleter> p_;
 };
 
+/// Live progress of the gets it is attached to (Options::progress), readable from any thread
+/// while they run: for progress bars. Workers publish their counts in batches and when they
+/// stop, so reading costs the run nothing; `done` reaches `total` when a get completes.
+/// Thread-safe, move-only.
+class Progress {
+public:
+    Progress() : p_(daskr_progress_new()) {
+        if (!p_) throw Error(DASKR_ERROR_INTERNAL, "daskr_progress_new failed");
+    }
+    /// Entries the running (or last) get needs; 0 before the first get.
+    uint64_t total() const noexcept { return daskr_progress_total(p_.get()); }
+    /// Entries run so far.
+    uint64_t done() const noexcept { return daskr_progress_done(p_.get()); }
+    /// Whether a get is running with it.
+    bool running() const noexcept { return daskr_progress_running(p_.get()); }
+    const daskr_progress_t *raw() const noexcept { return p_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(daskr_progress_t *p) const noexcept { daskr_progress_free(p); }
+    };
+    std::unique_ptr<daskr_progress_t, Deleter> p_;
+};
+
 /// Observers of a run (Dask's start/pretask/posttask/finish); empty ones are not called.
 /// Never called concurrently with each other. If one throws, the get still runs to its end
 /// (no further callbacks are called) and then rethrows that exception.
@@ -1234,6 +1332,8 @@ struct Options {
     Stats *stats = nullptr;
     /// Records the get's profile; borrowed for the get, nullptr for none.
     const Profile *profile = nullptr;
+    /// Counts entries as they run, readable from other threads; borrowed for the get.
+    const Progress *progress = nullptr;
     // workers and the members below are read by some schedulers only (scheduler_reads says
     // which).
     /// Processes: how many times a task whose worker process died runs again on a fresh
@@ -1364,6 +1464,7 @@ public:
         o.cancel = options.cancel ? options.cancel->raw() : nullptr;
         o.stats = options.stats;
         o.profile = options.profile ? options.profile->raw() : nullptr;
+        o.progress = options.progress ? options.progress->raw() : nullptr;
         o.retries = options.retries;
         o.task_timeout_s = options.task_timeout.count();
         o.address = options.address.empty() ? nullptr : options.address.c_str();
@@ -1391,12 +1492,83 @@ public:
     const daskr_graph_t *raw() const noexcept { return g_.get(); }
     daskr_graph_t *raw() noexcept { return g_.get(); }
 
+    // ----- graph files (docs/graph-format.md) and pictures -----
+
+    struct File;
+    /// Reads the graph file at `path` (relative plugin paths are relative to its folder).
+    /// Throws Error: invalid_graph naming the key and the place in it, plugin for a plugin
+    /// that cannot be loaded.
+    static File read_file(const std::string &path);
+    /// Builds a graph from graph-file JSON; relative plugin paths are relative to `base_dir`
+    /// (empty: the current directory).
+    static File from_json(std::string_view json, const std::string &base_dir = {});
+
+    /// The graph as graph-file JSON, with `keys` (if any) as its default request. Plugin paths
+    /// inside `base_dir` are written relative to it (empty: all absolute). Throws Error
+    /// (invalid_graph, naming the key) for an entry whose function is not a plugin's (a
+    /// lambda has no name another program could load) or that holds a C++ object.
+    std::string to_json(const std::optional<Keys> &keys = std::nullopt, const std::string &base_dir = {}) const {
+        std::optional<Value> request;
+        if (keys) request = keys->to_value();
+        daskr_value_t *out = nullptr;
+        detail::check(daskr_graph_to_json(g_.get(), request ? request->raw() : nullptr,
+                                          base_dir.empty() ? nullptr : base_dir.c_str(), &out));
+        return Value(out).as<std::string>();
+    }
+    /// Writes to_json(keys, base_dir) to the file at `path`; throws Error (invalid_argument,
+    /// naming the path) if it cannot be written.
+    void write_file(const std::string &path, const std::optional<Keys> &keys = std::nullopt,
+                    const std::string &base_dir = {}) const {
+        std::string text = to_json(keys, base_dir);
+        std::unique_ptr<std::FILE, int (*)(std::FILE *)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+        if (!f || std::fwrite(text.data(), 1, text.size(), f.get()) != text.size() || std::fflush(f.get()) != 0)
+            throw Error(DASKR_ERROR_INVALID_ARGUMENT, "cannot write the graph file '" + path + "'");
+    }
+
+    /// Draws the part of the graph `keys` need to `path`: Graphviz DOT, or SVG when the path
+    /// ends in ".svg" (rendered by Graphviz's dot). With a profile, entries are coloured by
+    /// how long they ran in its last get; `failed_key` (if given) is drawn in red.
+    void write_dot(const std::string &path, const Keys &keys, const Profile *profile = nullptr,
+                   const std::optional<std::string> &failed_key = std::nullopt) const {
+        Value request = keys.to_value();
+        detail::check(daskr_graph_write_dot(g_.get(), request.raw(), profile ? profile->raw() : nullptr,
+                                            failed_key ? failed_key->c_str() : nullptr, path.c_str()));
+    }
+
 private:
+    explicit Graph(daskr_graph_t *adopt) : g_(adopt) {}
     struct Deleter {
         void operator()(daskr_graph_t *g) const noexcept { daskr_graph_free(g); }
     };
     std::unique_ptr<daskr_graph_t, Deleter> g_;
 };
+
+/// A graph read from a graph file, and the file's default request ("keys"), if it has one:
+///   auto file = daskr::Graph::read_file("pipeline.json");
+///   daskr::Value results = file.graph.get(*file.keys);
+struct Graph::File {
+    Graph graph;
+    std::optional<Keys> keys;
+};
+
+inline Graph::File Graph::read_file(const std::string &path) {
+    daskr_graph_t *g = nullptr;
+    daskr_value_t *keys = nullptr;
+    detail::check(daskr_graph_from_file(path.c_str(), &g, &keys));
+    File f{Graph(g), std::nullopt};
+    if (keys) f.keys = Keys::from_value(Value(keys));
+    return f;
+}
+
+inline Graph::File Graph::from_json(std::string_view json, const std::string &base_dir) {
+    daskr_graph_t *g = nullptr;
+    daskr_value_t *keys = nullptr;
+    detail::check(daskr_graph_from_json(json.data(), json.size(), base_dir.empty() ? nullptr : base_dir.c_str(), &g,
+                                        &keys));
+    File f{Graph(g), std::nullopt};
+    if (keys) f.keys = Keys::from_value(Value(keys));
+    return f;
+}
 
 } // namespace daskr
 

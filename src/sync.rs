@@ -1,14 +1,23 @@
 //! The atomics of the lock-free primitives that `loom` model-checks (src/ffi/loom_tests.rs):
 //! std's in every normal build, loom's when built with `--cfg loom` (`make test-loom`), so the
 //! model runs the very code the schedulers run. Only those primitives use this module:
-//! `run::count_down` (through `FallingCount`) and `ffi::graph_lock::GraphLock`.
+//! `run::count_down` (through `FallingCount`), `ffi::graph_lock::GraphLock` and the threads
+//! scheduler's parking, `sched::sleep::Sleep`.
 
 pub(crate) use std::sync::atomic::Ordering;
 
 #[cfg(loom)]
-pub(crate) use loom::{sync::atomic::AtomicU32, thread::yield_now};
+pub(crate) use loom::{
+    sync::atomic::{fence, AtomicU32, AtomicUsize},
+    sync::{Condvar, Mutex},
+    thread::yield_now,
+};
 #[cfg(not(loom))]
-pub(crate) use std::{sync::atomic::AtomicU32, thread::yield_now};
+pub(crate) use std::{
+    sync::atomic::{fence, AtomicU32, AtomicUsize},
+    sync::{Condvar, Mutex},
+    thread::yield_now,
+};
 
 /// A count that only falls, as `run::count_down` takes it: the schedulers' std `AtomicU32`s,
 /// or loom's in a model (the schedulers' counts stay std atomics in every build).

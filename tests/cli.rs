@@ -849,3 +849,75 @@ fn workers_end_with_a_killed_run() {
         }
     }
 }
+
+/// A 10,000,000-entry graph file (1,000 chains of 10,000 `inc`s and a sum of their tips,
+/// about 400 MB of JSON, generated here) read and run by `daskr run`; prints the file's
+/// size and the command's peak resident set per entry. Ignored by default (it writes the
+/// file and takes a minute): `make test-scale` runs it.
+#[test]
+#[ignore = "10M entries: run with --release -- --ignored (make test-scale)"]
+fn ten_million_entry_graph_file_runs() {
+    use std::io::Write;
+    use std::os::unix::process::ExitStatusExt;
+    let (chains, len) = (1_000usize, 10_000usize);
+    let lib = plugins_dir().join("libexample.so");
+    let dir = scratch("ten-million");
+    let path = dir.join("graph.json");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let lib = serde_json::Value::String(lib.to_string_lossy().into_owned());
+        write!(f, r#"{{"plugins": {{"ex": {lib}}}, "graph": {{"#).unwrap();
+        for c in 0..chains {
+            write!(f, r#""{c}-0": 0,"#).unwrap();
+            for i in 1..len {
+                write!(
+                    f,
+                    r#""{c}-{i}":{{"fn":"ex:inc","args":["{c}-{}"]}},"#,
+                    i - 1
+                )
+                .unwrap();
+            }
+        }
+        let tips: Vec<String> = (0..chains)
+            .map(|c| format!(r#""{c}-{}""#, len - 1))
+            .collect();
+        write!(
+            f,
+            r#""total": {{"fn": "ex:add", "args": [{}]}}}}, "keys": "total"}}"#,
+            tips.join(",")
+        )
+        .unwrap();
+        f.flush().unwrap();
+    }
+    let file_bytes = std::fs::metadata(&path).unwrap().len();
+    let out_path = dir.join("out.json");
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below
+    let child = Command::new(env!("CARGO_BIN_EXE_daskr"))
+        .arg("run")
+        .arg(&path)
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .expect("daskr runs");
+    // wait4, not Child::wait: it also gives that one process's peak resident set.
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid, and wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let started = std::time::Instant::now();
+    // SAFETY: our own child, waited for once.
+    let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let took = started.elapsed();
+    assert_eq!(r, child.id() as libc::pid_t);
+    let status = std::process::ExitStatus::from_raw(status);
+    let out = std::fs::read_to_string(&out_path).unwrap();
+    assert!(status.success(), "daskr run: {status}: {out}");
+    let entries = chains * len + 1;
+    assert_eq!(out.trim(), (chains * (len - 1)).to_string());
+    let peak = usage.ru_maxrss as u64 * 1024;
+    eprintln!(
+        "scale (graph file): {entries} entries, file {file_bytes} bytes; `daskr run` took \
+         {:.1} s, peak resident set {peak} bytes = {:.1} bytes per entry",
+        took.as_secs_f64(),
+        peak as f64 / entries as f64
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

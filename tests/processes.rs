@@ -932,3 +932,97 @@ fn pool_across_threads() {
     daskr::sched::processes::shutdown_workers();
     assert!(children().is_empty());
 }
+
+/// Kills worker `pid` from the test (the caller's) process and waits until it is a zombie:
+/// dead, its descriptors closed, not yet reaped — what the scheduler sees of a worker that
+/// died a moment ago and that it has not noticed yet.
+fn kill_and_wait_dead(pid: i32) {
+    // SAFETY: a worker process of this test; the scheduler reaps it.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The state follows the command name, which is in parentheses.
+        let state = stat.rsplit(')').next().unwrap().trim_start().chars().next();
+        if state == Some('Z') {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Kills the worker that ran `h` the first time the caller hears it finished.
+struct KillAfterH {
+    dir: PathBuf,
+    killed: std::sync::atomic::AtomicBool,
+}
+
+impl Callbacks for KillAfterH {
+    fn posttask(&self, key: KeyRef<'_>, _ok: bool, _w: usize) {
+        match key.as_str() {
+            // Both of `y`'s other inputs are made (on the other worker): let `h` finish.
+            "a2" => std::fs::write(self.dir.join("go"), "").unwrap(),
+            "h" if !self.killed.swap(true, Ordering::SeqCst) => {
+                let pid = std::fs::read_to_string(self.dir.join("h.pid")).unwrap();
+                kill_and_wait_dead(pid.parse().unwrap());
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_worker_that_died_before_its_fetch_was_sent_is_noticed() {
+    // Regression (the killed-worker stress hung): `y` reads `h` (on worker 0) and `a1`, `a2`
+    // (on worker 1), so it goes to worker 1, which must fetch `h` from worker 0. Worker 0 is
+    // dead by then, unnoticed: sending it the fetch fails. That death used to be handled
+    // while the poll set was being built — it gave worker 1's partition back to the ready
+    // queue and started a replacement for worker 0, neither of which that poll watched — and
+    // the get then polled an idle worker forever.
+    let dir = std::env::temp_dir().join(format!("daskr-fetch-dead-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.clone();
+    let h = Func::new("h", move |c| {
+        std::fs::write(d.join("h.pid"), std::process::id().to_string()).unwrap();
+        while !d.join("go").exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        c.ret(Value::Int(1));
+    });
+    let mut g = Graph::new();
+    g.add_task("h", &h, vec![], vec![]).unwrap();
+    let f = add_closure();
+    g.add_task("a1", &f, vec![Comp::value(10)], vec![]).unwrap();
+    g.add_task("a2", &f, vec![Comp::value(100)], vec![])
+        .unwrap();
+    let args = vec![Comp::key("h"), Comp::key("a1"), Comp::key("a2")];
+    g.add_task("y", &f, args, vec![]).unwrap();
+    // Leaked: a get that hangs keeps it borrowed.
+    let cb: &'static KillAfterH = Box::leak(Box::new(KillAfterH {
+        dir: dir.clone(),
+        killed: Default::default(),
+    }));
+    // One retry: should the plan ever order `h` after `a1` and `a2`, the dead worker would
+    // hold two of `y`'s inputs and be given `y` itself — a death on a run, not a fetch, which
+    // is a failure without a retry.
+    let opts = Options {
+        callbacks: Some(cb),
+        retries: 1,
+        ..procs(2)
+    };
+    // The lost `h` is made again (its worker died between tasks), so the get gives the
+    // right result.
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(g.get_key("y", &opts)));
+    // A hang fails the test rather than leaving the run stuck (no timing is asserted: the
+    // get takes milliseconds).
+    let r = result
+        .recv_timeout(Duration::from_secs(300))
+        .expect("the get never returned");
+    assert_eq!(r.unwrap(), Value::Int(111));
+    assert!(
+        cb.killed.load(Ordering::SeqCst),
+        "the worker running h was killed"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

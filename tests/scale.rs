@@ -1,6 +1,8 @@
 //! Scale: long chains and deep nesting give a result or a clear depth error on every
 //! scheduler, never a stack overflow; a 10,000,000-task graph fits in memory (ignored by
 //! default: `cargo test --release --test scale -- --ignored --nocapture` prints bytes per task).
+//! `make test-scale` runs it with its two siblings: the same graph built through the C API
+//! (tests/c/scale.c) and read from a graph file by `daskr run` (tests/cli.rs).
 
 include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
 

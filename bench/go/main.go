@@ -5,7 +5,8 @@
 //
 //	daskr_go [--json] [--rounds R] [--spin-iters K] [--calibrate] [N] [threads] [shape...]
 //
-// The sink reads its list argument's length with Call.Len, as the C runner does. Build: cd bench/go && go build -o ../../target/bench/daskr_go .
+// The sink reads its list argument's length with Call.Len, as the C runner does. Build: cd bench/go &&
+// PKG_CONFIG_PATH=$PWD/../../target/release/pkgconfig go build -o ../../target/bench/daskr_go .
 // (after `cargo build --release --lib`).
 package main
 
@@ -19,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	daskr "github.com/daskr/daskr/bindings/go"
@@ -27,9 +29,9 @@ import (
 const group = 100 // pipeline: analyze runs over groups of this many files
 
 var spinIters int64
-var spinSink uint64 // keeps the calibration's work observable
+var spinSink atomic.Uint64 // keeps the calibration's work observable (never read)
 
-func noop(c *daskr.Call) (any, error) {
+func noop(_ context.Context, c *daskr.Call) (any, error) {
 	t := int64(1)
 	for i, n := 0, c.NArgs(); i < n; i++ {
 		if x, err := c.Int(i); err == nil {
@@ -39,12 +41,12 @@ func noop(c *daskr.Call) (any, error) {
 	return t & 7, nil
 }
 
-func sink(c *daskr.Call) (any, error) {
+func sink(_ context.Context, c *daskr.Call) (any, error) {
 	n, err := c.Len(0)
 	return int64(n & 7), err
 }
 
-func analyze(c *daskr.Call) (any, error) {
+func analyze(_ context.Context, c *daskr.Call) (any, error) {
 	xs, err := c.Ints(0)
 	if err != nil {
 		return nil, err
@@ -57,7 +59,7 @@ func analyze(c *daskr.Call) (any, error) {
 	return (t + int64(method[0])) & 7, nil
 }
 
-func store(c *daskr.Call) (any, error) {
+func store(_ context.Context, c *daskr.Call) (any, error) {
 	x, _ := c.Int(0)
 	to, _ := c.KwargString("to", "stdout")
 	return (x + int64(to[0])) & 7, nil
@@ -70,7 +72,7 @@ func spinBody(iters int64, x uint64) uint64 {
 	return x
 }
 
-func spin(c *daskr.Call) (any, error) {
+func spin(_ context.Context, c *daskr.Call) (any, error) {
 	return int64(spinBody(spinIters, uint64(time.Now().UnixNano())) & 7), nil
 }
 
@@ -83,7 +85,7 @@ func calibrate() int64 {
 	per := make([]float64, 7)
 	for t := range per {
 		t0 := time.Now()
-		spinSink += spinBody(probe, uint64(t))
+		spinSink.Add(spinBody(probe, uint64(t)))
 		per[t] = time.Since(t0).Seconds() / probe
 	}
 	s := median(per)

@@ -8,6 +8,7 @@ package daskr
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"runtime/cgo"
@@ -16,9 +17,14 @@ import (
 
 // TaskFunc is a Go function run as a task. It reads its arguments from the Call and returns
 // its result (see Graph.AddValue for how Go values convert) or an error, which fails the
-// task. It may run on any of daskr's threads, concurrently with itself. A panic fails the
-// task too (the message says "panic: ...").
-type TaskFunc func(c *Call) (any, error)
+// task: the Get's error (a *Error of kind TaskFailed naming the task's key) wraps it, so
+// errors.Is and errors.As reach it. It may run on any of daskr's threads, concurrently with
+// itself. A panic fails the task too (the message says "panic: ...").
+//
+// ctx is the context of the Get the task runs for. It is done when that Get's context is,
+// when another task of the Get has failed (the Get fails anyway), or once the Get has
+// returned: a long task should watch ctx.Done() and return ctx.Err().
+type TaskFunc func(ctx context.Context, c *Call) (any, error)
 
 // Func is a named task function. Graphs keep their own reference: Close the Func when you
 // have added its tasks; the Go function is released when the last graph using it is closed.
@@ -67,8 +73,9 @@ func (f *Func) Close() {
 }
 
 //export daskrGoCall
-func daskrGoCall(call *C.daskr_call_t, h C.uintptr_t) {
+func daskrGoCall(call *C.daskr_call_t, h C.uintptr_t, cancel C.uintptr_t) {
 	c := &Call{c: call}
+	get := runningGet(uintptr(cancel))
 	defer func() {
 		if r := recover(); r != nil {
 			c.fail(fmt.Sprintf("panic: %v", r))
@@ -76,8 +83,15 @@ func daskrGoCall(call *C.daskr_call_t, h C.uintptr_t) {
 		c.c = nil // the call is only valid during the task
 	}()
 	fn := cgo.Handle(h).Value().(TaskFunc)
-	result, err := fn(c)
+	ctx := context.Background()
+	if get != nil {
+		ctx = get.ctx
+	}
+	result, err := fn(ctx, c)
 	if err != nil {
+		if get != nil {
+			get.failed(C.GoString(C.daskr_call_key(call)), err)
+		}
 		c.fail(err.Error())
 		return
 	}

@@ -6,7 +6,7 @@
 //
 //	g := daskr.NewGraph()
 //	defer g.Close()
-//	inc := daskr.MustFunc("inc", func(c *daskr.Call) (any, error) {
+//	inc := daskr.MustFunc("inc", func(ctx context.Context, c *daskr.Call) (any, error) {
 //		x, err := c.Int(0)
 //		return x + 1, err
 //	})
@@ -16,21 +16,24 @@
 //	y, err := g.Get(ctx, "y") // int64(2)
 //
 // Go functions run as tasks through one exported trampoline and a runtime/cgo.Handle per
-// function; a panic in a task becomes that task's error. Results come back as Go values:
-// nil, bool, int64, float64, string, []byte, []any, or any Go value a task returned (kept
-// alive by a cgo.Handle inside a pointer value while daskr holds it). Errors are *Error
-// (use errors.As); a context.Context cancels a running Get.
+// function; a panic in a task becomes that task's error. Each task receives the context of
+// the Get it runs for: it is done when that context is, so a long task can watch ctx.Done().
+// Results come back as Go values: nil, bool, int64, float64, string, []byte, []any, or any Go
+// value a task returned (kept alive by a cgo.Handle inside a pointer value while daskr holds
+// it). Errors are *Error (use errors.As); an error a task returned stays reachable through it
+// (errors.Is and errors.As see it), and a Get whose context ends returns an error wrapping
+// ctx.Err().
 //
-// Building: the package links against the repository's library with cgo directives relative
-// to this directory (include/ and target/release/, with an rpath), so `cargo build --release
-// --lib` at the repository root is all it needs. To use another build or an installed copy,
-// set CGO_CFLAGS/CGO_LDFLAGS (e.g. from `pkg-config --cflags --libs daskr`): they come
-// before these directives, so their -I and -L win.
+// Building: cgo finds libdaskr with pkg-config (`#cgo pkg-config: daskr`). From an
+// installed prefix (`make install PREFIX=...`), set PKG_CONFIG_PATH=<prefix>/lib/pkgconfig
+// if that is not a folder pkg-config searches already. From a checkout, `cargo build
+// --release --lib` writes target/release/pkgconfig/daskr-uninstalled.pc (this build's
+// include/ and library): set PKG_CONFIG_PATH=<checkout>/target/release/pkgconfig (make
+// test-go does).
 package daskr
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../target/release -ldaskr -Wl,-rpath,${SRCDIR}/../../target/release
+#cgo pkg-config: daskr
 #include <stdlib.h>
 #include "daskr.h"
 #include "shim.h"

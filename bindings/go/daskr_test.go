@@ -63,7 +63,7 @@ func newGraph(t *testing.T) *daskr.Graph {
 }
 
 func incFunc(t *testing.T) *daskr.Func {
-	return newFunc(t, "inc", func(c *daskr.Call) (any, error) {
+	return newFunc(t, "inc", func(_ context.Context, c *daskr.Call) (any, error) {
 		x, err := c.Int(0)
 		return x + 1, err
 	})
@@ -138,7 +138,7 @@ func TestArgumentAccessors(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	f := newFunc(t, "check", func(c *daskr.Call) (any, error) {
+	f := newFunc(t, "check", func(_ context.Context, c *daskr.Call) (any, error) {
 		expect("key", c.Key(), "t")
 		expect("nargs", c.NArgs(), 8)
 		i, err := c.Int(0)
@@ -206,7 +206,7 @@ func TestResultsAsGoValues(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)
 	ret := func(v any) *daskr.Func {
-		return newFunc(t, "ret", func(*daskr.Call) (any, error) { return v, nil })
+		return newFunc(t, "ret", func(context.Context, *daskr.Call) (any, error) { return v, nil })
 	}
 	p := &point{1, 2}
 	cases := []struct {
@@ -282,7 +282,7 @@ func TestRequestShapes(t *testing.T) {
 func TestComputations(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)
-	add := newFunc(t, "add", func(c *daskr.Call) (any, error) {
+	add := newFunc(t, "add", func(_ context.Context, c *daskr.Call) (any, error) {
 		x, err := c.Int(0)
 		if err != nil {
 			return nil, err
@@ -304,18 +304,17 @@ func TestComputations(t *testing.T) {
 }
 
 type counted struct {
-	n    int64
-	live *atomic.Int64
+	n int64
 }
 
 func TestGoObjectsBetweenTasksAndNoLeakedHandles(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)
-	make_ := newFunc(t, "make", func(c *daskr.Call) (any, error) {
+	make_ := newFunc(t, "make", func(_ context.Context, c *daskr.Call) (any, error) {
 		n, err := c.Int(0)
 		return &counted{n: n}, err
 	})
-	use := newFunc(t, "use", func(c *daskr.Call) (any, error) {
+	use := newFunc(t, "use", func(_ context.Context, c *daskr.Call) (any, error) {
 		o, err := c.Object(0)
 		if err != nil {
 			return nil, err
@@ -357,7 +356,7 @@ func TestGoObjectsBetweenTasksAndNoLeakedHandles(t *testing.T) {
 func TestHandlesReleasedWhenGraphAndFuncsClose(t *testing.T) {
 	base := daskr.LiveHandles()
 	g := daskr.NewGraph()
-	f := daskr.MustFunc("f", func(*daskr.Call) (any, error) { return 1, nil })
+	f := daskr.MustFunc("f", func(context.Context, *daskr.Call) (any, error) { return 1, nil })
 	for i := 0; i < 10; i++ {
 		must[daskr.TaskHandle](t)(g.AddTask(fmt.Sprint("t", i), f, nil, nil))
 	}
@@ -387,20 +386,19 @@ func TestTaskErrorsAndPanics(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)
 	var objects atomic.Int64
-	mk := newFunc(t, "make", func(*daskr.Call) (any, error) {
+	mk := newFunc(t, "make", func(context.Context, *daskr.Call) (any, error) {
 		objects.Add(1)
 		return &counted{n: 1}, nil
 	})
-	failing := newFunc(t, "failing", func(c *daskr.Call) (any, error) {
+	failing := newFunc(t, "failing", func(_ context.Context, c *daskr.Call) (any, error) {
 		return nil, fmt.Errorf("cannot use %s", c.Key())
 	})
-	panicking := newFunc(t, "panicking", func(c *daskr.Call) (any, error) {
-		var m map[string]int
-		m["boom"] = 1 // a runtime panic
-		return nil, nil
+	panicking := newFunc(t, "panicking", func(_ context.Context, c *daskr.Call) (any, error) {
+		var items []int
+		return items[len(c.Key())], nil // a runtime panic: index out of range
 	})
 	var afterRan atomic.Bool
-	after := newFunc(t, "after", func(*daskr.Call) (any, error) {
+	after := newFunc(t, "after", func(context.Context, *daskr.Call) (any, error) {
 		afterRan.Store(true)
 		return nil, nil
 	})
@@ -418,7 +416,7 @@ func TestTaskErrorsAndPanics(t *testing.T) {
 		}
 		_, err = g.GetWith(context.Background(), &daskr.Options{Scheduler: sched}, "after-panic")
 		e = asError(t, err)
-		if e.Kind != daskr.TaskFailed || e.Key != "panic" || !strings.Contains(e.Message, "panic: assignment to entry in nil map") {
+		if e.Kind != daskr.TaskFailed || e.Key != "panic" || !strings.Contains(e.Message, "panic: runtime error: index out of range") {
 			t.Fatalf("%+v", e)
 		}
 		if afterRan.Load() {
@@ -469,7 +467,7 @@ func TestGraphErrors(t *testing.T) {
 	if _, err := g.AddValue("s", "bad\xff"); err == nil {
 		t.Fatal("invalid UTF-8 string accepted")
 	}
-	if _, err := daskr.NewFunc("bad\xff", func(*daskr.Call) (any, error) { return nil, nil }); err == nil {
+	if _, err := daskr.NewFunc("bad\xff", func(context.Context, *daskr.Call) (any, error) { return nil, nil }); err == nil {
 		t.Fatal("invalid function name accepted")
 	}
 	if r := must[any](t)(g.Get(ctx, "fine")); r != int64(1) {
@@ -483,8 +481,8 @@ func TestContextCancelsARunningGet(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	var afterRan atomic.Bool
-	mk := newFunc(t, "make", func(*daskr.Call) (any, error) { return &counted{n: 1}, nil })
-	slow := newFunc(t, "slow", func(c *daskr.Call) (any, error) {
+	mk := newFunc(t, "make", func(context.Context, *daskr.Call) (any, error) { return &counted{n: 1}, nil })
+	slow := newFunc(t, "slow", func(_ context.Context, c *daskr.Call) (any, error) {
 		close(started)
 		<-ctx.Done() // runs until the get is cancelled...
 		// ...and a little longer: Get's goroutine, woken by the same ctx.Done(), turns the
@@ -493,7 +491,7 @@ func TestContextCancelsARunningGet(t *testing.T) {
 		o, err := c.Object(0)
 		return o, err
 	})
-	after := newFunc(t, "after", func(*daskr.Call) (any, error) {
+	after := newFunc(t, "after", func(context.Context, *daskr.Call) (any, error) {
 		afterRan.Store(true)
 		return nil, nil
 	})
@@ -528,7 +526,7 @@ func TestContextDeadline(t *testing.T) {
 	g := newGraph(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	step := newFunc(t, "step", func(c *daskr.Call) (any, error) {
+	step := newFunc(t, "step", func(_ context.Context, c *daskr.Call) (any, error) {
 		time.Sleep(2 * time.Millisecond)
 		return nil, nil
 	})
@@ -634,7 +632,7 @@ func TestSyncSchedulerAndGraphInUse(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)
 	var addErr error
-	f := newFunc(t, "adder", func(c *daskr.Call) (any, error) {
+	f := newFunc(t, "adder", func(_ context.Context, c *daskr.Call) (any, error) {
 		_, addErr = g.AddValue("new", 1)
 		return nil, nil
 	})
@@ -685,13 +683,13 @@ func TestHundredThousandGoTasks(t *testing.T) {
 	g := newGraph(t)
 	var ran atomic.Int64
 	var threads sync.Map // OS thread ids the tasks ran on
-	double := newFunc(t, "double", func(c *daskr.Call) (any, error) {
+	double := newFunc(t, "double", func(_ context.Context, c *daskr.Call) (any, error) {
 		ran.Add(1)
 		threads.Store(syscall.Gettid(), true)
 		x, err := c.Int(0)
 		return 2 * x, err
 	})
-	sum := newFunc(t, "sum", func(c *daskr.Call) (any, error) {
+	sum := newFunc(t, "sum", func(_ context.Context, c *daskr.Call) (any, error) {
 		xs, err := c.Ints(0)
 		var s int64
 		for _, x := range xs {
@@ -750,7 +748,7 @@ func TestForgottenFuncIsFinalized(t *testing.T) {
 	func() {
 		g := daskr.NewGraph()
 		defer g.Close()
-		f := daskr.MustFunc("forgotten", func(*daskr.Call) (any, error) { return 1, nil })
+		f := daskr.MustFunc("forgotten", func(context.Context, *daskr.Call) (any, error) { return 1, nil })
 		must[daskr.TaskHandle](t)(g.AddTask("t", f, nil, nil))
 		if r := must[any](t)(g.Get(context.Background(), "t")); r != int64(1) {
 			t.Fatal(r)
@@ -787,7 +785,7 @@ func TestDeepChainOfGoTasks(t *testing.T) {
 func TestProfileRecordsEachEntry(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)
-	f := newFunc(t, "inc", func(c *daskr.Call) (any, error) {
+	f := newFunc(t, "inc", func(_ context.Context, c *daskr.Call) (any, error) {
 		x, err := c.Int(0)
 		return x + 1, err
 	})

@@ -39,14 +39,16 @@ type Error struct {
 	Key     string   // the key at fault ("" if none)
 	Keys    []string // other keys involved: the keys on a cycle, the missing dependency
 	Message string   // daskr's message, naming the key and what went wrong
-	cause   error    // for Cancelled: the context's error
+	// Err is the error underneath, if there is one: for TaskFailed, the error the Go task
+	// returned; for Cancelled, the context's error (context.Canceled or
+	// context.DeadlineExceeded). Unwrap gives it, so errors.Is and errors.As reach it.
+	Err error
 }
 
 func (e *Error) Error() string { return e.Kind.String() + ": " + e.Message }
 
-// Unwrap gives the context's error (context.Canceled, context.DeadlineExceeded) when a
-// Get was cancelled by its context, so errors.Is(err, context.Canceled) works.
-func (e *Error) Unwrap() error { return e.cause }
+// Unwrap gives Err.
+func (e *Error) Unwrap() error { return e.Err }
 
 // takeError converts and frees a C error; nil for nil.
 func takeError(e *C.daskr_error_t) error {

@@ -454,8 +454,13 @@ type Options struct {
 // Get computes keys and returns their values as Go values (see Call.Arg for the types). One
 // key gives its value; several keys give a []any of their values, in order; a key may also
 // be a []string or a (nested) []any of keys, which gives results of the same shape; no keys
-// give an empty []any. Only the tasks the keys need run. Cancelling ctx stops the run: Get
-// returns a *Error of kind Cancelled (which wraps ctx.Err()) once the running tasks finish.
+// give an empty []any. Only the tasks the keys need run.
+//
+// ctx reaches every task (see TaskFunc). Cancelling it stops the run: no task starts after,
+// and Get returns a *Error of kind Cancelled wrapping ctx.Err() once the running tasks
+// return. A ctx that ends while the last tasks run fails the Get the same way, even if they
+// finish: errors.Is(err, context.DeadlineExceeded) holds for a deadline that passed. A Go
+// task's error is wrapped by the TaskFailed error Get returns.
 func (g *Graph) Get(ctx context.Context, keys ...any) (any, error) {
 	return g.GetWith(ctx, nil, keys...)
 }
@@ -561,7 +566,7 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 		return nil, newError(InvalidArgument, "Options.TaskTimeout is negative")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, &Error{Kind: Cancelled, Message: "the context was done before the get started", cause: err}
+		return nil, &Error{Kind: Cancelled, Message: "the context was done before the get started", Err: err}
 	}
 	request, err := keysValue(keys)
 	if err != nil {
@@ -569,10 +574,15 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 	}
 	defer C.daskr_value_free(request)
 
-	// Cancellation: a goroutine turns the switch on when ctx is done.
-	var cancel *C.daskr_cancel_t
+	// Every Get has its own cancel switch: its tasks find their Get (and context) by it, and
+	// a goroutine turns it on when ctx is done.
+	cancel := C.daskr_cancel_new()
+	get := startRunning(ctx, cancel)
+	defer func() { // runs last: after the goroutine below is gone
+		get.end(cancel)
+		C.daskr_cancel_free(cancel)
+	}()
 	if ctx.Done() != nil {
-		cancel = C.daskr_cancel_new()
 		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
@@ -585,7 +595,6 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 		defer func() {
 			close(stop)
 			<-done
-			C.daskr_cancel_free(cancel)
 		}()
 	}
 
@@ -629,10 +638,7 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 		result = fromC(out)
 		C.daskr_value_free(out)
 	}
-	if err != nil {
-		if e, ok := err.(*Error); ok && e.Kind == Cancelled {
-			e.cause = ctx.Err()
-		}
+	if err = get.wrap(ctx, err); err != nil {
 		return nil, err
 	}
 	if state != nil {

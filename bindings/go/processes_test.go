@@ -125,7 +125,7 @@ func TestProcessesRefuseGoFunctionsClearly(t *testing.T) {
 	noLeaks(t)
 	g := daskr.NewGraph()
 	defer g.Close()
-	f := daskr.MustFunc("double", func(c *daskr.Call) (any, error) {
+	f := daskr.MustFunc("double", func(_ context.Context, c *daskr.Call) (any, error) {
 		x, err := c.Int(0)
 		return 2 * x, err
 	})

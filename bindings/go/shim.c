@@ -4,8 +4,10 @@
 #include "_cgo_export.h"
 #include "shim.h"
 
+/* The get's cancel switch is looked up here, C to C, rather than by Go through one more cgo
+ * call per task: the Go side finds its Get (context, task errors) by it. */
 static void daskr_go_trampoline(daskr_call_t *call, void *user_data) {
-    daskrGoCall(call, (uintptr_t)user_data);
+    daskrGoCall(call, (uintptr_t)user_data, (uintptr_t)daskr_call_cancel(call));
 }
 
 static void daskr_go_delete_handle(void *user_data) { daskrGoDeleteHandle((uintptr_t)user_data); }

@@ -5,10 +5,13 @@
 
 use std::ffi::{c_char, CStr};
 
+use super::cancel::daskr_cancel_t;
 use super::guard;
 use super::value::{as_c, daskr_value_t, take};
 pub use crate::abi::daskr_call_t;
 use crate::func::Call;
+use crate::run::CancelToken;
+use crate::sched::reentry;
 use crate::value::Value;
 
 unsafe fn call<'a>(c: *const daskr_call_t) -> Option<&'a Call<'a>> {
@@ -186,5 +189,35 @@ pub unsafe extern "C" fn daskr_call_fail(call_: *mut daskr_call_t, message: *con
             CStr::from_ptr(message).to_string_lossy().into_owned()
         };
         c.fail(message);
+    })
+}
+
+/// The cancel switch of the get this task runs for (the one its options gave; borrowed for
+/// the call), or NULL if the get has none. Call it from the task's own thread, during the
+/// task. With it a task can stop its whole get (`daskr_cancel_trigger`), and a binding can
+/// tell which of several concurrent gets a shared task function is running for.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_call_cancel(call_: *const daskr_call_t) -> *const daskr_cancel_t {
+    guard(|| {
+        if call(call_).is_none() {
+            return std::ptr::null();
+        }
+        // A daskr_cancel_t is a transparent CancelToken: the get's token is the caller's switch.
+        reentry::with_current_cancel(|c| {
+            c.map_or(std::ptr::null(), |t| {
+                (t as *const CancelToken).cast::<daskr_cancel_t>()
+            })
+        })
+    })
+}
+
+/// Whether the get this task runs for has been cancelled: a long task can poll it and return
+/// early (its result is discarded: the get returns `DASKR_ERROR_CANCELLED`). False for a get
+/// without a cancel switch. Call it from the task's own thread, during the task.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_call_cancelled(call_: *const daskr_call_t) -> bool {
+    guard(|| {
+        call(call_).is_some()
+            && reentry::with_current_cancel(|c| c.is_some_and(CancelToken::is_cancelled))
     })
 }

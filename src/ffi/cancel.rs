@@ -4,6 +4,8 @@ use super::guard;
 use crate::run::CancelToken;
 
 /// A cancel switch: trigger it from any thread to stop the gets given it. Thread-safe.
+// Transparent: `daskr_call_cancel` hands out the engine's token as the caller's switch.
+#[repr(transparent)]
 pub struct daskr_cancel_t(pub(crate) CancelToken);
 
 /// A new cancel switch, off. Free it with `daskr_cancel_free` once no get uses it.

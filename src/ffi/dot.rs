@@ -9,6 +9,7 @@ use super::{arg_str, status};
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
 
+/// Draws the part of `graph` that `keys` (a key or a nested list of keys, borrowed) need
 /// to `path`: Graphviz DOT, or SVG when `path` ends in ".svg" (rendered by Graphviz's `dot`;
 /// a clear error if it is not installed). Tasks are boxes labelled with key and function,
 /// edges run from an input to its consumer, requested keys have a double border. If

@@ -8,7 +8,10 @@
 //!   last); a task's inputs handed in one at a time and in a batch (the threads scheduler's
 //!   fan-in), the task run by whoever hands in the last;
 //! - `GraphLock`: readers share the graph, a writer is alone and never waits, a reader waits
-//!   a writer out.
+//!   a writer out;
+//! - `Sleep`, the threads scheduler's parking: no wake-up is lost — a worker going to sleep
+//!   as another makes work visible either sees the work or is woken (a lost one would leave
+//!   it asleep for ever, which loom reports as a deadlock), and the run's end wakes them all.
 //!
 //! The data is a `loom::cell::UnsafeCell`, which fails the model on any access not ordered
 //! by happens-before with a conflicting one. The other shared state — first failure wins,
@@ -23,6 +26,7 @@ use loom::thread;
 use super::graph_lock::GraphLock;
 use crate::graph::Graph;
 use crate::run::count_down;
+use crate::sched::sleep::Sleep;
 
 /// Every interleaving with at most `PREEMPTIONS` preemptions (loom's bounded search: most
 /// concurrency bugs need two or three; unbounded, the three-thread models take hours).
@@ -208,5 +212,67 @@ fn loom_a_reader_waits_out_a_writer() {
         shadow.with_mut(|p| unsafe { *p = 7 });
         drop(w);
         assert_eq!(r.join().unwrap(), 7);
+    });
+}
+
+/// A worker that finds no work parks; another makes work visible (a Relaxed store, as a
+/// queue's `top` is published) and notifies one. However the two interleave, the worker
+/// ends up seeing the work: it is never left asleep. (The model has teeth: a sleeper that
+/// looked for work before counting itself as a sleeper makes loom report "deadlock" — tried
+/// by hand; not kept as a should_panic test, since loom then aborts unwinding the threads it
+/// left blocked.)
+#[test]
+fn loom_a_worker_going_to_sleep_as_work_arrives_is_not_left_asleep() {
+    use loom::sync::atomic::Ordering::Relaxed;
+    model(|| {
+        let sleep = Arc::new(Sleep::new());
+        let work = Arc::new(AtomicU32::new(0));
+        let worker = {
+            let (sleep, work) = (sleep.clone(), work.clone());
+            thread::spawn(move || {
+                while work.load(Relaxed) == 0 {
+                    sleep.wait_unless(|| work.load(Relaxed) != 0);
+                }
+            })
+        };
+        work.store(1, Relaxed);
+        sleep.notify(false);
+        worker.join().unwrap();
+    });
+}
+
+/// Two workers park; one piece of work wakes one of them (`notify(false)`), then the run's
+/// end (a flag, `notify(true)`) wakes every one still asleep.
+#[test]
+fn loom_the_end_of_the_run_wakes_every_sleeper() {
+    use loom::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+    model(|| {
+        let sleep = Arc::new(Sleep::new());
+        let work = Arc::new(AtomicU32::new(0));
+        let done = Arc::new(AtomicU32::new(0));
+        let workers: Vec<_> = (0..2)
+            .map(|_| {
+                let (sleep, work, done) = (sleep.clone(), work.clone(), done.clone());
+                thread::spawn(move || loop {
+                    if done.load(Acquire) != 0 {
+                        return;
+                    }
+                    // Take the work if there is some (at most one worker gets it).
+                    if work.load(Relaxed) == 1
+                        && work.compare_exchange(1, 2, Relaxed, Relaxed).is_ok()
+                    {
+                        continue;
+                    }
+                    sleep.wait_unless(|| done.load(Acquire) != 0 || work.load(Relaxed) == 1);
+                })
+            })
+            .collect();
+        work.store(1, Relaxed);
+        sleep.notify(false);
+        done.store(1, Release);
+        sleep.notify(true);
+        for w in workers {
+            w.join().unwrap();
+        }
     });
 }

@@ -36,9 +36,9 @@ pub(crate) fn get(
     // One worker has no one to share with: the sync loop runs the same priority order
     // without queues or atomics.
     if workers == 1 {
-        sync::run(&run);
+        sync::run(&run, options.cancel);
     } else {
-        threads::run(&run, workers);
+        threads::run(&run, workers, options.cancel);
     }
     stats.run_time = running.elapsed();
     stats.workers = workers as u32;

@@ -14,6 +14,7 @@ pub(crate) mod partition;
 mod pool;
 pub mod processes;
 pub(crate) mod reentry;
+pub(crate) mod sleep;
 pub(crate) mod sync;
 pub(crate) mod threads;
 pub(crate) mod wire;

@@ -10,18 +10,25 @@
 //! executing (a `Frame`: one store per task); a get looks for its own graph among this
 //! thread's frames. The get inside a task always starts on the thread running that task, so a
 //! thread's own frames are enough: the task that would wait is always among them.
+//!
+//! The frame also carries the get's cancel switch: a task finds the get it runs for through
+//! its thread's innermost frame (`daskr_call_cancel`), which lets a long task stop early and
+//! a binding tell concurrent gets of one function apart (Go hands each its get's context).
 
 use std::cell::Cell;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
 use crate::plan::{Plan, UNPLANNED};
+use crate::run::CancelToken;
 
 /// One scheduler loop on this thread: the run's graph and plan, and the position executing.
 pub(crate) struct Frame<'a> {
     graph: &'a Graph,
     plan: &'a Plan,
     executing: Cell<u32>,
+    /// The cancel switch of the get this loop runs.
+    cancel: Option<&'a CancelToken>,
     /// The frame of the get this loop runs inside (a task's get), or null.
     outer: *const Frame<'static>,
 }
@@ -40,11 +47,17 @@ impl Frame<'_> {
 }
 
 /// Runs a scheduler loop (`body`) with its frame noted for this thread.
-pub(crate) fn with_frame<R>(graph: &Graph, plan: &Plan, body: impl FnOnce(&Frame<'_>) -> R) -> R {
+pub(crate) fn with_frame<R>(
+    graph: &Graph,
+    plan: &Plan,
+    cancel: Option<&CancelToken>,
+    body: impl FnOnce(&Frame<'_>) -> R,
+) -> R {
     let frame = Frame {
         graph,
         plan,
         executing: Cell::new(UNPLANNED),
+        cancel,
         outer: INNERMOST.with(Cell::get),
     };
     struct Leave(*const Frame<'static>);
@@ -57,6 +70,15 @@ pub(crate) fn with_frame<R>(graph: &Graph, plan: &Plan, body: impl FnOnce(&Frame
     // The frame lives on this stack until `_leave` (dropped first, unwinding too) unlinks it.
     INNERMOST.with(|f| f.set((&frame as *const Frame<'_>).cast()));
     body(&frame)
+}
+
+/// Calls `f` with the cancel switch of the get whose loop runs innermost on this thread (the
+/// get a task running here belongs to); None outside every run or for a get without one.
+pub(crate) fn with_current_cancel<R>(f: impl FnOnce(Option<&CancelToken>) -> R) -> R {
+    let at = INNERMOST.with(Cell::get);
+    // SAFETY: as in `check`: the innermost frame lives until its `with_frame` returns, which
+    // is after every task of its loop (and so after `f`, called from one of them).
+    f(unsafe { at.as_ref() }.and_then(|frame| frame.cancel))
 }
 
 /// A get of `plan` on `graph` about to start on this thread: the error if it needs a key whose

@@ -23,15 +23,16 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use crossbeam_utils::CachePadded;
 
+use super::sleep::Sleep;
 use super::{pool, reentry};
 use crate::error::{Error, ErrorKind};
 use crate::func::panic_message;
-use crate::run::{count_down, Run, Scratch};
+use crate::run::{count_down, CancelToken, Run, Scratch};
 
 const NONE: u32 = u32::MAX;
 
@@ -109,32 +110,10 @@ impl Queue {
     }
 }
 
-/// Parking for idle workers (an event count: no wake-up is lost, and a push costs nothing
-/// more than a fence and a load while nobody sleeps).
-#[derive(Default)]
-struct Sleep {
-    sleepers: AtomicUsize,
-    epoch: Mutex<u64>,
-    wake: Condvar,
-}
-
-impl Sleep {
-    fn notify(&self, all: bool) {
-        fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let mut epoch = self.epoch.lock().unwrap_or_else(|e| e.into_inner());
-            *epoch += 1;
-            if all {
-                self.wake.notify_all();
-            } else {
-                self.wake.notify_one();
-            }
-        }
-    }
-}
-
 struct Shared<'r, 'g> {
     run: &'r Run<'g>,
+    /// The get's cancel switch, noted in each worker's frame for its tasks to read.
+    cancel: Option<&'r CancelToken>,
     pending: Vec<AtomicU32>,
     initial: &'r [u32],
     cursor: CachePadded<AtomicUsize>,
@@ -151,8 +130,9 @@ struct Shared<'r, 'g> {
     idle: AtomicUsize,
 }
 
-/// Runs the plan on `workers` threads (the caller included).
-pub(crate) fn run(run: &Run<'_>, workers: usize) {
+/// Runs the plan on `workers` threads (the caller included; `cancel`: the get's cancel
+/// switch, which its tasks can read).
+pub(crate) fn run(run: &Run<'_>, workers: usize, cancel: Option<&CancelToken>) {
     let plan = run.plan;
     let n = plan.len();
     if n == 0 {
@@ -164,13 +144,14 @@ pub(crate) fn run(run: &Run<'_>, workers: usize) {
     let initial = &plan.initial;
     let shared = Shared {
         run,
+        cancel,
         pending,
         initial,
         cursor: CachePadded::new(AtomicUsize::new(0)),
         queues: (0..workers)
             .map(|_| CachePadded::new(Queue::new()))
             .collect(),
-        sleep: Sleep::default(),
+        sleep: Sleep::new(),
         done: AtomicBool::new(false),
         roots_left: AtomicUsize::new(plan.requested.len()),
         budget: serial_peak(plan),
@@ -270,7 +251,7 @@ impl Shared<'_, '_> {
     }
 
     fn work(&self, w: usize) {
-        reentry::with_frame(self.run.graph, self.run.plan, |frame| {
+        reentry::with_frame(self.run.graph, self.run.plan, self.cancel, |frame| {
             self.work_in(w, frame)
         });
     }
@@ -502,18 +483,7 @@ impl Shared<'_, '_> {
                 std::thread::yield_now();
             }
         }
-        let sleep = &self.sleep;
-        sleep.sleepers.fetch_add(1, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        let mut epoch = sleep.epoch.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = *epoch;
-        if !self.over() && !self.work_open() {
-            while *epoch == seen {
-                epoch = sleep.wake.wait(epoch).unwrap_or_else(|e| e.into_inner());
-            }
-        }
-        drop(epoch);
-        sleep.sleepers.fetch_sub(1, Ordering::SeqCst);
+        self.sleep.wait_unless(|| self.over() || self.work_open());
         !self.over()
     }
 }

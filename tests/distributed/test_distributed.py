@@ -1,7 +1,8 @@
 """daskr's distributed scheduler on a live local Dask cluster (see conftest.py): the same
 results as the threads scheduler through `daskr run`, the C ABI and the Python package;
 errors (a failing task, a function-pointer task, a plugin missing on the workers, a task that
-keeps killing workers); a worker killed mid-run; plugins found through DASKR_PLUGIN_PATH."""
+keeps killing workers); a worker killed mid-run and one killed mid-partition, with another get
+beside it; plugins found through DASKR_PLUGIN_PATH."""
 
 import json
 import os
@@ -284,6 +285,45 @@ def test_a_worker_killed_mid_run_is_recovered(cluster):
     assert run.returncode == 0, err
     assert json.loads(out) == sum(range(n))
     cluster.wait(2)  # the nanny restarts the worker
+
+
+def test_a_worker_killed_mid_partition_runs_it_again_and_other_gets_go_on(cluster):
+    # A chain of 49 entries cut for 2 worker threads is 7 partitions of 7 (src/sched/partition.rs):
+    # c24 is the fourth task of the partition c21..c27, so its worker dies with three of that
+    # partition's tasks done and their results not sent anywhere. The kill is the task's own
+    # (the first run only, a marker file), so it lands at the same point every time.
+    crash = compile_c(os.path.join(ROOT, "tests", "distributed", "crash.c"),
+                      os.path.join(WORK, "libcrash.so"), shared=True)
+    marker = os.path.join(WORK, "crash-once.marker")
+    if os.path.exists(marker):
+        os.remove(marker)
+    graph = {"c0": 0}
+    for i in range(1, 49):
+        graph[f"c{i}"] = {"fn": "ex:inc", "args": [f"c{i - 1}"]}
+    graph["c24"] = {"fn": "c:crash_once", "args": ["c23", marker]}
+    path = write_graph("crash-once.json", graph, "c48", {"ex": EXAMPLE, "c": crash})
+    # Another get on the same cluster at the same time, from another process: its results
+    # come through whichever worker dies.
+    naps = {f"nap-{i}": {"fn": "ex:sleep_ms", "args": [100], "kwargs": {"value": i}} for i in range(8)}
+    naps["total"] = {"fn": "ex:sum", "args": [[f"nap-{i}" for i in range(8)]]}
+    other_path = write_graph("beside-crash-once.json", naps, "total")
+    other = subprocess.Popen([DASKR, "run", other_path, "--scheduler", "distributed",
+                              "--address", cluster.address],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        code, out, err = on_cluster(cluster, path)
+        other_out, other_err = other.communicate(timeout=300)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+        cluster.wait(2, timeout=180)  # the nanny restarts the killed worker
+    assert os.path.exists(marker), "crash_once never ran"
+    # Dask ran the partition again from its start (allowed-failures is 1 here): the exact result.
+    assert code == 0, err
+    assert out == 48
+    assert other.returncode == 0, other_err
+    assert json.loads(other_out) == sum(range(8))
 
 
 def test_a_task_that_keeps_killing_workers_is_worker_died(cluster):

@@ -94,7 +94,7 @@ if [ "$mode" = asan ]; then
   flags="${cflags[*]}"
   cmake -S tests/cpp -B "$td/cpp" -DCMAKE_BUILD_TYPE=Debug -DDASKR_LIBRARY="$PWD/$lib/libdaskr.so" \
     -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
-    -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$out/cmake.log" 2>&1 || { cat "$out/cmake.log"; exit 1; }
+    -DCMAKE_EXE_LINKER_FLAGS="$flags" -DCMAKE_MODULE_LINKER_FLAGS="$flags" >"$out/cmake.log" 2>&1 || { cat "$out/cmake.log"; exit 1; }
   cmake --build "$td/cpp" --parallel >>"$out/cmake.log" 2>&1 || { tail -40 "$out/cmake.log"; exit 1; }
   run cpp-tests "$td/cpp/daskr_cpp_tests" --gtest_brief=1
   run pipeline-cpp sh -c "cd $td/cpp && ctest --output-on-failure -R pipeline"

@@ -472,7 +472,8 @@ fn run_positions(
         run.rearm(range.clone(), positions);
         let ninputs = positions.len() as u32;
         let mut scratch = Scratch::default();
-        reentry::with_frame(f.graph, f.plan, |frame| {
+        // A worker process's get has no cancel switch: the parent stops it through `observer`.
+        reentry::with_frame(f.graph, f.plan, None, |frame| {
             for p in range.clone() {
                 let index = ninputs + (p - range.start);
                 if !observer.before(index) {

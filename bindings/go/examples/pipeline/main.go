@@ -21,7 +21,7 @@ import (
 
 // load makes a file's readings: a small deterministic generator seeded by the file name
 // stands in for reading it (some readings are negative: sensor glitches).
-func load(c *daskr.Call) (any, error) {
+func load(_ context.Context, c *daskr.Call) (any, error) {
 	path, err := c.String(0)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
@@ -39,7 +39,7 @@ func load(c *daskr.Call) (any, error) {
 }
 
 // clean drops the glitches.
-func clean(c *daskr.Call) (any, error) {
+func clean(_ context.Context, c *daskr.Call) (any, error) {
 	raw, err := c.Floats(0)
 	if err != nil {
 		return nil, fmt.Errorf("clean: %w", err)
@@ -54,7 +54,7 @@ func clean(c *daskr.Call) (any, error) {
 }
 
 // analyze summarises all files with the statistic its keyword argument names.
-func analyze(c *daskr.Call) (any, error) {
+func analyze(_ context.Context, c *daskr.Call) (any, error) {
 	files, err := c.List(0)
 	if err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
@@ -95,7 +95,7 @@ func analyze(c *daskr.Call) (any, error) {
 // run builds and computes the pipeline, writing what it prints to w.
 func run(w io.Writer) error {
 	// store prints the summary and returns the number of bytes it wrote.
-	store := func(c *daskr.Call) (any, error) {
+	store := func(_ context.Context, c *daskr.Call) (any, error) {
 		summary, err := c.String(0)
 		if err != nil {
 			return nil, fmt.Errorf("store: %w", err)

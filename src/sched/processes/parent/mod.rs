@@ -453,6 +453,12 @@ impl<'a> Sched<'a> {
                 self.check_cancel();
             }
             self.dispatch();
+            if self.send_queued() {
+                // A worker was found dead: what runs and what is ready changed (a partition
+                // fetching from it went back to waiting, a replacement started), so decide
+                // again what to dispatch and what to wait for.
+                continue;
+            }
             let outstanding = self
                 .workers
                 .iter()
@@ -478,13 +484,8 @@ impl<'a> Sched<'a> {
             pfds.clear();
             who.clear();
             for w in 0..self.workers.len() {
-                if self.workers[w].proc.is_none() {
-                    continue;
-                }
-                if self.workers[w].out_at < self.workers[w].out.len() && self.flush(w).is_err() {
-                    self.died(w);
-                    continue;
-                }
+                // Nothing here may change the run's state: this poll must watch every
+                // worker that owes a reply (`outstanding` was decided just above).
                 let slot = &self.workers[w];
                 let Some(proc) = &slot.proc else { continue };
                 let mut events = libc::POLLIN;
@@ -525,7 +526,11 @@ impl<'a> Sched<'a> {
                     // The process ended: take what it sent before, then bury it (even if a
                     // process it started keeps its socket open).
                     self.receive(w);
-                    self.died(w);
+                    // (Unless `receive` buried it already, on reading end-of-file: then the
+                    // slot holds its replacement, alive and well.)
+                    if self.workers[w].proc.as_ref().map(|p| p.pid) == Some(pid) {
+                        self.died(w);
+                    }
                     continue;
                 }
                 if revents & libc::POLLOUT != 0 && self.flush(w).is_err() {
@@ -542,6 +547,20 @@ impl<'a> Sched<'a> {
             Some(e) => Err(e),
             None => self.result(keys),
         }
+    }
+
+    /// Writes what it can of every worker's queue without blocking; a worker whose
+    /// connection is broken died, and is buried here. True if one was.
+    fn send_queued(&mut self) -> bool {
+        let mut buried = false;
+        for w in 0..self.workers.len() {
+            let slot = &self.workers[w];
+            if slot.proc.is_some() && slot.out_at < slot.out.len() && self.flush(w).is_err() {
+                self.died(w);
+                buried = true;
+            }
+        }
+        buried
     }
 
     /// How long poll may sleep: forever unless a cancel switch or a timeout needs watching.

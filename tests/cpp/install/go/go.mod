@@ -1,5 +1,5 @@
-// A Go program built against an installed daskr (make test-install sets CGO_CFLAGS and
-// CGO_LDFLAGS to the prefix); the package itself comes from this checkout.
+// A Go program built against an installed daskr (make test-install points PKG_CONFIG_PATH at
+// <prefix>/lib/pkgconfig for the package's `#cgo pkg-config: daskr`); the package comes from this checkout.
 module daskr-install-consumer
 
 go 1.22

@@ -22,7 +22,7 @@ func main() {
 
 func run(pluginPath string) error {
 	ctx := context.Background()
-	inc, err := daskr.NewFunc("inc", func(c *daskr.Call) (any, error) {
+	inc, err := daskr.NewFunc("inc", func(_ context.Context, c *daskr.Call) (any, error) {
 		x, err := c.Int(0)
 		return x + 1, err
 	})
