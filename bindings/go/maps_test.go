@@ -41,7 +41,7 @@ func TestMapsOrderedAccessAndGoMaps(t *testing.T) {
 func TestMapsAsArgumentsResultsAndComputations(t *testing.T) {
 	noLeaks(t)
 	g := newGraph(t)
-	record := newFunc(t, "record", func(c *daskr.Call) (any, error) {
+	record := newFunc(t, "record", func(_ context.Context, c *daskr.Call) (any, error) {
 		name, err := c.String(0)
 		if err != nil {
 			return nil, err
@@ -56,7 +56,7 @@ func TestMapsAsArgumentsResultsAndComputations(t *testing.T) {
 		}
 		return daskr.NewMap([]string{"file", "readings", "mean"}, []any{name, xs, sum / float64(len(xs))})
 	})
-	mean := newFunc(t, "mean", func(c *daskr.Call) (any, error) {
+	mean := newFunc(t, "mean", func(_ context.Context, c *daskr.Call) (any, error) {
 		m, err := c.Map(0)
 		if err != nil {
 			return nil, err
