@@ -86,7 +86,7 @@ typedef struct daskr_cancel_t daskr_cancel_t;
 #define DASKR_WIRE_VERSION 1
 
 /**
- * How deeply lists may nest inside one value (and computations inside one graph entry).
+ * How deeply lists and maps may nest inside one value (and computations inside one graph entry).
  * Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
  * stack overflow; deeper input gets a clear error instead.
  */
@@ -195,6 +195,7 @@ typedef enum {
   DASKR_KIND_BYTES = 5,
   DASKR_KIND_LIST = 6,
   DASKR_KIND_POINTER = 7,
+  DASKR_KIND_MAP = 8,
 } daskr_kind_t;
 
 /**
@@ -884,6 +885,19 @@ daskr_comp_t *daskr_comp_ref_task(daskr_task_t task);
 daskr_comp_t *daskr_comp_list(daskr_comp_t *const *items, size_t n);
 
 /**
+ * A map computation: evaluates to the map of `names[i]` to the value of `values[i]`, in this
+ * order (references in the values are resolved like a list's items). Names are as for
+ * `daskr_value_map` (NUL-terminated, or `name_lens[i]` bytes when `name_lens` is not NULL).
+ * Takes every `values[i]`; `names`, `name_lens` and `values` themselves are borrowed. A bad
+ * name (NULL, not UTF-8, given twice) or a NULL value is reported when the computation is
+ * added, naming the entry and the name.
+ */
+daskr_comp_t *daskr_comp_map(const char *const *names,
+                             const size_t *name_lens,
+                             daskr_comp_t *const *values,
+                             size_t n);
+
+/**
  * An inline task: evaluated as part of the entry that contains it, not scheduled alone.
  * Takes `args[i]` and `kwvalues[i]`; `func` and `kwnames` are borrowed.
  */
@@ -1160,6 +1174,20 @@ daskr_error_t *daskr_value_bytes(const uint8_t *data, size_t len, daskr_value_t 
 daskr_error_t *daskr_value_list(daskr_value_t *const *items, size_t n, daskr_value_t **out);
 
 /**
+ * A new map of `n` entries: `names[i]` (UTF-8) to `values[i]`, in this order. Each name is
+ * NUL-terminated, or, when `name_lens` is not NULL, `name_lens[i]` bytes long (and may then
+ * hold NULs). Takes every `values[i]` (on failure too); `names`, `name_lens` and `values`
+ * themselves are borrowed. Fails, naming the entry, if a name is NULL, not UTF-8 or given
+ * twice, if a value is NULL, or if the map would nest deeper than 256 levels. On success
+ * `*out` is owned by the caller.
+ */
+daskr_error_t *daskr_value_map(const char *const *names,
+                               const size_t *name_lens,
+                               daskr_value_t *const *values,
+                               size_t n,
+                               daskr_value_t **out);
+
+/**
  * A new pointer value owning `ptr`: `destructor(ptr)` (if not NULL) runs exactly once, on
  * whichever thread releases the last reference — when no task, result or graph needs it
  * any more. `tag` names the type (for checks in tasks; NULL means ""). The object must be
@@ -1213,6 +1241,31 @@ size_t daskr_value_list_len(const daskr_value_t *value);
  * `i` is out of range.
  */
 const daskr_value_t *daskr_value_list_at(const daskr_value_t *value, size_t i);
+
+/**
+ * The number of entries of a map value; 0 for any other kind.
+ */
+size_t daskr_value_map_len(const daskr_value_t *value);
+
+/**
+ * The name of entry `i` of a map value (NUL-terminated, borrowed from `value`), with its
+ * length without the NUL in `*len` (`len` may be NULL; a name may hold NULs); NULL if
+ * `value` is not a map or `i` is out of range.
+ */
+const char *daskr_value_map_name(const daskr_value_t *value, size_t i, size_t *len);
+
+/**
+ * The value of entry `i` of a map value, borrowed from `value`; NULL if `value` is not a
+ * map or `i` is out of range.
+ */
+const daskr_value_t *daskr_value_map_value(const daskr_value_t *value, size_t i);
+
+/**
+ * The value named `name` (NUL-terminated) in a map value, borrowed from `value`; NULL if
+ * `value` is not a map, `name` is NULL or not UTF-8, or the map has no such name. Maps of a
+ * few entries are scanned, larger ones searched through an index.
+ */
+const daskr_value_t *daskr_value_map_get(const daskr_value_t *value, const char *name);
 
 /**
  * If `value` is a pointer value — and, when `tag` is not NULL, its type tag equals `tag` —

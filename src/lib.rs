@@ -23,6 +23,7 @@ mod get;
 pub mod graph;
 pub mod graphfile;
 mod keys;
+pub mod map_names;
 pub mod options;
 mod plan;
 pub mod plugin;

@@ -267,6 +267,9 @@ impl Plan {
                         stack.extend(graph.args(&call));
                     }
                     View::List { items, len } => stack.extend(graph.items(items, len)),
+                    View::Map { items, names } => {
+                        stack.extend(graph.items(items, names.len() as u32))
+                    }
                     View::Lit(_) | View::Ref(_) => {}
                 }
             }

@@ -493,6 +493,14 @@ impl<'a> Run<'a> {
                     .collect::<Result<Vec<Value>, String>>()?;
                 Value::list(items).map_err(|e| e.message)
             }
+            View::Map { items, names } => {
+                let values = self
+                    .graph
+                    .items(items, names.len() as u32)
+                    .map(|v| self.eval(id, v))
+                    .collect::<Result<Vec<Value>, String>>()?;
+                Value::map_of(names.clone(), values).map_err(|e| e.message)
+            }
             View::Task(call) => self.invoke(id, call, &mut Vec::new()),
         }
     }

@@ -164,7 +164,7 @@ func (c *Call) arg(i int) (*C.daskr_value_t, error) {
 }
 
 // Arg is the i-th positional argument as a Go value (nil, bool, int64, float64, string,
-// []byte, []any, a Go object, or a *Pointer).
+// []byte, []any, *Map, a Go object, or a *Pointer).
 func (c *Call) Arg(i int) (any, error) {
 	v, err := c.arg(i)
 	if err != nil {

@@ -112,6 +112,21 @@ impl<'g> Hashing<'g> {
                 h.update(&len.to_le_bytes());
                 graph.items(items, len).all(|v| self.expr(h, v, dep))
             }
+            View::Map { items, names } => {
+                // Names in order (as a map keeps them), each length-prefixed, then its value.
+                h.update(b"M");
+                h.update(&(names.len() as u32).to_le_bytes());
+                let values = graph.items(items, names.len() as u32);
+                for (i, v) in values.enumerate() {
+                    let name = names.name(i);
+                    h.update(&(name.len() as u32).to_le_bytes());
+                    h.update(name.as_bytes());
+                    if !self.expr(h, v, dep) {
+                        return false;
+                    }
+                }
+                true
+            }
             View::Task(call) => {
                 h.update(b"T");
                 if !function(h, graph.func(call.func)) {

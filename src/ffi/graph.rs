@@ -553,6 +553,29 @@ pub unsafe extern "C" fn daskr_comp_list(
     })
 }
 
+/// A map computation: evaluates to the map of `names[i]` to the value of `values[i]`, in this
+/// order (references in the values are resolved like a list's items). Names are as for
+/// `daskr_value_map` (NUL-terminated, or `name_lens[i]` bytes when `name_lens` is not NULL).
+/// Takes every `values[i]`; `names`, `name_lens` and `values` themselves are borrowed. A bad
+/// name (NULL, not UTF-8, given twice) or a NULL value is reported when the computation is
+/// added, naming the entry and the name.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_comp_map(
+    names: *const *const c_char,
+    name_lens: *const usize,
+    values: *const *mut daskr_comp_t,
+    n: usize,
+) -> *mut daskr_comp_t {
+    guard(|| {
+        let values = take_comps(values, n, "values");
+        let comp = match (super::value::map_names(names, name_lens, n), values) {
+            (Ok(names), Ok(values)) => Comp::map_of(names, values.into_vec()),
+            (Err(e), _) | (_, Err(e)) => Comp::invalid(e),
+        };
+        Comp::into_raw(comp)
+    })
+}
+
 /// An inline task: evaluated as part of the entry that contains it, not scheduled alone.
 /// Takes `args[i]` and `kwvalues[i]`; `func` and `kwnames` are borrowed.
 #[no_mangle]
