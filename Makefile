@@ -246,8 +246,21 @@ test-install: lib bin
 bench:
 	GO=$(GO) python3 bench/compare.py
 
-bench-quick:
+bench-quick: bench-cache-quick
 	GO=$(GO) python3 bench/compare.py --quick
+
+# The result cache's cost per task (bench/daskr_cache.c): no cache, misses, a rerun, reads, on
+# N cheap tasks and a sink (1,000,000; --quick 20,000).
+.PHONY: bench-cache bench-cache-quick
+target/bench/daskr_cache: bench/daskr_cache.c include/daskr.h lib
+	@mkdir -p target/bench
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -Iinclude $< -Ltarget/release -ldaskr -Wl,-rpath,$(CURDIR)/target/release -o $@
+
+bench-cache: target/bench/daskr_cache
+	target/bench/daskr_cache
+
+bench-cache-quick: target/bench/daskr_cache
+	target/bench/daskr_cache --quick
 
 # ---- The distributed scheduler: a Python venv with Dask's distributed (PyPI), pytest and the
 # daskr_dask package (bindings/python, editable), shared with the benchmarks; the tests start a

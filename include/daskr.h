@@ -74,12 +74,19 @@ typedef struct daskr_cancel_t daskr_cancel_t;
 #define DASKR_ENCODING_VERSION 1
 
 /**
+ * Flags for `daskr_func_new_versioned`.
+ * `DASKR_FUNC_PURE`: the function's result depends on its arguments alone (not on the clock,
+ * files, randomness or state), so the result cache may keep it.
+ */
+#define DASKR_FUNC_PURE 1
+
+/**
  * The partition message version, written after the magic.
  */
 #define DASKR_WIRE_VERSION 1
 
 /**
- * How deeply lists may nest inside one value (and computations inside one graph entry).
+ * How deeply lists and maps may nest inside one value (and computations inside one graph entry).
  * Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
  * stack overflow; deeper input gets a clear error instead.
  */
@@ -188,7 +195,17 @@ typedef enum {
   DASKR_KIND_BYTES = 5,
   DASKR_KIND_LIST = 6,
   DASKR_KIND_POINTER = 7,
+  DASKR_KIND_MAP = 8,
 } daskr_kind_t;
+
+/**
+ * A result cache: task results kept in a directory under a hash of what determines them, so
+ * a get given it (`daskr_get_options_t.cache`) runs only what is not there yet — a rerun
+ * after a failure resumes, a rerun after a changed input runs what depends on it. Share it
+ * between gets and threads freely; other processes may use the same directory at once.
+ * docs/cache.md says what is cached and how.
+ */
+typedef struct daskr_cache_t daskr_cache_t;
 
 /**
  * What a running task sees: its arguments, its key, and where its result goes.
@@ -303,6 +320,24 @@ typedef struct {
    * Nanoseconds from the first task to the last.
    */
   uint64_t run_ns;
+  /**
+   * With a result cache: tasks whose result was read from it instead of computed.
+   */
+  uint64_t cache_hits;
+  /**
+   * With a result cache: tasks that could be cached, were not found, and ran.
+   */
+  uint64_t cache_misses;
+  /**
+   * With a result cache: needed tasks neither run nor read, every consumer having been
+   * found (counted as done by progress).
+   */
+  uint64_t cache_skipped;
+  /**
+   * With a result cache: bytes read from it and written to it.
+   */
+  uint64_t cache_bytes_read;
+  uint64_t cache_bytes_written;
 } daskr_stats_t;
 
 /**
@@ -360,6 +395,12 @@ typedef struct {
    * get). NULL for the `DASKR_ADDRESS` environment variable.
    */
   const char *address;
+  /**
+   * A result cache (`daskr_cache_open`): tasks found in it are not run, and what runs is
+   * stored. Borrowed for the get; NULL (the default) for none. Read by sync, threads and
+   * processes (which then forks its workers); the distributed scheduler refuses it.
+   */
+  const daskr_cache_t *cache;
 } daskr_get_options_t;
 
 /**
@@ -450,6 +491,11 @@ typedef struct {
   uint64_t start_ns;
   uint64_t end_ns;
   bool ok;
+  /**
+   * Read from the result cache (`daskr_get_options_t.cache`) instead of computed. (In
+   * what was padding: the struct's size is unchanged.)
+   */
+  bool cached;
 } daskr_profile_task_t;
 
 /**
@@ -473,6 +519,39 @@ const char *daskr_version(void);
  * with).
  */
 uint32_t daskr_abi_version(void);
+
+/**
+ * Opens the cache in the directory `dir` (created if missing) into `*out`; free it with
+ * `daskr_cache_free`.
+ */
+daskr_error_t *daskr_cache_open(const char *dir, daskr_cache_t **out);
+
+/**
+ * Bounds the directory's size in bytes: after a get that stored results, the least recently
+ * used entries are removed until the rest fit. 0 (the default): no bound.
+ */
+void daskr_cache_set_max_bytes(const daskr_cache_t *cache, uint64_t bytes);
+
+/**
+ * Results whose encoding is larger than `bytes` are not stored. 0 (the default): no limit.
+ */
+void daskr_cache_set_max_entry_bytes(const daskr_cache_t *cache, uint64_t bytes);
+
+/**
+ * How many entries the directory holds (`*entries`) and their size in bytes (`*bytes`);
+ * either pointer may be NULL.
+ */
+void daskr_cache_usage(const daskr_cache_t *cache, uint64_t *entries, uint64_t *bytes);
+
+/**
+ * Removes every entry.
+ */
+daskr_error_t *daskr_cache_clear(const daskr_cache_t *cache);
+
+/**
+ * Frees the handle (the directory stays). NULL is ignored.
+ */
+void daskr_cache_free(daskr_cache_t *cache);
 
 /**
  * The key of the entry this task computes (for an inline task, the entry containing it);
@@ -794,6 +873,20 @@ daskr_error_t *daskr_func_new(const char *name,
                               daskr_func_t **out);
 
 /**
+ * `daskr_func_new` for a function whose results a result cache (`daskr_cache_t`) may keep:
+ * with `DASKR_FUNC_PURE` in `flags`, its results are stored under its name, `version` and its
+ * arguments — change `version` whenever the function's code changes what it returns. Without
+ * that flag it is never cached (as with `daskr_func_new`). Other flag bits are refused.
+ */
+daskr_error_t *daskr_func_new_versioned(const char *name,
+                                        daskr_task_fn fn_,
+                                        void *user_data,
+                                        daskr_free_fn free_user_data,
+                                        const char *version,
+                                        uint32_t flags,
+                                        daskr_func_t **out);
+
+/**
  * Releases the caller's reference to a function. NULL is ignored.
  */
 void daskr_func_free(daskr_func_t *func);
@@ -819,6 +912,19 @@ daskr_comp_t *daskr_comp_ref_task(daskr_task_t task);
  * A list computation: evaluates to the list of its items' values. Takes every `items[i]`.
  */
 daskr_comp_t *daskr_comp_list(daskr_comp_t *const *items, size_t n);
+
+/**
+ * A map computation: evaluates to the map of `names[i]` to the value of `values[i]`, in this
+ * order (references in the values are resolved like a list's items). Names are as for
+ * `daskr_value_map` (NUL-terminated, or `name_lens[i]` bytes when `name_lens` is not NULL).
+ * Takes every `values[i]`; `names`, `name_lens` and `values` themselves are borrowed. A bad
+ * name (NULL, not UTF-8, given twice) or a NULL value is reported when the computation is
+ * added, naming the entry and the name.
+ */
+daskr_comp_t *daskr_comp_map(const char *const *names,
+                             const size_t *name_lens,
+                             daskr_comp_t *const *values,
+                             size_t n);
 
 /**
  * An inline task: evaluated as part of the entry that contains it, not scheduled alone.
@@ -1097,6 +1203,20 @@ daskr_error_t *daskr_value_bytes(const uint8_t *data, size_t len, daskr_value_t 
 daskr_error_t *daskr_value_list(daskr_value_t *const *items, size_t n, daskr_value_t **out);
 
 /**
+ * A new map of `n` entries: `names[i]` (UTF-8) to `values[i]`, in this order. Each name is
+ * NUL-terminated, or, when `name_lens` is not NULL, `name_lens[i]` bytes long (and may then
+ * hold NULs). Takes every `values[i]` (on failure too); `names`, `name_lens` and `values`
+ * themselves are borrowed. Fails, naming the entry, if a name is NULL, not UTF-8 or given
+ * twice, if a value is NULL, or if the map would nest deeper than 256 levels. On success
+ * `*out` is owned by the caller.
+ */
+daskr_error_t *daskr_value_map(const char *const *names,
+                               const size_t *name_lens,
+                               daskr_value_t *const *values,
+                               size_t n,
+                               daskr_value_t **out);
+
+/**
  * A new pointer value owning `ptr`: `destructor(ptr)` (if not NULL) runs exactly once, on
  * whichever thread releases the last reference — when no task, result or graph needs it
  * any more. `tag` names the type (for checks in tasks; NULL means ""). The object must be
@@ -1150,6 +1270,31 @@ size_t daskr_value_list_len(const daskr_value_t *value);
  * `i` is out of range.
  */
 const daskr_value_t *daskr_value_list_at(const daskr_value_t *value, size_t i);
+
+/**
+ * The number of entries of a map value; 0 for any other kind.
+ */
+size_t daskr_value_map_len(const daskr_value_t *value);
+
+/**
+ * The name of entry `i` of a map value (NUL-terminated, borrowed from `value`), with its
+ * length without the NUL in `*len` (`len` may be NULL; a name may hold NULs); NULL if
+ * `value` is not a map or `i` is out of range.
+ */
+const char *daskr_value_map_name(const daskr_value_t *value, size_t i, size_t *len);
+
+/**
+ * The value of entry `i` of a map value, borrowed from `value`; NULL if `value` is not a
+ * map or `i` is out of range.
+ */
+const daskr_value_t *daskr_value_map_value(const daskr_value_t *value, size_t i);
+
+/**
+ * The value named `name` (NUL-terminated) in a map value, borrowed from `value`; NULL if
+ * `value` is not a map, `name` is NULL or not UTF-8, or the map has no such name. Maps of a
+ * few entries are scanned, larger ones searched through an index.
+ */
+const daskr_value_t *daskr_value_map_get(const daskr_value_t *value, const char *name);
 
 /**
  * If `value` is a pointer value — and, when `tag` is not NULL, its type tag equals `tag` —

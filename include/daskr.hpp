@@ -40,6 +40,7 @@
 #include <functional>
 #include <initializer_list>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,6 +48,7 @@
 #include <string_view>
 #include <type_traits>
 #include <typeinfo>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -56,6 +58,8 @@ namespace daskr {
 
 class Value;
 class ValueView;
+class MapView;
+struct MapEntry;
 class Call;
 
 // ---------------------------------------------------------------------------------------
@@ -129,6 +133,7 @@ inline const char *kind_str(daskr_kind_t k) {
     case DASKR_KIND_BYTES: return "bytes";
     case DASKR_KIND_LIST: return "list";
     case DASKR_KIND_POINTER: return "pointer";
+    case DASKR_KIND_MAP: return "map";
     }
     return "unknown";
 }
@@ -140,6 +145,14 @@ using ValuePtr = std::unique_ptr<daskr_value_t, ValueDeleter>;
 
 template <class T> struct is_vector : std::false_type {};
 template <class T, class A> struct is_vector<std::vector<T, A>> : std::true_type {};
+/// std::map<std::string, U> and std::unordered_map<std::string, U>: converted to and from
+/// map values.
+template <class T> struct is_string_map : std::false_type {};
+template <class U, class C, class A> struct is_string_map<std::map<std::string, U, C, A>> : std::true_type {};
+template <class U, class H, class E, class A>
+struct is_string_map<std::unordered_map<std::string, U, H, E, A>> : std::true_type {};
+template <class T> struct is_map_ordered : std::false_type {};
+template <class U, class C, class A> struct is_map_ordered<std::map<std::string, U, C, A>> : std::true_type {};
 template <class T> struct is_optional : std::false_type {};
 template <class T> struct is_optional<std::optional<T>> : std::true_type {};
 template <class T> struct is_unique_ptr : std::false_type {};
@@ -208,6 +221,7 @@ public:
     /// T: bool, any integer type (range-checked), double/float (ints convert too),
     /// std::string, std::string_view (borrowed), Bytes, BytesView (borrowed),
     /// std::vector<U> (a list, items converted; nests), std::optional<U> (null -> nullopt),
+    /// std::map / std::unordered_map<std::string, U> (a map, entries converted),
     /// Value (a new reference), ValueView.
     template <class T> T as() const { return from_value<T>::get(*this); }
 
@@ -233,6 +247,13 @@ public:
                         "list index " + std::to_string(i) + " out of range (size " + std::to_string(size()) + ")");
         return ValueView(item);
     }
+
+    /// The entries of a map value, borrowed: iterate `for (auto [name, value] : v.map())`,
+    /// look up with `v.map()["name"]` or `.find("name")`. Throws if this is not a map.
+    MapView map() const;
+    /// The value named `name` in a map, borrowed. Throws if this is not a map or has no
+    /// such name (naming it).
+    ValueView operator[](std::string_view name) const;
 
     /// The C++ object behind a pointer value made from a T. Throws unless the value is a
     /// pointer value whose tag is type_tag<T>::name() (or `tag`, if given). The object
@@ -297,6 +318,7 @@ public:
     }
     ValueView view() const noexcept { return ValueView(v_); }
     using ValueView::object; // reading an object back: value.object<T>()
+    using ValueView::map;    // reading a map's entries: value.map()
 
     static Value null() { return Value(daskr_value_null()); }
     static Value boolean(bool b) { return Value(daskr_value_bool(b)); }
@@ -320,6 +342,26 @@ public:
         detail::check(daskr_value_list(raw.data(), raw.size(), &out));
         return Value(out);
     }
+    /// A map of `entries` (names to values), in this order: `Value::map({{"file", v}, ...})`.
+    /// Throws if a name is given twice (naming it) or the map would nest too deeply.
+    static Value map(std::initializer_list<MapEntry> entries);
+    /// A map of `entries` (names to values), in this order.
+    static Value map(std::vector<std::pair<std::string, Value>> entries) {
+        std::vector<const char *> names;
+        std::vector<size_t> lens;
+        std::vector<daskr_value_t *> raw;
+        names.reserve(entries.size());
+        lens.reserve(entries.size());
+        raw.reserve(entries.size());
+        for (auto &[name, v] : entries) {
+            names.push_back(name.data());
+            lens.push_back(name.size());
+            raw.push_back(v.release()); // taken by daskr_value_map, even on failure
+        }
+        daskr_value_t *out = nullptr;
+        detail::check(daskr_value_map(names.data(), lens.data(), raw.data(), raw.size(), &out));
+        return Value(out);
+    }
     /// A pointer value owning `obj`, tagged `tag` (default type_tag<T>::name()); the
     /// object is deleted exactly once, when the last reference to the value goes.
     template <class T> static Value object(std::unique_ptr<T> obj, const std::string &tag = type_tag<T>::name()) {
@@ -339,12 +381,104 @@ inline Value ValueView::clone() const {
     return c ? Value(c) : Value::null();
 }
 
+/// One entry of `Value::map({...})`: a name and a value (moved out of the braces).
+struct MapEntry {
+    std::string name;
+    mutable Value value; // mutable so it can be moved out of a std::initializer_list
+};
+
+inline Value Value::map(std::initializer_list<MapEntry> entries) {
+    std::vector<std::pair<std::string, Value>> v;
+    v.reserve(entries.size());
+    for (const MapEntry &e : entries) v.emplace_back(e.name, std::move(e.value));
+    return map(std::move(v));
+}
+
+/// A map value's entries, borrowed from the value (valid while it lives): ordered access by
+/// index, lookup by name, and iteration over (name, value) pairs in the map's order.
+class MapView {
+public:
+    explicit MapView(const daskr_value_t *v) : v_(v) {}
+
+    size_t size() const noexcept { return daskr_value_map_len(v_); }
+    bool empty() const noexcept { return size() == 0; }
+    /// Name `i` (it may hold NULs). Throws if i is out of range.
+    std::string_view name(size_t i) const {
+        size_t n = 0;
+        const char *s = daskr_value_map_name(v_, i, &n);
+        if (!s) out_of_range(i);
+        return std::string_view(s, n);
+    }
+    /// The value of entry `i`. Throws if i is out of range.
+    ValueView value(size_t i) const {
+        const daskr_value_t *v = daskr_value_map_value(v_, i);
+        if (!v) out_of_range(i);
+        return ValueView(v);
+    }
+    /// The value named `name`, or nullopt.
+    std::optional<ValueView> find(std::string_view name) const {
+        if (name.find('\0') == std::string_view::npos) {
+            // The library finds it (by an index for large maps); it takes a C string.
+            const daskr_value_t *v = daskr_value_map_get(v_, std::string(name).c_str());
+            if (v) return ValueView(v);
+            return std::nullopt;
+        }
+        for (size_t i = 0, n = size(); i < n; i++)
+            if (this->name(i) == name) return value(i);
+        return std::nullopt;
+    }
+    bool contains(std::string_view name) const { return find(name).has_value(); }
+    /// The value named `name`; throws an invalid_argument Error naming it if there is none.
+    ValueView operator[](std::string_view name) const {
+        if (auto v = find(name)) return *v;
+        throw Error(DASKR_ERROR_INVALID_ARGUMENT, "the map has no entry named '" + std::string(name) + "'");
+    }
+
+    /// Iterates (name, value) pairs.
+    class iterator {
+    public:
+        using value_type = std::pair<std::string_view, ValueView>;
+        using difference_type = std::ptrdiff_t;
+        using iterator_category = std::input_iterator_tag;
+        iterator(const MapView *m, size_t i) : m_(m), i_(i) {}
+        value_type operator*() const { return {m_->name(i_), m_->value(i_)}; }
+        iterator &operator++() {
+            ++i_;
+            return *this;
+        }
+        bool operator==(const iterator &o) const { return i_ == o.i_; }
+        bool operator!=(const iterator &o) const { return i_ != o.i_; }
+
+    private:
+        const MapView *m_;
+        size_t i_;
+    };
+    iterator begin() const { return iterator(this, 0); }
+    iterator end() const { return iterator(this, size()); }
+
+private:
+    [[noreturn]] void out_of_range(size_t i) const {
+        throw Error(DASKR_ERROR_INVALID_ARGUMENT,
+                    "map index " + std::to_string(i) + " out of range (size " + std::to_string(size()) + ")");
+    }
+    const daskr_value_t *v_;
+};
+
+inline MapView ValueView::map() const {
+    if (kind() != DASKR_KIND_MAP) detail::type_error(std::string("expected a map, got ") + detail::kind_str(kind()));
+    return MapView(v_);
+}
+
+inline ValueView ValueView::operator[](std::string_view name) const { return map()[name]; }
+
 // ----- C++ -> value ---------------------------------------------------------------------
 
 /// Converts a C++ value to a daskr Value: Value (moved), ValueView (a new reference),
 /// nullptr / std::nullopt-holding optional (null), bool, integers (int64; unsigned values
 /// above INT64_MAX throw), float/double, std::string / std::string_view / const char*
 /// (UTF-8 string), Bytes, std::vector<U> (a list; nests), std::optional<U>,
+/// std::map<std::string, U> (a map, in name order), std::unordered_map<std::string, U> (a
+/// map, its names sorted so the value does not depend on the hash order),
 /// std::unique_ptr<T> (a pointer value owning the object, tagged type_tag<T>).
 template <class T> Value to_value(T &&x) {
     using D = std::decay_t<T>;
@@ -385,6 +519,18 @@ template <class T> Value to_value(T &&x) {
             for (const auto &item : x) items.push_back(to_value(item));
         }
         return Value::list(std::move(items));
+    } else if constexpr (detail::is_string_map<D>::value) {
+        std::vector<std::pair<std::string, Value>> entries;
+        entries.reserve(x.size());
+        for (auto &[name, item] : x) {
+            if constexpr (std::is_rvalue_reference_v<T &&>)
+                entries.emplace_back(name, to_value(std::move(item)));
+            else
+                entries.emplace_back(name, to_value(item));
+        }
+        if constexpr (!detail::is_map_ordered<D>::value)
+            std::sort(entries.begin(), entries.end(), [](const auto &a, const auto &b) { return a.first < b.first; });
+        return Value::map(std::move(entries));
     } else if constexpr (detail::is_optional<D>::value) {
         if (!x) return Value::null();
         if constexpr (std::is_rvalue_reference_v<T &&>)
@@ -454,6 +600,16 @@ template <class T> struct from_value {
                     out.push_back(v[i].template as<typename T::value_type>());
                 } catch (const Error &e) {
                     throw Error(e.kind(), "item " + std::to_string(i) + ": " + e.message());
+                }
+            }
+            return out;
+        } else if constexpr (detail::is_string_map<T>::value) {
+            T out;
+            for (auto [name, item] : v.map()) {
+                try {
+                    out.emplace(std::string(name), item.template as<typename T::mapped_type>());
+                } catch (const Error &e) {
+                    throw Error(e.kind(), "entry '" + std::string(name) + "': " + e.message());
                 }
             }
             return out;
@@ -695,6 +851,17 @@ public:
         detail::check(daskr_func_new(name.c_str(), &daskr_hpp_trampoline, fn, &daskr_hpp_free_fn, &out));
         f_.reset(out);
     }
+    /// A pure function whose results a Cache may keep, under its name, `version` and its
+    /// arguments: change `version` whenever the code changes what it returns.
+    template <class F, class = std::enable_if_t<std::is_invocable_v<std::decay_t<F> &, Call &>>>
+    static Func versioned(const std::string &name, const std::string &version, F &&f) {
+        auto *fn = new detail::Fn<std::decay_t<F>>(std::forward<F>(f));
+        daskr_func_t *out = nullptr;
+        // On failure daskr frees `fn` through daskr_hpp_free_fn right away.
+        detail::check(daskr_func_new_versioned(name.c_str(), &daskr_hpp_trampoline, fn, &daskr_hpp_free_fn,
+                                               version.c_str(), DASKR_FUNC_PURE, &out));
+        return Func(out);
+    }
     /// Adopts a C function (user_data and its free function as daskr_func_new takes them).
     static Func from_c(const std::string &name, daskr_task_fn fn, void *user_data = nullptr,
                        daskr_free_fn free_user_data = nullptr) {
@@ -914,7 +1081,7 @@ private:
     }
 };
 
-/// One keyword argument: {"name", computation}.
+/// One keyword argument or map entry: {"name", computation}.
 struct Kwarg {
     std::string name;
     Comp value;
@@ -932,13 +1099,15 @@ public:
 
     struct Raw {
         std::vector<const char *> names;
+        std::vector<size_t> lens;
         std::vector<daskr_comp_t *> values;
     };
-    /// Borrowed names (valid while this lives) and released values.
+    /// Borrowed names (valid while this lives), their lengths, and released values.
     Raw release() {
         Raw r;
         for (auto &k : items_) {
             r.names.push_back(k.name.c_str());
+            r.lens.push_back(k.name.size());
             r.values.push_back(k.value.release());
         }
         return r;
@@ -959,6 +1128,13 @@ template <class T> Comp lit(T &&x) { return Comp(to_value(std::forward<T>(x))); 
 inline Comp list(Args items) {
     auto raw = items.release();
     return Comp::adopt(daskr_comp_list(raw.data(), raw.size()));
+}
+/// A map computation: evaluates to the map of each name to its computation's value, in this
+/// order (Dask's dict): `map({{"file", "a.csv"}, {"data", ref("load-a")}})`. A name given
+/// twice is an error naming it when the computation is added.
+inline Comp map(Kwargs entries) {
+    auto raw = entries.release();
+    return Comp::adopt(daskr_comp_map(raw.names.data(), raw.lens.data(), raw.values.data(), raw.values.size()));
 }
 /// An inline task: evaluated within the entry that contains it.
 inline Comp task(const Func &f, Args args = {}, Kwargs kwargs = {}) {
@@ -1034,7 +1210,7 @@ private:
 /// One entry's run, as a Profile recorded it.
 struct ProfileTask {
     std::string key;
-    std::string func; ///< the task's function name; "alias", "list" or "literal" otherwise
+    std::string func; ///< the task's function name; "alias", "list", "map" or "literal" otherwise
     uint32_t worker;  ///< 0 is the calling thread
     uint64_t start_ns, end_ns; ///< since the get started
     bool ok;
@@ -1155,6 +1331,43 @@ inline bool scheduler_reads(Scheduler s, std::string_view option) {
 /// Figures about one get (entries, entries_run, peak_held, workers, plan_ns, run_ns).
 using Stats = daskr_stats_t;
 
+/// A result cache directory (move-only; see daskr_cache_t and docs/cache.md): give it to a
+/// get (Options::cache) and tasks found in it are not run, while what runs is stored. Share
+/// it between gets and threads; other processes may use the same directory at once.
+class Cache {
+public:
+    /// Opens (creating if need be) the cache in `dir`.
+    explicit Cache(const std::string &dir) {
+        daskr_cache_t *out = nullptr;
+        detail::check(daskr_cache_open(dir.c_str(), &out));
+        c_.reset(out);
+    }
+    /// Bounds the directory's size: least recently used entries go after a get that stored.
+    /// 0: no bound.
+    void set_max_bytes(uint64_t bytes) noexcept { daskr_cache_set_max_bytes(c_.get(), bytes); }
+    /// Results whose encoding is larger are not stored. 0: no limit.
+    void set_max_entry_bytes(uint64_t bytes) noexcept { daskr_cache_set_max_entry_bytes(c_.get(), bytes); }
+    struct Usage {
+        uint64_t entries = 0;
+        uint64_t bytes = 0;
+    };
+    /// How many entries the directory holds, and their bytes.
+    Usage usage() const noexcept {
+        Usage u;
+        daskr_cache_usage(c_.get(), &u.entries, &u.bytes);
+        return u;
+    }
+    /// Removes every entry.
+    void clear() { detail::check(daskr_cache_clear(c_.get())); }
+    const daskr_cache_t *raw() const noexcept { return c_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(daskr_cache_t *c) const noexcept { daskr_cache_free(c); }
+    };
+    std::unique_ptr<daskr_cache_t, Deleter> c_;
+};
+
 struct Options {
     Scheduler scheduler = Scheduler::Threads;
     /// Threads for the threads scheduler (the caller's included), worker processes for the
@@ -1170,6 +1383,9 @@ struct Options {
     const Profile *profile = nullptr;
     /// Counts entries as they run, readable from other threads; borrowed for the get.
     const Progress *progress = nullptr;
+    /// Results kept on disk (tasks found there are not run); borrowed for the get, nullptr
+    /// for none. Read by sync, threads and processes.
+    const Cache *cache = nullptr;
     // workers and the members below are read by some schedulers only (scheduler_reads says
     // which).
     /// Processes: how many times a task whose worker process died runs again on a fresh
@@ -1354,6 +1570,7 @@ private:
         o.stats = options.stats;
         o.profile = options.profile ? options.profile->raw() : nullptr;
         o.progress = options.progress ? options.progress->raw() : nullptr;
+        o.cache = options.cache ? options.cache->raw() : nullptr;
         o.retries = options.retries;
         o.task_timeout_s = options.task_timeout.count();
         o.address = options.address.empty() ? nullptr : options.address.c_str();

@@ -98,6 +98,17 @@ pub struct daskr_plugin_info_t {
 /// The type of a plugin's entry point, `daskr_plugin_info`.
 pub type PluginInfoFn = unsafe extern "C" fn() -> *const daskr_plugin_info_t;
 
+/// The type of a plugin's optional second entry point,
+///
+/// ```c
+/// const char *const *daskr_plugin_impure(void);
+/// ```
+///
+/// returning a NULL-terminated array of declared task symbols whose results depend on more
+/// than their arguments (the clock, a file's contents, randomness): the result cache never
+/// keeps them. A plugin without it declares every task pure. Each symbol must be declared.
+pub type PluginImpureFn = unsafe extern "C" fn() -> *const *const c_char;
+
 /// A computation being built: a literal, a reference, a list or an inline task. Owned by the
 /// caller until passed to a function that takes it (or freed with `daskr_comp_free`); not
 /// meant to be shared between threads before that.

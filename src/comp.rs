@@ -1,5 +1,5 @@
 //! Computations as a caller builds them: a literal, a reference (by key or by task handle), a
-//! list of computations, or an inline task. A graph flattens them into its own arena when they
+//! list or a map of computations, or an inline task. A graph flattens them into its own arena when they
 //! are added (see `graph`).
 //!
 //! A `Comp` is two words: a reference by handle — the hot path of building a big graph — is
@@ -8,7 +8,9 @@
 use crate::abi::daskr_comp_t;
 use crate::error::Error;
 use crate::func::Func;
-use crate::value::{Value, MAX_NESTING};
+use std::sync::Arc;
+
+use crate::value::{Names, Value, MAX_NESTING};
 
 /// A handle to a graph entry, as returned when it was added. Valid only for the graph that
 /// made it: it carries that graph's serial number (high 32 bits) as well as the key's dense
@@ -50,6 +52,11 @@ pub(crate) enum CompKind {
     /// A reference to the entry named so.
     Key(String),
     List(Vec<Comp>),
+    /// A map whose values are computations: `values[i]` is named `names.name(i)`.
+    Map {
+        names: Arc<Names>,
+        values: Vec<Comp>,
+    },
     Task {
         func: Func,
         args: Vec<Comp>,
@@ -91,6 +98,34 @@ impl Comp {
         }
     }
 
+    /// A map computation: evaluates to the map of its names to their computations' values.
+    /// A name given twice makes it invalid (reported, naming the name, when it is added).
+    pub fn map<S: AsRef<str>>(entries: Vec<(S, Comp)>) -> Comp {
+        match Names::new(entries.iter().map(|(n, _)| n.as_ref())) {
+            Ok(names) => Comp::map_of(names, entries.into_iter().map(|(_, c)| c).collect()),
+            Err(e) => Comp::invalid(e),
+        }
+    }
+
+    /// A map computation of checked `names` and their computations (as many, in order).
+    pub fn map_of(names: Names, values: Vec<Comp>) -> Comp {
+        if names.len() != values.len() {
+            return Comp::invalid(Error::invalid_argument(format!(
+                "a map of {} names given {} values",
+                names.len(),
+                values.len()
+            )));
+        }
+        match Comp::children_problem(values.iter()) {
+            Some(e) => Comp::invalid(e),
+            None => {
+                let depth = 1 + values.iter().map(Comp::depth).max().unwrap_or(0);
+                let names = Arc::new(names);
+                Comp::node(CompKind::Map { names, values }, depth)
+            }
+        }
+    }
+
     /// An inline task: evaluated as part of the entry that contains it, not scheduled alone.
     pub fn task(func: &Func, args: Vec<Comp>, kwargs: Vec<(String, Comp)>) -> Comp {
         let children = || args.iter().chain(kwargs.iter().map(|(_, c)| c));
@@ -119,7 +154,7 @@ impl Comp {
         matches!(self.0, Repr::Id(_))
     }
 
-    /// How deeply lists and inline tasks nest inside (0 for a literal scalar or reference).
+    /// How deeply lists, maps and inline tasks nest inside (0 for a literal scalar or reference).
     pub fn depth(&self) -> u32 {
         match &self.0 {
             Repr::Id(_) => 0,

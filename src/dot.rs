@@ -42,6 +42,7 @@ pub fn to_dot(graph: &Graph, keys: &Value, style: DotStyle<'_>) -> Result<String
             View::Task(call) => ("box", graph.func(call.func).name().to_string()),
             View::Ref(target) => ("box", format!("alias of {}", graph.key_name(target))),
             View::List { len, .. } => ("box", format!("list of {len}")),
+            View::Map { names, .. } => ("box", format!("map of {}", names.len())),
             View::Lit(v) => ("ellipse", preview(v)),
         };
         let mut attrs = format!("label={}, shape={shape}", quote(&format!("{key}\n{what}")));
@@ -117,6 +118,7 @@ fn preview(v: &Value) -> String {
         Value::Str(_) => format!("{:?}", v.as_str().unwrap_or_default()),
         Value::Bytes(_) => format!("{} bytes", v.as_bytes().map_or(0, <[u8]>::len)),
         Value::List(_) => format!("list of {}", v.as_list().map_or(0, <[Value]>::len)),
+        Value::Map(_) => format!("map of {}", v.as_map().map_or(0, |m| m.len())),
         other => format!("{other:?}"),
     };
     if s.chars().count() > 24 {

@@ -12,12 +12,16 @@
 //!          | 0x05 varint-len utf8-bytes    string
 //!          | 0x06 varint-len bytes         bytes
 //!          | 0x07 varint-count value*      list (nesting at most MAX_NESTING)
+//!          | 0x08 varint-count (varint-len utf8-bytes value)*
+//!                                          map: names distinct, in order (nesting as lists)
 //! varint   = unsigned LEB128, at most 10 bytes
 //! ```
 //! Pointer values cannot be encoded: their object lives in one address space.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::value::{Value, MAX_NESTING};
+use std::sync::Arc;
+
+use crate::value::{Names, Value, MAX_NESTING};
 
 /// The format version written first in every message.
 pub const ENCODING_VERSION: u8 = 1;
@@ -30,6 +34,7 @@ const FLOAT: u8 = 0x04;
 const STR: u8 = 0x05;
 const BYTES: u8 = 0x06;
 const LIST: u8 = 0x07;
+const MAP: u8 = 0x08;
 
 /// Encodes `value` as a message (version byte first).
 pub fn encode(value: &Value) -> Result<Vec<u8>> {
@@ -70,6 +75,16 @@ pub fn encode_into(value: &Value, out: &mut Vec<u8>) -> Result<()> {
             put_varint(out, items.len() as u64);
             for item in items {
                 encode_into(item, out)?;
+            }
+        }
+        Value::Map(_) => {
+            let map = value.as_map().expect("a map");
+            out.push(MAP);
+            put_varint(out, map.len() as u64);
+            for (name, v) in map.iter() {
+                put_varint(out, name.len() as u64);
+                out.extend_from_slice(name.as_bytes());
+                encode_into(v, out)?;
             }
         }
         Value::Pointer(p) => {
@@ -248,6 +263,28 @@ impl<'a> Reader<'a> {
                 }
                 Value::list(items)?
             }
+            MAP => {
+                if depth >= MAX_NESTING {
+                    return Err(self.error(format!("maps nest deeper than {MAX_NESTING}")));
+                }
+                let at = self.at;
+                // Every entry takes at least two bytes (a name's length, a value).
+                let n = self.varint()?;
+                if n > (self.bytes.len() - self.at) as u64 / 2 {
+                    return Err(self.error(format!("map of {n} entries runs past the end")));
+                }
+                let mut names = Vec::with_capacity(n as usize);
+                let mut values = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    names.push(self.string()?);
+                    values.push(self.value(depth + 1)?);
+                }
+                let names = Names::new(names).map_err(|e| {
+                    self.at = at;
+                    self.error(e.message)
+                })?;
+                Value::map_of(Arc::new(names), values)?
+            }
             other => return Err(self.error(format!("unknown tag 0x{other:02x}"))),
         })
     }
@@ -271,6 +308,13 @@ mod tests {
             Value::str("héllo"),
             Value::bytes(&[0, 255, 7]),
             Value::list(vec![Value::list(vec![]).unwrap(), Value::str("")]).unwrap(),
+            Value::map(vec![
+                ("file", Value::str("a.csv")),
+                ("", Value::map::<&str>(vec![]).unwrap()),
+                ("readings", Value::list(vec![Value::Int(3)]).unwrap()),
+                ("é\0", Value::map(vec![("x", Value::Float(0.5))]).unwrap()),
+            ])
+            .unwrap(),
         ])
         .unwrap()
     }
@@ -309,7 +353,7 @@ mod tests {
                 let _ = decode(&b); // must not panic
             }
         }
-        assert!(decode(&[1, 0x09])
+        assert!(decode(&[1, 0x0a])
             .unwrap_err()
             .message
             .contains("unknown tag"));
@@ -322,9 +366,31 @@ mod tests {
     }
 
     #[test]
+    fn maps_keep_their_order_and_refuse_a_name_twice() {
+        let m = Value::map(vec![("b", Value::Int(1)), ("a", Value::Int(2))]).unwrap();
+        let bytes = encode(&m).unwrap();
+        assert_eq!(bytes, vec![1, MAP, 2, 1, b'b', INT, 2, 1, b'a', INT, 4]);
+        let back = decode(&bytes).unwrap();
+        let names: Vec<&str> = back.as_map().unwrap().iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["b", "a"]);
+        let twice = [1, MAP, 2, 1, b'a', NULL, 1, b'a', NULL];
+        let e = decode(&twice).unwrap_err();
+        assert!(e.message.contains("\"a\" is given twice"), "{}", e.message);
+        assert!(
+            decode(&[1, MAP, 1, 1, 0xff, NULL]).is_err(),
+            "a name not UTF-8"
+        );
+    }
+
+    #[test]
     fn nesting_is_bounded() {
         let mut deep = vec![1u8];
         deep.extend(std::iter::repeat_n([LIST, 1], 100_000).flatten());
+        deep.push(NULL);
+        let e = decode(&deep).unwrap_err();
+        assert!(e.message.contains("nest"), "{}", e.message);
+        let mut deep = vec![1u8];
+        deep.extend(std::iter::repeat_n([MAP, 1, 0], 100_000).flatten());
         deep.push(NULL);
         let e = decode(&deep).unwrap_err();
         assert!(e.message.contains("nest"), "{}", e.message);

@@ -35,6 +35,9 @@ struct Inner {
     name: Box<str>,
     imp: Imp,
     origin: Option<Origin>,
+    /// The version the result cache keys this function's results by; None: its results are
+    /// never cached (an impure plugin task, a function made without a version).
+    cache_version: Option<Box<str>>,
 }
 
 /// Where a plugin's task function came from: enough to name it in a graph file and to load
@@ -97,11 +100,36 @@ impl Func {
             name: name.into(),
             imp: Imp::C { f, user_data, free },
             origin: None,
+            cache_version: None,
+        }))
+    }
+
+    /// `from_c` for a pure function whose results the result cache may keep: the same
+    /// `version` and arguments always give the same result (change `version` when the code
+    /// changes).
+    pub fn from_c_versioned(
+        name: &str,
+        f: TaskFn,
+        user_data: *mut c_void,
+        free: Option<FreeFn>,
+        version: &str,
+    ) -> Func {
+        Func(Arc::new(Inner {
+            name: name.into(),
+            imp: Imp::C { f, user_data, free },
+            origin: None,
+            cache_version: Some(version.into()),
         }))
     }
 
     /// A C function exported by a plugin (no user data); it keeps the plugin loaded.
-    pub(crate) fn from_plugin(name: &str, f: TaskFn, origin: Origin) -> Func {
+    /// `version`: the plugin's, for a pure task (None for an impure one).
+    pub(crate) fn from_plugin(
+        name: &str,
+        f: TaskFn,
+        origin: Origin,
+        version: Option<&str>,
+    ) -> Func {
         Func(Arc::new(Inner {
             name: name.into(),
             imp: Imp::C {
@@ -110,6 +138,7 @@ impl Func {
                 free: None,
             },
             origin: Some(origin),
+            cache_version: version.map(Into::into),
         }))
     }
 
@@ -119,7 +148,27 @@ impl Func {
             name: name.into(),
             imp: Imp::Rust(Box::new(f)),
             origin: None,
+            cache_version: None,
         }))
+    }
+
+    /// A pure Rust closure whose results the result cache may keep, keyed by `version`.
+    pub fn new_versioned(
+        name: &str,
+        version: &str,
+        f: impl Fn(&mut Call<'_>) + Send + Sync + 'static,
+    ) -> Func {
+        Func(Arc::new(Inner {
+            name: name.into(),
+            imp: Imp::Rust(Box::new(f)),
+            origin: None,
+            cache_version: Some(version.into()),
+        }))
+    }
+
+    /// The version the result cache keys this function by (None: never cached).
+    pub fn cache_version(&self) -> Option<&str> {
+        self.0.cache_version.as_deref()
     }
 
     pub fn name(&self) -> &str {

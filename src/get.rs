@@ -101,10 +101,27 @@ impl Graph {
         if let Err(e) = crate::sched::reentry::check(self, &plan) {
             return (Err(e), stats);
         }
-        stats.plan_time = planning.elapsed();
         stats.entries = plan.len() as u64;
+        // With a result cache, the plan shrinks to what must run or be read (`resume`).
+        let plan = match options.cache {
+            None => plan,
+            Some(cache) => {
+                if let Some(e) = crate::resume::unsupported(options.scheduler) {
+                    return (Err(e), stats);
+                }
+                crate::resume::resume(self, &plan, cache)
+            }
+        };
+        stats.plan_time = planning.elapsed();
         let scheduler = crate::sched::of(options.scheduler);
         let result = (scheduler.get)(self, &plan, keys, options, &mut stats, planning);
+        if let Some(cache) = &plan.cache {
+            // The processes scheduler's workers stored in their own memory: what the plan
+            // knows (hits, and the positions that were to run and be stored).
+            if options.scheduler == crate::options::Scheduler::Processes {
+                stats.cache = cache.finish_elsewhere(result.is_ok());
+            }
+        }
         (result, stats)
     }
 }

@@ -11,7 +11,8 @@ use crate::comp::{Comp, CompKind, Repr, TaskId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
 use crate::keys::Keys;
-use crate::value::Value;
+use crate::value::{Names, Value};
+use std::sync::Arc;
 
 /// A flattened computation. Children of a list or task sit contiguously in the arena. 16
 /// bytes (the arena holds one per task and one per argument): the rare task with keyword
@@ -31,6 +32,11 @@ pub(crate) enum Expr {
     RefList {
         start: u32,
         len: u32,
+    },
+    /// A map: its values are the children at `start`, as many as `map_names[names]` holds.
+    Map {
+        start: u32,
+        names: u32,
     },
     /// `func` called on the `nargs` children at `start`.
     Task {
@@ -86,6 +92,11 @@ pub(crate) enum View<'g> {
     List {
         items: ArgsAt,
         len: u32,
+    },
+    /// A map of `names` whose values are the items at `items` (as many as the names).
+    Map {
+        items: ArgsAt,
+        names: &'g Arc<Names>,
     },
     Task(TaskCall),
 }
@@ -164,6 +175,8 @@ pub struct Graph {
     kwname_index: FxHashMap<Box<str>, u32>,
     kwname_ids: Vec<u32>,
     kw_calls: Vec<KwCall>,
+    /// The names of the graph's map computations (`Expr::Map`).
+    map_names: Vec<Arc<Names>>,
     defined: usize,
 }
 
@@ -193,6 +206,7 @@ impl Default for Graph {
             kwname_index: FxHashMap::default(),
             kwname_ids: Vec::new(),
             kw_calls: Vec::new(),
+            map_names: Vec::new(),
             defined: 0,
         }
     }
@@ -411,6 +425,7 @@ impl Graph {
         let id = self.begin_entry(name)?;
         let (exprs_len, deps_start) = (self.exprs.len(), self.deps.len());
         let (kwnames_len, kw_calls_len) = (self.kwname_ids.len(), self.kw_calls.len());
+        let map_names_len = self.map_names.len();
         let mut seen = DepSet {
             start: deps_start,
             big: None,
@@ -429,6 +444,7 @@ impl Graph {
                 self.deps.truncate(deps_start);
                 self.kwname_ids.truncate(kwnames_len);
                 self.kw_calls.truncate(kw_calls_len);
+                self.map_names.truncate(map_names_len);
                 Err(e)
             }
         }
@@ -498,6 +514,7 @@ impl Graph {
             + self.exprs.capacity() * std::mem::size_of::<Expr>()
             + self.deps.capacity() * 4
             + self.kw_calls.capacity() * std::mem::size_of::<KwCall>()
+            + self.map_names.capacity() * std::mem::size_of::<Arc<Names>>()
     }
 
     // ---- read access for planning and running ----
@@ -542,6 +559,7 @@ impl Graph {
             View::Task(call) => self.func(call.func).name().to_string(),
             View::Ref(_) => "alias".to_string(),
             View::List { .. } => "list".to_string(),
+            View::Map { .. } => "map".to_string(),
             View::Lit(_) => "literal".to_string(),
         }
     }
@@ -559,6 +577,10 @@ impl Graph {
             Expr::RefList { start, len } => View::List {
                 items: ArgsAt::Deps(start),
                 len,
+            },
+            Expr::Map { start, names } => View::Map {
+                items: ArgsAt::Exprs(start),
+                names: &self.map_names[names as usize],
             },
             Expr::Task { func, start, nargs } => View::Task(TaskCall {
                 func,
@@ -695,6 +717,15 @@ impl Graph {
                     self.flatten(start + i as u32, item, key, seen)?;
                 }
                 Expr::List { start, len }
+            }
+            CompKind::Map { names, values } => {
+                let start = self.push_slots(values.len())?;
+                for (i, value) in values.into_iter().enumerate() {
+                    self.flatten(start + i as u32, value, key, seen)?;
+                }
+                self.map_names.push(names);
+                let names = (self.map_names.len() - 1) as u32;
+                Expr::Map { start, names }
             }
             CompKind::Task { func, args, kwargs } => {
                 return self.flatten_task(at, &func, Args::from_vec(args), kwargs, key, seen);

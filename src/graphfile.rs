@@ -14,6 +14,7 @@
 //!   (`key 'z': args[1].kwargs.scale: ...`), or a `plugin` error for a plugin that cannot be
 //!   loaded or an unknown alias or symbol.
 
+mod forms;
 mod reader;
 mod writer;
 
@@ -27,12 +28,11 @@ use serde_json::{Map, Value as Json};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::value::Value;
+use forms::{wrapped, B64, MAP_TAG};
 
 /// How deeply a graph file may nest, in JSON levels (arrays and objects), the document's own
 /// object included (serde_json's recursion limit).
 pub const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Reads the graph file at `path`; relative plugin paths are relative to its folder.
 pub fn read(path: impl AsRef<Path>) -> Result<GraphFile> {
@@ -69,7 +69,8 @@ fn single(field: &str, v: Json) -> Json {
 // ---- results and errors as JSON (the `daskr` command's output) ----
 
 /// A result as JSON: bytes as `{"bytes": base64}`, a pointer as `{"pointer": tag}`, a float
-/// that JSON cannot hold (NaN, infinities) as null.
+/// that JSON cannot hold (NaN, infinities) as null, a map as an object (wrapped in
+/// `{"map": ...}` when it could be read as another form, see `wrapped`).
 pub fn value_to_json(v: &Value) -> Json {
     match v {
         Value::Null => Json::Null,
@@ -89,6 +90,19 @@ pub fn value_to_json(v: &Value) -> Json {
                 .collect(),
         ),
         Value::Pointer(p) => single("pointer", Json::String(p.tag().into())),
+        Value::Map(_) => {
+            let map = v.as_map().expect("a map");
+            let object = Json::Object(
+                map.iter()
+                    .map(|(name, v)| (name.to_string(), value_to_json(v)))
+                    .collect(),
+            );
+            if wrapped(&map) {
+                single(MAP_TAG, object)
+            } else {
+                object
+            }
+        }
     }
 }
 

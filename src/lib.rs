@@ -12,6 +12,7 @@
 
 pub mod abi;
 mod alloc;
+pub mod cache;
 pub mod comp;
 pub mod dot;
 pub mod encode;
@@ -22,10 +23,12 @@ mod get;
 pub mod graph;
 pub mod graphfile;
 mod keys;
+pub mod map_names;
 pub mod options;
 mod plan;
 pub mod plugin;
 pub mod profile;
+mod resume;
 pub mod run;
 pub mod sched;
 mod sync;
@@ -38,6 +41,7 @@ pub mod value;
 #[global_allocator]
 static ALLOCATOR: alloc::DaskrAlloc = alloc::DaskrAlloc;
 
+pub use cache::{Cache, CacheStats};
 pub use comp::{Comp, TaskId};
 pub use error::{Error, ErrorKind, Result};
 pub use func::{Call, Func};

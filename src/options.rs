@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::cache::Cache;
 use crate::profile::Profiler;
 use crate::run::{Callbacks, CancelToken, Progress, Watch};
 
@@ -43,6 +44,9 @@ pub struct Options<'a> {
     /// default: under `threads` it is a counter shared by all workers, updated by every task
     /// that changes it, which costs parallel runs of tiny tasks up to ~2x.
     pub measure_memory: bool,
+    /// Results kept on disk: a task found there is not run, and what runs is stored
+    /// (`cache`, docs/cache.md). `sync`, `threads` and `processes` (with forked workers).
+    pub cache: Option<&'a Cache>,
 
     // ---- read only by some schedulers ----
     /// Threads for `threads` (the caller included), worker processes for `processes`; 0 means

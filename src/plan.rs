@@ -12,6 +12,7 @@
 //! Culling first means a cycle in a part of the graph that the requested keys do not need is
 //! not an error (Dask orders the whole graph, so it fails such a call).
 
+use crate::cache::Attached;
 use crate::comp::TaskId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Graph, View};
@@ -42,6 +43,8 @@ pub(crate) struct Plan {
     /// Requested graph ids in the order they appear in the request (with repeats), to rebuild
     /// the result in the request's shape.
     pub request_ids: Vec<u32>,
+    /// With a result cache: what each position does with it (`resume`).
+    pub cache: Option<Box<Attached>>,
 }
 
 impl Plan {
@@ -148,12 +151,65 @@ impl Plan {
             }
         }
 
+        Ok(Plan::finish(
+            order,
+            pos,
+            deps_off,
+            deps_pos,
+            initial,
+            dependents_count,
+            request_ids,
+            None,
+        ))
+    }
+
+    /// A plan of the given positions (in priority order, with their dependencies as
+    /// positions) for the request `request_ids`; `cache` says what each does with a cache.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        order: Vec<u32>,
+        pos: Vec<u32>,
+        deps_off: Vec<u32>,
+        deps: Vec<u32>,
+        initial: Vec<u32>,
+        request_ids: &[u32],
+        cache: Option<Box<Attached>>,
+    ) -> Plan {
+        let mut dependents_count = vec![0u32; order.len() + 1];
+        for &q in &deps {
+            dependents_count[q as usize] += 1;
+        }
+        Plan::finish(
+            order,
+            pos,
+            deps_off,
+            deps,
+            initial,
+            dependents_count,
+            request_ids.to_vec(),
+            cache,
+        )
+    }
+
+    /// The dependents (from each position's count of them, one slot more than positions),
+    /// consumers and requested positions.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        order: Vec<u32>,
+        pos: Vec<u32>,
+        deps_off: Vec<u32>,
+        deps_pos: Vec<u32>,
+        initial: Vec<u32>,
+        dependents_count: Vec<u32>,
+        request_ids: Vec<u32>,
+        cache: Option<Box<Attached>>,
+    ) -> Plan {
         // Dependents in CSR without a second pass of counts: the counts become inclusive
         // prefix sums (the end of each position's range), and filling from the last position
         // down moves each end back to its start — leaving every range ascending.
         let n = order.len();
         let mut dependents_off = dependents_count;
-        dependents_off.push(0);
+        dependents_off.resize(n + 1, 0);
         let mut total = 0u32;
         for off in &mut dependents_off {
             total += *off;
@@ -183,7 +239,7 @@ impl Plan {
                 *c = (*c & !REQUESTED_BIT) + 1;
             }
         }
-        Ok(Plan {
+        Plan {
             order,
             pos,
             deps_off,
@@ -194,7 +250,8 @@ impl Plan {
             consumers,
             requested,
             request_ids,
-        })
+            cache,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -204,9 +261,15 @@ impl Plan {
     /// Entries that compute something (everything but literals): what callbacks report. Only
     /// callbacks need it, so it is counted on demand (it reads every entry's expression).
     pub fn computed(&self, graph: &Graph) -> usize {
+        let found = |p: usize| {
+            self.cache
+                .as_ref()
+                .is_some_and(|c| c.use_of(p as u32) == crate::cache::Use::Found)
+        };
         self.order
             .iter()
-            .filter(|&&id| !graph.is_literal(id))
+            .enumerate()
+            .filter(|&(p, &id)| !graph.is_literal(id) && !found(p))
             .count()
     }
 
@@ -237,6 +300,9 @@ impl Plan {
                         stack.extend(graph.args(&call));
                     }
                     View::List { items, len } => stack.extend(graph.items(items, len)),
+                    View::Map { items, names } => {
+                        stack.extend(graph.items(items, names.len() as u32))
+                    }
                     View::Lit(_) | View::Ref(_) => {}
                 }
             }

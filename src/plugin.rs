@@ -27,7 +27,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::abi::{daskr_plugin_info_t, PluginInfoFn, DASKR_ABI_VERSION};
+use crate::abi::{daskr_plugin_info_t, PluginImpureFn, PluginInfoFn, DASKR_ABI_VERSION};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::{Func, Origin, TaskFn};
 
@@ -40,6 +40,9 @@ pub struct TaskInfo {
     pub symbol: String,
     /// One line saying what the task does.
     pub doc: String,
+    /// Whether the plugin declared the task impure (`daskr_plugin_impure`): its results are
+    /// never cached.
+    pub impure: bool,
 }
 
 /// What a plugin declares about itself.
@@ -210,7 +213,9 @@ impl Plugin {
             alias: alias.map(Into::into),
             library: self.0.clone(),
         };
-        Ok(Func::from_plugin(&name, loaded.fns[i], origin))
+        let task = &loaded.info.tasks[i];
+        let version = (!task.impure).then_some(loaded.info.version.as_str());
+        Ok(Func::from_plugin(&name, loaded.fns[i], origin, version))
     }
 
     fn undeclared(&self, symbol: &str) -> Error {
@@ -248,6 +253,43 @@ impl Plugin {
             ),
         )
     }
+}
+
+/// Marks the tasks the plugin lists in its optional `daskr_plugin_impure` (a NULL-terminated
+/// array of declared symbols) as impure. An optional second entry point rather than a field
+/// of the declaration, so plugins built before it keep their layout and load unchanged.
+unsafe fn read_impure(
+    path: &Path,
+    library: &libloading::Library,
+    tasks: &mut [TaskInfo],
+) -> Result<()> {
+    let Ok(entry) = library.get::<PluginImpureFn>(b"daskr_plugin_impure\0") else {
+        return Ok(());
+    };
+    let mut list = entry();
+    let mut n = 0;
+    while !list.is_null() && !(*list).is_null() {
+        let symbol = declared_str(path, *list, &format!("impure task {n}"))?;
+        match tasks.iter_mut().find(|t| t.symbol == symbol) {
+            Some(t) => t.impure = true,
+            None => {
+                return Err(plugin_error(
+                    path,
+                    format!("daskr_plugin_impure lists '{symbol}', which it does not declare"),
+                ))
+            }
+        }
+        list = list.add(1);
+        n += 1;
+        if n > tasks.len() {
+            return Err(plugin_error(
+                path,
+                "daskr_plugin_impure lists more symbols than the plugin declares tasks (is it \
+                 NULL-terminated?)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 // SAFETY (for the caller): `declared` points at the plugin's declaration with a matching ABI.
@@ -302,8 +344,13 @@ unsafe fn read_declaration(
             }
         };
         fns.push(f);
-        tasks.push(TaskInfo { symbol, doc });
+        tasks.push(TaskInfo {
+            symbol,
+            doc,
+            impure: false,
+        });
     }
+    read_impure(path, library, &mut tasks)?;
     Ok((
         PluginInfo {
             name,

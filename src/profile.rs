@@ -18,6 +18,8 @@ pub struct TaskSpan {
     pub start: Duration,
     pub end: Duration,
     pub ok: bool,
+    /// Read from the result cache instead of computed.
+    pub cached: bool,
 }
 
 /// A phase of the scheduler itself ("plan", "run").
@@ -101,15 +103,16 @@ impl Profile {
         }
         for t in &self.tasks {
             let args = format!(
-                "\"key\":{},\"func\":{},\"ok\":{}",
+                "\"key\":{},\"func\":{},\"ok\":{},\"cached\":{}",
                 json_string(&t.key),
                 json_string(&t.func),
-                t.ok
+                t.ok,
+                t.cached
             );
             event(
                 &mut out,
                 &t.key,
-                "task",
+                if t.cached { "cached" } else { "task" },
                 t.worker + 1,
                 t.start,
                 t.end,

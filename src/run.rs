@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::cache::{Attached, Use};
 use crate::error::{Error, ErrorKind};
 use crate::func::{Call, Outcome};
 use crate::graph::{Graph, TaskCall, View};
@@ -124,6 +125,8 @@ pub struct Stats {
     pub plan_time: Duration,
     /// Time from the first task to the last.
     pub run_time: Duration,
+    /// What the get did with its result cache (zeros without one).
+    pub cache: crate::cache::CacheStats,
 }
 
 /// Result slots, one per position.
@@ -203,6 +206,8 @@ pub(crate) struct Run<'a> {
     /// When profiling: the get's start, and the spans workers handed in when they retired.
     epoch: Option<Instant>,
     spans: Mutex<Vec<Span>>,
+    /// With a result cache: what each position does with it (the plan's, see `resume`).
+    cache: Option<&'a Attached>,
 }
 
 /// A timed run of position `p` (times in ns since the epoch).
@@ -212,6 +217,8 @@ struct Span {
     start: u64,
     end: u64,
     ok: bool,
+    /// Read from the result cache, not computed.
+    cached: bool,
 }
 
 /// Scratch a worker reuses from task to task (so a call allocates nothing), and what it
@@ -236,8 +243,12 @@ impl<'a> Run<'a> {
         epoch: Option<Instant>,
     ) -> Run<'a> {
         let (cancel, callbacks, progress) = (watch.cancel, watch.callbacks, watch.progress);
+        let cache = plan.cache.as_deref();
         if let Some(p) = progress {
-            p.begin(plan.len() as u64);
+            // Entries the cache spared count as done from the start.
+            let spared = cache.map_or(0, |c| c.skipped);
+            p.begin(plan.len() as u64 + spared);
+            p.add_done(spared);
         }
         Run {
             graph,
@@ -257,6 +268,7 @@ impl<'a> Run<'a> {
             retries: watch.retries,
             epoch,
             spans: Mutex::new(Vec::new()),
+            cache,
         }
     }
 
@@ -328,11 +340,28 @@ impl<'a> Run<'a> {
 
     /// Runs position `p` (whose dependencies have all completed), stores its result and
     /// releases its inputs. Returns false if the task failed.
+    #[inline]
     pub fn execute(&self, p: u32, worker: usize, scratch: &mut Scratch) -> bool {
+        // One test of an Option per task without a cache: the cache's work is compiled out of
+        // the other copy.
+        if self.cache.is_none() {
+            self.execute_as::<false>(p, worker, scratch)
+        } else {
+            self.execute_as::<true>(p, worker, scratch)
+        }
+    }
+
+    /// `execute`, with (`CACHED`) or without a result cache.
+    #[inline(always)]
+    fn execute_as<const CACHED: bool>(&self, p: u32, worker: usize, scratch: &mut Scratch) -> bool {
         let graph = self.graph;
         let id = self.plan.order[p as usize];
         let entry = graph.entry(id);
-        let observed = self.callbacks.filter(|_| !matches!(entry, View::Lit(_)));
+        // Found in the result cache: taken, not computed (nor reported as run).
+        let found = CACHED && self.cache.is_some_and(|c| c.use_of(p) == Use::Found);
+        let observed = self
+            .callbacks
+            .filter(|_| !matches!(entry, View::Lit(_)) && !found);
         // Named only when something looks: an anonymous entry's name is made on demand.
         let name = observed.map(|_| graph.key_c(id));
         if let (Some(cb), Some(name)) = (observed, &name) {
@@ -340,20 +369,24 @@ impl<'a> Run<'a> {
             cb.pretask(KeyRef(name), worker);
         }
         let started = self.clock();
-        let mut run_once = || match entry {
-            View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
-            _ => self.eval(id, entry),
+        let mut run_once = || match self.cache.filter(|_| CACHED) {
+            None => match entry {
+                View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
+                _ => self.eval(id, entry),
+            },
+            Some(cache) => self.cached(cache, p, id, entry, &mut scratch.ptrs),
         };
         let mut result = run_once();
         // ---- retries (as Dask's `retries=`): a failed entry runs again, up to `retries` more
-        // times, unless the run was stopped (another failure, a cancel) meanwhile.
+        // times, unless the run was stopped (another failure, a cancel) meanwhile. (A result
+        // found in the cache never fails.)
         let mut tries = 1;
         while result.is_err() && tries <= self.retries && !self.stopped() && !self.check_cancel() {
             tries += 1;
             result = run_once();
         }
         // ---- end of retries
-        scratch.entries_run += 1;
+        scratch.entries_run += u64::from(!found);
         if let Some(progress) = self.progress {
             scratch.unpublished += 1;
             if scratch.unpublished == PROGRESS_BATCH {
@@ -370,6 +403,7 @@ impl<'a> Run<'a> {
                 start: started,
                 end,
                 ok,
+                cached: found,
             });
         }
         let stored = match result {
@@ -420,6 +454,28 @@ impl<'a> Run<'a> {
         ok
     }
 
+    /// Position `p` with a result cache: its found value, or computed (and stored if it has
+    /// a hash).
+    #[cold]
+    fn cached(
+        &self,
+        cache: &Attached,
+        p: u32,
+        id: u32,
+        entry: View<'_>,
+        ptrs: &mut Vec<*const Value>,
+    ) -> Result<Value, String> {
+        let result = match (cache.use_of(p), entry) {
+            (Use::Found, _) => return Ok(cache.take_found(p)),
+            (_, View::Task(call)) => self.invoke(id, call, ptrs),
+            _ => self.eval(id, entry),
+        };
+        if let (Use::Store, Ok(v)) = (cache.use_of(p), &result) {
+            cache.store(p, v);
+        }
+        result
+    }
+
     /// The value of a completed dependency.
     fn dep(&self, id: u32) -> &Value {
         // SAFETY: called while evaluating a consumer of `id`, whose count it still holds.
@@ -437,6 +493,14 @@ impl<'a> Run<'a> {
                     .map(|v| self.eval(id, v))
                     .collect::<Result<Vec<Value>, String>>()?;
                 Value::list(items).map_err(|e| e.message)
+            }
+            View::Map { items, names } => {
+                let values = self
+                    .graph
+                    .items(items, names.len() as u32)
+                    .map(|v| self.eval(id, v))
+                    .collect::<Result<Vec<Value>, String>>()?;
+                Value::map_of(names.clone(), values).map_err(|e| e.message)
             }
             View::Task(call) => self.invoke(id, call, &mut Vec::new()),
         }
@@ -504,6 +568,9 @@ impl<'a> Run<'a> {
     pub fn finish(self, keys: &Value, stats: &mut Stats) -> Result<Value, Error> {
         stats.peak_held = self.peak.load(Ordering::Relaxed).max(0) as u64;
         stats.entries_run = self.entries_run.load(Ordering::Relaxed);
+        if let Some(c) = self.cache {
+            stats.cache = c.finish();
+        }
         if let Some(p) = self.progress {
             p.end();
         }
@@ -583,6 +650,7 @@ impl<'a> Run<'a> {
                     start: Duration::from_nanos(s.start),
                     end: Duration::from_nanos(s.end),
                     ok: s.ok,
+                    cached: s.cached,
                 }
             })
             .collect();

@@ -1,7 +1,7 @@
 //! Values: what tasks take and return, and what `get` hands back.
 //!
-//! A `Value` is 16 bytes: scalars live inline (no allocation per task result), strings, bytes
-//! and lists sit behind one thin reference-counted pointer, so cloning any value is O(1) and
+//! A `Value` is 16 bytes: scalars live inline (no allocation per task result), strings, bytes,
+//! lists and maps sit behind one thin reference-counted pointer, so cloning any value is O(1) and
 //! a value can be shared by several consumers without copying. Values are immutable.
 
 use std::cell::{Cell, RefCell};
@@ -12,8 +12,9 @@ use std::sync::Arc;
 use triomphe::ThinArc;
 
 use crate::error::{Error, ErrorKind, Result};
+pub use crate::map_names::Names;
 
-/// How deeply lists may nest inside one value (and computations inside one graph entry).
+/// How deeply lists and maps may nest inside one value (and computations inside one graph entry).
 /// Bounding it keeps every recursive walk (drop, clone-free printing, evaluation) far from a
 /// stack overflow; deeper input gets a clear error instead.
 pub const MAX_NESTING: u32 = 256;
@@ -22,6 +23,15 @@ pub const MAX_NESTING: u32 = 256;
 type Text = ThinArc<(), u8>;
 type Blob = ThinArc<(), u8>;
 type Items = ThinArc<u32, Value>; // header: nesting depth of the list (1 = holds no list)
+type Entries = ThinArc<MapHeader, Value>; // the map's values, in the order of its names
+
+/// What a map value holds besides its values: its nesting depth (as a list's header) and its
+/// names, shared with every map built from the same names (a map computation checks its
+/// names once, when it is added, and each evaluation reuses them).
+pub struct MapHeader {
+    depth: u32,
+    names: Arc<Names>,
+}
 
 #[derive(Clone)]
 pub enum Value {
@@ -33,6 +43,8 @@ pub enum Value {
     Bytes(Blob),
     List(Items),
     Pointer(Arc<Opaque>),
+    /// An ordered map from UTF-8 names to values (Dask's dict).
+    Map(Entries),
 }
 
 /// What kind of value a `Value` is.
@@ -46,6 +58,7 @@ pub enum Kind {
     Bytes,
     List,
     Pointer,
+    Map,
 }
 
 impl Kind {
@@ -59,6 +72,7 @@ impl Kind {
             Kind::Bytes => "bytes",
             Kind::List => "list",
             Kind::Pointer => "pointer",
+            Kind::Map => "map",
         }
     }
 }
@@ -193,6 +207,39 @@ impl Value {
         )))
     }
 
+    /// A map value of `entries`, in order; fails on a name given twice (naming it) or if it
+    /// would nest deeper than [`MAX_NESTING`].
+    pub fn map<S: AsRef<str>>(entries: Vec<(S, Value)>) -> Result<Value> {
+        let names = Names::new(entries.iter().map(|(n, _)| n.as_ref()))?;
+        Value::map_of(
+            Arc::new(names),
+            entries.into_iter().map(|(_, v)| v).collect(),
+        )
+    }
+
+    /// A map value of checked `names` and their `values` (as many, in the same order); fails
+    /// if it would nest deeper than [`MAX_NESTING`].
+    pub fn map_of(names: Arc<Names>, values: Vec<Value>) -> Result<Value> {
+        if names.len() != values.len() {
+            return Err(Error::invalid_argument(format!(
+                "a map of {} names given {} values",
+                names.len(),
+                values.len()
+            )));
+        }
+        let depth = 1 + values.iter().map(Value::depth).max().unwrap_or(0);
+        if depth > MAX_NESTING {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("map nests {depth} levels deep; the limit is {MAX_NESTING}"),
+            ));
+        }
+        Ok(Value::Map(ThinArc::from_header_and_iter(
+            MapHeader { depth, names },
+            values.into_iter(),
+        )))
+    }
+
     /// An opaque pointer value; `destructor` (if any) runs once when the last reference goes.
     pub fn pointer(
         ptr: *mut c_void,
@@ -218,13 +265,15 @@ impl Value {
             Value::Bytes(_) => Kind::Bytes,
             Value::List(_) => Kind::List,
             Value::Pointer(_) => Kind::Pointer,
+            Value::Map(_) => Kind::Map,
         }
     }
 
-    /// Nesting depth: 0 for anything but a list.
+    /// Nesting depth: 0 for anything but a list or a map.
     pub fn depth(&self) -> u32 {
         match self {
             Value::List(items) => items.header.header,
+            Value::Map(entries) => entries.header.header.depth,
             _ => 0,
         }
     }
@@ -276,6 +325,15 @@ impl Value {
             _ => None,
         }
     }
+    pub fn as_map(&self) -> Option<Map<'_>> {
+        match self {
+            Value::Map(entries) => Some(Map {
+                names: &entries.header.header.names,
+                values: &entries.slice,
+            }),
+            _ => None,
+        }
+    }
     pub fn as_pointer(&self) -> Option<&Opaque> {
         match self {
             Value::Pointer(p) => Some(p),
@@ -308,6 +366,20 @@ impl PartialEq for Value {
             (Value::Bytes(a), Value::Bytes(b)) => a.slice == b.slice,
             (Value::List(a), Value::List(b)) => a.slice == b.slice,
             (Value::Pointer(a), Value::Pointer(b)) => Arc::ptr_eq(a, b),
+            (Value::Map(a), Value::Map(b)) => {
+                let (na, nb) = (&a.header.header.names, &b.header.header.names);
+                if Arc::ptr_eq(na, nb) || na == nb {
+                    a.slice == b.slice
+                } else {
+                    // Like Python's dicts and Go's maps: the same names with equal values, in
+                    // whatever order.
+                    let (a, b) = (
+                        self.as_map().expect("a map"),
+                        other.as_map().expect("a map"),
+                    );
+                    a.len() == b.len() && a.iter().all(|(name, v)| b.get(name) == Some(v))
+                }
+            }
             _ => false,
         }
     }
@@ -324,7 +396,46 @@ impl fmt::Debug for Value {
             Value::Bytes(b) => write!(f, "b{:?}", String::from_utf8_lossy(&b.slice)),
             Value::List(items) => f.debug_list().entries(&items.slice).finish(),
             Value::Pointer(p) => write!(f, "<pointer {} {:p}>", p.tag(), p.ptr()),
+            Value::Map(_) => f
+                .debug_map()
+                .entries(self.as_map().expect("a map").iter())
+                .finish(),
         }
+    }
+}
+
+/// A map value's names and values, borrowed from it.
+#[derive(Clone, Copy)]
+pub struct Map<'v> {
+    names: &'v Names,
+    values: &'v [Value],
+}
+
+impl<'v> Map<'v> {
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+    pub fn names(&self) -> &'v Names {
+        self.names
+    }
+    pub fn values(&self) -> &'v [Value] {
+        self.values
+    }
+    /// Name `i` (None out of range).
+    pub fn name(&self, i: usize) -> Option<&'v str> {
+        (i < self.len()).then(|| self.names.name(i))
+    }
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&'v Value> {
+        self.names.find(name).map(|i| &self.values[i])
+    }
+    /// The entries, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'v str, &'v Value)> + 'v {
+        let (names, values) = (self.names, self.values);
+        (0..values.len()).map(move |i| (names.name(i), &values[i]))
     }
 }
 
@@ -395,5 +506,69 @@ mod tests {
         assert_eq!(l.as_list().unwrap()[0].as_pointer().unwrap().tag(), "thing");
         drop(l);
         assert_eq!(DROPS.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn maps_keep_order_refuse_a_name_twice_and_nest_like_lists() {
+        let m = Value::map(vec![("b", Value::Int(1)), ("a", Value::str("x"))]).unwrap();
+        let map = m.as_map().unwrap();
+        assert_eq!(map.iter().map(|(n, _)| n).collect::<Vec<_>>(), ["b", "a"]);
+        assert_eq!(map.get("a"), Some(&Value::str("x")));
+        assert_eq!(map.get("c"), None);
+        assert_eq!(map.name(2), None);
+        assert_eq!(m.kind().name(), "map");
+        assert_eq!(m.depth(), 1);
+        let e = Value::map(vec![("k", Value::Null), ("k", Value::Null)]).unwrap_err();
+        assert!(e.message.contains("\"k\" is given twice"), "{}", e.message);
+
+        let mut v = Value::Int(1);
+        for i in 0..MAX_NESTING {
+            v = if i % 2 == 0 {
+                Value::map(vec![("x", v)]).unwrap()
+            } else {
+                Value::list(vec![v]).unwrap()
+            };
+        }
+        assert_eq!(v.depth(), MAX_NESTING);
+        let err = Value::map(vec![("deep", v.clone())]).unwrap_err();
+        assert!(err.message.contains("nests"), "{}", err.message);
+        assert!(Value::list(vec![v]).is_err());
+    }
+
+    #[test]
+    fn maps_are_equal_by_entries_in_any_order() {
+        let ab = Value::map(vec![("a", Value::Int(1)), ("b", Value::Int(2))]).unwrap();
+        let ba = Value::map(vec![("b", Value::Int(2)), ("a", Value::Int(1))]).unwrap();
+        let ab2 = Value::map(vec![("a", Value::Int(1)), ("b", Value::Int(3))]).unwrap();
+        let a = Value::map(vec![("a", Value::Int(1))]).unwrap();
+        assert_eq!(ab, ab.clone());
+        assert_eq!(ab, ba);
+        assert_ne!(ab, ab2);
+        assert_ne!(ab, a);
+        assert_ne!(a, ab);
+        assert_ne!(a, Value::list(vec![Value::Int(1)]).unwrap());
+        assert_eq!(format!("{ba:?}"), r#"{"b": 2, "a": 1}"#);
+    }
+
+    static MAP_DROPS: AtomicUsize = AtomicUsize::new(0);
+    unsafe extern "C" fn count_map_drop(_p: *mut c_void) {
+        MAP_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn a_pointer_in_a_map_is_released_once() {
+        let p = Value::pointer(8 as *mut c_void, "thing", Some(count_map_drop));
+        let m = Value::map(vec![("p", p.clone()), ("q", p)]).unwrap();
+        let outer = Value::map(vec![("m", m.clone()), ("again", m.clone())]).unwrap();
+        drop(m);
+        assert_eq!(MAP_DROPS.load(Ordering::SeqCst), 0);
+        drop(outer.clone());
+        assert_eq!(MAP_DROPS.load(Ordering::SeqCst), 0);
+        drop(outer);
+        assert_eq!(MAP_DROPS.load(Ordering::SeqCst), 1);
+        // A map refused (a name twice) releases what it was given.
+        let p = Value::pointer(9 as *mut c_void, "thing", Some(count_map_drop));
+        assert!(Value::map(vec![("x", p.clone()), ("x", p)]).is_err());
+        assert_eq!(MAP_DROPS.load(Ordering::SeqCst), 2);
     }
 }

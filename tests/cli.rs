@@ -650,13 +650,13 @@ fn plugins_lists_what_a_plugin_declares() {
         daskr::ffi::DASKR_ABI_VERSION
     );
     assert!(out.starts_with(&head), "{out}");
-    assert!(out.contains("11 tasks:"), "{out}");
+    assert!(out.contains("14 tasks:"), "{out}");
     assert!(out.contains("  add       add(a, b, ..., scale=1)"), "{out}");
 
     let o = daskr(&["plugins", "--json", lib.to_str().unwrap()]);
     let j = json(&o);
     assert_eq!(j["name"], "example");
-    assert_eq!(j["tasks"].as_array().unwrap().len(), 11);
+    assert_eq!(j["tasks"].as_array().unwrap().len(), 14);
     assert_eq!(j["tasks"][0]["symbol"], "load");
 
     let o = daskr(&["plugins", "no/such/lib.so"]);

@@ -89,7 +89,7 @@ fn example_declares_its_tasks() {
         symbols,
         [
             "load", "clean", "analyze", "store", "inc", "add", "sum", "concat", "identity", "fail",
-            "sleep_ms"
+            "sleep_ms", "record", "field", "means"
         ]
     );
     assert!(info.tasks.iter().all(|t| !t.doc.is_empty()));

@@ -51,6 +51,27 @@ func NewFunc(name string, fn TaskFunc) (*Func, error) {
 	return f, nil
 }
 
+// NewVersionedFunc makes a task function whose results a Cache may keep: fn must be pure
+// (its result depends on its arguments alone), and version must change whenever fn's code
+// changes what it returns. Functions made by NewFunc are never cached.
+func NewVersionedFunc(name, version string, fn TaskFunc) (*Func, error) {
+	if fn == nil {
+		return nil, newError(InvalidArgument, "NewVersionedFunc(%q): fn is nil", name)
+	}
+	cname, cversion := cString(name), cString(version)
+	defer free(cname)
+	defer free(cversion)
+	h := newHandle(fn)
+	var out *C.daskr_func_t
+	// On failure daskr frees the user data (deletes the handle) right away.
+	if err := takeError(C.daskr_go_func_new_versioned(cname, C.uintptr_t(h), cversion, &out)); err != nil {
+		return nil, err
+	}
+	f := &Func{f: out, name: name}
+	runtime.SetFinalizer(f, (*Func).Close)
+	return f, nil
+}
+
 // MustFunc is NewFunc that panics on error (a name that is not valid UTF-8 or holds NUL).
 func MustFunc(name string, fn TaskFunc) *Func {
 	f, err := NewFunc(name, fn)
@@ -143,7 +164,7 @@ func (c *Call) arg(i int) (*C.daskr_value_t, error) {
 }
 
 // Arg is the i-th positional argument as a Go value (nil, bool, int64, float64, string,
-// []byte, []any, a Go object, or a *Pointer).
+// []byte, []any, *Map, a Go object, or a *Pointer).
 func (c *Call) Arg(i int) (any, error) {
 	v, err := c.arg(i)
 	if err != nil {

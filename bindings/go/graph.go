@@ -81,6 +81,7 @@ func (g *Graph) with(f func(*C.daskr_graph_t) error) error {
 //   - Inline{...}: an inline task;
 //   - a slice or array (other than []byte): a list computation of its items (which may hold
 //     references);
+//   - a *Map (or Map): a map computation of its values (which may hold references);
 //   - anything else: a literal value (see AddValue).
 func comp(x any) (*C.daskr_comp_t, error) {
 	switch x := x.(type) {
@@ -94,6 +95,12 @@ func comp(x any) (*C.daskr_comp_t, error) {
 		return inlineComp(&x)
 	case *Inline:
 		return inlineComp(x)
+	case *Map:
+		if x != nil {
+			return mapComp(x)
+		}
+	case Map:
+		return mapComp(&x)
 	case []byte, string, nil, Object, *Pointer:
 	default:
 		rv := reflect.ValueOf(x)
@@ -110,6 +117,26 @@ func comp(x any) (*C.daskr_comp_t, error) {
 		return nil, err
 	}
 	return C.daskr_comp_value(v), nil
+}
+
+func mapComp(m *Map) (*C.daskr_comp_t, error) {
+	values, err := comps(len(m.values), func(i int) any { return m.values[i] })
+	if err != nil {
+		return nil, err
+	}
+	names := make([]*C.char, len(m.names))
+	lens := make([]C.size_t, len(m.names))
+	for i, name := range m.names {
+		names[i] = (*C.char)(C.CBytes([]byte(name)))
+		lens[i] = C.size_t(len(name))
+	}
+	defer func() {
+		for _, p := range names {
+			free(p)
+		}
+	}()
+	// daskr_comp_map takes every value.
+	return C.daskr_comp_map(ptrOrNil(names), ptrOrNil(lens), ptrOrNil(values), C.size_t(len(values))), nil
 }
 
 func inlineComp(t *Inline) (*C.daskr_comp_t, error) {
@@ -213,6 +240,7 @@ func (g *Graph) Add(key string, computation any) (TaskHandle, error) {
 // AddValue adds the literal entry key. Go values convert as follows: nil -> null; bool;
 // every integer type -> int64 (a uint64 above MaxInt64 is an error); float32/float64;
 // string (must be UTF-8); []byte -> bytes; []any and other slices and arrays -> lists;
+// *Map -> a map (MapOf makes one from a Go map);
 // nil pointers, maps, funcs and channels -> null; any other value (a struct, a pointer, a
 // map, ...) and anything wrapped in Object -> an opaque pointer value holding the Go value
 // itself (a task reads it back with Call.Object; Get returns it as it was).
@@ -409,6 +437,10 @@ type Stats struct {
 	Workers    uint32 // threads that ran tasks
 	PlanTime   time.Duration
 	RunTime    time.Duration
+	// With Options.Cache: tasks read from it instead of run, tasks that ran and were stored,
+	// tasks neither run nor read (every consumer was found), and the bytes moved.
+	CacheHits, CacheMisses, CacheSkipped uint64
+	CacheBytesRead, CacheBytesWritten    uint64
 }
 
 // Options tune a Get. The zero value means: threads scheduler, all cores, no callbacks.
@@ -428,6 +460,10 @@ type Options struct {
 	TaskTimeout time.Duration
 	// Address (Distributed): the Dask scheduler, "tcp://host:port"; "" for $DASKR_ADDRESS.
 	Address string
+	// Cache keeps task results on disk: tasks found there are not run, what runs is stored
+	// (see OpenCache). Threads and Sync only from Go: the processes scheduler needs forked
+	// workers, which a Go program cannot have.
+	Cache *Cache
 }
 
 // Get computes keys and returns their values as Go values (see Call.Arg for the types). One
@@ -600,7 +636,7 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 	err = g.with(func(cg *C.daskr_graph_t) error {
 		return takeError(C.daskr_go_get(cg, request, C.int(opts.Scheduler), C.uint32_t(opts.Workers), cancel,
 			C.uintptr_t(cbHandle), statsPtr, opts.Profile.raw(), C.uint32_t(opts.Retries),
-			C.double(opts.TaskTimeout.Seconds()), address, &out))
+			C.double(opts.TaskTimeout.Seconds()), address, opts.Cache.raw(), &out))
 	})
 	if opts.Stats != nil {
 		*opts.Stats = Stats{
@@ -610,6 +646,12 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 			Workers:    uint32(stats.workers),
 			PlanTime:   time.Duration(stats.plan_ns),
 			RunTime:    time.Duration(stats.run_ns),
+
+			CacheHits:         uint64(stats.cache_hits),
+			CacheMisses:       uint64(stats.cache_misses),
+			CacheSkipped:      uint64(stats.cache_skipped),
+			CacheBytesRead:    uint64(stats.cache_bytes_read),
+			CacheBytesWritten: uint64(stats.cache_bytes_written),
 		}
 	}
 	var result any

@@ -16,6 +16,12 @@ daskr_error_t *daskr_go_func_new(const char *name, uintptr_t handle, daskr_func_
     return daskr_func_new(name, daskr_go_trampoline, (void *)handle, daskr_go_delete_handle, out);
 }
 
+daskr_error_t *daskr_go_func_new_versioned(const char *name, uintptr_t handle, const char *version,
+                                          daskr_func_t **out) {
+    return daskr_func_new_versioned(name, daskr_go_trampoline, (void *)handle, daskr_go_delete_handle, version,
+                                    DASKR_FUNC_PURE, out);
+}
+
 daskr_error_t *daskr_go_value_object(uintptr_t handle, const char *tag, daskr_value_t **out) {
     return daskr_value_pointer((void *)handle, tag, daskr_go_delete_handle, out);
 }
@@ -48,7 +54,8 @@ static void cb_finish(void *ud, bool failed) { daskrGoCbFinish((uintptr_t)ud, fa
 daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *keys, int scheduler,
                             uint32_t workers, const daskr_cancel_t *cancel, uintptr_t cb_handle,
                             daskr_stats_t *stats, const daskr_profile_t *profile, uint32_t retries,
-                            double task_timeout_s, const char *address, daskr_value_t **out) {
+                            double task_timeout_s, const char *address, const daskr_cache_t *cache,
+                            daskr_value_t **out) {
     daskr_get_options_t options;
     daskr_get_options_init(&options, sizeof options);
     options.scheduler = (daskr_scheduler_t)scheduler;
@@ -59,6 +66,7 @@ daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *key
     options.retries = retries;
     options.task_timeout_s = task_timeout_s;
     options.address = address;
+    options.cache = cache;
     daskr_callbacks_t callbacks = {(void *)cb_handle, cb_start, cb_pretask, cb_posttask, cb_finish};
     if (cb_handle) options.callbacks = &callbacks;
     return daskr_graph_get(graph, keys, &options, out);

@@ -15,6 +15,9 @@
  * deleted through daskrGoDeleteHandle when daskr frees the function (or right away on
  * failure). */
 daskr_error_t *daskr_go_func_new(const char *name, uintptr_t handle, daskr_func_t **out);
+/* daskr_go_func_new for a pure function the result cache may keep, under `version`. */
+daskr_error_t *daskr_go_func_new_versioned(const char *name, uintptr_t handle, const char *version,
+                                          daskr_func_t **out);
 
 /* A pointer value holding `handle` (a cgo.Handle); its destructor deletes the handle. On
  * failure the handle is NOT deleted (the caller still owns it). */
@@ -32,6 +35,7 @@ uintptr_t daskr_go_value_address(const daskr_value_t *value);
 daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *keys, int scheduler,
                             uint32_t workers, const daskr_cancel_t *cancel, uintptr_t cb_handle,
                             daskr_stats_t *stats, const daskr_profile_t *profile, uint32_t retries,
-                            double task_timeout_s, const char *address, daskr_value_t **out);
+                            double task_timeout_s, const char *address, const daskr_cache_t *cache,
+                            daskr_value_t **out);
 
 #endif

@@ -50,7 +50,7 @@ func newPointer(v *C.daskr_value_t) *Pointer {
 const goTagPrefix = C.DASKR_GO_TAG_PREFIX
 
 // fromC converts a borrowed value to Go: nil, bool, int64, float64, string, []byte, []any,
-// the Go value inside a Go object, or a *Pointer for any other pointer value.
+// *Map, the Go value inside a Go object, or a *Pointer for any other pointer value.
 func fromC(v *C.daskr_value_t) any {
 	switch C.daskr_value_kind(v) {
 	case C.DASKR_KIND_NULL:
@@ -84,6 +84,8 @@ func fromC(v *C.daskr_value_t) any {
 			out[i] = fromC(C.daskr_value_list_at(v, C.size_t(i)))
 		}
 		return out
+	case C.DASKR_KIND_MAP:
+		return mapFromC(v)
 	case C.DASKR_KIND_POINTER:
 		if h := C.daskr_go_value_handle(v); h != 0 {
 			return cgo.Handle(h).Value()
@@ -141,6 +143,13 @@ func toC(x any) (*C.daskr_value_t, error) {
 		v := C.daskr_value_clone(x.v)
 		runtime.KeepAlive(x)
 		return v, nil
+	case *Map:
+		if x == nil {
+			return C.daskr_value_null(), nil
+		}
+		return mapToC(x)
+	case Map:
+		return mapToC(&x)
 	case Object:
 		return objectToC(x.Value)
 	}
@@ -217,6 +226,8 @@ func kindName(v *C.daskr_value_t) string {
 		return "list"
 	case C.DASKR_KIND_POINTER:
 		return "pointer"
+	case C.DASKR_KIND_MAP:
+		return "map"
 	}
 	return "unknown"
 }

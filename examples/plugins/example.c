@@ -13,6 +13,10 @@
  *   identity(x)                x
  *   fail(message)              fails with `message`
  *   sleep_ms(ms, value=)       sleeps, then returns `value` (or ms)
+ *   record(file, readings)     a per-file record: {"file": file, "readings": readings,
+ *                              "mean": their mean (a float; null for none)}
+ *   field(map, name)           the value named `name` in a map
+ *   means(records)             a map from each record's "file" to its "mean"
  *
  * Built without linking libdaskr: the program that loads it provides the daskr_* functions.
  *   cc -std=c11 -shared -fPIC -Iinclude -Iexamples examples/plugins/example.c -o libexample.so
@@ -176,6 +180,85 @@ EXPORT void sleep_ms(daskr_call_t *call, void *user_data) {
     else daskr_call_return_int(call, ms);
 }
 
+/* ---- maps: a record per file ---- */
+
+EXPORT void record(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const daskr_value_t *file = daskr_call_arg(call, 0), *readings = daskr_call_arg(call, 1);
+    REQUIRE(call, daskr_value_kind(file) == DASKR_KIND_STRING, "record: expected a file name");
+    REQUIRE(call, daskr_value_kind(readings) == DASKR_KIND_LIST, "record: expected a list of readings");
+    struct total t = {0, 0.0, 0};
+    size_t n = daskr_value_list_len(readings);
+    for (size_t i = 0; i < n; i++)
+        REQUIRE(call, accumulate(&t, daskr_value_list_at(readings, i)), "record: every reading must be a number");
+    const char *names[] = {"file", "readings", "mean"};
+    daskr_value_t *values[] = {
+        daskr_value_clone(file),
+        daskr_value_clone(readings),
+        n ? daskr_value_float(t.f / (double)n) : daskr_value_null(),
+    };
+    daskr_value_t *map;
+    daskr_error_t *e = daskr_value_map(names, NULL, values, 3, &map); /* takes the values */
+    REQUIRE(call, e == NULL, "record: could not build the map");
+    daskr_call_return(call, map);
+}
+
+EXPORT void field(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const daskr_value_t *map = daskr_call_arg(call, 0);
+    const char *name;
+    REQUIRE(call, daskr_value_kind(map) == DASKR_KIND_MAP, "field: expected a map");
+    REQUIRE(call, daskr_value_get_string(daskr_call_arg(call, 1), &name, NULL), "field: expected a name");
+    const daskr_value_t *v = daskr_value_map_get(map, name);
+    REQUIRE(call, v != NULL, "field: the map has no such name");
+    daskr_call_return(call, daskr_value_clone(v));
+}
+
+EXPORT void means(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const daskr_value_t *records = daskr_call_arg(call, 0);
+    REQUIRE(call, daskr_value_kind(records) == DASKR_KIND_LIST, "means: expected a list of records");
+    size_t n = daskr_value_list_len(records);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    daskr_value_t **values = calloc(n ? n : 1, sizeof *values);
+    if (!names || !lens || !values) {
+        free(names);
+        free(lens);
+        free(values);
+        daskr_call_fail(call, "means: out of memory");
+        return;
+    }
+    const char *problem = NULL;
+    for (size_t i = 0; i < n && !problem; i++) {
+        const daskr_value_t *r = daskr_value_list_at(records, i);
+        const daskr_value_t *mean = daskr_value_map_get(r, "mean");
+        if (!daskr_value_get_string(daskr_value_map_get(r, "file"), &names[i], &lens[i]) || !mean)
+            problem = "means: every record needs a \"file\" and a \"mean\"";
+        else
+            values[i] = daskr_value_clone(mean);
+    }
+    daskr_value_t *map = NULL;
+    daskr_error_t *e = NULL;
+    if (!problem) {
+        e = daskr_value_map(names, lens, values, n, &map); /* takes the values */
+    } else {
+        for (size_t i = 0; i < n; i++) daskr_value_free(values[i]);
+    }
+    free(names);
+    free(lens);
+    free(values);
+    if (problem) {
+        daskr_call_fail(call, problem);
+    } else if (e) {
+        /* Two records of one file: the error names it. */
+        daskr_call_fail(call, daskr_error_message(e));
+        daskr_error_free(e);
+    } else {
+        daskr_call_return(call, map);
+    }
+}
+
 /* ---- the declaration daskr reads when it opens the plugin ---- */
 
 static const daskr_plugin_task_t TASKS[] = {
@@ -190,6 +273,9 @@ static const daskr_plugin_task_t TASKS[] = {
     {"identity", "identity(x): x"},
     {"fail", "fail(message): fails with the message"},
     {"sleep_ms", "sleep_ms(ms, value=v): sleeps ms milliseconds, returns v (or ms)"},
+    {"record", "record(file, readings): {\"file\": file, \"readings\": readings, \"mean\": their mean}"},
+    {"field", "field(map, name): the value named name in the map"},
+    {"means", "means(records): a map from each record's \"file\" to its \"mean\""},
 };
 
 static const daskr_plugin_info_t INFO = {

@@ -56,6 +56,17 @@ pub struct daskr_stats_t {
     pub plan_ns: u64,
     /// Nanoseconds from the first task to the last.
     pub run_ns: u64,
+    // ---- version 2 (with daskr_get_options_t.cache) ----
+    /// With a result cache: tasks whose result was read from it instead of computed.
+    pub cache_hits: u64,
+    /// With a result cache: tasks that could be cached, were not found, and ran.
+    pub cache_misses: u64,
+    /// With a result cache: needed tasks neither run nor read, every consumer having been
+    /// found (counted as done by progress).
+    pub cache_skipped: u64,
+    /// With a result cache: bytes read from it and written to it.
+    pub cache_bytes_read: u64,
+    pub cache_bytes_written: u64,
 }
 
 /// How to run a get. Initialise with `daskr_get_options_init` (which sets `struct_size`, so
@@ -92,6 +103,11 @@ pub struct daskr_get_options_t {
     /// Distributed: the Dask scheduler's address, `tcp://host:port` (UTF-8, borrowed for the
     /// get). NULL for the `DASKR_ADDRESS` environment variable.
     pub address: *const c_char,
+    // ---- version 2 ----
+    /// A result cache (`daskr_cache_open`): tasks found in it are not run, and what runs is
+    /// stored. Borrowed for the get; NULL (the default) for none. Read by sync, threads and
+    /// processes (which then forks its workers); the distributed scheduler refuses it.
+    pub cache: *const super::cache::daskr_cache_t,
 }
 
 /// Sets `options` to the defaults — threads scheduler, all cores, nothing attached — writing
@@ -120,6 +136,7 @@ pub unsafe extern "C" fn daskr_get_options_init(
             retries: 0,
             task_timeout_s: 0.0,
             address: std::ptr::null(),
+            cache: std::ptr::null(),
         };
         let n = struct_size.min(std::mem::size_of::<daskr_get_options_t>());
         std::ptr::copy_nonoverlapping(
@@ -308,6 +325,7 @@ unsafe fn get(
         retries: o.retries,
         task_timeout: timeout,
         address,
+        cache: o.cache.as_ref().map(|c| &c.0),
     };
     if let Some(e) = options.unsupported(["options.retries", "options.task_timeout_s"]) {
         return Err(e);
@@ -332,10 +350,14 @@ unsafe fn get(
 }
 
 /// The size of the `daskr_stats_t` a caller has, from the size of its `daskr_get_options_t`:
-/// the two structs only ever grow together, in the same header versions. Version 1 (today)
-/// has one of each; when either grows, add a row here.
-fn stats_size(_options_size: usize) -> usize {
-    std::mem::size_of::<daskr_stats_t>()
+/// the two structs only ever grow together, in the same header versions. Version 1 ends
+/// with `address` and `run_ns`; version 2 (today) adds `cache` and the `cache_*` figures.
+fn stats_size(options_size: usize) -> usize {
+    if options_size < std::mem::offset_of!(daskr_get_options_t, cache) + 8 {
+        std::mem::offset_of!(daskr_stats_t, cache_hits)
+    } else {
+        std::mem::size_of::<daskr_stats_t>()
+    }
 }
 
 fn c_stats(s: &Stats) -> daskr_stats_t {
@@ -346,5 +368,10 @@ fn c_stats(s: &Stats) -> daskr_stats_t {
         workers: s.workers,
         plan_ns: s.plan_time.as_nanos() as u64,
         run_ns: s.run_time.as_nanos() as u64,
+        cache_hits: s.cache.hits,
+        cache_misses: s.cache.misses,
+        cache_skipped: s.cache.skipped,
+        cache_bytes_read: s.cache.bytes_read,
+        cache_bytes_written: s.cache.bytes_written,
     }
 }

@@ -417,6 +417,60 @@ pub unsafe extern "C" fn daskr_func_new(
     })
 }
 
+/// Flags for `daskr_func_new_versioned`.
+/// `DASKR_FUNC_PURE`: the function's result depends on its arguments alone (not on the clock,
+/// files, randomness or state), so the result cache may keep it.
+pub const DASKR_FUNC_PURE: u32 = 1;
+
+/// `daskr_func_new` for a function whose results a result cache (`daskr_cache_t`) may keep:
+/// with `DASKR_FUNC_PURE` in `flags`, its results are stored under its name, `version` and its
+/// arguments — change `version` whenever the function's code changes what it returns. Without
+/// that flag it is never cached (as with `daskr_func_new`). Other flag bits are refused.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_func_new_versioned(
+    name: *const c_char,
+    fn_: daskr_task_fn,
+    user_data: *mut c_void,
+    free_user_data: daskr_free_fn,
+    version: *const c_char,
+    flags: u32,
+    out: *mut *mut daskr_func_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let checked = (|| {
+            let name = arg_str(name, "name")?;
+            let version = arg_str(version, "version")?;
+            if flags & !DASKR_FUNC_PURE != 0 {
+                return Err(Error::invalid_argument(format!(
+                    "flags of function '{name}' are {flags:#x}: only DASKR_FUNC_PURE (1) is known"
+                )));
+            }
+            let f =
+                fn_.ok_or_else(|| Error::invalid_argument(format!("function '{name}' is NULL")))?;
+            if out.is_null() {
+                return Err(Error::invalid_argument("out is NULL"));
+            }
+            Ok((name, version, f))
+        })();
+        match checked {
+            Ok((name, version, f)) => {
+                let func = if flags & DASKR_FUNC_PURE != 0 {
+                    Func::from_c_versioned(name, f, user_data, free_user_data, version)
+                } else {
+                    Func::from_c(name, f, user_data, free_user_data)
+                };
+                put(out, Box::into_raw(Box::new(daskr_func_t(func))), "out")
+            }
+            Err(e) => {
+                if let Some(free) = free_user_data {
+                    free(user_data);
+                }
+                Err(e)
+            }
+        }
+    })
+}
+
 /// Releases the caller's reference to a function. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn daskr_func_free(func: *mut daskr_func_t) {
@@ -523,6 +577,29 @@ pub unsafe extern "C" fn daskr_comp_list(
     guard(|| match take_comps(items, n, "items") {
         Ok(items) => Comp::into_raw(Comp::list(items.into_vec())),
         Err(e) => Comp::into_raw(Comp::invalid(e)),
+    })
+}
+
+/// A map computation: evaluates to the map of `names[i]` to the value of `values[i]`, in this
+/// order (references in the values are resolved like a list's items). Names are as for
+/// `daskr_value_map` (NUL-terminated, or `name_lens[i]` bytes when `name_lens` is not NULL).
+/// Takes every `values[i]`; `names`, `name_lens` and `values` themselves are borrowed. A bad
+/// name (NULL, not UTF-8, given twice) or a NULL value is reported when the computation is
+/// added, naming the entry and the name.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_comp_map(
+    names: *const *const c_char,
+    name_lens: *const usize,
+    values: *const *mut daskr_comp_t,
+    n: usize,
+) -> *mut daskr_comp_t {
+    guard(|| {
+        let values = take_comps(values, n, "values");
+        let comp = match (super::value::map_names(names, name_lens, n), values) {
+            (Ok(names), Ok(values)) => Comp::map_of(names, values.into_vec()),
+            (Err(e), _) | (_, Err(e)) => Comp::invalid(e),
+        };
+        Comp::into_raw(comp)
     })
 }
 

@@ -12,6 +12,7 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
+pub mod cache;
 pub mod call;
 pub mod cancel;
 pub mod dot;
@@ -68,6 +69,7 @@ null_on_panic!(
     cancel::daskr_cancel_t,
     profile::daskr_profile_t,
     progress::daskr_progress_t,
+    cache::daskr_cache_t,
     c_char
 );
 
@@ -153,6 +155,7 @@ impl BoxedHandle for value::daskr_value_t {}
 impl BoxedHandle for graph::daskr_graph_t {}
 impl BoxedHandle for graph::daskr_func_t {}
 impl BoxedHandle for plugin::daskr_plugin_t {}
+impl BoxedHandle for cache::daskr_cache_t {}
 
 /// The library's version, e.g. "0.1.0". Static; do not free.
 #[no_mangle]

@@ -30,6 +30,9 @@ pub struct daskr_profile_task_t {
     pub start_ns: u64,
     pub end_ns: u64,
     pub ok: bool,
+    /// Read from the result cache (`daskr_get_options_t.cache`) instead of computed. (In
+    /// what was padding: the struct's size is unchanged.)
+    pub cached: bool,
 }
 
 /// A new profile recorder. Free it with `daskr_profile_free` once no get uses it.
@@ -97,6 +100,7 @@ pub unsafe extern "C" fn daskr_profile_task(
                 start_ns: t.start.as_nanos() as u64,
                 end_ns: t.end.as_nanos() as u64,
                 ok: t.ok,
+                cached: t.cached,
             };
             let n = struct_size.min(std::mem::size_of::<daskr_profile_task_t>());
             std::ptr::copy_nonoverlapping(

@@ -5,10 +5,10 @@ use std::ffi::{c_char, c_void};
 use super::{arg_str, guard, put, status};
 use crate::error::Error;
 use crate::ffi::daskr_error_t;
-use crate::value::{Kind, Value};
+use crate::value::{Kind, Names, Value};
 
-/// A value: null, bool, int64, float64, UTF-8 string, bytes, list of values, or an opaque
-/// pointer with a type tag and destructor. Values are immutable; one may be read from several
+/// A value: null, bool, int64, float64, UTF-8 string, bytes, list of values, an opaque
+/// pointer with a type tag and destructor, or a map (UTF-8 names to values, in order). Values are immutable; one may be read from several
 /// threads at once. A `daskr_value_t *` you own is freed with `daskr_value_free`; a
 /// `const daskr_value_t *` you were handed is borrowed (see each function).
 #[repr(transparent)]
@@ -26,6 +26,7 @@ pub enum daskr_kind_t {
     DASKR_KIND_BYTES = 5,
     DASKR_KIND_LIST = 6,
     DASKR_KIND_POINTER = 7,
+    DASKR_KIND_MAP = 8,
 }
 
 /// Destroys the object behind a pointer value.
@@ -140,6 +141,67 @@ pub unsafe extern "C" fn daskr_value_list(
     })
 }
 
+/// A new map of `n` entries: `names[i]` (UTF-8) to `values[i]`, in this order. Each name is
+/// NUL-terminated, or, when `name_lens` is not NULL, `name_lens[i]` bytes long (and may then
+/// hold NULs). Takes every `values[i]` (on failure too); `names`, `name_lens` and `values`
+/// themselves are borrowed. Fails, naming the entry, if a name is NULL, not UTF-8 or given
+/// twice, if a value is NULL, or if the map would nest deeper than 256 levels. On success
+/// `*out` is owned by the caller.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_map(
+    names: *const *const c_char,
+    name_lens: *const usize,
+    values: *const *mut daskr_value_t,
+    n: usize,
+    out: *mut *mut daskr_value_t,
+) -> *mut daskr_error_t {
+    status(|| {
+        let values = take_all(values, n, "values")?;
+        let names = map_names(names, name_lens, n)?;
+        let mut vals = Vec::with_capacity(n);
+        for (i, v) in values.into_iter().enumerate() {
+            vals.push(v.ok_or_else(|| {
+                Error::invalid_argument(format!("map value {i} (name {:?}) is NULL", names.name(i)))
+            })?);
+        }
+        put(out, boxed(Value::map_of(names.into(), vals)?), "out")
+    })
+}
+
+/// Reads the `n` names of a map being built over the C ABI (`daskr_value_map`,
+/// `daskr_comp_map`), checked.
+pub(crate) unsafe fn map_names(
+    names: *const *const c_char,
+    lens: *const usize,
+    n: usize,
+) -> Result<Names, Error> {
+    if n == 0 {
+        return Names::new([]);
+    }
+    if names.is_null() {
+        return Err(Error::invalid_argument(format!(
+            "names is NULL but the map has {n} entries"
+        )));
+    }
+    let names = std::slice::from_raw_parts(names, n);
+    let mut strs = Vec::with_capacity(n);
+    for (i, &p) in names.iter().enumerate() {
+        let what = format!("map name {i}");
+        strs.push(if lens.is_null() {
+            arg_str(p, &what)?
+        } else {
+            let bytes = raw_bytes(p.cast(), *lens.add(i), &what)?;
+            std::str::from_utf8(bytes).map_err(|e| {
+                Error::invalid_argument(format!(
+                    "{what} is not valid UTF-8 (at byte {})",
+                    e.valid_up_to()
+                ))
+            })?
+        });
+    }
+    Names::new(strs)
+}
+
 /// Takes `n` owned value pointers (all of them, before anything can fail).
 unsafe fn take_all(
     items: *const *mut daskr_value_t,
@@ -197,6 +259,7 @@ pub unsafe extern "C" fn daskr_value_kind(value: *const daskr_value_t) -> daskr_
         Some(Kind::Bytes) => DASKR_KIND_BYTES,
         Some(Kind::List) => DASKR_KIND_LIST,
         Some(Kind::Pointer) => DASKR_KIND_POINTER,
+        Some(Kind::Map) => DASKR_KIND_MAP,
     })
 }
 
@@ -309,6 +372,73 @@ pub unsafe extern "C" fn daskr_value_list_at(
         match borrow(value)
             .and_then(Value::as_list)
             .and_then(|l| l.get(i))
+        {
+            Some(v) => as_c(v),
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// The number of entries of a map value; 0 for any other kind.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_map_len(value: *const daskr_value_t) -> usize {
+    guard(|| borrow(value).and_then(Value::as_map).map_or(0, |m| m.len()))
+}
+
+/// The name of entry `i` of a map value (NUL-terminated, borrowed from `value`), with its
+/// length without the NUL in `*len` (`len` may be NULL; a name may hold NULs); NULL if
+/// `value` is not a map or `i` is out of range.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_map_name(
+    value: *const daskr_value_t,
+    i: usize,
+    len: *mut usize,
+) -> *const c_char {
+    guard(|| match borrow(value).and_then(Value::as_map) {
+        Some(m) if i < m.len() => {
+            let name = m.names().c_name(i);
+            if !len.is_null() {
+                len.write(name.len() - 1);
+            }
+            name.as_ptr().cast()
+        }
+        _ => std::ptr::null(),
+    })
+}
+
+/// The value of entry `i` of a map value, borrowed from `value`; NULL if `value` is not a
+/// map or `i` is out of range.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_map_value(
+    value: *const daskr_value_t,
+    i: usize,
+) -> *const daskr_value_t {
+    guard(|| {
+        match borrow(value)
+            .and_then(Value::as_map)
+            .and_then(|m| m.values().get(i))
+        {
+            Some(v) => as_c(v),
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// The value named `name` (NUL-terminated) in a map value, borrowed from `value`; NULL if
+/// `value` is not a map, `name` is NULL or not UTF-8, or the map has no such name. Maps of a
+/// few entries are scanned, larger ones searched through an index.
+#[no_mangle]
+pub unsafe extern "C" fn daskr_value_map_get(
+    value: *const daskr_value_t,
+    name: *const c_char,
+) -> *const daskr_value_t {
+    guard(|| {
+        let Ok(name) = arg_str(name, "name") else {
+            return std::ptr::null();
+        };
+        match borrow(value)
+            .and_then(Value::as_map)
+            .and_then(|m| m.get(name))
         {
             Some(v) => as_c(v),
             None => std::ptr::null(),

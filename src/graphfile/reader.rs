@@ -22,6 +22,7 @@
 
 mod builder;
 mod computations;
+mod data;
 mod shape;
 
 use std::borrow::Cow;

@@ -16,8 +16,9 @@ use serde_json::{Map, Value as Json};
 
 use crate::error::{Error, Result};
 use crate::func::Func;
-use crate::graph::{Graph, TaskCall, View};
-use crate::value::Value;
+use crate::graph::{ArgViews, Graph, TaskCall, View};
+use crate::graphfile::forms::{wrapped, MAP_TAG};
+use crate::value::{Names, Value};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 /// How deeply a graph file may nest (`graphfile::MAX_FILE_DEPTH`).
@@ -101,6 +102,11 @@ impl<'g> Writer<'g> {
             View::List { items, len } => {
                 for item in graph.items(items, len) {
                     self.name_plugins(item, depth + 1);
+                }
+            }
+            View::Map { items, names } => {
+                for item in graph.items(items, names.len() as u32) {
+                    self.name_plugins(item, depth + 2);
                 }
             }
             View::Task(call) => {
@@ -284,6 +290,17 @@ impl Serialize for ExprOut<'_, '_> {
                 }
                 seq.end()
             }
+            View::Map { items, names } => {
+                let obj_depth = w.deeper::<S::Error>(depth)?;
+                let inner = w.deeper::<S::Error>(obj_depth)?;
+                let entries = MapOut {
+                    w,
+                    names,
+                    items: graph.items(items, names.len() as u32),
+                    depth: inner,
+                };
+                Single(MAP_TAG, &entries).serialize(s)
+            }
             View::Task(call) => {
                 let obj_depth = w.deeper::<S::Error>(depth)?;
                 let inner = w.deeper::<S::Error>(obj_depth)?;
@@ -302,6 +319,25 @@ impl Serialize for ExprOut<'_, '_> {
                 m.end()
             }
         }
+    }
+}
+
+/// A map computation's entries; `depth`: JSON levels open around them.
+struct MapOut<'a, 'g> {
+    w: &'a Writer<'g>,
+    names: &'g Names,
+    items: ArgViews<'g>,
+    depth: usize,
+}
+
+impl Serialize for MapOut<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let (w, depth) = (self.w, self.depth);
+        let mut m = s.serialize_map(Some(self.names.len()))?;
+        for (name, view) in self.names.iter().zip(self.items.clone()) {
+            m.serialize_entry(name, &ExprOut { w, view, depth })?;
+        }
+        m.end()
     }
 }
 
@@ -363,7 +399,7 @@ impl Serialize for Lit<'_, '_> {
                     s.serialize_str(text)
                 }
             }
-            Value::List(_) => {
+            Value::List(_) | Value::Map(_) => {
                 let inner = w.deeper::<S::Error>(depth)?;
                 Single("lit", &Data { w, v, depth: inner }).serialize(s)
             }
@@ -402,10 +438,39 @@ impl Serialize for Data<'_, '_> {
                 }
                 seq.end()
             }
+            Value::Map(_) => {
+                let map = v.as_map().expect("a map");
+                let mut inner = w.deeper::<S::Error>(depth)?;
+                if wrapped(&map) {
+                    inner = w.deeper::<S::Error>(inner)?;
+                    let entries = DataMap { w, v, depth: inner };
+                    return Single(MAP_TAG, &entries).serialize(s);
+                }
+                DataMap { w, v, depth: inner }.serialize(s)
+            }
             Value::Pointer(p) => Err(w.fail(format!(
                 "a pointer value ('{}') cannot be written to a graph file",
                 p.tag()
             ))),
         }
+    }
+}
+
+/// A map value's entries as data (the object, without the wrapping `wrapped` may add).
+struct DataMap<'a, 'g> {
+    w: &'a Writer<'g>,
+    v: &'a Value,
+    depth: usize,
+}
+
+impl Serialize for DataMap<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let (w, depth) = (self.w, self.depth);
+        let map = self.v.as_map().expect("a map");
+        let mut m = s.serialize_map(Some(map.len()))?;
+        for (name, v) in map.iter() {
+            m.serialize_entry(name, &Data { w, v, depth })?;
+        }
+        m.end()
     }
 }

@@ -30,7 +30,7 @@ use crate::plan::Plan;
 use crate::plugin::Plugin;
 use crate::run::{Run, Scratch, Stats, Watch};
 use crate::sched::partition::Partitions;
-use crate::value::{Value, MAX_NESTING};
+use crate::value::{Names, Value, MAX_NESTING};
 
 /// The first bytes of a partition message.
 pub const MAGIC: &[u8; 3] = b"DKP";
@@ -43,6 +43,7 @@ const LIT: u8 = 0x10;
 const REF: u8 = 0x11;
 const LIST: u8 = 0x12;
 const TASK: u8 = 0x13;
+const MAP: u8 = 0x14;
 
 /// Which functions a message may carry.
 #[derive(Clone, Copy)]
@@ -143,6 +144,14 @@ impl Encoder<'_> {
                 self.body.push(LIST);
                 put_varint(&mut self.body, u64::from(len));
                 for child in graph.items(items, len) {
+                    self.expr(child)?;
+                }
+            }
+            View::Map { items, names } => {
+                self.body.push(MAP);
+                put_varint(&mut self.body, names.len() as u64);
+                for (name, child) in names.iter().zip(graph.items(items, names.len() as u32)) {
+                    put_str(&mut self.body, name);
                     self.expr(child)?;
                 }
             }
@@ -568,6 +577,17 @@ impl Decoder<'_, '_> {
                 }
                 Comp::list(items)
             }
+            MAP => {
+                let n = self.r.count()?;
+                let mut names = Vec::with_capacity(n);
+                let mut values = Vec::with_capacity(n);
+                for _ in 0..n {
+                    names.push(self.r.string()?);
+                    values.push(self.expr(depth + 1)?);
+                }
+                let names = Names::new(names).map_err(|e| self.r.error(e.message))?;
+                Comp::map_of(names, values)
+            }
             TASK => {
                 let f = self.r.varint()?;
                 let func = self
@@ -657,6 +677,17 @@ mod tests {
                 Comp::key("s"),
                 Comp::key("k"),
                 Comp::value(Value::Null),
+                Comp::map(vec![
+                    (
+                        "inc",
+                        Comp::task(&add, vec![Comp::key("c5"), Comp::value(1)], vec![]),
+                    ),
+                    (
+                        "lit",
+                        Comp::value(Value::map(vec![("a", Value::Int(1))]).unwrap()),
+                    ),
+                    ("ref", Comp::key("x")),
+                ]),
             ]),
         )
         .unwrap();

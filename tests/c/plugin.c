@@ -48,7 +48,7 @@ static void test_open_and_declaration(void) {
         CHECK(info->abi_version == DASKR_ABI_VERSION);
         CHECK_STR(info->name, "example");
         CHECK_STR(info->version, "1.0.0");
-        CHECK(info->ntasks == 11);
+        CHECK(info->ntasks == 14);
         if (info->ntasks > 4) CHECK_STR(info->tasks[4].symbol, "inc");
         CHECK(info->tasks[0].doc && info->tasks[0].doc[0] != '\0');
     }

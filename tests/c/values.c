@@ -546,6 +546,151 @@ static void encoding(int slow) {
     daskr_value_free(v);
 }
 
+/* A task reading a map argument by name: get(map, name). */
+static void map_get_task(daskr_call_t *call, void *user_data) {
+    (void)user_data;
+    const char *name = NULL;
+    const daskr_value_t *m = daskr_call_arg(call, 0);
+    if (daskr_value_kind(m) != DASKR_KIND_MAP || !daskr_value_get_string(daskr_call_arg(call, 1), &name, NULL)) {
+        daskr_call_fail(call, "get: expected a map and a name");
+        return;
+    }
+    const daskr_value_t *v = daskr_value_map_get(m, name);
+    if (!v) {
+        daskr_call_fail(call, "get: no such name");
+        return;
+    }
+    daskr_call_return(call, daskr_value_clone(v));
+}
+
+static void maps(void) {
+    long before = atomic_load(&tracked_destroyed);
+    const char *names[] = {"file", "count", "ptr"};
+    daskr_value_t *values[] = {NULL, daskr_value_int(3), tracked_value(5)};
+    CHECK_OK(daskr_value_string("a.csv", 5, &values[0]));
+    daskr_value_t *m = NULL;
+    CHECK_OK(daskr_value_map(names, NULL, values, 3, &m));
+    CHECK(daskr_value_kind(m) == DASKR_KIND_MAP);
+    CHECK(daskr_value_map_len(m) == 3);
+    size_t len = 0;
+    for (size_t i = 0; i < 3; i++) CHECK_STR(daskr_value_map_name(m, i, &len), names[i]);
+    CHECK(daskr_value_map_name(m, 0, &len) && len == 4);
+    CHECK(daskr_value_map_name(m, 3, &len) == NULL && daskr_value_map_value(m, 3) == NULL);
+    int64_t i = 0;
+    CHECK(daskr_value_get_int(daskr_value_map_value(m, 1), &i) && i == 3);
+    CHECK(daskr_value_get_int(daskr_value_map_get(m, "count"), &i) && i == 3);
+    CHECK(daskr_value_map_get(m, "nope") == NULL && daskr_value_map_get(m, NULL) == NULL);
+    CHECK(daskr_value_kind(daskr_value_map_get(m, "ptr")) == DASKR_KIND_POINTER);
+    /* Other kinds have no entries. */
+    daskr_value_t *n = daskr_value_int(1);
+    CHECK(daskr_value_map_len(n) == 0 && daskr_value_map_get(n, "file") == NULL);
+    CHECK(daskr_value_map_name(n, 0, NULL) == NULL && daskr_value_map_value(n, 0) == NULL);
+    CHECK(daskr_value_list_len(m) == 0);
+    daskr_value_free(n);
+
+    /* Names with lengths may hold NULs; equality ignores order, as Python's dicts do. */
+    const char *named[] = {"a\0b", "ptr"};
+    size_t lens[] = {3, 3};
+    daskr_value_t *two[] = {daskr_value_int(1), daskr_value_clone(daskr_value_map_get(m, "ptr"))};
+    daskr_value_t *m2 = NULL;
+    CHECK_OK(daskr_value_map(named, lens, two, 2, &m2));
+    CHECK(daskr_value_map_name(m2, 0, &len) && len == 3 && memcmp(daskr_value_map_name(m2, 0, NULL), "a\0b", 4) == 0);
+    const char *ab[] = {"a", "b"}, *ba[] = {"b", "a"};
+    daskr_value_t *x1[] = {daskr_value_int(1), daskr_value_int(2)}, *x2[] = {daskr_value_int(2), daskr_value_int(1)};
+    daskr_value_t *mab = NULL, *mba = NULL;
+    CHECK_OK(daskr_value_map(ab, NULL, x1, 2, &mab));
+    CHECK_OK(daskr_value_map(ba, NULL, x2, 2, &mba));
+    CHECK(daskr_value_equal(mab, mba) && !daskr_value_equal(mab, m2));
+
+    /* Bad input: an error naming the entry; every value is taken (on failure too). */
+    daskr_value_t *sentinel = (daskr_value_t *)&before, *out = sentinel;
+    const char *twice[] = {"k", "k"};
+    daskr_value_t *tv[] = {tracked_value(6), tracked_value(7)};
+    daskr_error_t *e = daskr_value_map(twice, NULL, tv, 2, &out);
+    CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_ARGUMENT && strstr(daskr_error_message(e), "\"k\" is given twice"));
+    daskr_error_free(e);
+    const char *with_null[] = {"a", NULL};
+    daskr_value_t *tv2[] = {tracked_value(8), tracked_value(9)};
+    e = daskr_value_map(with_null, NULL, tv2, 2, &out);
+    CHECK(e && strstr(daskr_error_message(e), "map name 1 is NULL"));
+    daskr_error_free(e);
+    daskr_value_t *tv3[] = {tracked_value(10), NULL};
+    e = daskr_value_map(ab, NULL, tv3, 2, &out);
+    CHECK(e && strstr(daskr_error_message(e), "\"b\""));
+    daskr_error_free(e);
+    const char *bad_utf8[] = {"\xff"};
+    daskr_value_t *tv4[] = {tracked_value(11)};
+    CHECK_ERR(daskr_value_map(bad_utf8, NULL, tv4, 1, &out), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    CHECK(out == sentinel);
+    CHECK(atomic_load(&tracked_destroyed) == before + 6);
+
+    /* Too deep: maps and lists nest together, up to 256 levels. */
+    daskr_value_t *deep = daskr_value_int(0);
+    const char *inner[] = {"in"};
+    for (int level = 0; level < 256; level++) {
+        daskr_value_t *one[] = {deep};
+        CHECK_OK(daskr_value_map(inner, NULL, one, 1, &deep));
+    }
+    daskr_value_t *one[] = {deep};
+    e = daskr_value_map(inner, NULL, one, 1, &out);
+    CHECK(e && strstr(daskr_error_message(e), "nests"));
+    daskr_error_free(e);
+
+    /* The encoding keeps the order; a pointer inside cannot be encoded. */
+    daskr_value_t *enc = NULL, *dec = NULL;
+    CHECK_OK(daskr_value_encode(mba, &enc));
+    const uint8_t *data;
+    CHECK(daskr_value_get_bytes(enc, &data, &len));
+    CHECK_OK(daskr_value_decode(data, len, &dec));
+    CHECK(daskr_value_equal(dec, mba));
+    CHECK_STR(daskr_value_map_name(dec, 0, NULL), "b");
+    CHECK_ERR(daskr_value_encode(m, &out), DASKR_ERROR_INVALID_ARGUMENT, NULL);
+    daskr_value_free(enc);
+    daskr_value_free(dec);
+
+    /* A map computation: references resolved, the pointer inside released exactly once. */
+    daskr_graph_t *g = daskr_graph_new();
+    CHECK_OK(daskr_graph_add(g, "rec", daskr_comp_value(m), NULL)); /* takes m */
+    daskr_task_t x;
+    CHECK_OK(daskr_graph_add(g, "x", daskr_comp_value(daskr_value_int(40)), &x));
+    daskr_func_t *get = NULL;
+    CHECK_OK(daskr_func_new("get", map_get_task, NULL, NULL, &get));
+    daskr_value_t *file_name = NULL;
+    CHECK_OK(daskr_value_string("file", 4, &file_name));
+    daskr_comp_t *get_args[] = {daskr_comp_ref("rec"), daskr_comp_value(file_name)};
+    const char *cnames[] = {"by-key", "by-handle", "task", "lit"};
+    daskr_comp_t *cvals[] = {daskr_comp_ref("rec"), daskr_comp_ref_task(x),
+                             daskr_comp_task(get, get_args, 2, NULL, NULL, 0), daskr_comp_value(mab)};
+    CHECK_OK(daskr_graph_add(g, "summary", daskr_comp_map(cnames, NULL, cvals, 4), NULL));
+    daskr_comp_t *twice_vals[] = {daskr_comp_value(daskr_value_int(1)), daskr_comp_value(tracked_value(12))};
+    e = daskr_graph_add(g, "bad", daskr_comp_map(twice, NULL, twice_vals, 2), NULL);
+    CHECK(e && daskr_error_kind(e) == DASKR_ERROR_INVALID_GRAPH && strstr(daskr_error_message(e), "\"k\" is given twice"));
+    CHECK_STR(daskr_error_key(e), "bad");
+    daskr_error_free(e);
+    CHECK(atomic_load(&tracked_destroyed) == before + 7);
+    daskr_get_options_t o;
+    daskr_get_options_init(&o, sizeof o);
+    for (int s = 0; s < 2; s++) {
+        o.scheduler = s == 0 ? DASKR_SCHEDULER_SYNC : DASKR_SCHEDULER_THREADS;
+        daskr_value_t *r = NULL;
+        CHECK_OK(daskr_graph_get_key(g, "summary", &o, &r));
+        CHECK(daskr_value_map_len(r) == 4);
+        CHECK_STR(daskr_value_map_name(r, 3, NULL), "lit");
+        CHECK(daskr_value_get_int(daskr_value_map_get(r, "by-handle"), &i) && i == 40);
+        CHECK(daskr_value_map_len(daskr_value_map_get(r, "by-key")) == 3);
+        const char *s_data;
+        CHECK(daskr_value_get_string(daskr_value_map_get(r, "task"), &s_data, &len) && strcmp(s_data, "a.csv") == 0);
+        CHECK(daskr_value_equal(daskr_value_map_get(r, "lit"), mba));
+        daskr_value_free(r);
+    }
+    daskr_func_free(get);
+    daskr_graph_free(g);
+    CHECK(atomic_load(&tracked_destroyed) == before + 7);
+    daskr_value_free(m2);
+    CHECK(atomic_load(&tracked_destroyed) == before + 8); /* the pointer in m, m2 and rec: once */
+    daskr_value_free(mba); /* (`deep` went to the map that was too deep: taken on failure too) */
+}
+
 int main(void) {
     scalars();
     strings();
@@ -553,6 +698,7 @@ int main(void) {
     lists();
     pointers();
     clone_equal_free();
+    maps();
     errors_and_version();
     encoding(check_slow_mode());
     CHECK(tracked_live() == 0);

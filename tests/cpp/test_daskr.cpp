@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include <unistd.h>
@@ -344,6 +345,110 @@ TEST(Results, ExplicitRetHelpers) {
     EXPECT_EQ(v[3].as<std::string>(), "str");
     Error e = expect_error([&] { g.get("fail"); });
     EXPECT_EQ(e.message().find("explicitly failed") != std::string::npos, true) << e.message();
+}
+
+// ----- maps ------------------------------------------------------------------------------
+
+TEST(Maps, BuildIterateAndLookUp) {
+    Value m = Value::map({{"file", Value::string("a.csv")}, {"n", Value::integer(3)}, {std::string("a\0b", 3), Value::null()}});
+    EXPECT_EQ(m.kind(), DASKR_KIND_MAP);
+    daskr::MapView entries = m.map();
+    ASSERT_EQ(entries.size(), 3u);
+    std::vector<std::string> names;
+    for (auto [name, value] : entries) names.emplace_back(name);
+    EXPECT_EQ(names, (std::vector<std::string>{"file", "n", std::string("a\0b", 3)}));
+    EXPECT_EQ(m["file"].as<std::string>(), "a.csv");
+    EXPECT_EQ(entries.value(1).as<int>(), 3);
+    EXPECT_TRUE(entries.find(std::string("a\0b", 3)).has_value());
+    EXPECT_FALSE(entries.find("nope").has_value());
+    Error e = expect_error([&] { (void)m["nope"]; });
+    EXPECT_NE(e.message().find("'nope'"), std::string::npos) << e.message();
+    e = expect_error([&] { (void)entries.name(3); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    e = expect_error([&] { (void)Value::integer(1).map(); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_TYPE_MISMATCH);
+
+    // Conversions: std::map keeps name order, std::unordered_map is sorted by name.
+    std::map<std::string, std::vector<int>> sm{{"b", {2}}, {"a", {1, 1}}};
+    Value fm = daskr::to_value(sm);
+    EXPECT_EQ(fm.map().name(0), "a");
+    EXPECT_EQ((fm.as<std::map<std::string, std::vector<int>>>()), sm);
+    std::unordered_map<std::string, double> um{{"z", 1.5}, {"y", 2.5}, {"x", 0.5}};
+    Value fu = daskr::to_value(um);
+    EXPECT_EQ(fu.map().name(0), "x");
+    EXPECT_EQ(fu.map().name(2), "z");
+    EXPECT_EQ((fu.as<std::unordered_map<std::string, double>>()), um);
+    EXPECT_EQ(fu, daskr::to_value(std::map<std::string, double>(um.begin(), um.end())));
+    e = expect_error([&] { (void)fm.as<std::map<std::string, std::string>>(); });
+    EXPECT_NE(e.message().find("entry 'a'"), std::string::npos) << e.message();
+    // Equal whatever the order, like Python's dicts.
+    EXPECT_EQ(Value::map({{"a", Value::integer(1)}, {"b", Value::integer(2)}}),
+              Value::map({{"b", Value::integer(2)}, {"a", Value::integer(1)}}));
+}
+
+TEST(Maps, TasksTakeAndReturnMapsAndMapComputationsResolveReferences) {
+    for (auto s : {daskr::Scheduler::Sync, daskr::Scheduler::Threads}) {
+        Graph g;
+        g.add("readings", std::vector<double>{1.0, 2.0, 6.0});
+        g.add_task(
+            "record",
+            [](Call &c) {
+                auto xs = c.arg<std::vector<double>>(1);
+                double sum = 0;
+                for (double x : xs) sum += x;
+                return Value::map({{"file", c.arg(0).clone()}, {"readings", c.arg(1).clone()}, {"mean", Value::number(sum / xs.size())}});
+            },
+            {"a.csv", daskr::ref("readings")});
+        g.add_task("mean", [](Call &c) { return c.arg(0)["mean"].as<double>(); }, {daskr::ref("record")});
+        g.add("summary", daskr::map({{"mean", daskr::ref("mean")},
+                                     {"n", daskr::task(inc_func(), {41})},
+                                     {"file", daskr::lit("readings")},
+                                     {"rec", daskr::ref("record")}}));
+        daskr::Options o;
+        o.scheduler = s;
+        Value r = g.get("summary", o);
+        EXPECT_EQ(r["mean"].as<double>(), 3.0);
+        EXPECT_EQ(r["n"].as<int>(), 42);
+        EXPECT_EQ(r["file"].as<std::string>(), "readings");
+        EXPECT_EQ(r["rec"]["file"].as<std::string>(), "a.csv");
+        EXPECT_EQ(r.map().name(3), "rec");
+    }
+}
+
+TEST(Maps, BadMapsThrowNamingTheName) {
+    Error e = expect_error([] { Value::map({{"k", Value::null()}, {"k", Value::null()}}); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_ARGUMENT);
+    EXPECT_NE(e.message().find("\"k\" is given twice"), std::string::npos) << e.message();
+    Graph g;
+    e = expect_error([&] { g.add("bad", daskr::map({{"x", 1}, {"x", 2}})); });
+    EXPECT_EQ(e.kind(), DASKR_ERROR_INVALID_GRAPH);
+    EXPECT_EQ(e.key(), "bad");
+    EXPECT_NE(e.message().find("\"x\" is given twice"), std::string::npos) << e.message();
+}
+
+TEST(Maps, ObjectsInsideMapsAreDeletedExactlyOnce) {
+    Counted::reset();
+    {
+        Graph g;
+        g.add_task(
+            "make",
+            [](Call &) {
+                Value obj = Value::object(std::make_unique<Counted>(5));
+                Value again = obj.clone();
+                return Value::map({{"a", std::move(obj)}, {"b", std::move(again)}});
+            });
+        g.add_task("use", [](Call &c) { return c.arg(0)["b"].object<Counted>().n; }, {daskr::ref("make")});
+        EXPECT_EQ(g.get("use").as<int64_t>(), 5);
+        EXPECT_EQ(Counted::made.load(), 1);
+        EXPECT_EQ(Counted::destroyed.load(), 1); // released once nothing needed it
+        // A map refused (a name twice) still deletes the objects it was given, once.
+        expect_error([] {
+            Value::map({{"x", Value::object(std::make_unique<Counted>(1))}, {"x", Value::object(std::make_unique<Counted>(2))}});
+        });
+        EXPECT_EQ(Counted::destroyed.load(), 3);
+    }
+    EXPECT_EQ(Counted::made.load(), 3);
+    EXPECT_EQ(Counted::destroyed.load(), 3);
 }
 
 // ----- C++ objects as pointer values -----------------------------------------------------
@@ -1002,3 +1107,54 @@ TEST(Processes, OptionFieldsReachTheLibrary) {
 }
 
 } // namespace
+
+// ---- result cache ----
+
+TEST(Cache, RerunReadsWhatDidNotChangeAndFreesEverything) {
+    char tmpl[] = "/tmp/daskr-cpp-cache-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::atomic<int> calls{0};
+    auto destroyed = std::make_shared<std::atomic<int>>(0);
+    struct Guard {
+        std::shared_ptr<std::atomic<int>> n;
+        ~Guard() { (*n)++; }
+    };
+    {
+        daskr::Cache cache(tmpl);
+        auto guard = std::shared_ptr<Guard>(new Guard{destroyed});
+        auto twice = daskr::Func::versioned("twice", "1", [&calls, guard](Call &c) {
+            calls++;
+            return c.arg<int64_t>(0) * 2;
+        });
+        Graph g;
+        auto a = g.add_task("a", twice, {21});
+        g.add_task("b", twice, {a});
+        daskr::Stats stats{};
+        daskr::Options o;
+        o.cache = &cache;
+        o.stats = &stats;
+        EXPECT_EQ(g.get("b", o).as<int64_t>(), 84);
+        EXPECT_EQ(stats.cache_misses, 2u);
+        EXPECT_GT(stats.cache_bytes_written, 0u);
+        EXPECT_EQ(g.get("b", o).as<int64_t>(), 84);
+        EXPECT_EQ(calls.load(), 2);
+        EXPECT_EQ(stats.entries_run, 0u);
+        EXPECT_EQ(stats.cache_hits, 1u);
+        EXPECT_EQ(stats.cache_skipped, 1u);
+        EXPECT_EQ(cache.usage().entries, 2u);
+        cache.clear();
+        EXPECT_EQ(cache.usage().entries, 0u);
+        // A plain Func is never cached.
+        Graph h;
+        h.add_task("p", [&calls](Call &) { return ++calls; });
+        h.get("p", o);
+        h.get("p", o);
+        EXPECT_EQ(calls.load(), 4);
+        EXPECT_EQ(cache.usage().entries, 0u);
+        guard.reset();
+    }
+    EXPECT_EQ(destroyed->load(), 1);
+    EXPECT_THROW(daskr::Cache(""), daskr::Error);
+    std::string rm = std::string("rm -rf ") + tmpl;
+    EXPECT_EQ(std::system(rm.c_str()), 0);
+}

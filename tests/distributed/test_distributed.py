@@ -158,6 +158,35 @@ def test_python_package_runs_a_graph_file(cluster):
     assert json.loads(r.stdout) == "19 readings from 3 files, mean 87.31"
 
 
+def test_maps_cross_the_cluster_and_come_back_as_dicts(cluster):
+    graph = {
+        "clean-a": {"fn": "ex:clean", "args": [{"fn": "ex:load", "args": ["a.csv"]}]},
+        "rec-a": {"fn": "ex:record", "args": ["a.csv", "clean-a"]},
+        "rec-b": {"fn": "ex:record", "args": ["b.csv", {"fn": "ex:load", "args": ["b.csv"]}]},
+        "means": {"fn": "ex:means", "args": [["rec-a", "rec-b"]]},
+        "summary": {"map": {"z": "means", "a": "rec-a", "lit": {"lit": {"map": {"bytes": 1}}},
+                            "wrapped": {"lit": {"map": {"ref": "rec-a"}}}}},
+    }
+    path = write_graph("maps.json", graph, ["summary", "rec-b"])
+    want = daskr_run(path, "--scheduler", "threads")
+    assert want[0] == 0, want[2]
+    got = on_cluster(cluster, path)
+    assert got[0] == 0, got[2]
+    assert got[1] == want[1]
+    # Printed in the map's order, wrapped where a map could be read as another form.
+    assert list(got[1][0]) == ["z", "a", "lit", "wrapped"]
+    assert got[1][0]["wrapped"] == {"map": {"ref": "rec-a"}}
+    assert got[1][0]["lit"] == {"map": {"bytes": 1}}
+    # Through the Python package a map is a dict, in its order.
+    summary, rec_b = daskr_dask.run_file(path, address=cluster.address)
+    assert list(summary) == ["z", "a", "lit", "wrapped"]
+    assert summary["wrapped"] == {"ref": "rec-a"} and summary["lit"] == {"bytes": 1}
+    assert summary["a"]["file"] == "a.csv" and summary["z"]["b.csv"] == rec_b["mean"]
+    assert daskr_dask._wire.decode_value(daskr_dask._wire.encode_value(summary)) == summary
+    with pytest.raises(TypeError, match="names are strings"):
+        daskr_dask._wire.encode_value({1: "x"})
+
+
 def test_concurrent_gets_have_their_own_keys(cluster):
     graph, keys = random_graph(11, 3000)
     path = write_graph("concurrent.json", graph, keys)

@@ -57,7 +57,7 @@ ENCODING_VERSION = 1
 
 def decode_value(buf):
     """An encoded value (with its version byte) as Python: None, bool, int, float, str, bytes,
-    list."""
+    list, dict (a map, in its order)."""
     if not buf or buf[0] != ENCODING_VERSION:
         raise ValueError(f"not a daskr value of encoding version {ENCODING_VERSION}")
     v, at = _decode(buf, 1, 0)
@@ -94,11 +94,21 @@ def _decode(buf, at, depth):
             v, at = _decode(buf, at, depth + 1)
             items.append(v)
         return items, at
+    if tag == 0x08:
+        n, at = read_varint(buf, at)
+        entries = {}
+        for _ in range(n):
+            name, at = read_str(buf, at)
+            if name in entries:
+                raise ValueError(f"map name {name!r} is given twice (at byte {at})")
+            entries[name], at = _decode(buf, at, depth + 1)
+        return entries, at
     raise ValueError(f"unknown value tag {tag:#04x} at byte {at - 1}")
 
 
 def encode_value(v):
-    """A Python value (None, bool, int, float, str, bytes, list/tuple) in daskr's encoding."""
+    """A Python value (None, bool, int, float, str, bytes, list/tuple, dict with str keys) in
+    daskr's encoding."""
     out = bytearray([ENCODING_VERSION])
     _encode(v, out)
     return bytes(out)
@@ -129,6 +139,17 @@ def _encode(v, out):
         out.append(0x07)
         put_varint(out, len(v))
         for item in v:
+            _encode(item, out)
+    elif isinstance(v, dict):
+        out.append(0x08)
+        put_varint(out, len(v))
+        for name, item in v.items():
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"a daskr map's names are strings; this dict has the key {name!r} "
+                    f"({type(name).__name__})"
+                )
+            put_str(out, name)
             _encode(item, out)
     else:
         raise TypeError(f"cannot encode a {type(v).__name__} as a daskr value")

@@ -7,6 +7,7 @@
 //! Plugins loaded by this command take the `daskr_*` functions from it: build.rs links it with
 //! `--export-dynamic`, and `C_ABI` below keeps every C ABI function in the binary.
 
+mod cache_cmd;
 mod report;
 
 use std::io::{Read, Write};
@@ -50,6 +51,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the run arguments' variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a graph file and print the results as JSON on stdout
@@ -93,6 +96,8 @@ enum Command {
         (docs/wire-format.md) on --fd, or on stdin and stdout; it is not meant to be run by \
         hand.")]
     Worker(WorkerArgs),
+    /// Inspect or empty a result cache directory (`daskr run --cache DIR`).
+    Cache(cache_cmd::CacheArgs),
 }
 
 #[derive(Args)]
@@ -178,6 +183,17 @@ struct RunArgs {
     /// Write the statistics as JSON, with the order in which entries started
     #[arg(long, value_name = "FILE.json")]
     stats_json: Option<PathBuf>,
+    /// Keep task results in DIR and reuse them: a rerun runs only what changed or did not
+    /// finish (docs/cache.md)
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// With --cache: remove least recently used entries after the run until DIR holds at
+    /// most this many bytes
+    #[arg(long, value_name = "BYTES", requires = "cache")]
+    cache_max_bytes: Option<u64>,
+    /// With --cache: results whose encoding is larger than this are not stored
+    #[arg(long, value_name = "BYTES", requires = "cache")]
+    cache_max_entry_bytes: Option<u64>,
 }
 
 #[derive(Args)]
@@ -241,6 +257,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Dot(args) => dot(args),
         Command::Plugins(args) => plugins(args),
+        Command::Cache(args) => cache_cmd::main(args),
         Command::Worker(args) => {
             if let Some(parent) = args.parent_pid {
                 if !daskr::sched::processes::end_with_parent(parent) {
@@ -360,6 +377,15 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) => return failed(&e),
     };
     // Diagnostics that need each entry's timing attach a profiler (two clock reads a task).
+    let cache = match args
+        .cache
+        .as_deref()
+        .map(|d| cache_cmd::open(d, (args.cache_max_bytes, args.cache_max_entry_bytes)))
+    {
+        Some(Err(e)) => return failed(&e),
+        Some(Ok(c)) => Some(c),
+        None => None,
+    };
     let profiler = Profiler::new();
     let profiling =
         args.trace.is_some() || args.dot.is_some() || args.stats || args.stats_json.is_some();
@@ -375,6 +401,7 @@ fn run(args: RunArgs) -> ExitCode {
             .timeout
             .map(|t| Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX)),
         address: args.address.as_deref(),
+        cache: cache.as_ref(),
         ..Options::default()
     };
     let (result, stats) = report::with_progress(args.progress, &progress, || {

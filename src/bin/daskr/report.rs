@@ -161,6 +161,13 @@ impl Report<'_> {
             .collect();
         out.push_str(&format!("  busy: {}\n", busy.join(", ")));
         out.push_str(&format!("  peak results held at once: {}\n", s.peak_held));
+        let c = &s.cache;
+        if *c != daskr::CacheStats::default() {
+            out.push_str(&format!(
+                "  cache: {} hits, {} misses, {} not needed; {} bytes read, {} written\n",
+                c.hits, c.misses, c.skipped, c.bytes_read, c.bytes_written
+            ));
+        }
         match (self.failed_key(), self.error) {
             (Some(k), _) => out.push_str(&format!("  failed: task '{k}'\n")),
             (None, Some(e)) => out.push_str(&format!("  failed: {}\n", e.kind.name())),
@@ -183,6 +190,13 @@ impl Report<'_> {
             "s_per_entry": s.run_time.as_secs_f64() / s.entries_run.max(1) as f64,
             "busy_share": self.busy(),
             "peak_held": s.peak_held,
+            "cache": {
+                "hits": s.cache.hits,
+                "misses": s.cache.misses,
+                "skipped": s.cache.skipped,
+                "bytes_read": s.cache.bytes_read,
+                "bytes_written": s.cache.bytes_written,
+            },
             "failed_key": self.failed_key(),
             "error_kind": self.error.map(|e| e.kind.name()),
             "order": self.profile.tasks.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),

@@ -59,6 +59,8 @@ pub(super) enum Step {
     Kwarg(String),
     Item(usize),
     Field(&'static str),
+    /// An entry of a map, by name.
+    Entry(String),
 }
 
 pub(super) type Built<T> = std::result::Result<T, Stop>;
@@ -104,6 +106,7 @@ impl Problem {
                         Step::Arg(i) => write!(place, "args[{i}]"),
                         Step::Kwarg(n) => write!(place, "kwargs.{n}"),
                         Step::Field(f) => write!(place, "{f}"),
+                        Step::Entry(n) => write!(place, "{n}"),
                         Step::Item(_) => unreachable!(),
                     };
                 }

@@ -1,18 +1,16 @@
 //! Computations inside a graph entry: literals, references, lists, tasks and the objects
-//! `{"ref"}`, `{"lit"}` and `{"bytes"}`, read as they arrive.
+//! `{"ref"}`, `{"lit"}`, `{"bytes"}` and `{"map"}`, read as they arrive.
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
 use serde::de::{MapAccess, SeqAccess};
 use smallvec::SmallVec;
 
 use super::builder::{bad, Args, At, Builder, Built, Entry, Kwargs, Piece, Step};
+use super::data::{BytesShape, DataShape};
 use super::shape::{drain_map, drain_seq, Any, Shape, Skip, StrSeed};
 use crate::comp::Comp;
-use crate::value::Value;
-
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+use crate::value::{Names, Value};
 
 /// An entry's computation (a task kept in pieces).
 pub(super) struct EntryShape<'b, 't> {
@@ -116,6 +114,7 @@ enum Field {
     Ref = 8,
     Lit = 16,
     Bytes = 32,
+    Map = 64,
     Other = 0,
 }
 
@@ -128,12 +127,13 @@ impl Field {
             b"ref" => Field::Ref,
             b"lit" => Field::Lit,
             b"bytes" => Field::Bytes,
+            b"map" => Field::Map,
             _ => Field::Other,
         }
     }
 }
 
-/// An object in a computation: a task, `{"ref"}`, `{"lit"}` or `{"bytes"}`. Fields may come
+/// An object in a computation: a task, `{"ref"}`, `{"lit"}`, `{"bytes"}` or `{"map"}`. Fields may come
 /// in any order, so each is read as it comes and what the object is is decided at its end;
 /// problems are ranked as the reader always has: a repeated field, then an unknown one, then
 /// `fn`, `args`, `kwargs`.
@@ -180,6 +180,10 @@ fn read_object<'de, A: MapAccess<'de>>(
                 let v = map.next_value_seed(Any(BytesShape))?;
                 single = Some(v.map(Piece::Lit).at(Step::Field("bytes")));
             }
+            Field::Map => {
+                let m = map.next_value_seed(Any(MapShape { b: &mut *b }))?;
+                single = Some(m.at(Step::Field("map")));
+            }
             Field::Other => unreachable!("skipped above"),
         }
     }
@@ -218,7 +222,7 @@ fn read_object<'de, A: MapAccess<'de>>(
             ))
         })
     };
-    for field in ["ref", "lit", "bytes"] {
+    for field in ["ref", "lit", "bytes", "map"] {
         if names.iter().any(|n| n == field) {
             if let Some(problem) = only(field) {
                 return Ok(problem);
@@ -228,7 +232,8 @@ fn read_object<'de, A: MapAccess<'de>>(
     }
     Ok(bad(format!(
         "an object must be a task {{\"fn\": \"alias:symbol\", ...}}, {{\"ref\": key}}, \
-         {{\"lit\": value}} or {{\"bytes\": base64}}; this one has {}",
+         {{\"lit\": value}}, {{\"bytes\": base64}} or {{\"map\": {{name: computation, ...}}}}; \
+         this one has {}",
         if names.is_empty() {
             "no field".to_string()
         } else {
@@ -335,74 +340,51 @@ impl<'de> Shape<'de> for RefShape<'_, '_> {
     }
 }
 
-/// A JSON value taken as data (inside `lit`): arrays are lists, strings are strings,
-/// `{"bytes": b64}` is bytes.
-struct DataShape;
+/// `{"map": {...}}`'s object: names to computations. A map whose values are all literals is
+/// a literal map (nothing to evaluate per run).
+struct MapShape<'b, 't> {
+    b: &'b mut Builder<'t>,
+}
 
-impl<'de> Shape<'de> for DataShape {
-    type Out = Value;
-    fn wrong(self, got: &str) -> Built<Value> {
-        bad(format!("unexpected {got}"))
+impl<'de> Shape<'de> for MapShape<'_, '_> {
+    type Out = Piece;
+    fn wrong(self, got: &str) -> Built<Piece> {
+        bad(format!(
+            "expected an object of names to computations, got {got}"
+        ))
     }
-    fn null(self) -> Built<Value> {
-        Ok(Value::Null)
-    }
-    fn boolean(self, v: bool) -> Built<Value> {
-        Ok(Value::Bool(v))
-    }
-    fn int(self, v: i64) -> Built<Value> {
-        Ok(Value::Int(v))
-    }
-    fn float(self, v: f64) -> Built<Value> {
-        Ok(Value::Float(v))
-    }
-    fn string(self, s: &str, _: bool) -> Built<Value> {
-        Ok(Value::str(s))
-    }
-    fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<Value>, A::Error> {
-        let mut values = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(item) = seq.next_element_seed(Any(DataShape))? {
-            match item {
-                Ok(v) => values.push(v),
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Built<Piece>, A::Error> {
+        let mut names: Vec<Cow<'de, str>> = Vec::new();
+        let mut pieces = Vec::new();
+        while let Some(name) = map.next_key_seed(StrSeed)? {
+            match map.next_value_seed(Any(CompShape { b: &mut *self.b }))? {
+                Ok(p) => {
+                    names.push(name);
+                    pieces.push(p);
+                }
                 Err(stop) => {
-                    drain_seq(&mut seq)?;
-                    return Ok(Err(stop).at(Step::Item(values.len())));
+                    drain_map(&mut map)?;
+                    return Ok(Err(stop).at(Step::Entry(name.into_owned())));
                 }
             }
         }
-        Ok(Value::list(values).or_else(|e| bad(e.message)))
-    }
-    fn object<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Built<Value>, A::Error> {
-        let (mut fields, mut bytes, mut twice) = (0, None, false);
-        while let Some(name) = map.next_key_seed(StrSeed)? {
-            fields += 1;
-            if name == "bytes" && bytes.is_none() {
-                bytes = Some(map.next_value_seed(Any(BytesShape))?);
-            } else {
-                twice |= name == "bytes";
-                map.next_value_seed(Skip)?;
-            }
+        let names = match Names::new(names.iter().map(|n| &**n)) {
+            Ok(names) => names,
+            Err(e) => return Ok(bad(e.message)),
+        };
+        if pieces.iter().all(|p| matches!(p, Piece::Lit(_))) {
+            let values = pieces
+                .into_iter()
+                .map(|p| match p {
+                    Piece::Lit(v) => v,
+                    _ => unreachable!("checked above: literals"),
+                })
+                .collect();
+            return Ok(Value::map_of(names.into(), values)
+                .map(Piece::Lit)
+                .or_else(|e| bad(e.message)));
         }
-        Ok(match bytes {
-            _ if twice => bad("the field \"bytes\" is given twice"),
-            Some(b) if fields == 1 => b.at(Step::Field("bytes")),
-            _ => bad("an object inside \"lit\" must be {\"bytes\": base64}: values have no maps"),
-        })
-    }
-}
-
-/// `{"bytes": b64}`'s text.
-struct BytesShape;
-
-impl<'de> Shape<'de> for BytesShape {
-    type Out = Value;
-    fn wrong(self, got: &str) -> Built<Value> {
-        bad(format!("expected base64 text (a string), got {got}"))
-    }
-    fn string(self, s: &str, _: bool) -> Built<Value> {
-        match B64.decode(s) {
-            Ok(b) => Ok(Value::bytes(&b)),
-            Err(e) => bad(format!("not valid base64: {e}")),
-        }
+        let comps = pieces.into_iter().map(Piece::into_comp).collect();
+        Ok(Ok(Piece::Comp(Comp::map_of(names, comps))))
     }
 }

@@ -140,6 +140,7 @@ mod tests {
                 alias: None,
                 library: Arc::new(()),
             },
+            None,
         )
     }
 

@@ -18,6 +18,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::page::{now_ns, Page};
 use super::protocol::*;
+use crate::cache::Use;
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
@@ -491,7 +492,13 @@ fn run_positions(
                 }
                 frame.executing(p);
                 let ok = run.execute(p, 0, &mut scratch);
-                stats.entries_run += 1;
+                // A result found in the cache was taken, not run (`resume`).
+                let found = f
+                    .plan
+                    .cache
+                    .as_ref()
+                    .is_some_and(|c| c.use_of(p) == Use::Found);
+                stats.entries_run += u64::from(!found);
                 observer.after(index, ok);
                 if !ok {
                     break;

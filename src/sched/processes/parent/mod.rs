@@ -69,11 +69,26 @@ pub(crate) fn get(
             return Err(cannot_fork(graph, id, func));
         }
     }
+    // A result cache's decisions (which positions were found, their values, the hashes to
+    // store under) live in the plan: only workers forked for this get hold them.
+    if plan.cache.is_some() && !may_fork {
+        return Err(Error::invalid_argument(
+            "a result cache is set, but the processes scheduler can use one only with workers \
+             forked from this process, and this process does not fork (a Go program, or \
+             DASKR_PROCESSES_START=exec); use the threads scheduler with the cache",
+        ));
+    }
+    let local = local.is_some() || plan.cache.is_some();
     if let Some(cb) = options.callbacks {
         cb.start(plan.computed(graph));
     }
     if let Some(p) = options.progress {
-        p.begin(plan.len() as u64);
+        // Entries the cache spared, and those it found (workers count what they ran), are
+        // done from the start.
+        let cache = plan.cache.as_deref();
+        let (spared, found) = cache.map_or((0, 0), |c| (c.skipped, c.hits));
+        p.begin(plan.len() as u64 + spared);
+        p.add_done(spared + found);
     }
     let running = Instant::now();
     let want = match options.num_workers {
@@ -86,7 +101,7 @@ pub(crate) fn get(
     } else {
         let parts = Partitions::cut(plan, want, MAX_PARTITION);
         let n = want.min(parts.len()).max(1);
-        let mut sched = Sched::new(graph, plan, parts, options, local.is_some(), may_fork);
+        let mut sched = Sched::new(graph, plan, parts, options, local, may_fork);
         let result = sched.start(n).and_then(|()| sched.run(keys));
         // The pool keeps up to a worker per core, or as many as this get used if more.
         sched.close(n.max(default_workers()));
@@ -895,6 +910,11 @@ impl<'a> Sched<'a> {
                     start: Duration::from_nanos(start.saturating_sub(epoch)),
                     end: Duration::from_nanos(end.saturating_sub(epoch)),
                     ok,
+                    cached: self
+                        .plan
+                        .cache
+                        .as_ref()
+                        .is_some_and(|c| c.use_of(p) == crate::cache::Use::Found),
                 }
             })
             .collect();

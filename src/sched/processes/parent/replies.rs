@@ -143,7 +143,9 @@ impl Sched<'_> {
             return;
         };
         let id = self.plan.order[p as usize];
-        if self.graph.is_literal(id) {
+        // Literals, and results read from the cache, did not run (`Plan::computed`).
+        let found = |c: &crate::cache::Attached| c.use_of(p) == crate::cache::Use::Found;
+        if self.graph.is_literal(id) || self.plan.cache.as_deref().is_some_and(found) {
             return;
         }
         let name = self.graph.key_c(id);

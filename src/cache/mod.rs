@@ -1,0 +1,234 @@
+//! The result cache: task results kept on disk under a hash of what determines them, so a
+//! rerun of a graph computes only what changed (or what a failed run did not finish).
+//!
+//! - `hash`: the key of an entry (its function's identity and its arguments' hashes).
+//! - `store`: the directory: atomic writes, checked reads, eviction.
+//! - `Cache` (here): the handle a get is given (`Options::cache`), and `Attached`, what one
+//!   get's run reads of it: per position, whether its result was found (and then the value,
+//!   read while planning) or is to be stored under which hash. `resume` decides which.
+//!
+//! docs/cache.md describes the format, the hashing rule and what two processes sharing a
+//! directory can count on.
+
+pub(crate) mod hash;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::encode;
+use crate::error::{Error, ErrorKind, Result};
+use crate::value::Value;
+pub use store::Usage;
+use store::{Hash, Store};
+
+/// A cache directory, opened. Share one between gets (and threads) as you like; other
+/// processes may use the same directory at the same time.
+pub struct Cache(Arc<Shared>);
+
+pub(crate) struct Shared {
+    dir: PathBuf,
+    pub(crate) store: Store,
+    /// 0: no bound.
+    max_bytes: AtomicU64,
+    /// 0: no limit.
+    max_entry_bytes: AtomicU64,
+}
+
+fn io_error(dir: &Path, what: &str, e: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("cache directory '{}': {what}: {e}", dir.display()),
+    )
+}
+
+impl Cache {
+    /// Opens the cache in `dir`, creating it if need be.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Cache> {
+        let dir = dir.as_ref();
+        if dir.as_os_str().is_empty() {
+            return Err(Error::invalid_argument("the cache directory is empty"));
+        }
+        let store = Store::open(dir).map_err(|e| io_error(dir, "cannot create it", e))?;
+        Ok(Cache(Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            store,
+            max_bytes: AtomicU64::new(0),
+            max_entry_bytes: AtomicU64::new(0),
+        })))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.0.dir
+    }
+
+    /// Bounds the directory's size: after a get that stored something, least recently used
+    /// entries are removed until the rest fit. 0 (the default): no bound.
+    pub fn set_max_bytes(&self, bytes: u64) {
+        self.0.max_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn max_bytes(&self) -> u64 {
+        self.0.max_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Results whose encoding is larger than this are not stored. 0 (the default): no limit.
+    pub fn set_max_entry_bytes(&self, bytes: u64) {
+        self.0.max_entry_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn max_entry_bytes(&self) -> u64 {
+        self.0.max_entry_bytes.load(Ordering::Relaxed)
+    }
+
+    /// How many entries the directory holds, and their bytes (reads every entry's metadata).
+    pub fn usage(&self) -> Usage {
+        self.0.store.usage()
+    }
+
+    /// Removes every entry; returns what was removed.
+    pub fn clear(&self) -> Result<Usage> {
+        self.0
+            .store
+            .clear()
+            .map_err(|e| io_error(&self.0.dir, "cannot clear it", e))
+    }
+
+    /// Applies the size bound now (gets do it after storing); returns what was removed.
+    pub fn evict(&self) -> Usage {
+        match self.max_bytes() {
+            0 => Usage::default(),
+            max => self.0.store.evict(max),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.0
+    }
+}
+
+/// What a position of a get's run does with the cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// Computed, not stored (a literal, an alias, an entry without a hash).
+    Compute,
+    /// Computed, then stored under its hash.
+    Store,
+    /// Found: its value was read while planning, and is taken when its turn comes.
+    Found,
+}
+
+/// One get's use of the cache, by position of its (resumed) plan.
+pub(crate) struct Attached {
+    shared: Arc<Shared>,
+    uses: Vec<Use>,
+    hashes: Vec<Hash>,
+    found: Mutex<Vec<Option<Value>>>,
+    /// Entries the request needed that neither run nor are read: everything downstream of
+    /// them was found (counted as done by progress).
+    pub skipped: u64,
+    pub hits: u64,
+    pub bytes_read: u64,
+    misses: AtomicU64,
+    bytes_written: AtomicU64,
+}
+
+/// What a get did with the cache (in `Stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Tasks whose result was read from the cache instead of computed.
+    pub hits: u64,
+    /// Tasks that could be cached, were not found, and ran.
+    pub misses: u64,
+    /// Needed tasks that neither ran nor were read: all their consumers were found.
+    pub skipped: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+}
+
+impl Attached {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        uses: Vec<Use>,
+        hashes: Vec<Hash>,
+        found: Vec<Option<Value>>,
+        skipped: u64,
+        bytes_read: u64,
+    ) -> Attached {
+        let hits = uses.iter().filter(|&&u| u == Use::Found).count() as u64;
+        Attached {
+            shared,
+            uses,
+            hashes,
+            found: Mutex::new(found),
+            skipped,
+            hits,
+            bytes_read,
+            misses: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+        }
+    }
+
+    #[inline]
+    pub fn use_of(&self, p: u32) -> Use {
+        self.uses[p as usize]
+    }
+
+    /// Position `p`'s value, found while planning (once: it is handed over).
+    pub fn take_found(&self, p: u32) -> Value {
+        self.found.lock().unwrap_or_else(|e| e.into_inner())[p as usize]
+            .take()
+            .expect("a found result is taken once")
+    }
+
+    /// Stores position `p`'s freshly computed result — unless it is a pointer (which cannot
+    /// leave the process) or larger than the limit. A failure to write is not the get's
+    /// failure: the result is simply not kept.
+    pub fn store(&self, p: u32, v: &Value) {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let Ok(payload) = encode::encode(v) else {
+            return;
+        };
+        let limit = self.shared.max_entry_bytes.load(Ordering::Relaxed);
+        if limit != 0 && payload.len() as u64 > limit {
+            return;
+        }
+        if let Ok(n) = self.shared.store.write(&self.hashes[p as usize], &payload) {
+            self.bytes_written.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// `finish` for a run whose positions ran in other processes: the positions to store
+    /// count as misses if the run succeeded (bytes written are not known here).
+    pub fn finish_elsewhere(&self, succeeded: bool) -> CacheStats {
+        let stores = self.uses.iter().filter(|&&u| u == Use::Store).count() as u64;
+        let max = self.shared.max_bytes.load(Ordering::Relaxed);
+        if stores > 0 && max > 0 {
+            self.shared.store.evict(max);
+        }
+        CacheStats {
+            hits: self.hits,
+            misses: if succeeded { stores } else { 0 },
+            skipped: self.skipped,
+            bytes_read: self.bytes_read,
+            bytes_written: 0,
+        }
+    }
+
+    /// The figures, and the size bound applied if anything was stored.
+    pub fn finish(&self) -> CacheStats {
+        let written = self.bytes_written.load(Ordering::Relaxed);
+        let max = self.shared.max_bytes.load(Ordering::Relaxed);
+        if written > 0 && max > 0 {
+            self.shared.store.evict(max);
+        }
+        CacheStats {
+            hits: self.hits,
+            misses: self.misses.load(Ordering::Relaxed),
+            skipped: self.skipped,
+            bytes_read: self.bytes_read,
+            bytes_written: written,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! A get with a result cache (`Options::cache`): before anything runs, hash every planned
+//! entry (`cache::hash`, in priority order: an entry's inputs are hashed before it), then
+//! decide from the requested keys down which entries run, which are read from the cache, and
+//! which are not needed at all:
+//!
+//! - a needed task found in the cache is read (and checked) now, and nothing it depends on is
+//!   needed for it;
+//! - any other needed entry runs, and needs its inputs;
+//! - an entry no running entry needs is left alone: a rerun that changed nothing reads only
+//!   the requested results, and a task whose consumers were all found is never read.
+//!
+//! The outcome is a smaller plan over the same graph — the entries that run, and the found
+//! ones as inputs without inputs of their own — carrying the cache's part (`cache::Attached`):
+//! every scheduler runs it as any plan, and `Run::execute` takes a found value where another
+//! entry would compute, and stores what it computed.
+//!
+//! Reading found results while planning (rather than when their consumer runs) is what makes
+//! a damaged entry harmless: it fails its checksum here, and its task simply runs, with its
+//! inputs planned too.
+
+use crate::cache::store::Hash;
+use crate::cache::{hash::Hashing, Attached, Cache, Use};
+use crate::error::Error;
+use crate::graph::{Graph, View};
+use crate::options::Scheduler;
+use crate::plan::{Plan, UNPLANNED};
+
+/// Why the result cache cannot be used with `scheduler`, if it cannot.
+pub(crate) fn unsupported(scheduler: Scheduler) -> Option<Error> {
+    (scheduler == Scheduler::Distributed).then(|| {
+        Error::invalid_argument(
+            "a result cache is set, but the distributed scheduler does not use one yet: its \
+             workers would have to read and write the same directory, and this version does \
+             not hand them the cache's decisions; use threads or processes, or no cache",
+        )
+    })
+}
+
+/// The plan that computes `plan`'s request using `cache`.
+pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
+    let n = plan.len();
+    let shared = cache.shared();
+
+    // Hashes, inputs first (positions are a topological order).
+    let mut hashes: Vec<Option<Hash>> = Vec::with_capacity(n);
+    let mut hashing = Hashing::new(graph);
+    for &id in &plan.order {
+        let h = hashing.entry(id, &|d| hashes[plan.pos[d as usize] as usize]);
+        hashes.push(h);
+    }
+
+    // From the requested positions down: consumers come after their inputs, so one pass from
+    // the last position decides each position after everything that could need it.
+    let mut needed = vec![false; n];
+    for &p in &plan.requested {
+        needed[p as usize] = true;
+    }
+    let mut uses = vec![Use::Compute; n];
+    let mut found: Vec<Option<crate::value::Value>> = Vec::new();
+    let mut bytes_read = 0;
+    let mut skipped = 0u64;
+    for p in (0..n).rev() {
+        if !needed[p] {
+            skipped += 1;
+            continue;
+        }
+        let id = plan.order[p];
+        let task = matches!(graph.entry(id), View::Task(_));
+        if let (true, Some(h)) = (task, hashes[p].as_ref()) {
+            if let Some((v, bytes)) = shared.store.read(h) {
+                if found.is_empty() {
+                    found.resize(n, None);
+                }
+                found[p] = Some(v);
+                bytes_read += bytes;
+                uses[p] = Use::Found;
+                continue;
+            }
+            uses[p] = Use::Store;
+        }
+        for &q in plan.deps(p as u32) {
+            needed[q as usize] = true;
+        }
+    }
+
+    // The smaller plan: kept positions in their order (still topological), found ones
+    // without inputs.
+    let mut new_pos = vec![UNPLANNED; n];
+    let mut order = Vec::new();
+    for p in 0..n {
+        if needed[p] {
+            new_pos[p] = order.len() as u32;
+            order.push(plan.order[p]);
+        }
+    }
+    let m = order.len();
+    let mut deps_off = Vec::with_capacity(m + 1);
+    deps_off.push(0u32);
+    let mut deps = Vec::new();
+    let mut initial = Vec::new();
+    let mut new_uses = Vec::with_capacity(m);
+    let mut new_hashes = Vec::with_capacity(m);
+    let mut new_found = Vec::new();
+    for p in (0..n).filter(|&p| needed[p]) {
+        if uses[p] != Use::Found {
+            deps.extend(plan.deps(p as u32).iter().map(|&q| new_pos[q as usize]));
+        }
+        if deps.len() as u32 == *deps_off.last().expect("starts with 0") {
+            initial.push(new_pos[p]);
+        }
+        deps_off.push(deps.len() as u32);
+        new_uses.push(uses[p]);
+        new_hashes.push(hashes[p].unwrap_or_default());
+        if !found.is_empty() {
+            new_found.push(found[p].take());
+        }
+    }
+    if new_found.is_empty() {
+        new_found.resize(m, None);
+    }
+    let mut pos = vec![UNPLANNED; plan.pos.len()];
+    for (p, &id) in order.iter().enumerate() {
+        pos[id as usize] = p as u32;
+    }
+    let attached = Attached::new(
+        shared.clone(),
+        new_uses,
+        new_hashes,
+        new_found,
+        skipped,
+        bytes_read,
+    );
+    Plan::from_parts(
+        order,
+        pos,
+        deps_off,
+        deps,
+        initial,
+        &plan.request_ids,
+        Some(Box::new(attached)),
+    )
+}

@@ -1,0 +1,499 @@
+//! The result cache (docs/cache.md): a rerun runs only what changed or did not finish, on
+//! every scheduler that takes a cache; damaged entries are recomputed, never returned; what
+//! may not be cached is not; two processes share a directory; the size bound holds.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use daskr::{graphfile, Cache, Comp, Func, Graph, Options, Profiler, Progress, Scheduler, Value};
+
+/// An empty folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("cache-tests")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn example_plugin() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let dir = scratch("plugin");
+        common::build_plugin(
+            &common::root().join("examples/plugins/example.c"),
+            &dir.join("libexample.so"),
+        )
+    })
+}
+
+/// examples/pipeline.json with its plugin found here, and `replace` applied.
+fn pipeline(replace: (&str, &str)) -> graphfile::GraphFile {
+    let text = std::fs::read_to_string(common::root().join("examples/pipeline.json")).unwrap();
+    let text = text
+        .replace(
+            "../target/plugins/libexample.so",
+            &example_plugin().to_string_lossy(),
+        )
+        .replace(replace.0, replace.1);
+    graphfile::parse(text.as_bytes(), common::root()).unwrap()
+}
+
+fn with_cache<'a>(scheduler: Scheduler, cache: &'a Cache) -> Options<'a> {
+    Options {
+        scheduler,
+        cache: Some(cache),
+        num_workers: 2,
+        ..Options::default()
+    }
+}
+
+/// The keys a profile shows computed (not read from the cache).
+fn computed(profiler: &Profiler) -> BTreeSet<String> {
+    profiler
+        .profile()
+        .tasks
+        .iter()
+        .filter(|t| !t.cached)
+        .map(|t| t.key.clone())
+        .collect()
+}
+
+fn keys(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn pipeline_rerun_runs_only_what_changed() {
+    for scheduler in [Scheduler::Sync, Scheduler::Threads, Scheduler::Processes] {
+        let dir = scratch(&format!("pipeline-{}", scheduler.name()));
+        let cache = Cache::open(&dir).unwrap();
+        let profiler = Profiler::new();
+        let run = |file: &graphfile::GraphFile| {
+            let options = Options {
+                profiler: Some(&profiler),
+                ..with_cache(scheduler, &cache)
+            };
+            let keys = file.keys.clone().unwrap();
+            let (result, stats) = file.graph.get_with_stats(&keys, &options);
+            let uncached = file.graph.get(&keys, &Options::default()).unwrap();
+            assert_eq!(result.unwrap(), uncached, "{scheduler:?}");
+            stats
+        };
+        let first = pipeline(("", ""));
+        let s = run(&first);
+        assert_eq!((s.entries, s.entries_run), (8, 8), "{scheduler:?}");
+        assert_eq!((s.cache.hits, s.cache.misses), (0, 8), "{scheduler:?}");
+
+        // Nothing changed: no task runs; only the two requested results are read.
+        let s = run(&first);
+        assert_eq!(s.entries_run, 0, "{scheduler:?}");
+        assert_eq!((s.cache.hits, s.cache.skipped), (2, 6), "{scheduler:?}");
+        assert!(s.cache.bytes_read > 0);
+
+        // One input file renamed: its load -> clean branch and what follows run; the other
+        // cleaned files are read, and their loads are not needed.
+        let changed = pipeline(("myfile.a.data", "myfile.z.data"));
+        let s = run(&changed);
+        assert_eq!(s.entries_run, 4, "{scheduler:?}");
+        assert_eq!(
+            (s.cache.hits, s.cache.misses, s.cache.skipped),
+            (2, 4, 2),
+            "{scheduler:?}"
+        );
+        if scheduler != Scheduler::Processes {
+            assert_eq!(
+                computed(&profiler),
+                keys(&["load-1", "clean-1", "analyze", "store"])
+            );
+        }
+        let s = run(&changed);
+        assert_eq!(s.entries_run, 0, "{scheduler:?}");
+        // And back: the first version's results are all still there.
+        let s = run(&first);
+        assert_eq!((s.entries_run, s.cache.hits), (0, 2), "{scheduler:?}");
+    }
+}
+
+/// `add(x, 1)`, counting its calls, keyed by `version`.
+fn counting_add(version: Option<&str>, calls: Arc<AtomicUsize>) -> Func {
+    let f = move |call: &mut daskr::Call<'_>| {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let x = call.arg(0).and_then(Value::as_int).unwrap();
+        call.ret(Value::Int(x + call.arg(1).and_then(Value::as_int).unwrap()));
+    };
+    match version {
+        Some(v) => Func::new_versioned("add", v, f),
+        None => Func::new("add", f),
+    }
+}
+
+fn entry_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(dir.join("daskr-cache-v1"))
+        .unwrap()
+        .flatten()
+    {
+        if d.file_name().len() == 2 {
+            for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+                out.push(f.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn damaged_entries_are_recomputed_not_returned() {
+    let dir = scratch("damaged");
+    let cache = Cache::open(&dir).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let g = common::counting_chain(&counting_add(Some("1"), calls.clone()), 20);
+    let opts = with_cache(Scheduler::Threads, &cache);
+    assert_eq!(g.get_key("c-20", &opts).unwrap(), Value::Int(20));
+    assert_eq!(calls.load(Ordering::Relaxed), 20);
+    let files = entry_files(&dir);
+    assert_eq!(files.len(), 20);
+    // Every entry damaged a different way: truncated, a bit flipped here or there, emptied.
+    for (i, f) in files.iter().enumerate() {
+        let mut bytes = std::fs::read(f).unwrap();
+        match i % 4 {
+            0 => bytes.truncate(bytes.len() - 1),
+            1 => *bytes.last_mut().unwrap() ^= 0x40,
+            2 => bytes[60] ^= 1,
+            _ => bytes.clear(),
+        }
+        std::fs::write(f, bytes).unwrap();
+    }
+    let (result, stats) = g.get_with_stats(&Value::str("c-20"), &opts);
+    assert_eq!(result.unwrap(), Value::Int(20));
+    assert_eq!((stats.cache.hits, stats.entries_run), (0, 21));
+    assert_eq!(calls.load(Ordering::Relaxed), 40);
+    // The recomputed results replaced the damaged entries.
+    let (result, stats) = g.get_with_stats(&Value::str("c-20"), &opts);
+    assert_eq!(result.unwrap(), Value::Int(20));
+    assert_eq!((stats.cache.hits, stats.entries_run), (1, 0));
+}
+
+#[test]
+fn a_failed_run_keeps_what_finished() {
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        let dir = scratch(&format!("resume-{}", scheduler.name()));
+        let cache = Cache::open(&dir).unwrap();
+        let broken = Arc::new(AtomicBool::new(true));
+        let b = broken.clone();
+        let f = Func::new_versioned("step", "1", move |call| {
+            let x = call.arg(0).and_then(Value::as_int).unwrap();
+            if x == 6 && b.load(Ordering::Relaxed) {
+                call.fail("disk full");
+                return;
+            }
+            call.ret(Value::Int(x + 1));
+        });
+        let g = common::counting_chain(&f, 10);
+        let opts = with_cache(scheduler, &cache);
+        let (result, _) = g.get_with_stats(&Value::str("c-10"), &opts);
+        assert_eq!(result.unwrap_err().key.as_deref(), Some("c-7"));
+        broken.store(false, Ordering::Relaxed);
+        let (result, stats) = g.get_with_stats(&Value::str("c-10"), &opts);
+        assert_eq!(result.unwrap(), Value::Int(10));
+        // c-1..c-6 finished before: c-6 is read, c-7..c-10 run.
+        assert_eq!(stats.entries_run, 4, "{scheduler:?}");
+        assert_eq!(
+            (stats.cache.hits, stats.cache.misses),
+            (1, 4),
+            "{scheduler:?}"
+        );
+    }
+}
+
+#[test]
+fn what_may_not_be_cached_runs_every_time() {
+    let dir = scratch("uncached");
+    let cache = Cache::open(&dir).unwrap();
+    let opts = with_cache(Scheduler::Sync, &cache);
+
+    // A function made without a version, and everything downstream of it.
+    let plain = Arc::new(AtomicUsize::new(0));
+    let versioned = Arc::new(AtomicUsize::new(0));
+    let mut g = Graph::new();
+    let a = g
+        .add_task(
+            "a",
+            &counting_add(None, plain.clone()),
+            vec![Comp::value(Value::Int(1)), Comp::value(Value::Int(1))],
+            vec![],
+        )
+        .unwrap();
+    let v = counting_add(Some("1"), versioned.clone());
+    g.add_task(
+        "b",
+        &v,
+        vec![Comp::id(a), Comp::value(Value::Int(1))],
+        vec![],
+    )
+    .unwrap();
+    for _ in 0..2 {
+        assert_eq!(g.get_key("b", &opts).unwrap(), Value::Int(3));
+    }
+    assert_eq!(plain.load(Ordering::Relaxed), 2);
+    assert_eq!(versioned.load(Ordering::Relaxed), 2);
+
+    // A pointer result is never stored; a literal pointer argument makes a task unkeyable.
+    let made = Arc::new(AtomicUsize::new(0));
+    let m = made.clone();
+    let ptr = Func::new_versioned("ptr", "1", move |call| {
+        m.fetch_add(1, Ordering::Relaxed);
+        call.ret(Value::pointer(std::ptr::null_mut(), "thing", None));
+    });
+    let mut g = Graph::new();
+    g.add_task("p", &ptr, vec![], vec![]).unwrap();
+    g.add_task(
+        "q",
+        &ptr,
+        vec![Comp::value(Value::pointer(
+            std::ptr::null_mut(),
+            "arg",
+            None,
+        ))],
+        vec![],
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let (r, stats) = g.get_with_stats(
+            &Value::list(vec![Value::str("p"), Value::str("q")]).unwrap(),
+            &opts,
+        );
+        r.unwrap();
+        assert_eq!((stats.cache.hits, stats.cache.bytes_written), (0, 0));
+    }
+    assert_eq!(made.load(Ordering::Relaxed), 4);
+
+    // A result larger than the limit is not stored; a smaller one is.
+    let big = Func::new_versioned("big", "1", |call| {
+        let n = call.arg(0).and_then(Value::as_int).unwrap() as usize;
+        call.ret(Value::bytes(&vec![7u8; n]));
+    });
+    let mut g = Graph::new();
+    g.add_task("small", &big, vec![Comp::value(Value::Int(10))], vec![])
+        .unwrap();
+    g.add_task("large", &big, vec![Comp::value(Value::Int(5000))], vec![])
+        .unwrap();
+    cache.set_max_entry_bytes(1000);
+    let both = Value::list(vec![Value::str("small"), Value::str("large")]).unwrap();
+    g.get(&both, &opts).unwrap();
+    let (r, stats) = g.get_with_stats(&both, &opts);
+    assert_eq!(
+        r.unwrap().as_list().unwrap()[1].as_bytes().unwrap().len(),
+        5000
+    );
+    assert_eq!((stats.cache.hits, stats.entries_run), (1, 1));
+}
+
+#[test]
+fn an_impure_plugin_task_is_never_cached() {
+    let dir = scratch("impure");
+    let source = dir.join("impure.c");
+    std::fs::write(
+        &source,
+        r#"
+#include <stdint.h>
+#include "daskr.h"
+static int64_t counter;
+void tick(daskr_call_t *call, void *ud) { (void)ud; daskr_call_return(call, daskr_value_int(++counter)); }
+void twice(daskr_call_t *call, void *ud) {
+    (void)ud; int64_t x = 0; daskr_value_get_int(daskr_call_arg(call, 0), &x);
+    daskr_call_return(call, daskr_value_int(2 * x));
+}
+static const daskr_plugin_task_t TASKS[] = {{"tick", "a counter"}, {"twice", "doubles"}};
+static const daskr_plugin_info_t INFO = {DASKR_ABI_VERSION, "imp", "1.0", TASKS, 2};
+const daskr_plugin_info_t *daskr_plugin_info(void) { return &INFO; }
+static const char *const IMPURE[] = {"tick", 0};
+const char *const *daskr_plugin_impure(void) { return IMPURE; }
+"#,
+    )
+    .unwrap();
+    let lib = common::build_plugin(&source, &dir.join("libimpure.so"));
+    let plugin = daskr::Plugin::open(&lib).unwrap();
+    let info = plugin.info();
+    assert!(info.tasks[0].impure && !info.tasks[1].impure);
+    let cache = Cache::open(dir.join("cache")).unwrap();
+    let opts = with_cache(Scheduler::Sync, &cache);
+    let mut g = Graph::new();
+    let t = g
+        .add_task("t", &plugin.func("tick").unwrap(), vec![], vec![])
+        .unwrap();
+    g.add_task(
+        "d",
+        &plugin.func("twice").unwrap(),
+        vec![Comp::id(t)],
+        vec![],
+    )
+    .unwrap();
+    g.add_task(
+        "pure",
+        &plugin.func("twice").unwrap(),
+        vec![Comp::value(Value::Int(21))],
+        vec![],
+    )
+    .unwrap();
+    let want = |n: i64| Value::list(vec![Value::Int(2 * n), Value::Int(42)]).unwrap();
+    let request = Value::list(vec![Value::str("d"), Value::str("pure")]).unwrap();
+    assert_eq!(g.get(&request, &opts).unwrap(), want(1));
+    let (r, stats) = g.get_with_stats(&request, &opts);
+    // The clock-like task runs again (and so does what reads it); the pure one is read.
+    assert_eq!(r.unwrap(), want(2));
+    assert_eq!((stats.entries_run, stats.cache.hits), (2, 1));
+}
+
+#[test]
+fn progress_counts_cached_tasks_as_done() {
+    let dir = scratch("progress");
+    let cache = Cache::open(&dir).unwrap();
+    let f = counting_add(Some("1"), Arc::new(AtomicUsize::new(0)));
+    let g = common::counting_chain(&f, 1000);
+    let progress = Progress::new();
+    for scheduler in [Scheduler::Threads, Scheduler::Threads, Scheduler::Processes] {
+        let opts = Options {
+            progress: Some(&progress),
+            ..with_cache(scheduler, &cache)
+        };
+        g.get_key("c-1000", &opts).unwrap();
+        assert_eq!((progress.done(), progress.total()), (1001, 1001));
+    }
+}
+
+#[test]
+fn the_size_bound_evicts_least_recently_used() {
+    let dir = scratch("bound");
+    let cache = Cache::open(&dir).unwrap();
+    let f = counting_add(Some("1"), Arc::new(AtomicUsize::new(0)));
+    let g = common::counting_chain(&f, 100);
+    let opts = with_cache(Scheduler::Sync, &cache);
+    g.get_key("c-100", &opts).unwrap();
+    let full = cache.usage();
+    assert_eq!(full.entries, 100);
+    cache.set_max_bytes(full.bytes / 4);
+    // A rerun reads c-100 (now the most recent) and stores nothing: no eviction yet.
+    g.get_key("c-100", &opts).unwrap();
+    assert_eq!(cache.usage(), full);
+    cache.evict();
+    let after = cache.usage();
+    assert!(after.bytes <= full.bytes / 4 && after.entries > 0);
+    // The most recently used entry survived.
+    let (r, stats) = g.get_with_stats(&Value::str("c-100"), &opts);
+    assert_eq!((r.unwrap(), stats.entries_run), (Value::Int(100), 0));
+    assert_eq!(cache.clear().unwrap(), after);
+    assert_eq!(cache.usage().entries, 0);
+}
+
+#[test]
+fn the_distributed_scheduler_refuses_a_cache() {
+    let dir = scratch("distributed");
+    let cache = Cache::open(&dir).unwrap();
+    let g = common::counting_chain(&common::sum_list(), 1);
+    let e = g
+        .get_key("c-1", &with_cache(Scheduler::Distributed, &cache))
+        .unwrap_err();
+    assert!(e.message.contains("distributed"), "{}", e.message);
+}
+
+/// A graph file of `n` independent additions and their sum, using the example plugin.
+fn wide_graph(dir: &Path, n: usize) -> PathBuf {
+    let mut graph = serde_json::Map::new();
+    let mut names = Vec::new();
+    for i in 0..n {
+        graph.insert(
+            format!("a-{i}"),
+            serde_json::json!({"fn": "ex:add", "args": [i, 1]}),
+        );
+        names.push(serde_json::Value::String(format!("a-{i}")));
+    }
+    graph.insert(
+        "total".into(),
+        serde_json::json!({"fn": "ex:sum", "args": [names]}),
+    );
+    let file = serde_json::json!({
+        "plugins": {"ex": example_plugin()},
+        "graph": graph,
+        "keys": "total",
+    });
+    let path = dir.join("wide.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    path
+}
+
+fn daskr_run(graph: &Path, cache: &Path, stats: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_daskr"));
+    cmd.arg("run")
+        .arg(graph)
+        .arg("--cache")
+        .arg(cache)
+        .arg("--stats-json")
+        .arg(stats);
+    cmd
+}
+
+fn stats_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn two_processes_share_a_cache_directory() {
+    let dir = scratch("shared");
+    let graph = wide_graph(&dir, 300);
+    let cache = dir.join("cache");
+    let want = (1..=300).sum::<i64>().to_string();
+    // Four commands at once on one directory, writing the same entries.
+    let runs: Vec<_> = (0..4)
+        .map(|i| {
+            daskr_run(&graph, &cache, &dir.join(format!("s{i}.json")))
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+    }
+    let stats = dir.join("after.json");
+    let out = daskr_run(&graph, &cache, &stats).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+    let s = stats_json(&stats);
+    assert_eq!(s["entries_run"], 0);
+    assert_eq!(s["cache"]["hits"], 1);
+    // Every entry once, nothing left half-written.
+    let out = Command::new(env!("CARGO_BIN_EXE_daskr"))
+        .args(["cache", "stats", "--json"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    let usage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(usage["entries"], 301);
+    let tmp = std::fs::read_dir(cache.join("daskr-cache-v1/tmp")).unwrap();
+    assert_eq!(tmp.count(), 0);
+    let out = Command::new(env!("CARGO_BIN_EXE_daskr"))
+        .args(["cache", "clear"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_daskr"))
+        .args(["cache", "stats"])
+        .arg(dir.join("not-a-cache"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
