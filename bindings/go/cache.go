@@ -38,7 +38,8 @@ func (c *Cache) raw() *C.daskr_cache_t {
 // entries are removed until the rest fit. 0: no bound.
 func (c *Cache) SetMaxBytes(n uint64) { C.daskr_cache_set_max_bytes(c.raw(), C.uint64_t(n)) }
 
-// SetMaxEntryBytes: results whose encoding is larger are not stored. 0: no limit.
+// SetMaxEntryBytes sets the largest result stored: one whose encoding is larger is not. 0: no
+// limit.
 func (c *Cache) SetMaxEntryBytes(n uint64) { C.daskr_cache_set_max_entry_bytes(c.raw(), C.uint64_t(n)) }
 
 // Usage reports how many entries the directory holds, and their bytes.
