@@ -14,13 +14,7 @@ use daskr::{graphfile, Cache, Comp, Func, Graph, Options, Profiler, Progress, Sc
 
 /// An empty folder for one test.
 fn scratch(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("cache-tests")
-        .join(name);
+    let dir = common::target_dir("cache-tests").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -29,13 +29,7 @@ fn plugins_dir() -> &'static Path {
 
 /// A folder for this test's graph files.
 fn scratch(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("cli-tests")
-        .join(name);
+    let dir = common::target_dir("cli-tests").join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -22,13 +22,7 @@ fn root() -> &'static Path {
 fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .join("test-plugins/graphfile");
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = common::target_dir("test-plugins/graphfile");
         common::build_plugin(
             &root().join("examples/plugins/example.c"),
             &dir.join("libexample.so"),

@@ -17,13 +17,7 @@ include!(concat!(env!("OUT_DIR"), "/c_abi_symbols.rs"));
 fn dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .unwrap()
-            .join("test-plugins/maps");
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = common::target_dir("test-plugins/maps");
         common::build_plugin(
             &common::root().join("examples/plugins/example.c"),
             &dir.join("libexample.so"),

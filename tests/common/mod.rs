@@ -12,6 +12,15 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `target/<profile>/<sub>`, created: where a test keeps what it builds and writes (the test
+/// binary runs from `target/<profile>/deps`).
+pub fn target_dir(sub: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap().join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// The C compiler with the flags every test build uses (C11, all warnings as errors, the
 /// repository's include/ and examples/ — the example plugin includes pipeline_tasks.h).
 pub fn c_compiler() -> Command {
