@@ -378,14 +378,9 @@ impl Graph {
         Ok(id)
     }
 
-    /// The name the next anonymous entry will have, for errors before it is added.
-    pub(crate) fn next_anonymous_name(&self) -> String {
-        self.label(None).into_owned()
-    }
-
     /// What errors about the entry being added call it: its key, or for an anonymous entry
     /// the name it will have (`key_name` of the next id).
-    fn label<'k>(&self, key: Option<&'k str>) -> Cow<'k, str> {
+    pub(crate) fn label<'k>(&self, key: Option<&'k str>) -> Cow<'k, str> {
         match key {
             Some(key) => Cow::Borrowed(key),
             None => Cow::Owned(anonymous_name(self.keys.len() as u32)),

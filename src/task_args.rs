@@ -65,10 +65,8 @@ pub(crate) unsafe fn add_task<'f>(
     let handles_only = matches!(&parts, Ok((_, args, kwargs))
         if kwargs.is_empty() && args.iter().all(Comp::is_handle));
     to.add(!handles_only, |g, key| {
-        let (func, args, kwargs) = parts.map_err(|e| {
-            let label = key.map_or_else(|| g.next_anonymous_name(), str::to_string);
-            Error::invalid_graph(&label, e.message)
-        })?;
+        let (func, args, kwargs) =
+            parts.map_err(|e| Error::invalid_graph(&g.label(key), e.message))?;
         g.add_task_args(key, func, args, kwargs)
     })
 }

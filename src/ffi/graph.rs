@@ -174,11 +174,6 @@ pub unsafe extern "C" fn daskr_graph_contains(
     })
 }
 
-/// The entry being added, for an error: its key, or the name it would have had.
-fn label(g: &Graph, key: Option<&str>) -> String {
-    key.map_or_else(|| g.next_anonymous_name(), str::to_string)
-}
-
 /// What every add function does once it owns its parts: check the graph and the key, add the
 /// entry under the write lock (pointer destructors waiting until it is released), and report
 /// its handle.
@@ -248,7 +243,7 @@ pub unsafe extern "C" fn daskr_graph_add(
             Comp::from_raw(comp),
             |g, key, comp| {
                 let Some(comp) = comp else {
-                    return Err(Error::invalid_graph(&label(g, key), "computation is NULL"));
+                    return Err(Error::invalid_graph(&g.label(key), "computation is NULL"));
                 };
                 match key {
                     Some(key) => g.add(key, comp),
@@ -296,7 +291,7 @@ pub unsafe extern "C" fn daskr_graph_add_value(
     status(|| {
         add_entry(graph, key, out_task, take(value), |g, key, value| {
             let Some(value) = value else {
-                return Err(Error::invalid_graph(&label(g, key), "value is NULL"));
+                return Err(Error::invalid_graph(&g.label(key), "value is NULL"));
             };
             match key {
                 Some(key) => g.add_value(key, value),
