@@ -18,7 +18,7 @@
 //! a damaged entry harmless: it fails its checksum here, and its task simply runs, with its
 //! inputs planned too.
 
-use crate::cache::store::Hash;
+use crate::cache::store::{Hash, Loc};
 use crate::cache::{hash::Hashing, Attached, Cache, Use};
 use crate::error::Error;
 use crate::graph::{Graph, View};
@@ -42,46 +42,81 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
     let shared = cache.shared();
 
     // Hashes, inputs first (positions are a topological order).
-    let mut hashes: Vec<Option<Hash>> = Vec::with_capacity(n);
+    let mut hashes: Vec<Hash> = Vec::with_capacity(n);
+    let mut hashed: Vec<bool> = Vec::with_capacity(n);
     let mut hashing = Hashing::new(graph);
     for &id in &plan.order {
-        let h = hashing.entry(id, &|d| hashes[plan.pos[d as usize] as usize]);
-        hashes.push(h);
+        let dep = |d: u32| {
+            let q = plan.pos[d as usize] as usize;
+            hashed[q].then(|| hashes[q])
+        };
+        let h = hashing.entry(id, &dep);
+        hashed.push(h.is_some());
+        hashes.push(h.unwrap_or_default());
     }
 
     // From the requested positions down: consumers come after their inputs, so one pass from
-    // the last position decides each position after everything that could need it.
-    let mut needed = vec![false; n];
-    for &p in &plan.requested {
-        needed[p as usize] = true;
-    }
-    let mut uses = vec![Use::Compute; n];
-    let mut found: Vec<Option<crate::value::Value>> = Vec::new();
-    let mut bytes_read = 0;
-    let mut skipped = 0u64;
-    for p in (0..n).rev() {
-        if !needed[p] {
-            skipped += 1;
-            continue;
+    // the last position decides each position after everything that could need it. Found
+    // entries are then read at once; if one turns out damaged, it is absent, and the pass
+    // runs again (its task runs, and needs its inputs).
+    let mut index = None;
+    // Position → the copy of its entry found damaged (None: no copy left to try).
+    let mut damaged: std::collections::HashMap<usize, Option<Loc>> = Default::default();
+    let (needed, uses, found, bytes_read) = loop {
+        let mut needed = vec![false; n];
+        for &p in &plan.requested {
+            needed[p as usize] = true;
         }
-        let id = plan.order[p];
-        let task = matches!(graph.entry(id), View::Task(_));
-        if let (true, Some(h)) = (task, hashes[p].as_ref()) {
-            if let Some((v, bytes)) = shared.store.read(h) {
-                if found.is_empty() {
-                    found.resize(n, None);
-                }
-                found[p] = Some(v);
-                bytes_read += bytes;
-                uses[p] = Use::Found;
+        let mut uses = vec![Use::Compute; n];
+        let mut locs = Vec::new();
+        let mut at = Vec::new();
+        for p in (0..n).rev() {
+            if !needed[p] {
                 continue;
             }
-            uses[p] = Use::Store;
+            if hashed[p] && matches!(graph.entry(plan.order[p]), View::Task(_)) {
+                let index = index.get_or_insert_with(|| shared.store.index());
+                let loc = match damaged.get(&p) {
+                    None => index.find(&hashes[p], None),
+                    Some(&None) => None,
+                    Some(&after) => index.find(&hashes[p], after),
+                };
+                if let Some(loc) = loc {
+                    uses[p] = Use::Found;
+                    locs.push((hashes[p], loc));
+                    at.push(p);
+                    continue;
+                }
+                uses[p] = Use::Store;
+            }
+            for &q in plan.deps(p as u32) {
+                needed[q as usize] = true;
+            }
         }
-        for &q in plan.deps(p as u32) {
-            needed[q as usize] = true;
+        let read = match index.as_mut() {
+            Some(index) if !locs.is_empty() => index.read(&locs),
+            _ => Vec::new(),
+        };
+        let mut found = Vec::with_capacity(read.len());
+        let mut bytes_read = 0;
+        let mut retry = false;
+        for ((r, p), (_, loc)) in read.into_iter().zip(at).zip(&locs) {
+            match r {
+                Some((v, bytes)) => {
+                    bytes_read += bytes;
+                    found.push((p, v));
+                }
+                None => {
+                    damaged.insert(p, Some(*loc));
+                    retry = true;
+                }
+            }
         }
-    }
+        if !retry {
+            break (needed, uses, found, bytes_read);
+        }
+    };
+    let skipped = needed.iter().filter(|&&x| !x).count() as u64;
 
     // The smaller plan: kept positions in their order (still topological), found ones
     // without inputs.
@@ -100,7 +135,6 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
     let mut initial = Vec::new();
     let mut new_uses = Vec::with_capacity(m);
     let mut new_hashes = Vec::with_capacity(m);
-    let mut new_found = Vec::new();
     for p in (0..n).filter(|&p| needed[p]) {
         if uses[p] != Use::Found {
             deps.extend(plan.deps(p as u32).iter().map(|&q| new_pos[q as usize]));
@@ -110,13 +144,11 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         }
         deps_off.push(deps.len() as u32);
         new_uses.push(uses[p]);
-        new_hashes.push(hashes[p].unwrap_or_default());
-        if !found.is_empty() {
-            new_found.push(found[p].take());
-        }
+        new_hashes.push(hashes[p]);
     }
-    if new_found.is_empty() {
-        new_found.resize(m, None);
+    let mut new_found: Vec<Option<crate::value::Value>> = (0..m).map(|_| None).collect();
+    for (p, v) in found {
+        new_found[new_pos[p] as usize] = Some(v);
     }
     let mut pos = vec![UNPLANNED; plan.pos.len()];
     for (p, &id) in order.iter().enumerate() {

@@ -132,19 +132,28 @@ fn counting_add(version: Option<&str>, calls: Arc<AtomicUsize>) -> Func {
     }
 }
 
-fn entry_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(dir.join("daskr-cache-v1"))
+/// The segment files of a cache directory (docs/cache.md: "An entry on disk").
+fn segment_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir.join("daskr-cache-v2/seg"))
         .unwrap()
         .flatten()
-    {
-        if d.file_name().len() == 2 {
-            for f in std::fs::read_dir(d.path()).unwrap().flatten() {
-                out.push(f.path());
-            }
-        }
-    }
+        .map(|f| f.path())
+        .collect();
+    out.sort();
     out
+}
+
+/// A segment's entries: (offset in the file, length) of each payload, in index order.
+fn payloads(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let count = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    let data = 16 + count * 40;
+    (0..count)
+        .map(|i| {
+            let e = 16 + i * 40;
+            let at = |k: usize| u32::from_le_bytes(bytes[e + k..e + k + 4].try_into().unwrap());
+            (data + at(16) as usize, at(20) as usize)
+        })
+        .collect()
 }
 
 #[test]
@@ -156,27 +165,49 @@ fn damaged_entries_are_recomputed_not_returned() {
     let opts = with_cache(Scheduler::Threads, &cache);
     assert_eq!(g.get_key("c-20", &opts).unwrap(), Value::Int(20));
     assert_eq!(calls.load(Ordering::Relaxed), 20);
-    let files = entry_files(&dir);
-    assert_eq!(files.len(), 20);
-    // Every entry damaged a different way: truncated, a bit flipped here or there, emptied.
-    for (i, f) in files.iter().enumerate() {
-        let mut bytes = std::fs::read(f).unwrap();
+    let files = segment_files(&dir);
+    assert_eq!(files.len(), 1);
+    // Every entry damaged a different way: a payload bit, a checksum bit, a length, an
+    // offset pointing past the end.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let entries = payloads(&bytes);
+    assert_eq!(entries.len(), 20);
+    for (i, &(at, len)) in entries.iter().enumerate() {
+        let e = 16 + i * 40;
         match i % 4 {
-            0 => bytes.truncate(bytes.len() - 1),
-            1 => *bytes.last_mut().unwrap() ^= 0x40,
-            2 => bytes[60] ^= 1,
-            _ => bytes.clear(),
+            0 => bytes[at + len - 1] ^= 0x40,
+            1 => bytes[e + 30] ^= 1,
+            2 => bytes[e + 20] ^= 1,
+            _ => bytes[e + 19] = 0xff,
         }
-        std::fs::write(f, bytes).unwrap();
     }
+    std::fs::write(&files[0], bytes).unwrap();
     let (result, stats) = g.get_with_stats(&Value::str("c-20"), &opts);
     assert_eq!(result.unwrap(), Value::Int(20));
     assert_eq!((stats.cache.hits, stats.entries_run), (0, 21));
     assert_eq!(calls.load(Ordering::Relaxed), 40);
-    // The recomputed results replaced the damaged entries.
+    // The recomputed results are found first now.
     let (result, stats) = g.get_with_stats(&Value::str("c-20"), &opts);
     assert_eq!(result.unwrap(), Value::Int(20));
     assert_eq!((stats.cache.hits, stats.entries_run), (1, 0));
+    // A truncated segment: the entries past its end are recomputed, the others read.
+    for f in segment_files(&dir) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let g = common::counting_chain(&counting_add(Some("1"), calls.clone()), 20);
+    g.get_key("c-20", &opts).unwrap();
+    let files = segment_files(&dir);
+    let bytes = std::fs::read(&files[0]).unwrap();
+    let mut ends: Vec<usize> = payloads(&bytes).iter().map(|&(a, l)| a + l).collect();
+    ends.sort();
+    // Cut inside the last payload.
+    std::fs::write(&files[0], &bytes[..ends[19] - 1]).unwrap();
+    let before = calls.load(Ordering::Relaxed);
+    let (result, stats) = g.get_with_stats(&Value::str("c-20"), &opts);
+    assert_eq!(result.unwrap(), Value::Int(20));
+    let ran = calls.load(Ordering::Relaxed) - before;
+    assert!((1..=20).contains(&ran), "{ran}");
+    assert_eq!(stats.cache.misses, ran as u64);
 }
 
 #[test]
@@ -371,23 +402,35 @@ fn progress_counts_cached_tasks_as_done() {
 fn the_size_bound_evicts_least_recently_used() {
     let dir = scratch("bound");
     let cache = Cache::open(&dir).unwrap();
-    let f = counting_add(Some("1"), Arc::new(AtomicUsize::new(0)));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let f = counting_add(Some("1"), calls.clone());
     let g = common::counting_chain(&f, 100);
     let opts = with_cache(Scheduler::Sync, &cache);
-    g.get_key("c-100", &opts).unwrap();
+    // Four gets, each storing 25 entries: four segments, oldest first.
+    for k in ["c-25", "c-50", "c-75", "c-100"] {
+        g.get_key(k, &opts).unwrap();
+    }
+    assert_eq!(calls.load(Ordering::Relaxed), 100);
     let full = cache.usage();
     assert_eq!(full.entries, 100);
-    cache.set_max_bytes(full.bytes / 4);
-    // A rerun reads c-100 (now the most recent) and stores nothing: no eviction yet.
-    g.get_key("c-100", &opts).unwrap();
+    assert_eq!(segment_files(&dir).len(), 4);
+    // Reading c-25 makes the oldest segment the most recently used; a get that stores
+    // nothing evicts nothing.
+    cache.set_max_bytes(full.bytes * 55 / 100);
+    g.get_key("c-25", &opts).unwrap();
     assert_eq!(cache.usage(), full);
     cache.evict();
     let after = cache.usage();
-    assert!(after.bytes <= full.bytes / 4 && after.entries > 0);
-    // The most recently used entry survived.
-    let (r, stats) = g.get_with_stats(&Value::str("c-100"), &opts);
-    assert_eq!((r.unwrap(), stats.entries_run), (Value::Int(100), 0));
-    assert_eq!(cache.clear().unwrap(), after);
+    assert!(after.bytes <= full.bytes * 55 / 100);
+    assert_eq!(after.entries, 50);
+    // c-25's and c-100's segments survived; c-50 reads c-25 and runs 25 tasks.
+    cache.set_max_bytes(0);
+    for (k, run) in [("c-25", 0), ("c-100", 0), ("c-50", 25)] {
+        let (r, stats) = g.get_with_stats(&Value::str(k), &opts);
+        assert!(r.is_ok());
+        assert_eq!(stats.entries_run, run, "{k}");
+    }
+    assert_eq!(cache.clear().unwrap().entries, 75);
     assert_eq!(cache.usage().entries, 0);
 }
 
@@ -476,7 +519,7 @@ fn two_processes_share_a_cache_directory() {
         .unwrap();
     let usage: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(usage["entries"], 301);
-    let tmp = std::fs::read_dir(cache.join("daskr-cache-v1/tmp")).unwrap();
+    let tmp = std::fs::read_dir(cache.join("daskr-cache-v2/tmp")).unwrap();
     assert_eq!(tmp.count(), 0);
     let out = Command::new(env!("CARGO_BIN_EXE_daskr"))
         .args(["cache", "clear"])

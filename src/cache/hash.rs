@@ -4,13 +4,16 @@
 //! input changes the hash of exactly the entries downstream of it.
 //!
 //! The hashed bytes are a prefix-free serialisation (a tag byte, then counts before lists),
-//! so two different computations never feed the hasher the same bytes:
+//! so two different computations never feed the hasher the same bytes; they are hashed in
+//! BLAKE3's keyed mode, the key derived from the context "daskr result cache v2 entry" (so no
+//! other use of BLAKE3 collides with an entry's hash, at no cost per entry):
 //!
 //! ```text
-//! entry     = "daskr-cache-v1" expr
+//! entry     = expr
 //! expr      = 'L' u64(len) encoded-value      a literal (the binary value encoding)
 //!           | 'R' hash                        another entry's result: that entry's hash
 //!           | 'A' u32(n) expr*                a list
+//!           | 'M' u32(n) (u32(len) name expr)*   a map
 //!           | 'T' function u32(nargs) expr* u32(nkwargs) (u32(len) name expr)*   a call
 //! function  = 'P' str(plugin) str(symbol) str(version)    a plugin task
 //!           | 'F' str(name) str(version)                  a function made with a version
@@ -21,134 +24,155 @@
 //! to the encoding is covered with no change here. An entry has no hash — so neither it nor
 //! anything downstream is cached — when it calls a function with no cache version (impure, or
 //! made without one) or holds a literal that cannot be encoded (a pointer).
+//!
+//! Cost: an entry's bytes are laid out in one buffer (a function's identity serialised once
+//! per get, not per task) and hashed with one call — for a small task, one BLAKE3 block.
 
-use blake3::Hasher;
+use std::sync::OnceLock;
 
 use super::store::Hash;
 use crate::encode;
 use crate::func::Func;
 use crate::graph::{Graph, View};
 
-const DOMAIN: &[u8] = b"daskr-cache-v1";
-
-fn put_str(h: &mut Hasher, s: &str) {
-    h.update(&(s.len() as u32).to_le_bytes());
-    h.update(s.as_bytes());
+/// The key entries are hashed with (BLAKE3's key derivation from a context string).
+fn key() -> &'static [u8; 32] {
+    static KEY: OnceLock<[u8; 32]> = OnceLock::new();
+    KEY.get_or_init(|| blake3::derive_key("daskr result cache v2 entry", b""))
 }
 
-/// Feeds a function's identity; false if its results may not be cached.
-fn function(h: &mut Hasher, f: &Func) -> bool {
-    let Some(version) = f.cache_version() else {
-        return false;
-    };
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A function's identity bytes; None if its results may not be cached.
+fn function(f: &Func) -> Option<Vec<u8>> {
+    let version = f.cache_version()?;
+    let mut out = Vec::new();
     match f.origin() {
         // The plugin's declared name, not the alias a graph file gave it, nor its path: the
         // same plugin loaded from another place computes the same thing.
         Some(o) => {
-            h.update(b"P");
-            put_str(h, &o.plugin);
-            put_str(h, &o.symbol);
+            out.push(b'P');
+            put_str(&mut out, &o.plugin);
+            put_str(&mut out, &o.symbol);
         }
         None => {
-            h.update(b"F");
-            put_str(h, f.name());
+            out.push(b'F');
+            put_str(&mut out, f.name());
         }
     }
-    put_str(h, version);
-    true
+    put_str(&mut out, version);
+    Some(out)
 }
 
 /// Hashes entries of one graph, reusing its buffer.
 pub(crate) struct Hashing<'g> {
     graph: &'g Graph,
     buf: Vec<u8>,
+    /// Each function's identity bytes, serialised at its first use (outer None: not yet).
+    funcs: Vec<Option<Option<Box<[u8]>>>>,
 }
 
 impl<'g> Hashing<'g> {
     pub fn new(graph: &'g Graph) -> Hashing<'g> {
         Hashing {
             graph,
-            buf: Vec::new(),
+            buf: Vec::with_capacity(256),
+            funcs: vec![None; graph.func_count()],
         }
     }
 
     /// The hash of entry `id`, given the hashes of the entries it refers to (`dep`: None for
     /// one that has none); None if it has none itself.
-    pub fn entry(&mut self, id: u32, dep: &dyn Fn(u32) -> Option<Hash>) -> Option<Hash> {
+    #[inline]
+    pub fn entry(&mut self, id: u32, dep: &impl Fn(u32) -> Option<Hash>) -> Option<Hash> {
         let view = self.graph.entry(id);
         // An alias is its target: no bytes of its own.
         if let View::Ref(d) = view {
             return dep(d);
         }
-        let mut h = Hasher::new();
-        h.update(DOMAIN);
-        self.expr(&mut h, view, dep)
-            .then(|| *h.finalize().as_bytes())
+        self.buf.clear();
+        let mut buf = std::mem::take(&mut self.buf);
+        let ok = self.expr(&mut buf, view, dep);
+        let h = ok.then(|| *blake3::keyed_hash(key(), &buf).as_bytes());
+        self.buf = buf;
+        h
     }
 
-    fn expr(&mut self, h: &mut Hasher, view: View<'_>, dep: &dyn Fn(u32) -> Option<Hash>) -> bool {
+    fn expr(
+        &mut self,
+        out: &mut Vec<u8>,
+        view: View<'_>,
+        dep: &impl Fn(u32) -> Option<Hash>,
+    ) -> bool {
         let graph = self.graph;
         match view {
             View::Lit(v) => {
-                self.buf.clear();
-                if encode::encode_into(v, &mut self.buf).is_err() {
+                out.push(b'L');
+                let at = out.len();
+                out.extend_from_slice(&[0; 8]);
+                if encode::encode_into(v, out).is_err() {
                     return false;
                 }
-                h.update(b"L");
-                h.update(&(self.buf.len() as u64).to_le_bytes());
-                h.update(&self.buf);
+                let len = (out.len() - at - 8) as u64;
+                out[at..at + 8].copy_from_slice(&len.to_le_bytes());
                 true
             }
             View::Ref(d) => match dep(d) {
                 Some(d) => {
-                    h.update(b"R");
-                    h.update(&d);
+                    out.push(b'R');
+                    out.extend_from_slice(&d);
                     true
                 }
                 None => false,
             },
             View::List { items, len } => {
-                h.update(b"A");
-                h.update(&len.to_le_bytes());
-                graph.items(items, len).all(|v| self.expr(h, v, dep))
+                out.push(b'A');
+                out.extend_from_slice(&len.to_le_bytes());
+                graph.items(items, len).all(|v| self.expr(out, v, dep))
             }
             View::Map { items, names } => {
                 // Names in order (as a map keeps them), each length-prefixed, then its value.
-                h.update(b"M");
-                h.update(&(names.len() as u32).to_le_bytes());
+                out.push(b'M');
+                out.extend_from_slice(&(names.len() as u32).to_le_bytes());
                 let values = graph.items(items, names.len() as u32);
                 for (i, v) in values.enumerate() {
                     let name = names.name(i);
-                    h.update(&(name.len() as u32).to_le_bytes());
-                    h.update(name.as_bytes());
-                    if !self.expr(h, v, dep) {
+                    out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+                    out.extend_from_slice(name.as_bytes());
+                    if !self.expr(out, v, dep) {
                         return false;
                     }
                 }
                 true
             }
             View::Task(call) => {
-                h.update(b"T");
-                if !function(h, graph.func(call.func)) {
+                out.push(b'T');
+                let f = &mut self.funcs[call.func as usize];
+                let identity =
+                    f.get_or_insert_with(|| function(graph.func(call.func)).map(Into::into));
+                let Some(identity) = identity else {
                     return false;
-                }
-                h.update(&call.nargs.to_le_bytes());
+                };
+                out.extend_from_slice(identity);
+                out.extend_from_slice(&call.nargs.to_le_bytes());
                 let mut args = graph.args(&call);
                 if !args
                     .by_ref()
                     .take(call.nargs as usize)
-                    .all(|v| self.expr(h, v, dep))
+                    .all(|v| self.expr(out, v, dep))
                 {
                     return false;
                 }
-                h.update(&call.nkwargs.to_le_bytes());
-                let names: Vec<&[u8]> = graph.kwnames(call.names, call.nkwargs).collect();
-                for (name, v) in names.into_iter().zip(args) {
+                out.extend_from_slice(&call.nkwargs.to_le_bytes());
+                for (name, v) in graph.kwnames(call.names, call.nkwargs).zip(args) {
                     // Names carry their NUL: strip it, as every string here is length-prefixed.
                     let name = &name[..name.len() - 1];
-                    h.update(&(name.len() as u32).to_le_bytes());
-                    h.update(name);
-                    if !self.expr(h, v, dep) {
+                    out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+                    out.extend_from_slice(name);
+                    if !self.expr(out, v, dep) {
                         return false;
                     }
                 }

@@ -2,7 +2,10 @@
 //! rerun of a graph computes only what changed (or what a failed run did not finish).
 //!
 //! - `hash`: the key of an entry (its function's identity and its arguments' hashes).
-//! - `store`: the directory: atomic writes, checked reads, eviction.
+//! - `store`: the directory: segments written whole, an index read once per get, checked
+//!   reads, eviction.
+//! - `writer`: one get's stores, gathered into segments (written every second, when large, and
+//!   at the end of the get, whatever its outcome).
 //! - `Cache` (here): the handle a get is given (`Options::cache`), and `Attached`, what one
 //!   get's run reads of it: per position, whether its result was found (and then the value,
 //!   read while planning) or is to be stored under which hash. `resume` decides which.
@@ -12,10 +15,13 @@
 
 pub(crate) mod hash;
 pub mod store;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use writer::Writer;
 
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
@@ -82,7 +88,7 @@ impl Cache {
         self.0.max_entry_bytes.load(Ordering::Relaxed)
     }
 
-    /// How many entries the directory holds, and their bytes (reads every entry's metadata).
+    /// How many entries the directory holds, and their bytes (reads every segment's header).
     pub fn usage(&self) -> Usage {
         self.0.store.usage()
     }
@@ -131,7 +137,7 @@ pub(crate) struct Attached {
     pub hits: u64,
     pub bytes_read: u64,
     misses: AtomicU64,
-    bytes_written: AtomicU64,
+    writer: Arc<Writer>,
 }
 
 /// What a get did with the cache (in `Stats`).
@@ -148,6 +154,8 @@ pub struct CacheStats {
 }
 
 impl Attached {
+    /// `found` holds the found positions' values (the others None), `uses` what each
+    /// position does.
     pub(crate) fn new(
         shared: Arc<Shared>,
         uses: Vec<Use>,
@@ -158,6 +166,7 @@ impl Attached {
     ) -> Attached {
         let hits = uses.iter().filter(|&&u| u == Use::Found).count() as u64;
         Attached {
+            writer: Arc::new(Writer::new(shared.clone())),
             shared,
             uses,
             hashes,
@@ -166,7 +175,6 @@ impl Attached {
             hits,
             bytes_read,
             misses: AtomicU64::new(0),
-            bytes_written: AtomicU64::new(0),
         }
     }
 
@@ -194,35 +202,43 @@ impl Attached {
         if limit != 0 && payload.len() as u64 > limit {
             return;
         }
-        if let Ok(n) = self.shared.store.write(&self.hashes[p as usize], &payload) {
-            self.bytes_written.fetch_add(n, Ordering::Relaxed);
-        }
+        Writer::add(&self.writer, &self.hashes[p as usize], &payload);
+    }
+
+    /// Writes what this process stored so far (a worker process, after a partition ran: the
+    /// process may end without dropping its plan).
+    pub fn flush(&self) {
+        self.writer.flush_due(true);
     }
 
     /// `finish` for a run whose positions ran in other processes: the positions to store
-    /// count as misses if the run succeeded (bytes written are not known here).
+    /// count as misses if the run succeeded; the bytes written are the sizes of the segments
+    /// the workers wrote under this get's name.
     pub fn finish_elsewhere(&self, succeeded: bool) -> CacheStats {
         let stores = self.uses.iter().filter(|&&u| u == Use::Store).count() as u64;
-        let max = self.shared.max_bytes.load(Ordering::Relaxed);
-        if stores > 0 && max > 0 {
-            self.shared.store.evict(max);
-        }
+        let written = if stores > 0 {
+            // Each worker wrote a segment per partition: one is enough.
+            let store = &self.shared.store;
+            store.merge_tagged(self.writer.tag(), writer::MERGE_ABOVE);
+            store.bytes_tagged(self.writer.tag())
+        } else {
+            0
+        };
+        self.evict_if(written);
         CacheStats {
             hits: self.hits,
             misses: if succeeded { stores } else { 0 },
             skipped: self.skipped,
             bytes_read: self.bytes_read,
-            bytes_written: 0,
+            bytes_written: written,
         }
     }
 
-    /// The figures, and the size bound applied if anything was stored.
+    /// The figures, once everything stored is written, and the size bound applied if
+    /// anything was.
     pub fn finish(&self) -> CacheStats {
-        let written = self.bytes_written.load(Ordering::Relaxed);
-        let max = self.shared.max_bytes.load(Ordering::Relaxed);
-        if written > 0 && max > 0 {
-            self.shared.store.evict(max);
-        }
+        let written = self.writer.close();
+        self.evict_if(written);
         CacheStats {
             hits: self.hits,
             misses: self.misses.load(Ordering::Relaxed),
@@ -230,5 +246,19 @@ impl Attached {
             bytes_read: self.bytes_read,
             bytes_written: written,
         }
+    }
+
+    fn evict_if(&self, written: u64) {
+        let max = self.shared.max_bytes.load(Ordering::Relaxed);
+        if written > 0 && max > 0 {
+            self.shared.store.evict(max);
+        }
+    }
+}
+
+impl Drop for Attached {
+    /// A get that ends without `finish` (a scheduler's error path) still writes what ran.
+    fn drop(&mut self) {
+        self.writer.close();
     }
 }

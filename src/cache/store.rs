@@ -1,26 +1,31 @@
-//! The cache directory on disk: one file per entry, named by the task's hash, written whole
-//! to a temporary file and renamed into place — so a reader (this process or another) sees
-//! an entry complete or not at all — and checked on every read.
+//! The cache directory on disk: packs of entries. A get that stores results writes them into
+//! segment files — each written whole to a temporary name and renamed into place, so a reader
+//! (this process or another) sees a segment complete or not at all — and a get that reads
+//! loads every segment's index once, so finding a task's result is a lookup in memory, not a
+//! file-system call per task.
 //!
 //! ```text
-//! DIR/daskr-cache-v1/ab/abcdef…(64 hex digits)   one entry
-//! DIR/daskr-cache-v1/tmp/…                         entries being written
+//! DIR/daskr-cache-v2/seg/<get>-<pid>-<n>.pack   one segment (immutable once renamed here)
+//! DIR/daskr-cache-v2/tmp/…                       segments being written
 //!
-//! entry = magic "DASKRC\0\x01" (8 bytes)
-//!         key       the task's hash (32 bytes): a file copied under another name is refused
-//!         length    u64 LE, the payload's size
-//!         checksum  BLAKE3 of the payload (32 bytes)
-//!         payload   the result in the binary value encoding (docs/value-encoding.md)
+//! segment = magic "DASKRP\0\x02" (8 bytes) | count u64 LE
+//!           index: count × (key 16 | offset u32 | length u32 | checksum 16), sorted by key
+//!           data:  the payloads (the binary value encoding, docs/value-encoding.md)
+//! key      = the first 16 bytes of the task's hash
+//! checksum = the first 16 bytes of BLAKE3(the task's whole hash, then the payload)
 //! ```
 //!
-//! No lock anywhere: writers never modify a file in place (rename replaces it whole, and two
-//! writers of one key write the same bytes), readers hold what they opened even if it is
-//! renamed over or removed meanwhile, and a damaged entry (a disk error, a crash before the
-//! data reached the disk) fails its checksum and counts as absent. Least-recently-used order
-//! is the files' modification times: a read sets it to now.
+//! No lock anywhere: no file is ever modified once it has its name (only renamed into place
+//! or removed whole); readers keep the segments they indexed open, so a segment removed
+//! meanwhile (eviction, compaction, `clear` by another process) is still read whole; and a
+//! damaged entry — a disk error, a crash before the data reached the disk, an index pointing
+//! wrong — fails its checksum, which binds the payload to the whole hash, and counts as absent.
+//! Least-recently-used order is by segment: the segments' modification times, set to now when
+//! a get reads from one.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -31,33 +36,54 @@ use crate::value::Value;
 /// A task's content hash.
 pub type Hash = [u8; 32];
 
-const MAGIC: &[u8; 8] = b"DASKRC\0\x01";
-const HEADER: usize = 8 + 32 + 8 + 32;
+const MAGIC: &[u8; 8] = b"DASKRP\0\x02";
+const HEADER: usize = 16;
+const INDEX_ENTRY: usize = 40;
 /// The folder under the cache directory that this format owns (a new format takes a new one).
-pub const LAYOUT: &str = "daskr-cache-v1";
+pub const LAYOUT: &str = "daskr-cache-v2";
+/// Folders of earlier formats: ignored, and removed by `clear`.
+const OLD_LAYOUTS: &[&str] = &["daskr-cache-v1"];
+const SEGMENTS: &str = "seg";
+const SUFFIX: &str = ".pack";
 /// A temporary file this old belongs to a writer that died: eviction removes it.
 const STALE_TMP: Duration = Duration::from_secs(3600);
+/// A segment's data is addressed by u32 offsets: a writer starts a new segment before this.
+pub(crate) const MAX_SEGMENT_DATA: usize = u32::MAX as usize;
 
 /// What a cache directory holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Entries stored (an entry stored twice, by two processes at once, counts twice).
     pub entries: u64,
+    /// Bytes of the segment files.
     pub bytes: u64,
 }
 
 pub(crate) struct Store {
     root: PathBuf,
-    tmp_serial: AtomicU64,
+    serial: AtomicU64,
 }
 
-fn hex(h: &Hash) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(64);
-    for b in h {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+/// One entry a writer has ready: its hash, and its payload's place in the writer's data.
+pub(crate) struct Pending {
+    pub hash: Hash,
+    pub offset: u32,
+    pub len: u32,
+    pub check: [u8; 16],
+}
+
+/// The checksum of an entry: binds the payload to the whole hash (the index keeps 16 bytes).
+pub(crate) fn checksum(h: &Hash, payload: &[u8]) -> [u8; 16] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(h);
+    hasher.update(payload);
+    let mut out = [0; 16];
+    out.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
+    out
+}
+
+fn key_of(h: &Hash) -> u128 {
+    u128::from_be_bytes(h[..16].try_into().expect("16 bytes"))
 }
 
 impl Store {
@@ -65,118 +91,149 @@ impl Store {
     pub fn open(dir: &Path) -> io::Result<Store> {
         let root = dir.join(LAYOUT);
         fs::create_dir_all(root.join("tmp"))?;
+        fs::create_dir_all(root.join(SEGMENTS))?;
         Ok(Store {
             root,
-            tmp_serial: AtomicU64::new(0),
+            serial: AtomicU64::new(0),
         })
     }
 
-    fn path(&self, h: &Hash) -> PathBuf {
-        let name = hex(h);
-        self.root.join(&name[..2]).join(name)
+    /// A name no other writer uses: `tag` (the get's), this process, a counter.
+    pub fn segment_name(&self, tag: &str) -> String {
+        let n = self.serial.fetch_add(1, Ordering::Relaxed);
+        format!("{tag}-{}-{n}{SUFFIX}", std::process::id())
     }
 
-    /// The entry for `h`, checked, and its size on disk; None if absent or damaged (a damaged
-    /// entry is left for the recomputed result to replace). A hit becomes the most recently
-    /// used entry.
-    pub fn read(&self, h: &Hash) -> Option<(Value, u64)> {
-        let mut file = File::open(self.path(h)).ok()?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
-        let value = check(h, &bytes)?;
-        // Best effort: a read-only cache still serves hits.
-        let _ = file.set_modified(SystemTime::now());
-        Some((value, bytes.len() as u64))
-    }
-
-    /// Stores `payload` (an encoded value) under `h`; returns the bytes written.
-    pub fn write(&self, h: &Hash, payload: &[u8]) -> io::Result<u64> {
-        let mut entry = Vec::with_capacity(HEADER + payload.len());
-        entry.extend_from_slice(MAGIC);
-        entry.extend_from_slice(h);
-        entry.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        entry.extend_from_slice(blake3::hash(payload).as_bytes());
-        entry.extend_from_slice(payload);
-        // Unique among this process's writers (serial) and other processes (pid).
-        let tmp = self.root.join("tmp").join(format!(
-            "{}.{}.{}",
-            &hex(h)[..16],
-            std::process::id(),
-            self.tmp_serial.fetch_add(1, Ordering::Relaxed)
-        ));
+    /// Writes one segment holding `entries` (payloads in `data`) under `name`; returns its
+    /// size. Entries are sorted by key here, and a hash given twice is kept once.
+    pub fn write_segment(
+        &self,
+        name: &str,
+        entries: &mut Vec<Pending>,
+        data: &[u8],
+    ) -> io::Result<u64> {
+        entries.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+        entries.dedup_by(|a, b| a.hash == b.hash);
+        let mut head = Vec::with_capacity(HEADER + entries.len() * INDEX_ENTRY);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+        for e in entries.iter() {
+            head.extend_from_slice(&e.hash[..16]);
+            head.extend_from_slice(&e.offset.to_le_bytes());
+            head.extend_from_slice(&e.len.to_le_bytes());
+            head.extend_from_slice(&e.check);
+        }
+        let tmp = self.root.join("tmp").join(name);
         let written = (|| {
             let mut f = File::create_new(&tmp)?;
-            f.write_all(&entry)?;
+            f.write_all(&head)?;
+            f.write_all(data)?;
             drop(f);
-            let dest = self.path(h);
-            match fs::rename(&tmp, &dest) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    // The first entry of its folder (or `clear` ran meanwhile).
-                    fs::create_dir_all(dest.parent().expect("an entry has a folder"))?;
-                    fs::rename(&tmp, &dest)
-                }
-                other => other,
-            }
+            fs::rename(&tmp, self.root.join(SEGMENTS).join(name))
         })();
         if written.is_err() {
+            // `clear` may have removed tmp/ meanwhile: the segment is simply not kept.
             let _ = fs::remove_file(&tmp);
         }
-        written.map(|()| entry.len() as u64)
+        written.map(|()| (head.len() + data.len()) as u64)
     }
 
-    /// Every entry's modification time, size and path.
-    fn entries(&self) -> Vec<(SystemTime, u64, PathBuf)> {
+    /// Every segment's path, size and modification time.
+    fn segments(&self) -> Vec<(PathBuf, u64, SystemTime)> {
         let mut out = Vec::new();
-        let Ok(dirs) = fs::read_dir(&self.root) else {
+        let Ok(files) = fs::read_dir(self.root.join(SEGMENTS)) else {
             return out;
         };
-        for d in dirs.flatten() {
-            let name = d.file_name();
-            if name == "tmp" || name.len() != 2 {
+        for f in files.flatten() {
+            if !f.file_name().to_string_lossy().ends_with(SUFFIX) {
                 continue;
             }
-            let Ok(files) = fs::read_dir(d.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                if let Ok(m) = f.metadata() {
-                    if m.is_file() {
-                        let t = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-                        out.push((t, m.len(), f.path()));
-                    }
-                }
+            if let Ok(m) = f.metadata() {
+                let t = m.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                out.push((f.path(), m.len(), t));
             }
         }
         out
     }
 
-    pub fn usage(&self) -> Usage {
-        let all = self.entries();
-        Usage {
-            entries: all.len() as u64,
-            bytes: all.iter().map(|e| e.1).sum(),
+    /// The bytes of the segments whose names start with `tag` (a get's own segments, written
+    /// by its worker processes).
+    pub fn bytes_tagged(&self, tag: &str) -> u64 {
+        self.segments()
+            .iter()
+            .filter(|s| {
+                s.0.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{tag}-")))
+            })
+            .map(|s| s.1)
+            .sum()
+    }
+
+    /// Merges the segments whose names start with `tag` if there are more than `above`.
+    pub fn merge_tagged(&self, tag: &str, above: usize) {
+        let prefix = format!("{tag}-");
+        let names: Vec<String> = self
+            .segments()
+            .iter()
+            .filter_map(|s| s.0.file_name()?.to_str().map(str::to_owned))
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        if names.len() > above {
+            self.merge(&names, &self.segment_name(tag));
         }
     }
 
-    /// Removes least recently used entries until the rest hold at most `max_bytes`, and
+    /// Loads every segment's index: what one get looks its tasks up in.
+    pub fn index(&self) -> Index {
+        let mut segs = Vec::new();
+        let mut all = self.segments();
+        all.sort_by(|a, b| b.2.cmp(&a.2));
+        for (path, _, _) in all {
+            if let Some(s) = Segment::load(path) {
+                segs.push(s);
+            }
+        }
+        Index { segs }
+    }
+
+    /// The distinct entries (two processes storing one result at once each keep a copy) and
+    /// the segments' bytes. Reads every index.
+    pub fn usage(&self) -> Usage {
+        let mut keys = Vec::new();
+        let mut bytes = 0;
+        for (path, size, _) in self.segments() {
+            bytes += size;
+            if let Some(seg) = Segment::load(path) {
+                keys.extend((0..seg.count).map(|i| seg.key(i)));
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        Usage {
+            entries: keys.len() as u64,
+            bytes,
+        }
+    }
+
+    /// Removes least recently used segments until the rest hold at most `max_bytes`, and
     /// temporary files left by writers that died. Returns what was removed.
     pub fn evict(&self, max_bytes: u64) -> Usage {
         self.remove_stale_tmp();
-        let mut all = self.entries();
+        let mut all = self.segments();
         let mut total: u64 = all.iter().map(|e| e.1).sum();
         let mut removed = Usage::default();
         if total <= max_bytes {
             return removed;
         }
-        all.sort_by_key(|e| e.0);
-        for (_, size, path) in all {
+        all.sort_by_key(|e| e.2);
+        for (path, size, _) in all {
             if total <= max_bytes {
                 break;
             }
-            // Another process may have removed (or replaced) it meanwhile: either way its
-            // bytes are gone from our count.
+            let entries = Segment::load(path.clone()).map_or(0, |s| s.count as u64);
+            // Another process may have removed it meanwhile: either way its bytes are gone.
             if fs::remove_file(&path).is_ok() {
-                removed.entries += 1;
+                removed.entries += entries;
                 removed.bytes += size;
             }
             total -= size;
@@ -202,30 +259,265 @@ impl Store {
         }
     }
 
-    /// Removes every entry (and the temporary files: a writer still running just fails to
-    /// rename its entry into place, and does without it).
+    /// Removes every entry, and the folders of earlier formats (a writer still running just
+    /// fails to rename its segment into place, and does without it).
     pub fn clear(&self) -> io::Result<Usage> {
         let usage = self.usage();
-        match fs::remove_dir_all(&self.root) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        let dir = self.root.parent().expect("the layout folder has a parent");
+        for layout in OLD_LAYOUTS.iter().chain([&LAYOUT]) {
+            match fs::remove_dir_all(dir.join(layout)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
         }
         fs::create_dir_all(self.root.join("tmp"))?;
+        fs::create_dir_all(self.root.join(SEGMENTS))?;
         Ok(usage)
+    }
+
+    /// Merges the segments named `names` (one get's) into one, then removes them: a get
+    /// leaves one segment however often it flushed. Best effort: on any failure the
+    /// segments stay as they are. Returns the merged segment's size.
+    pub fn merge(&self, names: &[String], into: &str) -> Option<u64> {
+        if names.len() < 2 {
+            return None;
+        }
+        let dir = self.root.join(SEGMENTS);
+        let mut entries = Vec::new();
+        let mut data = Vec::new();
+        for name in names {
+            let seg = Segment::load(dir.join(name))?;
+            let bytes = seg.read_range(0, seg.data_len)?;
+            if data.len() + bytes.len() > MAX_SEGMENT_DATA {
+                return None;
+            }
+            let base = data.len() as u32;
+            for i in 0..seg.count {
+                let e = seg.entry(i);
+                let mut hash = [0u8; 32];
+                hash[..16].copy_from_slice(&seg.index[e..e + 16]);
+                entries.push(Pending {
+                    hash,
+                    offset: base + u32_at(&seg.index, e + 16),
+                    len: u32_at(&seg.index, e + 20),
+                    check: seg.index[e + 24..e + 40].try_into().expect("16 bytes"),
+                });
+            }
+            data.extend_from_slice(&bytes);
+        }
+        let size = self.write_segment(into, &mut entries, &data).ok()?;
+        for name in names {
+            let _ = fs::remove_file(dir.join(name));
+        }
+        Some(size)
     }
 }
 
-/// The value an entry's bytes hold, if they are a whole, undamaged entry for `h`.
-fn check(h: &Hash, bytes: &[u8]) -> Option<Value> {
-    if bytes.len() < HEADER || &bytes[..8] != MAGIC || &bytes[8..40] != h {
-        return None;
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// Where an entry is: its segment (in an `Index`), place and checksum.
+#[derive(Clone, Copy)]
+pub(crate) struct Loc {
+    seg: u32,
+    offset: u32,
+    len: u32,
+    check: [u8; 16],
+}
+
+/// One segment, opened, with its index in memory.
+struct Segment {
+    /// Kept open: the segment is read whole even if it is removed meanwhile.
+    file: File,
+    count: usize,
+    index: Vec<u8>,
+    data_start: u64,
+    data_len: u64,
+    /// For many lookups: the first index position of each value of the keys' top `bits`
+    /// (built after a few lookups; before, a binary search).
+    dir: Vec<u32>,
+    bits: u32,
+    lookups: u32,
+    touched: bool,
+}
+
+impl Segment {
+    fn load(path: PathBuf) -> Option<Segment> {
+        let mut file = File::open(&path).ok()?;
+        let size = file.metadata().ok()?.len();
+        let mut head = [0u8; HEADER];
+        file.read_exact(&mut head).ok()?;
+        if &head[..8] != MAGIC {
+            return None;
+        }
+        let count = u64::from_le_bytes(head[8..16].try_into().ok()?);
+        let index_len = count.checked_mul(INDEX_ENTRY as u64)?;
+        let data_start = (HEADER as u64).checked_add(index_len)?;
+        if data_start > size {
+            return None;
+        }
+        let mut index = Vec::with_capacity(index_len as usize);
+        (&mut file).take(index_len).read_to_end(&mut index).ok()?;
+        if index.len() as u64 != index_len {
+            return None;
+        }
+        Some(Segment {
+            file,
+            count: count as usize,
+            index,
+            data_start,
+            data_len: size - data_start,
+            dir: Vec::new(),
+            bits: 0,
+            lookups: 0,
+            touched: false,
+        })
     }
-    let len = u64::from_le_bytes(bytes[40..48].try_into().ok()?);
-    let payload = &bytes[HEADER..];
-    if payload.len() as u64 != len || blake3::hash(payload).as_bytes() != &bytes[48..80] {
-        return None;
+
+    #[inline]
+    fn entry(&self, i: usize) -> usize {
+        i * INDEX_ENTRY
     }
-    encode::decode(payload).ok()
+
+    #[inline]
+    fn key(&self, i: usize) -> u128 {
+        let e = self.entry(i);
+        u128::from_be_bytes(self.index[e..e + 16].try_into().expect("16 bytes"))
+    }
+
+    fn build_dir(&mut self) {
+        let bits = (usize::BITS - self.count.leading_zeros()).min(24);
+        let mut dir = vec![0u32; (1usize << bits) + 1];
+        let mut i = 0usize;
+        for (b, slot) in dir.iter_mut().enumerate() {
+            while i < self.count && ((self.key(i) >> (128 - bits)) as usize) < b {
+                i += 1;
+            }
+            *slot = i as u32;
+        }
+        self.dir = dir;
+        self.bits = bits;
+    }
+
+    fn find(&mut self, key: u128) -> Option<usize> {
+        self.lookups += 1;
+        if self.dir.is_empty() && self.lookups > 64 && self.count > 256 {
+            self.build_dir();
+        }
+        let (mut lo, mut hi) = if self.dir.is_empty() || self.bits == 0 {
+            (0, self.count)
+        } else {
+            let b = (key >> (128 - self.bits)) as usize;
+            (self.dir[b] as usize, self.dir[b + 1] as usize)
+        };
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.key(mid).cmp(&key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    fn read_range(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        if offset.checked_add(len)? > self.data_len {
+            return None;
+        }
+        let mut buf = vec![0; len as usize];
+        self.file
+            .read_exact_at(&mut buf, self.data_start + offset)
+            .ok()?;
+        Some(buf)
+    }
+}
+
+/// Every segment's index, loaded once by a get: a task's result is found by a lookup here.
+pub(crate) struct Index {
+    segs: Vec<Segment>,
+}
+
+/// Requests whose byte ranges are this close are read with one call.
+const COALESCE_GAP: u64 = 64 * 1024;
+
+impl Index {
+    /// Where the entry for `h` is, if some segment holds it: the most recently used one that
+    /// does, after `after`'s segment if given (a copy of the entry there was found damaged).
+    pub fn find(&mut self, h: &Hash, after: Option<Loc>) -> Option<Loc> {
+        let key = key_of(h);
+        let from = after.map_or(0, |l| l.seg as usize + 1);
+        for (s, seg) in self.segs.iter_mut().enumerate().skip(from) {
+            if let Some(i) = seg.find(key) {
+                let e = seg.entry(i);
+                return Some(Loc {
+                    seg: s as u32,
+                    offset: u32_at(&seg.index, e + 16),
+                    len: u32_at(&seg.index, e + 20),
+                    check: seg.index[e + 24..e + 40].try_into().expect("16 bytes"),
+                });
+            }
+        }
+        None
+    }
+
+    /// Reads and checks the entries at `locs` (with their hashes): each one's value and its
+    /// size, or None if it is damaged. Reads nearby entries of a segment with one call, and
+    /// marks the segments read from as recently used.
+    pub fn read(&mut self, locs: &[(Hash, Loc)]) -> Vec<Option<(Value, u64)>> {
+        let mut out: Vec<Option<(Value, u64)>> = (0..locs.len()).map(|_| None).collect();
+        let mut order: Vec<usize> = (0..locs.len()).collect();
+        order.sort_unstable_by_key(|&i| (locs[i].1.seg, locs[i].1.offset));
+        let mut i = 0;
+        while i < order.len() {
+            // A run of requests of one segment close enough to read at once.
+            let first = locs[order[i]].1;
+            let start = u64::from(first.offset);
+            let mut end = start + u64::from(first.len);
+            let mut j = i + 1;
+            while j < order.len() {
+                let l = locs[order[j]].1;
+                if l.seg != first.seg || u64::from(l.offset) > end + COALESCE_GAP {
+                    break;
+                }
+                end = end.max(u64::from(l.offset) + u64::from(l.len));
+                j += 1;
+            }
+            let seg = &mut self.segs[first.seg as usize];
+            let check = |k: usize, payload: &[u8]| {
+                let (h, l) = &locs[k];
+                (checksum(h, payload) == l.check)
+                    .then(|| encode::decode(payload).ok())
+                    .flatten()
+                    .map(|v| (v, u64::from(l.len) + INDEX_ENTRY as u64))
+            };
+            if let Some(bytes) = seg.read_range(start, end - start) {
+                for &k in &order[i..j] {
+                    let at = (u64::from(locs[k].1.offset) - start) as usize;
+                    out[k] = check(k, &bytes[at..at + locs[k].1.len as usize]);
+                }
+            } else {
+                // A damaged index entry (a length or offset past the end) fails the range:
+                // the others are read one by one.
+                for &k in &order[i..j] {
+                    let l = locs[k].1;
+                    if let Some(bytes) = seg.read_range(l.offset.into(), l.len.into()) {
+                        out[k] = check(k, &bytes);
+                    }
+                }
+            }
+            seg.touched |= order[i..j].iter().any(|&k| out[k].is_some());
+            i = j;
+        }
+        for seg in &self.segs {
+            if seg.touched {
+                // Best effort: a read-only cache still serves hits.
+                let _ = seg.file.set_modified(SystemTime::now());
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -238,57 +530,129 @@ mod tests {
         d
     }
 
+    /// Writes one segment of `(hash, value)` entries; returns its name.
+    fn write(store: &Store, tag: &str, values: &[(Hash, Value)]) -> String {
+        let mut entries = Vec::new();
+        let mut data = Vec::new();
+        for (h, v) in values {
+            let payload = encode::encode(v).unwrap();
+            entries.push(Pending {
+                hash: *h,
+                offset: data.len() as u32,
+                len: payload.len() as u32,
+                check: checksum(h, &payload),
+            });
+            data.extend_from_slice(&payload);
+        }
+        let name = store.segment_name(tag);
+        store.write_segment(&name, &mut entries, &data).unwrap();
+        name
+    }
+
+    fn read(store: &Store, h: &Hash) -> Option<Value> {
+        let mut index = store.index();
+        let loc = index.find(h, None)?;
+        index.read(&[(*h, loc)]).pop().unwrap().map(|r| r.0)
+    }
+
     #[test]
     fn damaged_entries_read_as_absent() {
         let dir = temp_dir("damaged");
         let store = Store::open(&dir).unwrap();
         let h = [7u8; 32];
-        let payload = encode::encode(&Value::str("hello")).unwrap();
-        store.write(&h, &payload).unwrap();
-        assert_eq!(store.read(&h).unwrap().0.as_str(), Some("hello"));
-        let path = store.path(&h);
+        let name = write(&store, "t", &[(h, Value::str("hello"))]);
+        assert_eq!(read(&store, &h).unwrap().as_str(), Some("hello"));
+        let path = store.root.join(SEGMENTS).join(name);
         let good = fs::read(&path).unwrap();
-        // Truncated, a flipped payload bit, a flipped checksum bit, another key's file.
+        // Truncated, a flipped payload bit, a flipped checksum bit, offset or length bit.
         let mut cases = vec![good[..good.len() - 1].to_vec(), good[..10].to_vec()];
-        for at in [good.len() - 1, 50, 20, 3] {
+        for at in [good.len() - 1, HEADER + 39, HEADER + 17, HEADER + 21, 3] {
             let mut b = good.clone();
             b[at] ^= 1;
             cases.push(b);
         }
         for bad in cases {
             fs::write(&path, &bad).unwrap();
-            assert!(store.read(&h).is_none());
+            assert!(read(&store, &h).is_none());
         }
+        // Another hash with the same first 16 bytes (the index's key) is refused by the
+        // checksum, which covers the whole hash.
         fs::write(&path, &good).unwrap();
-        let other = store.path(&[8u8; 32]);
-        fs::create_dir_all(other.parent().unwrap()).unwrap();
-        fs::copy(&path, &other).unwrap();
-        assert!(store.read(&[8u8; 32]).is_none());
-        assert_eq!(store.usage().entries, 2);
+        let mut other = h;
+        other[31] ^= 1;
+        assert!(read(&store, &other).is_none());
+        assert!(read(&store, &h).is_some());
+        assert_eq!(store.usage().entries, 1);
         fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn eviction_removes_least_recently_used_first() {
+    fn many_entries_are_found_with_and_without_the_directory() {
+        let dir = temp_dir("many");
+        let store = Store::open(&dir).unwrap();
+        let values: Vec<(Hash, Value)> = (0..5000i64)
+            .map(|i| (*blake3::hash(&i.to_le_bytes()).as_bytes(), Value::Int(i)))
+            .collect();
+        write(&store, "a", &values[..10]);
+        write(&store, "b", &values[10..]);
+        let mut index = store.index();
+        let locs: Vec<(Hash, Loc)> = values
+            .iter()
+            .map(|(h, _)| (*h, index.find(h, None).expect("stored")))
+            .collect();
+        let read = index.read(&locs);
+        for (i, r) in read.into_iter().enumerate() {
+            assert_eq!(r.unwrap().0.as_int(), Some(i as i64));
+        }
+        assert!(index.find(&[0u8; 32], None).is_none());
+        assert_eq!(store.usage().entries, 5000);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn merging_keeps_every_entry_in_one_segment() {
+        let dir = temp_dir("merge");
+        let store = Store::open(&dir).unwrap();
+        let a = write(
+            &store,
+            "g",
+            &[([1; 32], Value::Int(1)), ([2; 32], Value::Int(2))],
+        );
+        let b = write(&store, "g", &[([3; 32], Value::str("three"))]);
+        store.merge(&[a, b], &store.segment_name("g"));
+        assert_eq!(store.segments().len(), 1);
+        assert_eq!(read(&store, &[1; 32]).unwrap().as_int(), Some(1));
+        assert_eq!(read(&store, &[3; 32]).unwrap().as_str(), Some("three"));
+        assert_eq!(store.usage().entries, 3);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn eviction_removes_least_recently_used_segments_first() {
         let dir = temp_dir("evict");
         let store = Store::open(&dir).unwrap();
-        let payload = encode::encode(&Value::Int(1)).unwrap();
-        let size = store.write(&[1; 32], &payload).unwrap();
-        store.write(&[2; 32], &payload).unwrap();
-        store.write(&[3; 32], &payload).unwrap();
+        let names: Vec<String> = (1..=3u8)
+            .map(|k| write(&store, "e", &[([k; 32], Value::Int(k.into()))]))
+            .collect();
+        let size = store.segments()[0].1;
         let old = SystemTime::now() - Duration::from_secs(100);
-        for (i, k) in [[1u8; 32], [2; 32], [3; 32]].iter().enumerate() {
-            let f = File::options().write(true).open(store.path(k)).unwrap();
+        for (i, n) in names.iter().enumerate() {
+            let f = File::options()
+                .write(true)
+                .open(store.root.join(SEGMENTS).join(n))
+                .unwrap();
             f.set_modified(old + Duration::from_secs(i as u64)).unwrap();
         }
-        // Reading 1 makes it the most recent: 2 goes first, then 3.
-        assert!(store.read(&[1; 32]).is_some());
+        // Reading 1 makes its segment the most recent: 2 goes first, then 3.
+        assert!(read(&store, &[1; 32]).is_some());
         assert_eq!(store.evict(2 * size).entries, 1);
-        assert!(store.read(&[2; 32]).is_none());
-        assert!(store.read(&[3; 32]).is_some());
-        assert!(store.read(&[1; 32]).is_some());
+        assert!(read(&store, &[2; 32]).is_none());
+        assert!(read(&store, &[3; 32]).is_some());
+        assert!(read(&store, &[1; 32]).is_some());
+        fs::create_dir_all(dir.join(OLD_LAYOUTS[0]).join("ab")).unwrap();
         assert_eq!(store.clear().unwrap().entries, 2);
         assert_eq!(store.usage(), Usage::default());
+        assert!(!dir.join(OLD_LAYOUTS[0]).exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -506,6 +506,11 @@ fn run_positions(
             }
         });
         run.retire(scratch);
+        // What this partition stored is written before the reply: the parent may kill this
+        // process as soon as it has every reply.
+        if let Some(cache) = f.plan.cache.as_deref() {
+            cache.flush();
+        }
         if let Some(e) = run.take_failure() {
             return Err(e);
         }
