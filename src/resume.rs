@@ -19,7 +19,7 @@
 //! inputs planned too.
 
 use crate::cache::store::{Hash, Loc};
-use crate::cache::{hash::Hashing, Attached, Cache, Use};
+use crate::cache::{hash::Hashes, Attached, Cache, Use};
 use crate::error::Error;
 use crate::graph::{Graph, View};
 use crate::options::Scheduler;
@@ -41,28 +41,11 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
     let n = plan.len();
     let shared = cache.shared();
 
-    // Hashes, inputs first (positions are a topological order).
-    let mut hashes: Vec<Hash> = Vec::with_capacity(n);
-    let mut hashed: Vec<bool> = Vec::with_capacity(n);
-    let mut hashing = Hashing::new(graph);
-    for &id in &plan.order {
-        let dep = |d: u32| {
-            let q = plan.pos[d as usize] as usize;
-            hashed[q].then(|| hashes[q])
-        };
-        let h = hashing.entry(id, &dep);
-        hashed.push(h.is_some());
-        hashes.push(h.unwrap_or_default());
-    }
-
-    // From the requested positions down: consumers come after their inputs, so one pass from
-    // the last position decides each position after everything that could need it. Found
-    // entries are then read at once; if one turns out damaged, it is absent, and the pass
-    // runs again (its task runs, and needs its inputs).
+    let hashes = Hashes::of_plan(graph, &plan.order, &plan.pos);
     let mut index = None;
     // Position → the copy of its entry found damaged (None: no copy left to try).
     let mut damaged: std::collections::HashMap<usize, Option<Loc>> = Default::default();
-    let (needed, uses, found, bytes_read) = loop {
+    let (needed, uses, found, bytes_read, mut to_store) = loop {
         let mut needed = vec![false; n];
         for &p in &plan.requested {
             needed[p as usize] = true;
@@ -70,24 +53,28 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         let mut uses = vec![Use::Compute; n];
         let mut locs = Vec::new();
         let mut at = Vec::new();
+        // The hashes of positions to store, last position first.
+        let mut to_store: Vec<Hash> = Vec::new();
         for p in (0..n).rev() {
             if !needed[p] {
                 continue;
             }
-            if hashed[p] && matches!(graph.entry(plan.order[p]), View::Task(_)) {
+            if hashes.has(p) && matches!(graph.entry(plan.order[p]), View::Task(_)) {
+                let h = hashes.hash(p).expect("has a hash");
                 let index = index.get_or_insert_with(|| shared.store.index());
                 let loc = match damaged.get(&p) {
-                    None => index.find(&hashes[p], None),
+                    None => index.find(&h, None),
                     Some(&None) => None,
-                    Some(&after) => index.find(&hashes[p], after),
+                    Some(&after) => index.find(&h, after),
                 };
                 if let Some(loc) = loc {
                     uses[p] = Use::Found;
-                    locs.push((hashes[p], loc));
+                    locs.push((h, loc));
                     at.push(p);
                     continue;
                 }
                 uses[p] = Use::Store;
+                to_store.push(h);
             }
             for &q in plan.deps(p as u32) {
                 needed[q as usize] = true;
@@ -113,7 +100,7 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
             }
         }
         if !retry {
-            break (needed, uses, found, bytes_read);
+            break (needed, uses, found, bytes_read, to_store);
         }
     };
     let skipped = needed.iter().filter(|&&x| !x).count() as u64;
@@ -144,7 +131,10 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         }
         deps_off.push(deps.len() as u32);
         new_uses.push(uses[p]);
-        new_hashes.push(hashes[p]);
+        new_hashes.push(match uses[p] {
+            Use::Store => to_store.pop().expect("one hash per position to store"),
+            _ => Hash::default(),
+        });
     }
     let mut new_found: Vec<Option<crate::value::Value>> = (0..m).map(|_| None).collect();
     for (p, v) in found {

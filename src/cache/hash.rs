@@ -12,6 +12,8 @@
 //! entry     = expr
 //! expr      = 'L' u64(len) encoded-value      a literal (the binary value encoding)
 //!           | 'R' hash                        another entry's result: that entry's hash
+//!           | 'I' expr                        another entry's result, when that entry's own
+//!                                             bytes are at most 64: those bytes
 //!           | 'A' u32(n) expr*                a list
 //!           | 'M' u32(n) (u32(len) name expr)*   a map
 //!           | 'T' function u32(nargs) expr* u32(nkwargs) (u32(len) name expr)*   a call
@@ -26,7 +28,13 @@
 //! made without one) or holds a literal that cannot be encoded (a pointer).
 //!
 //! Cost: an entry's bytes are laid out in one buffer (a function's identity serialised once
-//! per get, not per task) and hashed with one call — for a small task, one BLAKE3 block.
+//! per get, not per task) and hashed with one call. A small entry (at most 64 bytes — a
+//! cheap task on a literal) is not hashed on its own at all unless it is looked up or
+//! stored: its consumers take its bytes in place of its hash ('I'), so a consumer of a
+//! million small tasks hashes one long input, which BLAKE3 does many blocks at a time, and
+//! an unchanged rerun that looks up only that consumer computes one hash, not a million.
+//! Whether an entry is inlined depends only on its own bytes, so the rule stays a function
+//! of the computation: the same computation always has the same hash.
 
 use std::sync::OnceLock;
 
@@ -67,8 +75,90 @@ fn function(f: &Func) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Hashes entries of one graph, reusing its buffer.
-pub(crate) struct Hashing<'g> {
+/// Entries whose bytes are at most this long are inlined in their consumers' bytes.
+const INLINE_MAX: usize = 64;
+
+/// How an entry takes part in its consumers' bytes.
+#[derive(Clone, Copy)]
+enum Rep {
+    /// Not cached: nor is anything that depends on it.
+    None,
+    Hash(Hash),
+    /// Its bytes, at `start` in the arena.
+    Inline {
+        start: usize,
+        len: usize,
+    },
+}
+
+/// Every position's part in its consumers' hashes, for one plan, inputs first.
+pub(crate) struct Hashes {
+    reps: Vec<Rep>,
+    arena: Vec<u8>,
+}
+
+impl Hashes {
+    /// Hashes the entries `order` lists (a topological order; `pos`: an entry's position).
+    pub fn of_plan(graph: &Graph, order: &[u32], pos: &[u32]) -> Hashes {
+        let mut hashing = Hashing::new(graph);
+        let mut reps: Vec<Rep> = Vec::with_capacity(order.len());
+        let mut arena = Vec::new();
+        for &id in order {
+            let dep = |d: u32| match reps[pos[d as usize] as usize] {
+                Rep::None => Dep::None,
+                Rep::Hash(ref h) => Dep::Hash(h),
+                Rep::Inline { start, len } => Dep::Inline(&arena[start..start + len]),
+            };
+            let rep = match graph.entry(id) {
+                // An alias is its target: no bytes of its own.
+                View::Ref(d) => reps[pos[d as usize] as usize],
+                view => match hashing.bytes(view, &dep) {
+                    None => Rep::None,
+                    Some(b) if b.len() <= INLINE_MAX => {
+                        let start = arena.len();
+                        arena.extend_from_slice(b);
+                        Rep::Inline {
+                            start,
+                            len: b.len(),
+                        }
+                    }
+                    Some(b) => Rep::Hash(hash_bytes(b)),
+                },
+            };
+            reps.push(rep);
+        }
+        Hashes { reps, arena }
+    }
+
+    /// Whether position `p` has a hash (may be cached).
+    #[inline]
+    pub fn has(&self, p: usize) -> bool {
+        !matches!(self.reps[p], Rep::None)
+    }
+
+    /// Position `p`'s hash (computed now for an inlined entry).
+    pub fn hash(&self, p: usize) -> Option<Hash> {
+        match self.reps[p] {
+            Rep::None => None,
+            Rep::Hash(h) => Some(h),
+            Rep::Inline { start, len } => Some(hash_bytes(&self.arena[start..start + len])),
+        }
+    }
+}
+
+fn hash_bytes(b: &[u8]) -> Hash {
+    *blake3::keyed_hash(key(), b).as_bytes()
+}
+
+/// An input as its consumer's bytes take it.
+enum Dep<'a> {
+    None,
+    Hash(&'a Hash),
+    Inline(&'a [u8]),
+}
+
+/// Lays out entries' bytes, reusing its buffer.
+struct Hashing<'g> {
     graph: &'g Graph,
     buf: Vec<u8>,
     /// Each function's identity bytes, serialised at its first use (outer None: not yet).
@@ -76,7 +166,7 @@ pub(crate) struct Hashing<'g> {
 }
 
 impl<'g> Hashing<'g> {
-    pub fn new(graph: &'g Graph) -> Hashing<'g> {
+    fn new(graph: &'g Graph) -> Hashing<'g> {
         Hashing {
             graph,
             buf: Vec::with_capacity(256),
@@ -84,28 +174,20 @@ impl<'g> Hashing<'g> {
         }
     }
 
-    /// The hash of entry `id`, given the hashes of the entries it refers to (`dep`: None for
-    /// one that has none); None if it has none itself.
-    #[inline]
-    pub fn entry(&mut self, id: u32, dep: &impl Fn(u32) -> Option<Hash>) -> Option<Hash> {
-        let view = self.graph.entry(id);
-        // An alias is its target: no bytes of its own.
-        if let View::Ref(d) = view {
-            return dep(d);
-        }
-        self.buf.clear();
+    /// The bytes of an entry (not an alias), given its inputs' parts; None if it has no hash.
+    fn bytes<'d>(&mut self, view: View<'_>, dep: &impl Fn(u32) -> Dep<'d>) -> Option<&[u8]> {
         let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
         let ok = self.expr(&mut buf, view, dep);
-        let h = ok.then(|| *blake3::keyed_hash(key(), &buf).as_bytes());
         self.buf = buf;
-        h
+        ok.then_some(&self.buf[..])
     }
 
-    fn expr(
+    fn expr<'d>(
         &mut self,
         out: &mut Vec<u8>,
         view: View<'_>,
-        dep: &impl Fn(u32) -> Option<Hash>,
+        dep: &impl Fn(u32) -> Dep<'d>,
     ) -> bool {
         let graph = self.graph;
         match view {
@@ -121,12 +203,17 @@ impl<'g> Hashing<'g> {
                 true
             }
             View::Ref(d) => match dep(d) {
-                Some(d) => {
+                Dep::Hash(h) => {
                     out.push(b'R');
-                    out.extend_from_slice(&d);
+                    out.extend_from_slice(h);
                     true
                 }
-                None => false,
+                Dep::Inline(bytes) => {
+                    out.push(b'I');
+                    out.extend_from_slice(bytes);
+                    true
+                }
+                Dep::None => false,
             },
             View::List { items, len } => {
                 out.push(b'A');
