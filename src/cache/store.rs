@@ -183,13 +183,13 @@ impl Store {
         }
     }
 
-    /// Loads every segment's index: what one get looks its tasks up in.
+    /// Opens every segment, most recently used first: what one get looks its tasks up in.
     pub fn index(&self) -> Index {
         let mut segs = Vec::new();
         let mut all = self.segments();
         all.sort_by(|a, b| b.2.cmp(&a.2));
         for (path, _, _) in all {
-            if let Some(s) = Segment::load(path) {
+            if let Some(s) = Segment::open(path) {
                 segs.push(s);
             }
         }
@@ -326,11 +326,12 @@ pub(crate) struct Loc {
     check: [u8; 16],
 }
 
-/// One segment, opened, with its index in memory.
+/// One segment, opened; its index read into memory once it is looked up often.
 struct Segment {
     /// Kept open: the segment is read whole even if it is removed meanwhile.
     file: File,
     count: usize,
+    /// Empty until loaded (`load_index`).
     index: Vec<u8>,
     data_start: u64,
     data_len: u64,
@@ -339,11 +340,19 @@ struct Segment {
     dir: Vec<u32>,
     bits: u32,
     lookups: u32,
+    /// The index could not be read: the segment holds nothing.
+    broken: bool,
     touched: bool,
 }
 
+/// The first lookups in a segment search its index on disk, a read per step (a rerun that
+/// changed nothing looks up only the requested results: it does not read a million index
+/// entries to find one); after that many, the index is read whole.
+const SPARSE_LOOKUPS: u32 = 16;
+
 impl Segment {
-    fn load(path: PathBuf) -> Option<Segment> {
+    /// Opens a segment and reads its header.
+    fn open(path: PathBuf) -> Option<Segment> {
         let mut file = File::open(&path).ok()?;
         let size = file.metadata().ok()?.len();
         let mut head = [0u8; HEADER];
@@ -357,22 +366,37 @@ impl Segment {
         if data_start > size {
             return None;
         }
-        let mut index = Vec::with_capacity(index_len as usize);
-        (&mut file).take(index_len).read_to_end(&mut index).ok()?;
-        if index.len() as u64 != index_len {
-            return None;
-        }
         Some(Segment {
             file,
             count: count as usize,
-            index,
+            index: Vec::new(),
             data_start,
             data_len: size - data_start,
             dir: Vec::new(),
             bits: 0,
             lookups: 0,
+            broken: false,
             touched: false,
         })
+    }
+
+    /// Opens a segment and reads its whole index.
+    fn load(path: PathBuf) -> Option<Segment> {
+        let mut seg = Segment::open(path)?;
+        seg.load_index().then_some(seg)
+    }
+
+    fn load_index(&mut self) -> bool {
+        if !self.index.is_empty() || self.count == 0 {
+            return true;
+        }
+        let mut index = vec![0; self.count * INDEX_ENTRY];
+        if self.file.read_exact_at(&mut index, HEADER as u64).is_err() {
+            self.broken = true;
+            return false;
+        }
+        self.index = index;
+        true
     }
 
     #[inline]
@@ -400,8 +424,20 @@ impl Segment {
         self.bits = bits;
     }
 
-    fn find(&mut self, key: u128) -> Option<usize> {
+    /// The index entry with `key`, if any.
+    fn find(&mut self, key: u128) -> Option<[u8; INDEX_ENTRY]> {
+        if self.broken || self.count == 0 {
+            return None;
+        }
         self.lookups += 1;
+        if self.index.is_empty() {
+            if self.lookups <= SPARSE_LOOKUPS {
+                return self.find_on_disk(key);
+            }
+            if !self.load_index() {
+                return None;
+            }
+        }
         if self.dir.is_empty() && self.lookups > 64 && self.count > 256 {
             self.build_dir();
         }
@@ -416,7 +452,30 @@ impl Segment {
             match self.key(mid).cmp(&key) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Some(mid),
+                std::cmp::Ordering::Equal => {
+                    let e = self.entry(mid);
+                    return self.index[e..e + INDEX_ENTRY].try_into().ok();
+                }
+            }
+        }
+        None
+    }
+
+    /// `find` by reading the index entries a binary search visits.
+    fn find_on_disk(&mut self, key: u128) -> Option<[u8; INDEX_ENTRY]> {
+        let (mut lo, mut hi) = (0, self.count);
+        let mut e = [0u8; INDEX_ENTRY];
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let at = HEADER as u64 + (mid * INDEX_ENTRY) as u64;
+            if self.file.read_exact_at(&mut e, at).is_err() {
+                self.broken = true;
+                return None;
+            }
+            match u128::from_be_bytes(e[..16].try_into().expect("16 bytes")).cmp(&key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(e),
             }
         }
         None
@@ -449,13 +508,12 @@ impl Index {
         let key = key_of(h);
         let from = after.map_or(0, |l| l.seg as usize + 1);
         for (s, seg) in self.segs.iter_mut().enumerate().skip(from) {
-            if let Some(i) = seg.find(key) {
-                let e = seg.entry(i);
+            if let Some(e) = seg.find(key) {
                 return Some(Loc {
                     seg: s as u32,
-                    offset: u32_at(&seg.index, e + 16),
-                    len: u32_at(&seg.index, e + 20),
-                    check: seg.index[e + 24..e + 40].try_into().expect("16 bytes"),
+                    offset: u32_at(&e, 16),
+                    len: u32_at(&e, 20),
+                    check: e[24..40].try_into().expect("16 bytes"),
                 });
             }
         }
