@@ -114,7 +114,8 @@ impl Hashes {
                 View::Ref(d) => reps[pos[d as usize] as usize],
                 view => match hashing.bytes(view, &dep) {
                     None => Rep::None,
-                    Some(b) if b.len() <= INLINE_MAX => {
+                    Some(Laid::Hashed(h)) => Rep::Hash(h),
+                    Some(Laid::Bytes(b)) if b.len() <= INLINE_MAX => {
                         let start = arena.len();
                         arena.extend_from_slice(b);
                         Rep::Inline {
@@ -122,7 +123,7 @@ impl Hashes {
                             len: b.len(),
                         }
                     }
-                    Some(b) => Rep::Hash(hash_bytes(b)),
+                    Some(Laid::Bytes(b)) => Rep::Hash(hash_bytes(b)),
                 },
             };
             reps.push(rep);
@@ -157,10 +158,23 @@ enum Dep<'a> {
     Inline(&'a [u8]),
 }
 
+/// An entry's bytes, or their hash when they were long enough to be hashed as they were
+/// laid out.
+enum Laid<'a> {
+    Bytes(&'a [u8]),
+    Hashed(Hash),
+}
+
+/// A buffer this long is fed to the hasher (at an argument's end) rather than grown: a
+/// consumer of a million entries does not lay out tens of megabytes.
+const SPILL_AT: usize = 1 << 16;
+
 /// Lays out entries' bytes, reusing its buffer.
 struct Hashing<'g> {
     graph: &'g Graph,
     buf: Vec<u8>,
+    /// The hasher the current entry's bytes were spilled to, if they were.
+    spilled: Option<blake3::Hasher>,
     /// Each function's identity bytes, serialised at its first use (outer None: not yet).
     funcs: Vec<Option<Option<Box<[u8]>>>>,
 }
@@ -170,17 +184,37 @@ impl<'g> Hashing<'g> {
         Hashing {
             graph,
             buf: Vec::with_capacity(256),
+            spilled: None,
             funcs: vec![None; graph.func_count()],
         }
     }
 
     /// The bytes of an entry (not an alias), given its inputs' parts; None if it has no hash.
-    fn bytes<'d>(&mut self, view: View<'_>, dep: &impl Fn(u32) -> Dep<'d>) -> Option<&[u8]> {
+    fn bytes<'d>(&mut self, view: View<'_>, dep: &impl Fn(u32) -> Dep<'d>) -> Option<Laid<'_>> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
+        self.spilled = None;
         let ok = self.expr(&mut buf, view, dep);
         self.buf = buf;
-        ok.then_some(&self.buf[..])
+        if !ok {
+            return None;
+        }
+        Some(match self.spilled.take() {
+            None => Laid::Bytes(&self.buf),
+            Some(mut h) => Laid::Hashed(*h.update(&self.buf).finalize().as_bytes()),
+        })
+    }
+
+    /// Feeds a long buffer to the hasher (between two parts of an entry: never inside a
+    /// literal, whose length is written after it).
+    #[inline]
+    fn spill(&mut self, out: &mut Vec<u8>) {
+        if out.len() >= SPILL_AT {
+            self.spilled
+                .get_or_insert_with(|| blake3::Hasher::new_keyed(key()))
+                .update(out);
+            out.clear();
+        }
     }
 
     fn expr<'d>(
@@ -218,7 +252,11 @@ impl<'g> Hashing<'g> {
             View::List { items, len } => {
                 out.push(b'A');
                 out.extend_from_slice(&len.to_le_bytes());
-                graph.items(items, len).all(|v| self.expr(out, v, dep))
+                graph.items(items, len).all(|v| {
+                    let ok = self.expr(out, v, dep);
+                    self.spill(out);
+                    ok
+                })
             }
             View::Map { items, names } => {
                 // Names in order (as a map keeps them), each length-prefixed, then its value.
@@ -232,6 +270,7 @@ impl<'g> Hashing<'g> {
                     if !self.expr(out, v, dep) {
                         return false;
                     }
+                    self.spill(out);
                 }
                 true
             }
@@ -246,11 +285,11 @@ impl<'g> Hashing<'g> {
                 out.extend_from_slice(identity);
                 out.extend_from_slice(&call.nargs.to_le_bytes());
                 let mut args = graph.args(&call);
-                if !args
-                    .by_ref()
-                    .take(call.nargs as usize)
-                    .all(|v| self.expr(out, v, dep))
-                {
+                if !args.by_ref().take(call.nargs as usize).all(|v| {
+                    let ok = self.expr(out, v, dep);
+                    self.spill(out);
+                    ok
+                }) {
                     return false;
                 }
                 out.extend_from_slice(&call.nkwargs.to_le_bytes());
