@@ -1,8 +1,8 @@
 //! The cache directory on disk: packs of entries. A get that stores results writes them into
 //! segment files — each written whole to a temporary name and renamed into place, so a reader
 //! (this process or another) sees a segment complete or not at all — and a get that reads
-//! loads every segment's index once, so finding a task's result is a lookup in memory, not a
-//! file-system call per task.
+//! opens every segment once and searches its index (on disk for a few lookups, then in
+//! memory), so finding a task's result is not a file-system call per task.
 //!
 //! ```text
 //! DIR/daskr-cache-v2/seg/<get>-<pid>-<n>.pack   one segment (immutable once renamed here)
@@ -42,7 +42,7 @@ const INDEX_ENTRY: usize = 40;
 /// The folder under the cache directory that this format owns (a new format takes a new one).
 pub const LAYOUT: &str = "daskr-cache-v2";
 /// Folders of earlier formats: ignored, and removed by `clear`.
-const OLD_LAYOUTS: &[&str] = &["daskr-cache-v1"];
+pub const OLD_LAYOUTS: &[&str] = &["daskr-cache-v1"];
 const SEGMENTS: &str = "seg";
 const SUFFIX: &str = ".pack";
 /// A temporary file this old belongs to a writer that died: eviction removes it.
@@ -112,7 +112,7 @@ impl Store {
         entries: &mut Vec<Pending>,
         data: &[u8],
     ) -> io::Result<u64> {
-        entries.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+        entries.sort_unstable_by_key(|e| e.hash);
         entries.dedup_by(|a, b| a.hash == b.hash);
         let mut head = Vec::with_capacity(HEADER + entries.len() * INDEX_ENTRY);
         head.extend_from_slice(MAGIC);
@@ -187,7 +187,7 @@ impl Store {
     pub fn index(&self) -> Index {
         let mut segs = Vec::new();
         let mut all = self.segments();
-        all.sort_by(|a, b| b.2.cmp(&a.2));
+        all.sort_by_key(|s| std::cmp::Reverse(s.2));
         for (path, _, _) in all {
             if let Some(s) = Segment::open(path) {
                 segs.push(s);
@@ -493,7 +493,8 @@ impl Segment {
     }
 }
 
-/// Every segment's index, loaded once by a get: a task's result is found by a lookup here.
+/// The segments one get looks its tasks up in (opened once; an index is read on disk for the
+/// first few lookups, then whole).
 pub(crate) struct Index {
     segs: Vec<Segment>,
 }

@@ -201,7 +201,7 @@ impl Writer {
                 return self.bytes.load(Ordering::Relaxed);
             }
             b.closing = true;
-            let rest = mem::replace(&mut b.entries, Vec::new());
+            let rest = mem::take(&mut b.entries);
             (rest, mem::take(&mut b.data))
         };
         self.wake.notify_all();

@@ -50,7 +50,10 @@ pub fn main(args: CacheArgs) -> ExitCode {
         Action::Clear { dir } => (dir, true, false),
     };
     // Refuse a directory that is not a cache rather than create one: stats and clear read.
-    if !dir.join(daskr::cache::store::LAYOUT).is_dir() {
+    // An earlier format's folder counts (clear removes it; this version ignores it).
+    let layouts =
+        std::iter::once(&daskr::cache::store::LAYOUT).chain(daskr::cache::store::OLD_LAYOUTS);
+    if !layouts.into_iter().any(|l| dir.join(l).is_dir()) {
         eprintln!(
             "daskr: '{}' is not a daskr cache directory (no {} in it)",
             dir.display(),
