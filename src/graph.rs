@@ -160,6 +160,12 @@ pub(crate) struct Node {
     pub deps_len: u32,
 }
 
+impl Node {
+    pub(crate) fn is_defined(self) -> bool {
+        self.expr != UNDEFINED
+    }
+}
+
 pub struct Graph {
     /// This graph's handles are `handle_base | id`: the graph's serial number in the high
     /// half (see `TaskId`), so checking a handle is one subtraction and one compare.
@@ -517,16 +523,17 @@ impl Graph {
     pub(crate) fn id_count(&self) -> usize {
         self.nodes.len()
     }
-    /// Dependencies over all entries (each entry's distinct ones).
-    pub(crate) fn edge_count(&self) -> usize {
-        self.deps.len()
-    }
     pub(crate) fn is_defined(&self, id: u32) -> bool {
         self.nodes[id as usize].expr != UNDEFINED
     }
     pub(crate) fn deps(&self, id: u32) -> &[u32] {
         let n = self.nodes[id as usize];
         &self.deps[n.deps_start as usize..(n.deps_start + n.deps_len) as usize]
+    }
+    /// Every entry's node and the dependency lists they index: the plan's walk reads them
+    /// directly (one load of a node tells both whether it is defined and whether it has inputs).
+    pub(crate) fn dep_lists(&self) -> (&[Node], &[u32]) {
+        (&self.nodes, &self.deps)
     }
     /// What defined entry `id` computes.
     #[inline]
