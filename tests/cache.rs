@@ -88,6 +88,11 @@ fn pipeline_rerun_runs_only_what_changed() {
         let s = run(&first);
         assert_eq!((s.entries, s.entries_run), (8, 8), "{scheduler:?}");
         assert_eq!((s.cache.hits, s.cache.misses), (0, 8), "{scheduler:?}");
+        // What was written is on disk, whichever process wrote it (worker processes write
+        // segments named after the get, which the parent counts).
+        assert!(s.cache.bytes_written > 0, "{scheduler:?}");
+        assert_eq!(s.cache.bytes_written, cache.usage().bytes, "{scheduler:?}");
+        assert_eq!(cache.usage().entries, 8, "{scheduler:?}");
 
         // Nothing changed: no task runs; only the two requested results are read.
         let s = run(&first);
@@ -239,6 +244,41 @@ fn a_failed_run_keeps_what_finished() {
             (1, 4),
             "{scheduler:?}"
         );
+    }
+}
+
+/// A result is on disk within about a second of finishing, while the get still runs — so a
+/// process killed during a long task keeps what finished before it.
+#[test]
+fn results_reach_the_disk_while_a_long_task_runs() {
+    let dir = scratch("flush");
+    let cache = Cache::open(&dir).unwrap();
+    let seg = dir.join("daskr-cache-v2/seg");
+    let watched = seg.clone();
+    // c-1 returns at once; c-2 waits (up to a minute, a bound far from the second it
+    // takes) until a segment holding c-1 has appeared.
+    let f = Func::new_versioned("step", "1", move |call| {
+        let x = call.arg(0).and_then(Value::as_int).unwrap();
+        if x == 1 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while std::fs::read_dir(&watched).unwrap().count() == 0 {
+                if std::time::Instant::now() > deadline {
+                    call.fail("c-1 was not written while c-2 ran");
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        call.ret(Value::Int(x + 1));
+    });
+    let g = common::counting_chain(&f, 2);
+    for scheduler in [Scheduler::Sync, Scheduler::Threads] {
+        cache.clear().unwrap();
+        let (r, stats) = g.get_with_stats(&Value::str("c-2"), &with_cache(scheduler, &cache));
+        assert_eq!(r.unwrap(), Value::Int(2), "{scheduler:?}");
+        // c-1's segment, then c-2's at the end of the get.
+        assert_eq!(std::fs::read_dir(&seg).unwrap().count(), 2, "{scheduler:?}");
+        assert_eq!(stats.cache.misses, 2);
     }
 }
 
@@ -406,9 +446,25 @@ fn the_size_bound_evicts_least_recently_used() {
     let f = counting_add(Some("1"), calls.clone());
     let g = common::counting_chain(&f, 100);
     let opts = with_cache(Scheduler::Sync, &cache);
-    // Four gets, each storing 25 entries: four segments, oldest first.
+    // Four gets, each storing 25 entries: four segments, oldest first (their times set
+    // apart: a file system's clock may give segments written a millisecond apart one time).
+    // Each get read the previous one's last result, making it recently used: the times are
+    // set after all four.
+    let mut written = Vec::new();
     for k in ["c-25", "c-50", "c-75", "c-100"] {
+        let before = segment_files(&dir);
         g.get_key(k, &opts).unwrap();
+        written.extend(
+            segment_files(&dir)
+                .into_iter()
+                .filter(|f| !before.contains(f)),
+        );
+    }
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+    for (i, f) in written.iter().enumerate() {
+        let f = std::fs::File::options().write(true).open(f).unwrap();
+        f.set_modified(old + std::time::Duration::from_secs(i as u64))
+            .unwrap();
     }
     assert_eq!(calls.load(Ordering::Relaxed), 100);
     let full = cache.usage();
