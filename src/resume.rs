@@ -54,7 +54,7 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         let mut locs = Vec::new();
         let mut at = Vec::new();
         // The hashes of positions to store, last position first.
-        let mut to_store: Vec<Hash> = Vec::new();
+        let mut to_store: Vec<Hash> = Vec::with_capacity(n);
         for p in (0..n).rev() {
             if !needed[p] {
                 continue;
@@ -121,7 +121,6 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
     let mut deps = Vec::new();
     let mut initial = Vec::new();
     let mut new_uses = Vec::with_capacity(m);
-    let mut new_hashes = Vec::with_capacity(m);
     for p in (0..n).filter(|&p| needed[p]) {
         if uses[p] != Use::Found {
             deps.extend(plan.deps(p as u32).iter().map(|&q| new_pos[q as usize]));
@@ -131,15 +130,10 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         }
         deps_off.push(deps.len() as u32);
         new_uses.push(uses[p]);
-        new_hashes.push(match uses[p] {
-            Use::Store => to_store.pop().expect("one hash per position to store"),
-            _ => Hash::default(),
-        });
     }
-    let mut new_found: Vec<Option<crate::value::Value>> = (0..m).map(|_| None).collect();
-    for (p, v) in found {
-        new_found[new_pos[p] as usize] = Some(v);
-    }
+    // Both were gathered last position first.
+    to_store.reverse();
+    let found: Vec<_> = found.into_iter().rev().map(|(_, v)| v).collect();
     let mut pos = vec![UNPLANNED; plan.pos.len()];
     for (p, &id) in order.iter().enumerate() {
         pos[id as usize] = p as u32;
@@ -147,8 +141,8 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
     let attached = Attached::new(
         shared.clone(),
         new_uses,
-        new_hashes,
-        new_found,
+        to_store,
+        found,
         skipped,
         bytes_read,
     );

@@ -83,17 +83,45 @@ const INLINE_MAX: usize = 64;
 enum Rep {
     /// Not cached: nor is anything that depends on it.
     None,
-    Hash(Hash),
+    /// Its hash, at this index of `Hashes::hashed`.
+    Hash(usize),
     /// Its bytes, at `start` in the arena.
-    Inline {
-        start: usize,
-        len: usize,
-    },
+    Inline { start: usize, len: usize },
+}
+
+/// A `Rep` in 8 bytes (a million entries' reps are 8 MB, not 40).
+#[derive(Clone, Copy)]
+struct Packed(u64);
+
+const NONE: u64 = u64::MAX;
+const HASH_BIT: u64 = 1 << 62;
+
+impl Packed {
+    fn new(r: Rep) -> Packed {
+        Packed(match r {
+            Rep::None => NONE,
+            Rep::Hash(i) => HASH_BIT | i as u64,
+            Rep::Inline { start, len } => (start as u64) << 7 | len as u64,
+        })
+    }
+
+    #[inline]
+    fn get(self) -> Rep {
+        match self.0 {
+            NONE => Rep::None,
+            x if x & HASH_BIT != 0 => Rep::Hash((x & !HASH_BIT) as usize),
+            x => Rep::Inline {
+                start: (x >> 7) as usize,
+                len: (x & 127) as usize,
+            },
+        }
+    }
 }
 
 /// Every position's part in its consumers' hashes, for one plan, inputs first.
 pub(crate) struct Hashes {
-    reps: Vec<Rep>,
+    reps: Vec<Packed>,
+    hashed: Vec<Hash>,
     arena: Vec<u8>,
 }
 
@@ -101,20 +129,24 @@ impl Hashes {
     /// Hashes the entries `order` lists (a topological order; `pos`: an entry's position).
     pub fn of_plan(graph: &Graph, order: &[u32], pos: &[u32]) -> Hashes {
         let mut hashing = Hashing::new(graph);
-        let mut reps: Vec<Rep> = Vec::with_capacity(order.len());
+        let mut reps: Vec<Packed> = Vec::with_capacity(order.len());
+        let mut hashed: Vec<Hash> = Vec::new();
         let mut arena = Vec::new();
         for &id in order {
-            let dep = |d: u32| match reps[pos[d as usize] as usize] {
+            let dep = |d: u32| match reps[pos[d as usize] as usize].get() {
                 Rep::None => Dep::None,
-                Rep::Hash(ref h) => Dep::Hash(h),
+                Rep::Hash(i) => Dep::Hash(&hashed[i]),
                 Rep::Inline { start, len } => Dep::Inline(&arena[start..start + len]),
             };
             let rep = match graph.entry(id) {
                 // An alias is its target: no bytes of its own.
-                View::Ref(d) => reps[pos[d as usize] as usize],
+                View::Ref(d) => reps[pos[d as usize] as usize].get(),
                 view => match hashing.bytes(view, &dep) {
                     None => Rep::None,
-                    Some(Laid::Hashed(h)) => Rep::Hash(h),
+                    Some(Laid::Hashed(h)) => {
+                        hashed.push(h);
+                        Rep::Hash(hashed.len() - 1)
+                    }
                     Some(Laid::Bytes(b)) if b.len() <= INLINE_MAX => {
                         let start = arena.len();
                         arena.extend_from_slice(b);
@@ -123,25 +155,32 @@ impl Hashes {
                             len: b.len(),
                         }
                     }
-                    Some(Laid::Bytes(b)) => Rep::Hash(hash_bytes(b)),
+                    Some(Laid::Bytes(b)) => {
+                        hashed.push(hash_bytes(b));
+                        Rep::Hash(hashed.len() - 1)
+                    }
                 },
             };
-            reps.push(rep);
+            reps.push(Packed::new(rep));
         }
-        Hashes { reps, arena }
+        Hashes {
+            reps,
+            hashed,
+            arena,
+        }
     }
 
     /// Whether position `p` has a hash (may be cached).
     #[inline]
     pub fn has(&self, p: usize) -> bool {
-        !matches!(self.reps[p], Rep::None)
+        !matches!(self.reps[p].get(), Rep::None)
     }
 
     /// Position `p`'s hash (computed now for an inlined entry).
     pub fn hash(&self, p: usize) -> Option<Hash> {
-        match self.reps[p] {
+        match self.reps[p].get() {
             Rep::None => None,
-            Rep::Hash(h) => Some(h),
+            Rep::Hash(i) => Some(self.hashed[i]),
             Rep::Inline { start, len } => Some(hash_bytes(&self.arena[start..start + len])),
         }
     }

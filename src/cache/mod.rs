@@ -129,6 +129,8 @@ pub(crate) enum Use {
 pub(crate) struct Attached {
     shared: Arc<Shared>,
     uses: Vec<Use>,
+    /// Per position: for one to store, its index in `hashes`; for one found, in `found`.
+    slot: Vec<u32>,
     hashes: Vec<Hash>,
     found: Mutex<Vec<Option<Value>>>,
     /// Entries the request needed that neither run nor are read: everything downstream of
@@ -154,23 +156,42 @@ pub struct CacheStats {
 }
 
 impl Attached {
-    /// `found` holds the found positions' values (the others None), `uses` what each
-    /// position does.
+    /// `uses`: what each position does; `hashes`, the hashes of the positions to store, and
+    /// `found`, the found positions' values, both in the order of their positions.
     pub(crate) fn new(
         shared: Arc<Shared>,
         uses: Vec<Use>,
         hashes: Vec<Hash>,
-        found: Vec<Option<Value>>,
+        found: Vec<Value>,
         skipped: u64,
         bytes_read: u64,
     ) -> Attached {
         let hits = uses.iter().filter(|&&u| u == Use::Found).count() as u64;
+        let mut counts = [0u32; 2];
+        let slot = uses
+            .iter()
+            .map(|u| {
+                let k = match u {
+                    Use::Store => 0,
+                    Use::Found => 1,
+                    Use::Compute => return u32::MAX,
+                };
+                counts[k] += 1;
+                counts[k] - 1
+            })
+            .collect();
+        let (stores, founds) = (counts[0], counts[1]);
+        debug_assert_eq!(
+            (stores as usize, founds as usize),
+            (hashes.len(), found.len())
+        );
         Attached {
+            slot,
             writer: Arc::new(Writer::new(shared.clone())),
             shared,
             uses,
             hashes,
-            found: Mutex::new(found),
+            found: Mutex::new(found.into_iter().map(Some).collect()),
             skipped,
             hits,
             bytes_read,
@@ -185,7 +206,7 @@ impl Attached {
 
     /// Position `p`'s value, found while planning (once: it is handed over).
     pub fn take_found(&self, p: u32) -> Value {
-        self.found.lock().unwrap_or_else(|e| e.into_inner())[p as usize]
+        self.found.lock().unwrap_or_else(|e| e.into_inner())[self.slot[p as usize] as usize]
             .take()
             .expect("a found result is taken once")
     }
@@ -202,7 +223,8 @@ impl Attached {
         if limit != 0 && payload.len() as u64 > limit {
             return;
         }
-        Writer::add(&self.writer, &self.hashes[p as usize], &payload);
+        let h = &self.hashes[self.slot[p as usize] as usize];
+        Writer::add(&self.writer, h, &payload);
     }
 
     /// Writes what this process stored so far (a worker process, after a partition ran: the
