@@ -18,7 +18,7 @@
 //! a damaged entry harmless: it fails its checksum here, and its task simply runs, with its
 //! inputs planned too.
 
-use crate::cache::store::{Hash, Loc};
+use crate::cache::store::{key_of, Hash, Index, Loc};
 use crate::cache::{hash::Hashes, Attached, Cache, Use};
 use crate::error::Error;
 use crate::graph::{Graph, View};
@@ -42,6 +42,7 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
     let shared = cache.shared();
 
     let hashes = Hashes::of_plan(graph, &plan.order, &plan.pos);
+    let cacheable = |p: usize| hashes.has(p) && matches!(graph.entry(plan.order[p]), View::Task(_));
     let mut index = None;
     // Position → the copy of its entry found damaged (None: no copy left to try).
     let mut damaged: std::collections::HashMap<usize, Option<Loc>> = Default::default();
@@ -55,17 +56,26 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         let mut at = Vec::new();
         // The hashes of positions to store, last position first.
         let mut to_store: Vec<Hash> = Vec::with_capacity(n);
+        let mut lookups = 0;
+        // After many lookups: where every cacheable position from there down is, found at
+        // once (see `find_all`).
+        let mut bulk: Option<Vec<Option<Loc>>> = None;
         for p in (0..n).rev() {
             if !needed[p] {
                 continue;
             }
-            if hashes.has(p) && matches!(graph.entry(plan.order[p]), View::Task(_)) {
+            if cacheable(p) {
                 let h = hashes.hash(p).expect("has a hash");
                 let index = index.get_or_insert_with(|| shared.store.index());
-                let loc = match damaged.get(&p) {
-                    None => index.find(&h, None),
-                    Some(&None) => None,
-                    Some(&after) => index.find(&h, after),
+                lookups += 1;
+                if lookups == BULK_AFTER {
+                    bulk = Some(find_all(index, &hashes, &cacheable, p));
+                }
+                let loc = match (damaged.get(&p), &bulk) {
+                    (None, Some(bulk)) => bulk[p],
+                    (None, None) => index.find(&h, None),
+                    (Some(&None), _) => None,
+                    (Some(&after), _) => index.find(&h, after),
                 };
                 if let Some(loc) = loc {
                     uses[p] = Use::Found;
@@ -155,4 +165,27 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         &plan.request_ids,
         Some(Box::new(attached)),
     )
+}
+
+/// Lookups one at a time cost a random access each into an index of maybe millions of
+/// entries; after this many in one pass, the rest are found at once.
+const BULK_AFTER: usize = 4096;
+
+/// Where the entries of every cacheable position up to `upto` are: their keys sorted and
+/// walked beside each segment's sorted index. Costs a hash per position whether or not the
+/// pass reaches it — worth it once lookups are counted in thousands.
+fn find_all(
+    index: &mut Index,
+    hashes: &Hashes,
+    cacheable: &impl Fn(usize) -> bool,
+    upto: usize,
+) -> Vec<Option<Loc>> {
+    let mut keys: Vec<(u128, u32)> = (0..=upto)
+        .filter(|&q| cacheable(q))
+        .map(|q| (key_of(&hashes.hash(q).expect("has a hash")), q as u32))
+        .collect();
+    keys.sort_unstable_by_key(|k| k.0);
+    let mut out = vec![None; upto + 1];
+    index.find_sorted(&keys, &mut out);
+    out
 }

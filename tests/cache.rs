@@ -282,6 +282,62 @@ fn results_reach_the_disk_while_a_long_task_runs() {
     }
 }
 
+/// Thousands of lookups in one get (found together, not one by one), with some entries
+/// damaged: the found ones are read, the damaged ones recomputed.
+#[test]
+fn a_wide_graph_reads_thousands_of_entries() {
+    let dir = scratch("wide");
+    let cache = Cache::open(&dir).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let inc = Func::new_versioned("inc", "1", move |call| {
+        c.fetch_add(1, Ordering::Relaxed);
+        call.ret(Value::Int(call.arg(0).and_then(Value::as_int).unwrap() + 1));
+    });
+    let n = 10_000;
+    let build = |sink_version: &str| {
+        let sum = Func::new_versioned("sum", sink_version, |call| {
+            let s = (0..call.nargs()).map(|i| call.arg(i).unwrap().as_int().unwrap());
+            call.ret(Value::Int(s.sum()));
+        });
+        let mut g = Graph::new();
+        let leaves: Vec<Comp> = (0..n)
+            .map(|i| {
+                let t = g
+                    .add_task(
+                        &format!("leaf-{i}"),
+                        &inc,
+                        vec![Comp::value(Value::Int(i))],
+                        vec![],
+                    )
+                    .unwrap();
+                Comp::id(t)
+            })
+            .collect();
+        g.add_task("sink", &sum, leaves, vec![]).unwrap();
+        g
+    };
+    let want = Value::Int((1..=n).sum());
+    let opts = with_cache(Scheduler::Threads, &cache);
+    assert_eq!(build("1").get_key("sink", &opts).unwrap(), want);
+    assert_eq!(calls.load(Ordering::Relaxed), n as usize);
+    // Damage the payloads of three leaves (their checksums fail).
+    let files = segment_files(&dir);
+    assert_eq!(files.len(), 1);
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let entries = payloads(&bytes);
+    for &(at, len) in [entries[3], entries[5000], entries[9000]].iter() {
+        bytes[at + len - 1] ^= 0x10;
+    }
+    std::fs::write(&files[0], bytes).unwrap();
+    // The sink changed: every leaf is looked up; the sink and the three damaged ones run.
+    let (r, stats) = build("2").get_with_stats(&Value::str("sink"), &opts);
+    assert_eq!(r.unwrap(), want);
+    assert_eq!(stats.entries_run, 4);
+    assert_eq!(stats.cache.hits, n as u64 - 3);
+    assert_eq!(calls.load(Ordering::Relaxed), n as usize + 3);
+}
+
 #[test]
 fn what_may_not_be_cached_runs_every_time() {
     let dir = scratch("uncached");

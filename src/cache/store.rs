@@ -82,7 +82,7 @@ pub(crate) fn checksum(h: &Hash, payload: &[u8]) -> [u8; 16] {
     out
 }
 
-fn key_of(h: &Hash) -> u128 {
+pub(crate) fn key_of(h: &Hash) -> u128 {
     u128::from_be_bytes(h[..16].try_into().expect("16 bytes"))
 }
 
@@ -519,6 +519,38 @@ impl Index {
             }
         }
         None
+    }
+
+    /// `find` for many keys at once, sorted (with a position each): each found one's place
+    /// goes to `out[position]`. Reads every segment's index whole and walks it beside the
+    /// keys — for a million lookups, sequential reads instead of random ones.
+    pub fn find_sorted(&mut self, keys: &[(u128, u32)], out: &mut [Option<Loc>]) {
+        for (s, seg) in self.segs.iter_mut().enumerate() {
+            if seg.broken || seg.count == 0 || !seg.load_index() {
+                continue;
+            }
+            let mut i = 0;
+            for &(key, q) in keys {
+                if out[q as usize].is_some() {
+                    continue;
+                }
+                while i < seg.count && seg.key(i) < key {
+                    i += 1;
+                }
+                if i == seg.count {
+                    break;
+                }
+                if seg.key(i) == key {
+                    let e = &seg.index[seg.entry(i)..seg.entry(i) + INDEX_ENTRY];
+                    out[q as usize] = Some(Loc {
+                        seg: s as u32,
+                        offset: u32_at(e, 16),
+                        len: u32_at(e, 20),
+                        check: e[24..40].try_into().expect("16 bytes"),
+                    });
+                }
+            }
+        }
     }
 
     /// Reads and checks the entries at `locs` (with their hashes): each one's value and its
