@@ -2,20 +2,20 @@
 //! std's in every normal build, loom's when built with `--cfg loom` (`make test-loom`), so the
 //! model runs the very code the schedulers run. Only that state uses this module:
 //! `run::count_down` (through `FallingCount`), `ffi::graph_lock::GraphLock`, the threads
-//! scheduler's parking (`sched::sleep::Sleep`), its ready queues, end of run and `done` flag,
+//! scheduler's parking (`sched::sleep::Sleep`), its ready queues, memory budget, end of run,
 //! the cancel switch (`run::CancelToken`) and a run's first failure (`FirstFailure`, here).
 
 pub(crate) use std::sync::atomic::Ordering;
 
 #[cfg(loom)]
 pub(crate) use loom::{
-    sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize},
+    sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicUsize},
     sync::{Condvar, Mutex},
     thread::yield_now,
 };
 #[cfg(not(loom))]
 pub(crate) use std::{
-    sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize},
+    sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicUsize},
     sync::{Condvar, Mutex},
     thread::yield_now,
 };

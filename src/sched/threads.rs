@@ -23,11 +23,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-// The ready queues, the end of the run and its flag take their lock and atomics from
-// `crate::sync`: loom's in `make test-loom`, whose models run this scheduler (with
-// src/ffi/loom_tests.rs's small graphs); std's in every other build.
+// The ready queues, the memory budget's counts, the end of the run and its flag take their
+// lock and atomics from `crate::sync`: loom's in `make test-loom`, whose models run this
+// scheduler (with src/ffi/loom_tests.rs's small graphs); std's in every other build.
 use crate::sync;
 
 use crossbeam_utils::CachePadded;
@@ -133,9 +133,9 @@ struct Shared<'r, 'g> {
     /// result is held to the end anyway, as under a sink over everything).
     budget: i64,
     /// Each worker's results held plus initially-ready positions claimed and not yet run.
-    committed: Vec<CachePadded<AtomicI64>>,
+    committed: Vec<CachePadded<sync::AtomicI64>>,
     /// Workers inside `idle` (waiting for work, or held back by the budget).
-    idle: AtomicUsize,
+    idle: sync::AtomicUsize,
 }
 
 /// Runs the plan on `workers` threads (the caller included; `cancel`: the get's cancel
@@ -164,11 +164,11 @@ pub(crate) fn run(run: &Run<'_>, workers: usize, cancel: Option<&CancelToken>) {
         roots_left: sync::AtomicUsize::new(plan.requested.len()),
         budget: serial_peak(plan),
         committed: (0..workers)
-            .map(|_| CachePadded::new(AtomicI64::new(0)))
+            .map(|_| CachePadded::new(sync::AtomicI64::new(0)))
             .collect(),
         // A helper counts as idle until it starts: the pool may start it late (its threads
         // busy with another get), and nobody may wait for room it cannot make yet.
-        idle: AtomicUsize::new(workers),
+        idle: sync::AtomicUsize::new(workers),
     };
     pool::scoped(workers - 1, &|w| {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.work(w))) {
