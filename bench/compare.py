@@ -622,10 +622,12 @@ def report(rows, cfg, systems, load_before, load_after):
              lambda m: pairs("daskr-c-anon", nat, "taskflow", nat, sh, T, m), lambda x: x[2] <= x[3],
              lambda c, w: "no Taskflow or daskr-c-anon rows" if not c else cold_warm_txt(
                  c, w, worst_ratio("daskr-c-anon/taskflow")))
-    if scaling:
-        flat = {k: v for k, v in scaling.items() if k[1] == "daskr-c"}
+    for system in ["daskr-c", "daskr-c-anon"] if scaling else []:
+        flat = {k: v for k, v in scaling.items() if k[1] == system}
+        if not flat:
+            continue
         oks = [all(0.8 <= x / median(list(v.values())) <= 1.2 for x in v.values()) for v in flat.values()]
-        res.append([f"daskr-c cost per task flat within +-20%, N = {cfg['scaling_n'][0]:,}..{cfg['scaling_n'][-1]:,}",
+        res.append([f"{system} cost per task flat within +-20%, N = {cfg['scaling_n'][0]:,}..{cfg['scaling_n'][-1]:,}",
                     verdict(all(oks) if oks else None), "n/a (cold)",
                     "; ".join(f"{k[0]} {spread_txt(v)}" for k, v in flat.items())])
     vals = [(s, find(rows, "daskr-c", s, allc, nat)) for s in sh]

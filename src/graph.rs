@@ -160,6 +160,12 @@ pub(crate) struct Node {
     pub deps_len: u32,
 }
 
+impl Node {
+    pub(crate) fn is_defined(self) -> bool {
+        self.expr != UNDEFINED
+    }
+}
+
 pub struct Graph {
     /// This graph's handles are `handle_base | id`: the graph's serial number in the high
     /// half (see `TaskId`), so checking a handle is one subtraction and one compare.
@@ -298,13 +304,11 @@ impl Graph {
     /// graph's lock is released (a pointer value's destructor may call back into daskr).
     pub(crate) fn add_task_simple<A: SimpleArg>(
         &mut self,
-        key: Option<&str>,
+        key: Option<ValidKey<'_>>,
         func: &Func,
         args: &mut [A],
     ) -> Result<TaskId> {
-        if let Some(key) = key {
-            check_key(key)?;
-        }
+        let key = key.map(ValidKey::as_str);
         if let Some(bad) = args
             .iter()
             .filter_map(A::handle)
@@ -517,16 +521,17 @@ impl Graph {
     pub(crate) fn id_count(&self) -> usize {
         self.nodes.len()
     }
-    /// Dependencies over all entries (each entry's distinct ones).
-    pub(crate) fn edge_count(&self) -> usize {
-        self.deps.len()
-    }
     pub(crate) fn is_defined(&self, id: u32) -> bool {
         self.nodes[id as usize].expr != UNDEFINED
     }
     pub(crate) fn deps(&self, id: u32) -> &[u32] {
         let n = self.nodes[id as usize];
         &self.deps[n.deps_start as usize..(n.deps_start + n.deps_len) as usize]
+    }
+    /// Every entry's node and the dependency lists they index: the plan's walk reads them
+    /// directly (one load of a node tells both whether it is defined and whether it has inputs).
+    pub(crate) fn dep_lists(&self) -> (&[Node], &[u32]) {
+        (&self.nodes, &self.deps)
     }
     /// What defined entry `id` computes.
     #[inline]
@@ -881,6 +886,31 @@ fn too_many_keys() -> Error {
 }
 
 /// Keys are non-empty UTF-8 without NUL bytes (so they can be handed to C as C strings).
+/// A key known to be one a graph accepts (not empty, no NUL byte): checked once, where it
+/// enters, so the hot path of building does not scan it again.
+#[derive(Clone, Copy)]
+pub(crate) struct ValidKey<'a>(&'a str);
+
+impl<'a> ValidKey<'a> {
+    pub(crate) fn new(key: &'a str) -> Result<ValidKey<'a>> {
+        check_key(key).map(|()| ValidKey(key))
+    }
+    /// A key read from a C string (`ffi::arg_str`), which ends at its first NUL byte: only
+    /// emptiness is left to check (the NUL scan was a tenth of a keyed add's instructions).
+    pub(crate) fn from_c(key: &'a str) -> Result<ValidKey<'a>> {
+        if key.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a key must not be empty",
+            ));
+        }
+        Ok(ValidKey(key))
+    }
+    pub(crate) fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
 pub(crate) fn check_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::new(
@@ -1060,13 +1090,14 @@ mod tests {
         let a = g.add_value("a", Value::Int(1)).unwrap().0;
         let b = g.add_value("b", Value::Int(10)).unwrap().0;
         let exprs = g.exprs.len();
-        g.add_task_simple(Some("ab"), &add, &mut [a, b]).unwrap();
+        g.add_task_simple(Some(ValidKey::new("ab").unwrap()), &add, &mut [a, b])
+            .unwrap();
         assert_eq!(
             g.exprs.len(),
             exprs,
             "no expression for a task of distinct handles"
         );
-        g.add_task_simple(Some("aab"), &add, &mut [a, a, b])
+        g.add_task_simple(Some(ValidKey::new("aab").unwrap()), &add, &mut [a, a, b])
             .unwrap();
         assert_eq!(
             g.exprs.len(),
@@ -1074,7 +1105,8 @@ mod tests {
             "a repeated handle keeps the expression form"
         );
         let mut lit = [Arg::Ref(b), Arg::Lit(Value::Int(100))];
-        g.add_task_simple(Some("b100"), &add, &mut lit).unwrap();
+        g.add_task_simple(Some(ValidKey::new("b100").unwrap()), &add, &mut lit)
+            .unwrap();
         let opts = Options::default();
         assert_eq!(g.get_key("ab", &opts).unwrap(), Value::Int(11));
         assert_eq!(g.get_key("aab", &opts).unwrap(), Value::Int(12));

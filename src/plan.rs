@@ -15,7 +15,7 @@
 use crate::cache::Attached;
 use crate::comp::TaskId;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Graph, View};
+use crate::graph::{Graph, Node, View};
 use crate::value::Value;
 
 /// Marks an id outside the plan.
@@ -83,74 +83,72 @@ impl Plan {
 
     /// The plan computing the entries `request_ids` (defined ones, in request order).
     fn of_ids(graph: &Graph, request_ids: Vec<u32>) -> Result<Plan> {
-        let mut pos = vec![UNPLANNED; graph.id_count()];
-        // Sized for the whole graph up front (the usual get plans nearly all of it): growing
-        // them as entries are numbered copied each array about twice over.
-        let most = graph.id_count();
-        let mut order = Vec::with_capacity(most);
-        let mut deps_off = Vec::with_capacity(most + 1);
-        deps_off.push(0u32);
-        let mut deps_pos: Vec<u32> = Vec::with_capacity(graph.edge_count());
-        let mut dependents_count: Vec<u32> = Vec::with_capacity(most + 1);
-        let mut initial = Vec::new();
-        let mut stack: Vec<(u32, u32)> = Vec::new();
+        let (nodes, all_deps) = graph.dep_lists();
+        let deps_of =
+            |n: Node| &all_deps[n.deps_start as usize..(n.deps_start + n.deps_len) as usize];
+        let mut pos = vec![UNPLANNED; nodes.len()];
+        let mut num = Numbering::new(nodes.len(), all_deps.len());
+        let mut stack: Vec<Frame> = Vec::new();
         for &root in &request_ids {
             if pos[root as usize] != UNPLANNED {
                 continue;
             }
             pos[root as usize] = ON_STACK;
-            stack.push((root, 0));
-            while let Some(top) = stack.last_mut() {
-                let (id, next) = (top.0, &mut top.1);
-                let deps = graph.deps(id);
-                let n = deps.len() as u32;
-                let mut child = None;
-                // Two sweeps over the dependencies: first those with inputs, then leaves.
-                while *next < 2 * n {
-                    let leaves_sweep = *next >= n;
-                    let d = deps[(if leaves_sweep { *next - n } else { *next }) as usize];
-                    *next += 1;
-                    if !leaves_sweep && !graph.is_defined(d) {
+            stack.push(Frame {
+                id: root,
+                next: 0,
+                leaves: false,
+            });
+            'frames: while let Some(top) = stack.last_mut() {
+                let id = top.id;
+                let deps = deps_of(nodes[id as usize]);
+                // First the dependencies with inputs of their own, each opened as it comes...
+                while (top.next as usize) < deps.len() {
+                    let d = deps[top.next as usize];
+                    top.next += 1;
+                    let node = nodes[d as usize];
+                    if !node.is_defined() {
                         return Err(missing_dependency(graph, id, d));
                     }
-                    if graph.deps(d).is_empty() != leaves_sweep {
+                    if node.deps_len == 0 {
+                        top.leaves = true;
                         continue;
                     }
                     match pos[d as usize] {
                         UNPLANNED => {
-                            child = Some(d);
-                            break;
+                            pos[d as usize] = ON_STACK;
+                            stack.push(Frame {
+                                id: d,
+                                next: 0,
+                                leaves: false,
+                            });
+                            continue 'frames;
                         }
                         ON_STACK => return Err(cycle(graph, &stack, d)),
                         _ => {}
                     }
                 }
-                match child {
-                    Some(d) => {
-                        pos[d as usize] = ON_STACK;
-                        stack.push((d, 0));
-                    }
-                    None => {
-                        // Numbered now, while the entry is hot: every dependency already is.
-                        stack.pop();
-                        let p = order.len() as u32;
-                        pos[id as usize] = p;
-                        order.push(id);
-                        for &d in deps {
-                            let q = pos[d as usize];
-                            deps_pos.push(q);
-                            dependents_count[q as usize] += 1;
-                        }
-                        deps_off.push(deps_pos.len() as u32);
-                        dependents_count.push(0);
-                        if deps.is_empty() {
-                            initial.push(p);
+                // ...then the leaves, numbered where they stand (they open nothing), just
+                // before the entry that needs them.
+                if top.leaves {
+                    for &d in deps {
+                        if nodes[d as usize].deps_len == 0 && pos[d as usize] == UNPLANNED {
+                            num.number(&mut pos, d, &[]);
                         }
                     }
                 }
+                // Numbered now, while the entry is hot: every dependency already is.
+                stack.pop();
+                num.number(&mut pos, id, deps);
             }
         }
-
+        let Numbering {
+            order,
+            deps_off,
+            deps_pos,
+            dependents_count,
+            initial,
+        } = num;
         Ok(Plan::finish(
             order,
             pos,
@@ -346,6 +344,58 @@ fn shape(keys: &Value, next: &mut dyn FnMut() -> Value) -> Value {
 }
 
 /// Resolves a request — a key (string) or a list of requests — to graph ids, in order.
+/// An entry on the planning walk's stack: the next dependency to look at, and whether a
+/// leaf was passed over (the leaves are numbered after the dependencies with inputs).
+struct Frame {
+    id: u32,
+    next: u32,
+    leaves: bool,
+}
+
+/// The arrays the walk fills as it numbers entries, sized for the whole graph up front (the
+/// usual get plans nearly all of it): growing them copied each about twice over.
+struct Numbering {
+    order: Vec<u32>,
+    deps_off: Vec<u32>,
+    deps_pos: Vec<u32>,
+    /// Dependents of each position so far (one slot more than positions: `finish` turns it
+    /// into the dependents' offsets).
+    dependents_count: Vec<u32>,
+    initial: Vec<u32>,
+}
+
+impl Numbering {
+    fn new(ids: usize, edges: usize) -> Numbering {
+        let mut deps_off = Vec::with_capacity(ids + 1);
+        deps_off.push(0);
+        Numbering {
+            order: Vec::with_capacity(ids),
+            deps_off,
+            deps_pos: Vec::with_capacity(edges),
+            dependents_count: Vec::with_capacity(ids + 1),
+            initial: Vec::new(),
+        }
+    }
+
+    /// Gives `id`, whose dependencies `deps` are all numbered, the next position.
+    #[inline(always)]
+    fn number(&mut self, pos: &mut [u32], id: u32, deps: &[u32]) {
+        let p = self.order.len() as u32;
+        pos[id as usize] = p;
+        self.order.push(id);
+        for &d in deps {
+            let q = pos[d as usize];
+            self.deps_pos.push(q);
+            self.dependents_count[q as usize] += 1;
+        }
+        self.deps_off.push(self.deps_pos.len() as u32);
+        self.dependents_count.push(0);
+        if deps.is_empty() {
+            self.initial.push(p);
+        }
+    }
+}
+
 fn collect_keys(graph: &Graph, keys: &Value, out: &mut Vec<u32>) -> Result<()> {
     if let Some(items) = keys.as_list() {
         for k in items {
@@ -385,11 +435,11 @@ fn missing_dependency(graph: &Graph, id: u32, missing: u32) -> Error {
 
 /// `stack` runs from a requested key down to the entry being visited; `back` is on it and is
 /// a dependency of the top, so the cycle is `back` .. top.
-fn cycle(graph: &Graph, stack: &[(u32, u32)], back: u32) -> Error {
-    let from = stack.iter().position(|&(id, _)| id == back).unwrap_or(0);
+fn cycle(graph: &Graph, stack: &[Frame], back: u32) -> Error {
+    let from = stack.iter().position(|f| f.id == back).unwrap_or(0);
     let keys: Vec<String> = stack[from..]
         .iter()
-        .map(|&(id, _)| graph.key_name(id).to_string())
+        .map(|f| graph.key_name(f.id).to_string())
         .collect();
     let mut path = keys
         .iter()

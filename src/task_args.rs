@@ -12,7 +12,7 @@ use crate::abi::daskr_comp_t;
 use crate::comp::{Comp, CompKind, Repr, TaskId};
 use crate::error::{Error, Result};
 use crate::func::Func;
-use crate::graph::{Arg, Args, Graph, SimpleArgs};
+use crate::graph::{Arg, Args, Graph, SimpleArgs, ValidKey};
 
 /// A task's function, positional and keyword arguments, taken.
 pub(crate) type TaskParts<'f> = (&'f Func, Args, Vec<(String, Comp)>);
@@ -27,7 +27,7 @@ pub(crate) trait AddTo {
     fn add(
         self,
         defer: bool,
-        add: impl FnOnce(&mut Graph, Option<&str>) -> Result<TaskId>,
+        add: impl FnOnce(&mut Graph, Option<ValidKey<'_>>) -> Result<TaskId>,
     ) -> Result<TaskId>;
 }
 
@@ -65,6 +65,7 @@ pub(crate) unsafe fn add_task<'f>(
     let handles_only = matches!(&parts, Ok((_, args, kwargs))
         if kwargs.is_empty() && args.iter().all(Comp::is_handle));
     to.add(!handles_only, |g, key| {
+        let key = key.map(ValidKey::as_str);
         let (func, args, kwargs) =
             parts.map_err(|e| Error::invalid_graph(&g.label(key), e.message))?;
         g.add_task_args(key, func, args, kwargs)

@@ -825,6 +825,48 @@ func TestProfileRecordsEachEntry(t *testing.T) {
 	}
 }
 
+// A Progress attached to a Get is read while it runs (from a task here, as a progress bar's
+// goroutine would) and holds the exact counts once it returns.
+func TestProgressCountsEntriesAsTheyRun(t *testing.T) {
+	noLeaks(t)
+	g := newGraph(t)
+	p := daskr.NewProgress()
+	defer p.Close()
+	if p.Running() || p.Total() != 0 || p.Done() != 0 {
+		t.Fatalf("a new counter: running %v, %d of %d", p.Running(), p.Done(), p.Total())
+	}
+	var seenRunning bool
+	var seenTotal, seenDone uint64
+	f := newFunc(t, "inc", func(_ context.Context, c *daskr.Call) (any, error) {
+		x, err := c.Int(0)
+		if x == 5 {
+			seenRunning, seenTotal, seenDone = p.Running(), p.Total(), p.Done()
+		}
+		return x + 1, err
+	})
+	prev := must[daskr.TaskHandle](t)(g.AddValue("t0", 0))
+	for i := 1; i <= 10; i++ {
+		prev = must[daskr.TaskHandle](t)(g.AddTask(fmt.Sprintf("t%d", i), f, []any{prev}, nil))
+	}
+	must[daskr.TaskHandle](t)(g.AddTask("unneeded", f, []any{prev}, nil))
+	got, err := g.GetWith(context.Background(), &daskr.Options{Scheduler: daskr.Sync, Progress: p}, "t10")
+	if err != nil || got != int64(10) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if !seenRunning || seenTotal != 11 || seenDone > 6 {
+		t.Errorf("read from the sixth task: running %v, %d of %d (want running, at most 6 of 11)",
+			seenRunning, seenDone, seenTotal)
+	}
+	if p.Running() || p.Total() != 11 || p.Done() != 11 {
+		t.Errorf("after the Get: running %v, %d of %d (want 11 of 11, not running)", p.Running(), p.Done(), p.Total())
+	}
+	var nilProgress *daskr.Progress
+	if nilProgress.Running() || nilProgress.Done() != 0 {
+		t.Error("a nil Progress reads as an empty one")
+	}
+	nilProgress.Close()
+}
+
 // An empty key adds an anonymous entry: no key, reached by handle; a keyed entry over
 // anonymous ones is asked for by key; a failing anonymous task is named by its index.
 func TestAnonymousEntries(t *testing.T) {

@@ -448,8 +448,9 @@ type Options struct {
 	Scheduler Scheduler
 	Workers   int // threads for Threads (the caller's included), processes for Processes; 0 = all cores
 	Callbacks *Callbacks
-	Stats     *Stats   // filled in when Get returns (success or not); PeakHeld is measured only then
-	Profile   *Profile // records each entry's run (see Profile)
+	Stats     *Stats    // filled in when Get returns (success or not); PeakHeld is measured only then
+	Profile   *Profile  // records each entry's run (see Profile)
+	Progress  *Progress // counts entries as they run, for another goroutine to read
 	// Workers and the fields below are read by some schedulers only (Scheduler.Reads says
 	// which).
 	// Retries (Processes): how many times a task whose worker process died runs again on a
@@ -635,7 +636,7 @@ func (g *Graph) GetWith(ctx context.Context, opts *Options, keys ...any) (any, e
 	var out *C.daskr_value_t
 	err = g.with(func(cg *C.daskr_graph_t) error {
 		return takeError(C.daskr_go_get(cg, request, C.int(opts.Scheduler), C.uint32_t(opts.Workers), cancel,
-			C.uintptr_t(cbHandle), statsPtr, opts.Profile.raw(), C.uint32_t(opts.Retries),
+			C.uintptr_t(cbHandle), statsPtr, opts.Profile.raw(), opts.Progress.raw(), C.uint32_t(opts.Retries),
 			C.double(opts.TaskTimeout.Seconds()), address, opts.Cache.raw(), &out))
 	})
 	if opts.Stats != nil {

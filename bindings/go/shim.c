@@ -53,9 +53,9 @@ static void cb_finish(void *ud, bool failed) { daskrGoCbFinish((uintptr_t)ud, fa
 
 daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *keys, int scheduler,
                             uint32_t workers, const daskr_cancel_t *cancel, uintptr_t cb_handle,
-                            daskr_stats_t *stats, const daskr_profile_t *profile, uint32_t retries,
-                            double task_timeout_s, const char *address, const daskr_cache_t *cache,
-                            daskr_value_t **out) {
+                            daskr_stats_t *stats, const daskr_profile_t *profile,
+                            const daskr_progress_t *progress, uint32_t retries, double task_timeout_s,
+                            const char *address, const daskr_cache_t *cache, daskr_value_t **out) {
     daskr_get_options_t options;
     daskr_get_options_init(&options, sizeof options);
     options.scheduler = (daskr_scheduler_t)scheduler;
@@ -63,6 +63,7 @@ daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *key
     options.cancel = cancel;
     options.stats = stats;
     options.profile = profile;
+    options.progress = progress;
     options.retries = retries;
     options.task_timeout_s = task_timeout_s;
     options.address = address;

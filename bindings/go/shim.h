@@ -31,11 +31,11 @@ uintptr_t daskr_go_value_handle(const daskr_value_t *value);
 uintptr_t daskr_go_value_address(const daskr_value_t *value);
 
 /* daskr_graph_get with options built on the C side. `cb_handle` (0 for none) is a cgo.Handle
- * passed to the daskrGoCb* functions; `stats`, `profile` and `address` may be NULL. */
+ * passed to the daskrGoCb* functions; `stats`, `profile`, `progress` and `address` may be NULL. */
 daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *keys, int scheduler,
                             uint32_t workers, const daskr_cancel_t *cancel, uintptr_t cb_handle,
-                            daskr_stats_t *stats, const daskr_profile_t *profile, uint32_t retries,
-                            double task_timeout_s, const char *address, const daskr_cache_t *cache,
-                            daskr_value_t **out);
+                            daskr_stats_t *stats, const daskr_profile_t *profile,
+                            const daskr_progress_t *progress, uint32_t retries, double task_timeout_s,
+                            const char *address, const daskr_cache_t *cache, daskr_value_t **out);
 
 #endif

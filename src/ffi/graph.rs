@@ -11,7 +11,7 @@ use crate::comp::{Comp, TaskId};
 use crate::error::{Error, ErrorKind};
 use crate::ffi::daskr_error_t;
 use crate::func::Func;
-use crate::graph::{Args, Graph};
+use crate::graph::{Args, Graph, ValidKey};
 use crate::task_args::{self, AddTo, TaskParts};
 
 /// A handle to a graph entry, returned when it is added (and by `daskr_graph_handle`). Valid
@@ -184,7 +184,7 @@ unsafe fn add_entry<T>(
     parts: T,
     add: impl FnOnce(&mut Graph, Option<&str>, T) -> Result<TaskId, Error>,
 ) -> Result<(), Error> {
-    let id = Entry { graph, key }.add(true, |g, key| add(g, key, parts))?;
+    let id = Entry { graph, key }.add(true, |g, key| add(g, key.map(ValidKey::as_str), parts))?;
     put_task(out_task, id)
 }
 
@@ -202,14 +202,14 @@ impl AddTo for Entry {
     fn add(
         self,
         defer: bool,
-        add: impl FnOnce(&mut Graph, Option<&str>) -> Result<TaskId, Error>,
+        add: impl FnOnce(&mut Graph, Option<ValidKey<'_>>) -> Result<TaskId, Error>,
     ) -> Result<TaskId, Error> {
         // SAFETY: the C caller's pointers, checked here as every add function checks them. A
         // NULL key adds an anonymous entry.
         let g = unsafe { live(self.graph)? };
         let key = match self.key.is_null() {
             true => None,
-            false => Some(unsafe { arg_str(self.key, "key")? }),
+            false => Some(ValidKey::from_c(unsafe { arg_str(self.key, "key")? })?),
         };
         if defer {
             g.change(|g| add(g, key))

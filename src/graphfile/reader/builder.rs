@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use crate::comp::{Comp, TaskId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::graph::{Arg, Graph, SimpleArgs};
+use crate::graph::{Arg, Graph, SimpleArgs, ValidKey};
 use crate::plugin::Plugin;
 use crate::value::Value;
 
@@ -316,7 +316,8 @@ impl<'t> Builder<'t> {
                 kwargs,
             } if kwargs.is_empty() => {
                 let func = &self.funcs[func as usize];
-                self.graph.add_task_simple(Some(key), func, &mut args)
+                ValidKey::new(key)
+                    .and_then(|key| self.graph.add_task_simple(Some(key), func, &mut args))
             }
             Entry::Task { func, args, kwargs } => {
                 let func = self.funcs[func as usize].clone();
