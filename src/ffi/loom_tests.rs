@@ -16,8 +16,9 @@
 //!   (the caller and a loom thread): its ready queues (a task pushed once and popped once, by
 //!   its worker or a thief; push then wake, count itself a sleeper then look once more), the
 //!   last task ending the run for both workers; **first failure wins** (two tasks failing at
-//!   once: one `task_failed` naming one of them, every value freed once, and `FirstFailure`
-//!   alone keeping one of two errors and dropping the other once); **cancellation** racing the
+//!   once: one `task_failed` naming one of them, every value freed once; a failure waking a
+//!   worker asleep with nothing to do; `FirstFailure` alone keeping one of two errors and
+//!   dropping the other once); **cancellation** racing the
 //!   run, under `threads` and `sync` (the result or `cancelled`, never both or neither, every
 //!   value freed once); the **memory budget** holding leaves back on a tree of sums without
 //!   a deadlock, the peak held within the budget plus one. Each of these asserts that its race
@@ -447,16 +448,22 @@ mod counted {
         graph
     }
 
-    /// `r = make()`, `x = use1(r)`: a chain of two.
-    pub(super) fn chain(counts: &Arc<Counts>) -> Graph {
+    /// `r = make()`, `x = use1(r)` (or `fail(r)`, `failing`): a chain of two, where a second
+    /// worker never has anything to do.
+    pub(super) fn chain(counts: &Arc<Counts>, failing: bool) -> Graph {
         let make = func(counts, "make", |c, call| {
             c.make.fetch_add(1, SeqCst);
             let freed = &c.freed as *const AtomicUsize as *mut c_void;
             call.ret(Value::pointer(freed, "counted", Some(free_counted)));
         });
-        let use1 = func(counts, "use1", |c, call| {
-            c.use1.fetch_add(1, SeqCst);
-            call.ret(Value::Int(1));
+        let use1 = func(counts, "use1", move |c, call| {
+            if failing {
+                c.fail.fetch_add(1, SeqCst);
+                call.fail("x failed");
+            } else {
+                c.use1.fetch_add(1, SeqCst);
+                call.ret(Value::Int(1));
+            }
         });
         let mut graph = Graph::new();
         graph.add_task("r", &make, vec![], vec![]).unwrap();
@@ -532,6 +539,26 @@ fn loom_threads_two_failures_at_once_report_exactly_one() {
         noted.note(format!("{fails} failed"));
     });
     seen.all(&["x reported", "y reported", "1 failed", "2 failed"]);
+}
+
+/// A failure ends the run for a worker asleep with nothing to do: the chain's second worker
+/// parks at once (nothing is ever pushed), and the failing worker's end of the run must wake
+/// it. (Teeth, tried by hand: a worker that stops at its task's failure without ending the
+/// run leaves the other asleep, and loom reports the deadlock.)
+#[test]
+fn loom_threads_a_failure_wakes_an_idle_worker_and_ends_the_run() {
+    use std::sync::atomic::Ordering::SeqCst;
+    model(|| {
+        let counts = std::sync::Arc::new(counted::Counts::default());
+        let graph = counted::chain(&counts, true);
+        let e = graph.get_key("x", &threads(2)).expect_err("the get fails");
+        assert_eq!(
+            (e.kind, e.key.as_deref()),
+            (crate::ErrorKind::TaskFailed, Some("x"))
+        );
+        assert_eq!(counts.fail.load(SeqCst), 1);
+        assert_eq!(counts.freed.load(SeqCst), 1, "r was not freed exactly once");
+    });
 }
 
 /// `FirstFailure` itself, with errors that count their drops: two recorded at once, exactly
@@ -624,7 +651,7 @@ fn loom_sync_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
     let noted = seen.clone();
     model(move || {
         let counts = std::sync::Arc::new(counted::Counts::default());
-        let graph = counted::chain(&counts);
+        let graph = counted::chain(&counts, false);
         let cancel = crate::CancelToken::new();
         let canceller = {
             let cancel = cancel.clone();
