@@ -63,8 +63,10 @@ clean:
 # ---- Reliability (RELIABILITY.md) -------------------------------------------------------
 .PHONY: fuzz stress test-asan test-tsan test-loom test-scale
 
-# loom model checks of the lock-free primitives (src/ffi/loom_tests.rs), in a target dir of their
-# own (the whole crate builds with --cfg loom there).
+# loom model checks (src/ffi/loom_tests.rs) of the lock-free primitives and of the threads
+# scheduler running small gets (ready queues, first failure, cancellation, memory budget), in
+# a target dir of their own (the whole crate builds with --cfg loom there). About 12 s after
+# the build; each model prints how many interleavings it explored with -- --nocapture.
 test-loom:
 	RUSTFLAGS="--cfg loom" cargo test --release --lib --target-dir target/loom loom_tests -- --test-threads=1
 

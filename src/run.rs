@@ -49,7 +49,8 @@ impl<'a> KeyRef<'a> {
 /// A cancel switch another thread can flip; a run that sees it stops starting tasks and
 /// returns a `cancelled` error once the running ones finish.
 #[derive(Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+// Its flag comes from `crate::sync`: loom's in `make test-loom`, which races it with a run.
+pub struct CancelToken(Arc<crate::sync::AtomicBool>);
 
 impl CancelToken {
     pub fn new() -> CancelToken {
@@ -194,8 +195,7 @@ pub(crate) struct Run<'a> {
     consumers: Vec<AtomicU32>,
     held: AtomicI64,
     peak: AtomicI64,
-    stopped: AtomicBool,
-    failure: Mutex<Option<Error>>,
+    failure: crate::sync::FirstFailure<Error>,
     cancel: Option<&'a CancelToken>,
     callbacks: Option<&'a dyn Callbacks>,
     callback_lock: Mutex<()>,
@@ -257,8 +257,7 @@ impl<'a> Run<'a> {
             consumers: plan.consumers.iter().map(|&c| AtomicU32::new(c)).collect(),
             held: AtomicI64::new(0),
             peak: AtomicI64::new(0),
-            stopped: AtomicBool::new(false),
-            failure: Mutex::new(None),
+            failure: crate::sync::FirstFailure::new(),
             cancel,
             callbacks,
             callback_lock: Mutex::new(()),
@@ -296,7 +295,7 @@ impl<'a> Run<'a> {
     /// True once a task failed or the run was cancelled: start nothing new.
     #[inline]
     pub fn stopped(&self) -> bool {
-        self.stopped.load(Ordering::Relaxed)
+        self.failure.stopped()
     }
 
     /// Checks the cancel switch; true (and the run stopped) if it is on.
@@ -313,11 +312,7 @@ impl<'a> Run<'a> {
 
     /// Records the first failure and stops the run.
     pub fn stop(&self, error: Error) {
-        let mut failure = self.failure.lock().unwrap_or_else(|e| e.into_inner());
-        if failure.is_none() {
-            *failure = Some(error);
-        }
-        self.stopped.store(true, Ordering::Release);
+        self.failure.record(error);
     }
 
     /// How many results running `p` now would add to those held: its own, less the inputs it
@@ -578,12 +573,7 @@ impl<'a> Run<'a> {
         if let Some(p) = self.progress {
             p.end();
         }
-        let failure = self
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let result = match failure {
+        let result = match self.failure.take(false) {
             Some(e) => Err(e),
             None => Ok(self.plan.shape_result(keys, &mut |id| {
                 // SAFETY: every worker stopped; requested slots hold their results.
@@ -629,13 +619,7 @@ impl<'a> Run<'a> {
 
     /// The failure that stopped the run, if any; the run can go on afterwards.
     pub(crate) fn take_failure(&self) -> Option<Error> {
-        let e = self
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        self.stopped.store(false, Ordering::Release);
-        e
+        self.failure.take(true)
     }
 
     /// The recorded spans as a profile (keys and function names resolved), in start order.

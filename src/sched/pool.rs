@@ -5,6 +5,9 @@
 //! return until every helper that picked the work up has let go of it, and helpers that pick it
 //! up later find it closed and skip it.
 
+// A loom build runs `scoped` on loom threads (at the end): the pool is not used there.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
@@ -71,6 +74,7 @@ struct Gate {
 /// Runs `work(0)` on the calling thread and `work(1..=helpers)` on pool threads, returning
 /// once no thread runs `work` any more. `work` must return promptly once its own run is over
 /// (a helper that starts after that sees the gate closed and never calls it).
+#[cfg(not(loom))]
 pub(crate) fn scoped(helpers: usize, work: &(dyn Fn(usize) + Sync)) {
     if helpers == 0 {
         work(0);
@@ -125,4 +129,23 @@ pub(crate) fn scoped(helpers: usize, work: &(dyn Fn(usize) + Sync)) {
     }
     let _close = Close(gate);
     work(0);
+}
+
+/// In a loom model (src/ffi/loom_tests.rs runs the threads scheduler): the helpers are loom
+/// threads of their own, started for this run and joined before it returns, so loom sees and
+/// interleaves every worker. (The pool itself, its gate and late helpers, is not modelled.)
+#[cfg(loom)]
+pub(crate) fn scoped(helpers: usize, work: &(dyn Fn(usize) + Sync)) {
+    // SAFETY: every thread given the pointer is joined below, before `work` goes out of
+    // scope; `work` does not unwind (the threads scheduler catches its panics).
+    let work: &'static (dyn Fn(usize) + Sync) = unsafe {
+        std::mem::transmute::<&(dyn Fn(usize) + Sync), &'static (dyn Fn(usize) + Sync)>(work)
+    };
+    let threads: Vec<_> = (1..=helpers)
+        .map(|i| loom::thread::spawn(move || work(i)))
+        .collect();
+    work(0);
+    for t in threads {
+        t.join().expect("a worker panicked");
+    }
 }

@@ -33,9 +33,15 @@ pub(crate) struct Frame<'a> {
     outer: *const Frame<'static>,
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// The innermost frame on this thread (null outside every run).
     static INNERMOST: Cell<*const Frame<'static>> = const { Cell::new(std::ptr::null()) };
+}
+// In a loom model, whose threads all run on one OS thread, each loom thread's own.
+#[cfg(loom)]
+loom::thread_local! {
+    static INNERMOST: Cell<*const Frame<'static>> = Cell::new(std::ptr::null());
 }
 
 impl Frame<'_> {

@@ -23,8 +23,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+// The ready queues, the memory budget's counts, the end of the run and its flag take their
+// lock and atomics from `crate::sync`: loom's in `make test-loom`, whose models run this
+// scheduler (with src/ffi/loom_tests.rs's small graphs); std's in every other build.
+use crate::sync;
 
 use crossbeam_utils::CachePadded;
 
@@ -45,6 +49,10 @@ const FAN_IN_BATCH: u32 = 64;
 /// back for each freed result would pay a round of cross-core traffic per task, where
 /// leaving the work to the busy worker costs nothing.
 const MARGIN_MIN: i64 = 16;
+/// Rounds an idle worker looks for work (spinning, then yielding) before it parks. None in a
+/// loom model: a spinning thread that only reads would multiply the interleavings without
+/// checking anything the parking protocol (looked at once more before sleeping) does not.
+const SPIN_ROUNDS: usize = if cfg!(loom) { 0 } else { 64 };
 
 /// Decrements of one high fan-in dependent's pending count, not yet handed in.
 struct FanIn {
@@ -64,17 +72,17 @@ impl Default for FanIn {
 /// A worker's ready positions, best (lowest) first. Others steal from it when idle.
 #[derive(Default)]
 struct Queue {
-    heap: Mutex<BinaryHeap<Reverse<u32>>>,
+    heap: sync::Mutex<BinaryHeap<Reverse<u32>>>,
     /// The heap's best entry (NONE if empty), readable without the lock. Exact under the lock;
     /// a hint outside it.
-    top: AtomicU32,
+    top: sync::AtomicU32,
 }
 
 impl Queue {
     fn new() -> Queue {
         Queue {
-            heap: Mutex::new(BinaryHeap::new()),
-            top: AtomicU32::new(NONE),
+            heap: sync::Mutex::new(BinaryHeap::new()),
+            top: sync::AtomicU32::new(NONE),
         }
     }
     fn push(&self, p: u32) {
@@ -119,15 +127,15 @@ struct Shared<'r, 'g> {
     cursor: CachePadded<AtomicUsize>,
     queues: Vec<CachePadded<Queue>>,
     sleep: Sleep,
-    done: AtomicBool,
-    roots_left: AtomicUsize,
+    done: sync::AtomicBool,
+    roots_left: sync::AtomicUsize,
     /// The most results the serial order holds at once; i64::MAX when it cannot bind (every
     /// result is held to the end anyway, as under a sink over everything).
     budget: i64,
     /// Each worker's results held plus initially-ready positions claimed and not yet run.
-    committed: Vec<CachePadded<AtomicI64>>,
+    committed: Vec<CachePadded<sync::AtomicI64>>,
     /// Workers inside `idle` (waiting for work, or held back by the budget).
-    idle: AtomicUsize,
+    idle: sync::AtomicUsize,
 }
 
 /// Runs the plan on `workers` threads (the caller included; `cancel`: the get's cancel
@@ -152,15 +160,15 @@ pub(crate) fn run(run: &Run<'_>, workers: usize, cancel: Option<&CancelToken>) {
             .map(|_| CachePadded::new(Queue::new()))
             .collect(),
         sleep: Sleep::new(),
-        done: AtomicBool::new(false),
-        roots_left: AtomicUsize::new(plan.requested.len()),
+        done: sync::AtomicBool::new(false),
+        roots_left: sync::AtomicUsize::new(plan.requested.len()),
         budget: serial_peak(plan),
         committed: (0..workers)
-            .map(|_| CachePadded::new(AtomicI64::new(0)))
+            .map(|_| CachePadded::new(sync::AtomicI64::new(0)))
             .collect(),
         // A helper counts as idle until it starts: the pool may start it late (its threads
         // busy with another get), and nobody may wait for room it cannot make yet.
-        idle: AtomicUsize::new(workers),
+        idle: sync::AtomicUsize::new(workers),
     };
     pool::scoped(workers - 1, &|w| {
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| shared.work(w))) {
@@ -448,6 +456,11 @@ impl Shared<'_, '_> {
         self.idle.fetch_add(1, Ordering::SeqCst);
         let more = self.wait_for_work();
         self.idle.fetch_sub(1, Ordering::SeqCst);
+        // Work was seen that `pick` could not take (another worker holds that queue's lock, or
+        // is about to take the work): the caller goes round again, a spin. In a loom model the
+        // spinner says so, or loom may run it alone for ever instead of the worker it waits for.
+        #[cfg(loom)]
+        sync::yield_now();
         more
     }
 
@@ -468,19 +481,19 @@ impl Shared<'_, '_> {
     }
 
     fn wait_for_work(&self) -> bool {
-        for round in 0..64 {
+        for round in 0..SPIN_ROUNDS {
             if self.over() {
                 return false;
             }
             if self.work_open() {
                 return true;
             }
-            if round < 48 {
+            if round < SPIN_ROUNDS * 3 / 4 {
                 for _ in 0..32 {
                     std::hint::spin_loop();
                 }
             } else {
-                std::thread::yield_now();
+                sync::yield_now();
             }
         }
         self.sleep.wait_unless(|| self.over() || self.work_open());

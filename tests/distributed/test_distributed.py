@@ -1,8 +1,8 @@
 """daskr's distributed scheduler on a live local Dask cluster (see conftest.py): the same
 results as the threads scheduler through `daskr run`, the C ABI and the Python package;
 errors (a failing task, a function-pointer task, a plugin missing on the workers, a task that
-keeps killing workers); a worker killed mid-run and one killed mid-partition, with another get
-beside it; plugins found through DASKR_PLUGIN_PATH."""
+keeps killing workers); a worker killed mid-run, one killed mid-partition and one killed while
+sending a result, with another get beside it; plugins found through DASKR_PLUGIN_PATH."""
 
 import json
 import os
@@ -345,6 +345,47 @@ def test_a_worker_killed_mid_partition_runs_it_again_and_other_gets_go_on(cluste
     # Dask ran the partition again from its start (allowed-failures is 1 here): the exact result.
     assert code == 0, err
     assert out == 48
+    assert other.returncode == 0, other_err
+    assert json.loads(other_out) == sum(range(8))
+
+
+def test_a_worker_killed_while_sending_a_result_has_it_made_again(cluster):
+    # `big` returns 16 MB; the first time, a thread of the worker that ran it SIGKILLs that
+    # worker once one of its sockets carried 4 MB more (crash.c, die_sending): in the
+    # middle of sending the result to the driver gathering it. Dask finds the result lost
+    # with its worker and runs `big` again on a live one (the marker file: no kill this time).
+    # The caller gets every result right; another get beside it is untouched; nothing hangs
+    # (each run has a timeout, which fails the test).
+    crash = compile_c(os.path.join(ROOT, "tests", "distributed", "crash.c"),
+                      os.path.join(WORK, "libcrash.so"), shared=True)
+    marker = os.path.join(WORK, "die-sending.marker")
+    if os.path.exists(marker):
+        os.remove(marker)
+    n = 16 << 20
+    graph = {"big": {"fn": "c:die_sending", "args": [n, marker]},
+             "x": 41, "small": {"fn": "ex:inc", "args": ["x"]}}
+    path = write_graph("die-sending.json", graph, ["big", "small"], {"ex": EXAMPLE, "c": crash})
+    naps = {f"nap-{i}": {"fn": "ex:sleep_ms", "args": [100], "kwargs": {"value": i}} for i in range(8)}
+    naps["total"] = {"fn": "ex:sum", "args": [[f"nap-{i}" for i in range(8)]]}
+    other_path = write_graph("beside-die-sending.json", naps, "total")
+    other = subprocess.Popen([DASKR, "run", other_path, "--scheduler", "distributed",
+                              "--address", cluster.address],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        code, out, err = daskr_run(path, "--scheduler", "distributed", "--address", cluster.address,
+                                   timeout=240)
+        other_out, other_err = other.communicate(timeout=240)
+    finally:
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+        cluster.wait(2, timeout=180)  # the nanny restarts the killed worker
+    with open(marker) as f:
+        note = f.read()
+    assert note.startswith("killed after sending"), f"the worker was not killed sending: {note!r}"
+    assert code == 0, err
+    assert out[1] == 42
+    assert len(out[0]) == n and out[0] == "x" * n
     assert other.returncode == 0, other_err
     assert json.loads(other_out) == sum(range(8))
 
