@@ -2,8 +2,8 @@
 //! rerun of a graph computes only what changed (or what a failed run did not finish).
 //!
 //! - `hash`: the key of an entry (its function's identity and its arguments' hashes).
-//! - `store`: the directory: segments written whole, an index read once per get, checked
-//!   reads, eviction.
+//! - `store`: the directory: segments written whole, opened once per get and searched by
+//!   their sorted indexes, checked reads, eviction, compaction.
 //! - `writer`: one get's stores, gathered into segments (written every second, when large, and
 //!   at the end of the get, whatever its outcome).
 //! - `Cache` (here): the handle a get is given (`Options::cache`), and `Attached`, what one
@@ -270,11 +270,16 @@ impl Attached {
         }
     }
 
+    /// After a get that wrote: the size bound, and the number of segments kept bounded.
     fn evict_if(&self, written: u64) {
+        if written == 0 {
+            return;
+        }
         let max = self.shared.max_bytes.load(Ordering::Relaxed);
-        if written > 0 && max > 0 {
+        if max > 0 {
             self.shared.store.evict(max);
         }
+        self.shared.store.compact();
     }
 }
 

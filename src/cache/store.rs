@@ -45,6 +45,10 @@ pub const LAYOUT: &str = "daskr-cache-v2";
 pub const OLD_LAYOUTS: &[&str] = &["daskr-cache-v1"];
 const SEGMENTS: &str = "seg";
 const SUFFIX: &str = ".pack";
+/// More segments than this are compacted (`Store::compact`).
+const COMPACT_ABOVE: usize = 64;
+/// A compaction merges at most this many bytes.
+const COMPACT_BYTES: u64 = 256 << 20;
 /// A temporary file this old belongs to a writer that died: eviction removes it.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 /// A segment's data is addressed by u32 offsets: a writer starts a new segment before this.
@@ -275,8 +279,44 @@ impl Store {
         Ok(usage)
     }
 
-    /// Merges the segments named `names` (one get's) into one, then removes them: a get
-    /// leaves one segment however often it flushed. Best effort: on any failure the
+    /// Keeps the number of segments bounded (every lookup that misses visits each one): when
+    /// there are more than `COMPACT_ABOVE`, merges the smaller half (up to `COMPACT_BYTES`)
+    /// into one, which keeps the most recent modification time of those it replaces (their
+    /// place in least-recently-used order). Two processes compacting at once may each merge
+    /// the same segments: the entries are then kept twice, never lost; readers keep the
+    /// segments they opened.
+    pub fn compact(&self) {
+        let mut all = self.segments();
+        if all.len() <= COMPACT_ABOVE {
+            return;
+        }
+        all.sort_by_key(|s| s.1);
+        let mut names = Vec::new();
+        let (mut bytes, mut newest) = (0, SystemTime::UNIX_EPOCH);
+        for (path, size, time) in &all[..all.len() / 2] {
+            if bytes + size > COMPACT_BYTES {
+                break;
+            }
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            names.push(name.to_owned());
+            bytes += size;
+            newest = newest.max(*time);
+        }
+        let into = self.segment_name("merged");
+        if self.merge(&names, &into).is_some() {
+            if let Ok(f) = File::options()
+                .write(true)
+                .open(self.root.join(SEGMENTS).join(&into))
+            {
+                let _ = f.set_modified(newest);
+            }
+        }
+    }
+
+    /// Merges the segments named `names` into one, then removes them: a get leaves one
+    /// segment however often it flushed, and `compact` bounds their number. Best effort: on any failure the
     /// segments stay as they are. Returns the merged segment's size.
     pub fn merge(&self, names: &[String], into: &str) -> Option<u64> {
         if names.len() < 2 {
@@ -715,6 +755,24 @@ mod tests {
         assert_eq!(read(&store, &[1; 32]).unwrap().as_int(), Some(1));
         assert_eq!(read(&store, &[3; 32]).unwrap().as_str(), Some("three"));
         assert_eq!(store.usage().entries, 3);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn compaction_bounds_the_number_of_segments() {
+        let dir = temp_dir("compact");
+        let store = Store::open(&dir).unwrap();
+        for k in 0..70u8 {
+            write(&store, "c", &[([k; 32], Value::Int(k.into()))]);
+        }
+        store.compact();
+        assert_eq!(store.segments().len(), 70 - 35 + 1);
+        assert_eq!(store.usage().entries, 70);
+        for k in 0..70u8 {
+            assert_eq!(read(&store, &[k; 32]).unwrap().as_int(), Some(k.into()));
+        }
+        store.compact();
+        assert_eq!(store.segments().len(), 36);
         fs::remove_dir_all(&dir).unwrap();
     }
 
