@@ -35,7 +35,7 @@ pub struct Cache(Arc<Shared>);
 
 pub(crate) struct Shared {
     dir: PathBuf,
-    pub(crate) store: Store,
+    pub(crate) store: Arc<Store>,
     /// 0: no bound.
     max_bytes: AtomicU64,
     /// 0: no limit.
@@ -59,7 +59,7 @@ impl Cache {
         let store = Store::open(dir).map_err(|e| io_error(dir, "cannot create it", e))?;
         Ok(Cache(Arc::new(Shared {
             dir: dir.to_path_buf(),
-            store,
+            store: Arc::new(store),
             max_bytes: AtomicU64::new(0),
             max_entry_bytes: AtomicU64::new(0),
         })))
@@ -187,7 +187,7 @@ impl Attached {
         );
         Attached {
             slot,
-            writer: Arc::new(Writer::new(shared.clone())),
+            writer: Arc::new(Writer::new(shared.store.clone())),
             shared,
             uses,
             hashes,

@@ -15,8 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::store::{checksum, Hash, Pending, MAX_SEGMENT_DATA};
-use super::Shared;
+use super::store::{checksum, Hash, Pending, Store, MAX_SEGMENT_DATA};
 
 /// How long a stored result may wait in memory before it is written.
 const FLUSH_AFTER: Duration = Duration::from_secs(1);
@@ -35,7 +34,7 @@ struct Buffer {
 }
 
 pub(crate) struct Writer {
-    shared: Arc<Shared>,
+    store: Arc<Store>,
     /// This get's name: its segments' names start with it.
     tag: String,
     /// The process that made the writer (a forked worker process is another).
@@ -53,7 +52,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
-    pub fn new(shared: Arc<Shared>) -> Writer {
+    pub fn new(store: Arc<Store>) -> Writer {
         static GETS: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -64,7 +63,7 @@ impl Writer {
             GETS.fetch_add(1, Ordering::Relaxed)
         );
         Writer {
-            shared,
+            store,
             tag,
             creator: std::process::id(),
             buffer: Mutex::new(Buffer::default()),
@@ -184,7 +183,7 @@ impl Writer {
         if full.entries.is_empty() {
             return;
         }
-        let store = &self.shared.store;
+        let store = &self.store;
         let name = store.segment_name(&self.tag);
         if let Ok(n) = store.write_segment(&name, &mut full.entries, &full.data) {
             self.bytes.fetch_add(n, Ordering::Relaxed);
@@ -217,7 +216,7 @@ impl Writer {
         });
         let names = mem::take(&mut *lock(&self.written));
         if names.len() > MERGE_ABOVE {
-            let store = &self.shared.store;
+            let store = &self.store;
             let into = store.segment_name(&self.tag);
             if let Some(size) = store.merge(&names, &into) {
                 // The merged segment replaces the ones counted.
