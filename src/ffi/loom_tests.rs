@@ -599,6 +599,37 @@ fn loom_first_failure_keeps_one_and_drops_the_other_once() {
     seen.all(&["kept 1", "kept 2"]);
 }
 
+/// Gets `key` of `graph` with `options` while another thread triggers the get's cancel
+/// switch; checks that every counted result made was freed exactly once, whichever won.
+fn get_racing_a_cancel(
+    graph: &crate::Graph,
+    counts: &counted::Counts,
+    key: &str,
+    options: crate::Options<'_>,
+) -> crate::Result<crate::Value> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let cancel = crate::CancelToken::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        thread::spawn(move || cancel.cancel())
+    };
+    let result = graph.get_key(
+        key,
+        &crate::Options {
+            cancel: Some(&cancel),
+            ..options
+        },
+    );
+    canceller.join().unwrap();
+    let made = counts.make.load(SeqCst);
+    assert_eq!(
+        counts.freed.load(SeqCst),
+        made,
+        "a result was not freed exactly once"
+    );
+    result
+}
+
 /// Cancellation racing the run: another thread triggers the cancel switch while the two
 /// workers run the diamond. The get returns either the result or `cancelled` — never a
 /// result with a cancel recorded, never neither — and every result made is freed once.
@@ -610,16 +641,7 @@ fn loom_threads_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
     model(move || {
         let counts = std::sync::Arc::new(counted::Counts::default());
         let graph = counted::diamond(&counts, false);
-        let cancel = crate::CancelToken::new();
-        let canceller = {
-            let cancel = cancel.clone();
-            thread::spawn(move || cancel.cancel())
-        };
-        let options = crate::Options {
-            cancel: Some(&cancel),
-            ..threads(2)
-        };
-        match graph.get_key("z", &options) {
+        match get_racing_a_cancel(&graph, &counts, "z", threads(2)) {
             Ok(v) => {
                 assert_eq!(v.as_int(), Some(2));
                 assert_eq!(counts.sum.load(SeqCst), 1);
@@ -630,14 +652,7 @@ fn loom_threads_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
                 noted.note("cancelled");
             }
         }
-        canceller.join().unwrap();
         assert!(counts.use1.load(SeqCst) <= 2 && counts.sum.load(SeqCst) <= 1);
-        let made = counts.make.load(SeqCst);
-        assert_eq!(
-            counts.freed.load(SeqCst),
-            made,
-            "a result was not freed once"
-        );
     });
     seen.all(&["result", "cancelled"]);
 }
@@ -652,19 +667,11 @@ fn loom_sync_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
     model(move || {
         let counts = std::sync::Arc::new(counted::Counts::default());
         let graph = counted::chain(&counts, false);
-        let cancel = crate::CancelToken::new();
-        let canceller = {
-            let cancel = cancel.clone();
-            thread::spawn(move || cancel.cancel())
-        };
         let options = crate::Options {
             scheduler: crate::Scheduler::Sync,
-            cancel: Some(&cancel),
             ..Default::default()
         };
-        let result = graph.get_key("x", &options);
-        canceller.join().unwrap();
-        match result {
+        match get_racing_a_cancel(&graph, &counts, "x", options) {
             Ok(v) => {
                 assert_eq!((v.as_int(), counts.use1.load(SeqCst)), (Some(1), 1));
                 noted.note("result");
@@ -677,12 +684,6 @@ fn loom_sync_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
                 ));
             }
         }
-        let made = counts.make.load(SeqCst);
-        assert_eq!(
-            counts.freed.load(SeqCst),
-            made,
-            "r was not freed exactly once"
-        );
     });
     seen.all(&[
         "result",
