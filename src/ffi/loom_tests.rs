@@ -385,6 +385,17 @@ mod counted {
         Func::new(name, move |call| f(&counts, call))
     }
 
+    /// `sum(ints...)`, counted in `sum`.
+    fn sum(counts: &Arc<Counts>) -> Func {
+        func(counts, "sum", |c, call| {
+            c.sum.fetch_add(1, SeqCst);
+            let total = (0..call.nargs())
+                .map(|i| call.arg(i).and_then(Value::as_int).expect("ints"))
+                .sum();
+            call.ret(Value::Int(total));
+        })
+    }
+
     /// `r = make()` (a value whose destructor counts), `x = g(r)`, `y = g(r)`,
     /// `z = sum(x, y)`, where `g` returns 1 (`use1`) or fails (`fail`): when `r` finishes, it
     /// makes two tasks ready at once — one the worker goes on with, one pushed to its queue
@@ -410,13 +421,7 @@ mod counted {
                 call.ret(Value::Int(1));
             })
         };
-        let sum = func(counts, "sum", |c, call| {
-            c.sum.fetch_add(1, SeqCst);
-            let total = (0..call.nargs())
-                .map(|i| call.arg(i).and_then(Value::as_int).expect("ints"))
-                .sum();
-            call.ret(Value::Int(total));
-        });
+        let sum = sum(counts);
         let mut graph = Graph::new();
         graph.add_task("r", &make, vec![], vec![]).unwrap();
         graph
@@ -439,13 +444,7 @@ mod counted {
             c.make.fetch_add(1, SeqCst);
             call.ret(Value::Int(1));
         });
-        let sum = func(counts, "sum", |c, call| {
-            c.sum.fetch_add(1, SeqCst);
-            let total = (0..call.nargs())
-                .map(|i| call.arg(i).and_then(Value::as_int).expect("ints"))
-                .sum();
-            call.ret(Value::Int(total));
-        });
+        let sum = sum(counts);
         let mut graph = Graph::new();
         for leaf in ["a", "b", "c", "d"] {
             graph.add_task(leaf, &one, vec![], vec![]).unwrap();
