@@ -80,6 +80,15 @@ impl Seen {
     }
 }
 
+/// `model` for a body that notes its outcomes: each of `expected` must be noted by some
+/// interleaving (the race was explored both ways, not only run one way).
+fn model_reaching(expected: &'static [&'static str], f: impl Fn(&Seen) + Sync + Send + 'static) {
+    let seen = std::sync::Arc::new(Seen::default());
+    let noted = seen.clone();
+    model(move || f(&noted));
+    seen.all(expected);
+}
+
 /// A result slot with `consumers` readers: each reads it, then counts down; the one that
 /// released the last count frees it. Exactly one frees it, after every read.
 fn release_after_reads(consumers: u32) {
@@ -376,6 +385,17 @@ mod counted {
         Func::new(name, move |call| f(&counts, call))
     }
 
+    /// `sum(ints...)`, counted in `sum`.
+    fn sum(counts: &Arc<Counts>) -> Func {
+        func(counts, "sum", |c, call| {
+            c.sum.fetch_add(1, SeqCst);
+            let total = (0..call.nargs())
+                .map(|i| call.arg(i).and_then(Value::as_int).expect("ints"))
+                .sum();
+            call.ret(Value::Int(total));
+        })
+    }
+
     /// `r = make()` (a value whose destructor counts), `x = g(r)`, `y = g(r)`,
     /// `z = sum(x, y)`, where `g` returns 1 (`use1`) or fails (`fail`): when `r` finishes, it
     /// makes two tasks ready at once — one the worker goes on with, one pushed to its queue
@@ -401,13 +421,7 @@ mod counted {
                 call.ret(Value::Int(1));
             })
         };
-        let sum = func(counts, "sum", |c, call| {
-            c.sum.fetch_add(1, SeqCst);
-            let total = (0..call.nargs())
-                .map(|i| call.arg(i).and_then(Value::as_int).expect("ints"))
-                .sum();
-            call.ret(Value::Int(total));
-        });
+        let sum = sum(counts);
         let mut graph = Graph::new();
         graph.add_task("r", &make, vec![], vec![]).unwrap();
         graph
@@ -430,13 +444,7 @@ mod counted {
             c.make.fetch_add(1, SeqCst);
             call.ret(Value::Int(1));
         });
-        let sum = func(counts, "sum", |c, call| {
-            c.sum.fetch_add(1, SeqCst);
-            let total = (0..call.nargs())
-                .map(|i| call.arg(i).and_then(Value::as_int).expect("ints"))
-                .sum();
-            call.ret(Value::Int(total));
-        });
+        let sum = sum(counts);
         let mut graph = Graph::new();
         for leaf in ["a", "b", "c", "d"] {
             graph.add_task(leaf, &one, vec![], vec![]).unwrap();
@@ -494,9 +502,8 @@ fn threads(workers: usize) -> crate::Options<'static> {
 #[test]
 fn loom_threads_every_ready_task_runs_once_and_the_last_ends_the_run() {
     use std::sync::atomic::Ordering::SeqCst;
-    let seen = std::sync::Arc::new(Seen::default());
-    let noted = seen.clone();
-    model(move || {
+    // The pushed task was stolen in some interleavings, kept by its worker in others.
+    model_reaching(&["two threads", "one thread"], move |noted| {
         let counts = std::sync::Arc::new(counted::Counts::default());
         let graph = counted::diamond(&counts, false);
         let result = graph.get_key("z", &threads(2)).expect("the get succeeds");
@@ -506,8 +513,6 @@ fn loom_threads_every_ready_task_runs_once_and_the_last_ends_the_run() {
         assert_eq!(counts.freed.load(SeqCst), 1, "r was not freed exactly once");
         noted.note(counts.spread());
     });
-    // The pushed task was stolen in some interleavings, kept by its worker in others.
-    seen.all(&["two threads", "one thread"]);
 }
 
 /// First failure wins: `x` and `y` both fail, on two workers at once or one after the
@@ -517,28 +522,28 @@ fn loom_threads_every_ready_task_runs_once_and_the_last_ends_the_run() {
 #[test]
 fn loom_threads_two_failures_at_once_report_exactly_one() {
     use std::sync::atomic::Ordering::SeqCst;
-    let seen = std::sync::Arc::new(Seen::default());
-    let noted = seen.clone();
-    model(move || {
-        let counts = std::sync::Arc::new(counted::Counts::default());
-        let graph = counted::diamond(&counts, true);
-        let e = graph.get_key("z", &threads(2)).expect_err("the get fails");
-        assert_eq!(e.kind, crate::ErrorKind::TaskFailed);
-        let key = e.key.clone().expect("the error names the task");
-        assert!(key == "x" || key == "y", "error of {key}");
-        assert!(
-            e.message.contains(&format!("{key} failed")),
-            "{}",
-            e.message
-        );
-        let fails = counts.fail.load(SeqCst);
-        assert!((1..=2).contains(&fails), "{fails} failures ran");
-        assert_eq!(counts.sum.load(SeqCst), 0, "z ran after its inputs failed");
-        assert_eq!(counts.freed.load(SeqCst), 1, "r was not freed exactly once");
-        noted.note(format!("{key} reported"));
-        noted.note(format!("{fails} failed"));
-    });
-    seen.all(&["x reported", "y reported", "1 failed", "2 failed"]);
+    model_reaching(
+        &["x reported", "y reported", "1 failed", "2 failed"],
+        move |noted| {
+            let counts = std::sync::Arc::new(counted::Counts::default());
+            let graph = counted::diamond(&counts, true);
+            let e = graph.get_key("z", &threads(2)).expect_err("the get fails");
+            assert_eq!(e.kind, crate::ErrorKind::TaskFailed);
+            let key = e.key.clone().expect("the error names the task");
+            assert!(key == "x" || key == "y", "error of {key}");
+            assert!(
+                e.message.contains(&format!("{key} failed")),
+                "{}",
+                e.message
+            );
+            let fails = counts.fail.load(SeqCst);
+            assert!((1..=2).contains(&fails), "{fails} failures ran");
+            assert_eq!(counts.sum.load(SeqCst), 0, "z ran after its inputs failed");
+            assert_eq!(counts.freed.load(SeqCst), 1, "r was not freed exactly once");
+            noted.note(format!("{key} reported"));
+            noted.note(format!("{fails} failed"));
+        },
+    );
 }
 
 /// A failure ends the run for a worker asleep with nothing to do: the chain's second worker
@@ -572,9 +577,7 @@ fn loom_first_failure_keeps_one_and_drops_the_other_once() {
             self.1.fetch_add(1, SeqCst);
         }
     }
-    let seen = std::sync::Arc::new(Seen::default());
-    let noted = seen.clone();
-    model(move || {
+    model_reaching(&["kept 1", "kept 2"], move |noted| {
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         let first = Arc::new(crate::sync::FirstFailure::new());
         let other = {
@@ -596,7 +599,37 @@ fn loom_first_failure_keeps_one_and_drops_the_other_once() {
         drop(kept);
         assert_eq!(drops.load(SeqCst), 2);
     });
-    seen.all(&["kept 1", "kept 2"]);
+}
+
+/// Gets `key` of `graph` with `options` while another thread triggers the get's cancel
+/// switch; checks that every counted result made was freed exactly once, whichever won.
+fn get_racing_a_cancel(
+    graph: &crate::Graph,
+    counts: &counted::Counts,
+    key: &str,
+    options: crate::Options<'_>,
+) -> crate::Result<crate::Value> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let cancel = crate::CancelToken::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        thread::spawn(move || cancel.cancel())
+    };
+    let result = graph.get_key(
+        key,
+        &crate::Options {
+            cancel: Some(&cancel),
+            ..options
+        },
+    );
+    canceller.join().unwrap();
+    let made = counts.make.load(SeqCst);
+    assert_eq!(
+        counts.freed.load(SeqCst),
+        made,
+        "a result was not freed exactly once"
+    );
+    result
 }
 
 /// Cancellation racing the run: another thread triggers the cancel switch while the two
@@ -605,21 +638,10 @@ fn loom_first_failure_keeps_one_and_drops_the_other_once() {
 #[test]
 fn loom_threads_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
     use std::sync::atomic::Ordering::SeqCst;
-    let seen = std::sync::Arc::new(Seen::default());
-    let noted = seen.clone();
-    model(move || {
+    model_reaching(&["result", "cancelled"], move |noted| {
         let counts = std::sync::Arc::new(counted::Counts::default());
         let graph = counted::diamond(&counts, false);
-        let cancel = crate::CancelToken::new();
-        let canceller = {
-            let cancel = cancel.clone();
-            thread::spawn(move || cancel.cancel())
-        };
-        let options = crate::Options {
-            cancel: Some(&cancel),
-            ..threads(2)
-        };
-        match graph.get_key("z", &options) {
+        match get_racing_a_cancel(&graph, &counts, "z", threads(2)) {
             Ok(v) => {
                 assert_eq!(v.as_int(), Some(2));
                 assert_eq!(counts.sum.load(SeqCst), 1);
@@ -630,16 +652,8 @@ fn loom_threads_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
                 noted.note("cancelled");
             }
         }
-        canceller.join().unwrap();
         assert!(counts.use1.load(SeqCst) <= 2 && counts.sum.load(SeqCst) <= 1);
-        let made = counts.make.load(SeqCst);
-        assert_eq!(
-            counts.freed.load(SeqCst),
-            made,
-            "a result was not freed once"
-        );
     });
-    seen.all(&["result", "cancelled"]);
 }
 
 /// The same race under `sync`, the caller alone: a cancel before or between the tasks stops
@@ -647,48 +661,34 @@ fn loom_threads_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
 #[test]
 fn loom_sync_a_cancel_racing_the_run_gives_the_result_or_cancelled() {
     use std::sync::atomic::Ordering::SeqCst;
-    let seen = std::sync::Arc::new(Seen::default());
-    let noted = seen.clone();
-    model(move || {
-        let counts = std::sync::Arc::new(counted::Counts::default());
-        let graph = counted::chain(&counts, false);
-        let cancel = crate::CancelToken::new();
-        let canceller = {
-            let cancel = cancel.clone();
-            thread::spawn(move || cancel.cancel())
-        };
-        let options = crate::Options {
-            scheduler: crate::Scheduler::Sync,
-            cancel: Some(&cancel),
-            ..Default::default()
-        };
-        let result = graph.get_key("x", &options);
-        canceller.join().unwrap();
-        match result {
-            Ok(v) => {
-                assert_eq!((v.as_int(), counts.use1.load(SeqCst)), (Some(1), 1));
-                noted.note("result");
+    model_reaching(
+        &[
+            "result",
+            "cancelled after 0 tasks",
+            "cancelled after 1 tasks",
+        ],
+        move |noted| {
+            let counts = std::sync::Arc::new(counted::Counts::default());
+            let graph = counted::chain(&counts, false);
+            let options = crate::Options {
+                scheduler: crate::Scheduler::Sync,
+                ..Default::default()
+            };
+            match get_racing_a_cancel(&graph, &counts, "x", options) {
+                Ok(v) => {
+                    assert_eq!((v.as_int(), counts.use1.load(SeqCst)), (Some(1), 1));
+                    noted.note("result");
+                }
+                Err(e) => {
+                    assert_eq!(e.kind, crate::ErrorKind::Cancelled, "{}", e.message);
+                    noted.note(format!(
+                        "cancelled after {} tasks",
+                        counts.make.load(SeqCst)
+                    ));
+                }
             }
-            Err(e) => {
-                assert_eq!(e.kind, crate::ErrorKind::Cancelled, "{}", e.message);
-                noted.note(format!(
-                    "cancelled after {} tasks",
-                    counts.make.load(SeqCst)
-                ));
-            }
-        }
-        let made = counts.make.load(SeqCst);
-        assert_eq!(
-            counts.freed.load(SeqCst),
-            made,
-            "r was not freed exactly once"
-        );
-    });
-    seen.all(&[
-        "result",
-        "cancelled after 0 tasks",
-        "cancelled after 1 tasks",
-    ]);
+        },
+    );
 }
 
 /// The memory budget holds tasks back without ever holding every one back: on the tree of

@@ -310,6 +310,24 @@ def test_a_worker_killed_mid_run_is_recovered(cluster):
     cluster.wait(2)  # the nanny restarts the worker
 
 
+def start_naps_beside(cluster, name):
+    """Starts, in another process, a get of 8 naps of 100 ms and their sum on `cluster`: work
+    beside a test's own get, whose result (sum(range(8))) must come through whatever that
+    test does to the cluster's workers."""
+    naps = {f"nap-{i}": {"fn": "ex:sleep_ms", "args": [100], "kwargs": {"value": i}} for i in range(8)}
+    naps["total"] = {"fn": "ex:sum", "args": [[f"nap-{i}" for i in range(8)]]}
+    path = write_graph(name, naps, "total")
+    return subprocess.Popen([DASKR, "run", path, "--scheduler", "distributed", "--address", cluster.address],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def end_beside(other):
+    """Kills the get beside if it is still running (a test that failed before it ended)."""
+    if other.poll() is None:
+        other.kill()
+        other.wait()
+
+
 def test_a_worker_killed_mid_partition_runs_it_again_and_other_gets_go_on(cluster):
     # A chain of 49 entries cut for 2 worker threads is 7 partitions of 7 (src/sched/partition.rs):
     # c24 is the fourth task of the partition c21..c27, so its worker dies with three of that
@@ -327,19 +345,12 @@ def test_a_worker_killed_mid_partition_runs_it_again_and_other_gets_go_on(cluste
     path = write_graph("crash-once.json", graph, "c48", {"ex": EXAMPLE, "c": crash})
     # Another get on the same cluster at the same time, from another process: its results
     # come through whichever worker dies.
-    naps = {f"nap-{i}": {"fn": "ex:sleep_ms", "args": [100], "kwargs": {"value": i}} for i in range(8)}
-    naps["total"] = {"fn": "ex:sum", "args": [[f"nap-{i}" for i in range(8)]]}
-    other_path = write_graph("beside-crash-once.json", naps, "total")
-    other = subprocess.Popen([DASKR, "run", other_path, "--scheduler", "distributed",
-                              "--address", cluster.address],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    other = start_naps_beside(cluster, "beside-crash-once.json")
     try:
         code, out, err = on_cluster(cluster, path)
         other_out, other_err = other.communicate(timeout=300)
     finally:
-        if other.poll() is None:
-            other.kill()
-            other.wait()
+        end_beside(other)
         cluster.wait(2, timeout=180)  # the nanny restarts the killed worker
     assert os.path.exists(marker), "crash_once never ran"
     # Dask ran the partition again from its start (allowed-failures is 1 here): the exact result.
@@ -365,20 +376,13 @@ def test_a_worker_killed_while_sending_a_result_has_it_made_again(cluster):
     graph = {"big": {"fn": "c:die_sending", "args": [n, marker]},
              "x": 41, "small": {"fn": "ex:inc", "args": ["x"]}}
     path = write_graph("die-sending.json", graph, ["big", "small"], {"ex": EXAMPLE, "c": crash})
-    naps = {f"nap-{i}": {"fn": "ex:sleep_ms", "args": [100], "kwargs": {"value": i}} for i in range(8)}
-    naps["total"] = {"fn": "ex:sum", "args": [[f"nap-{i}" for i in range(8)]]}
-    other_path = write_graph("beside-die-sending.json", naps, "total")
-    other = subprocess.Popen([DASKR, "run", other_path, "--scheduler", "distributed",
-                              "--address", cluster.address],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    other = start_naps_beside(cluster, "beside-die-sending.json")
     try:
         code, out, err = daskr_run(path, "--scheduler", "distributed", "--address", cluster.address,
                                    timeout=240)
         other_out, other_err = other.communicate(timeout=240)
     finally:
-        if other.poll() is None:
-            other.kill()
-            other.wait()
+        end_beside(other)
         cluster.wait(2, timeout=180)  # the nanny restarts the killed worker
     with open(marker) as f:
         note = f.read()
