@@ -164,7 +164,19 @@ impl Node {
     pub(crate) fn is_defined(self) -> bool {
         self.expr != UNDEFINED
     }
+    /// The function of a task whose arguments are exactly its dependencies, in order (see
+    /// `ArgsAt::Deps`); NO_TASK_FUNC for any other entry.
+    pub(crate) fn task_func(self) -> u32 {
+        if self.expr & DEPS_TASK != 0 && self.expr != UNDEFINED {
+            self.expr & !DEPS_TASK
+        } else {
+            NO_TASK_FUNC
+        }
+    }
 }
+
+/// `Node::task_func` of an entry that is not a task over its dependencies.
+pub(crate) const NO_TASK_FUNC: u32 = u32::MAX;
 
 pub struct Graph {
     /// This graph's handles are `handle_base | id`: the graph's serial number in the high
@@ -532,6 +544,9 @@ impl Graph {
     /// directly (one load of a node tells both whether it is defined and whether it has inputs).
     pub(crate) fn dep_lists(&self) -> (&[Node], &[u32]) {
         (&self.nodes, &self.deps)
+    }
+    pub(crate) fn node(&self, id: u32) -> Node {
+        self.nodes[id as usize]
     }
     /// What defined entry `id` computes.
     #[inline]

@@ -15,7 +15,7 @@
 use crate::cache::Attached;
 use crate::comp::TaskId;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Graph, Node, View};
+use crate::graph::{Graph, Node, View, NO_TASK_FUNC};
 use crate::value::Value;
 
 /// Marks an id outside the plan.
@@ -33,6 +33,11 @@ pub(crate) struct Plan {
     pub deps: Vec<u32>,
     /// Positions with no dependencies, ascending: ready when the run starts.
     pub initial: Vec<u32>,
+    /// Each position's function if it is a task whose arguments are exactly its dependencies
+    /// (`deps`, in order), else NO_TASK_FUNC: the run calls such a task from the plan alone,
+    /// in position order, without reading the graph's nodes in graph order (for a wavefront
+    /// planned column by column, a cache miss a task).
+    pub task_funcs: Vec<u32>,
     /// Dependents of each position, as positions, in ascending order (CSR).
     pub dependents_off: Vec<u32>,
     pub dependents: Vec<u32>,
@@ -101,7 +106,8 @@ impl Plan {
             });
             'frames: while let Some(top) = stack.last_mut() {
                 let id = top.id;
-                let deps = deps_of(nodes[id as usize]);
+                let node = nodes[id as usize];
+                let deps = deps_of(node);
                 // First the dependencies with inputs of their own, each opened as it comes...
                 while (top.next as usize) < deps.len() {
                     let d = deps[top.next as usize];
@@ -132,18 +138,20 @@ impl Plan {
                 // before the entry that needs them.
                 if top.leaves {
                     for &d in deps {
-                        if nodes[d as usize].deps_len == 0 && pos[d as usize] == UNPLANNED {
-                            num.number(&mut pos, d, &[]);
+                        let leaf = nodes[d as usize];
+                        if leaf.deps_len == 0 && pos[d as usize] == UNPLANNED {
+                            num.number(&mut pos, d, leaf.task_func(), &[]);
                         }
                     }
                 }
                 // Numbered now, while the entry is hot: every dependency already is.
                 stack.pop();
-                num.number(&mut pos, id, deps);
+                num.number(&mut pos, id, node.task_func(), deps);
             }
         }
         let Numbering {
             order,
+            task_funcs,
             deps_off,
             deps_pos,
             dependents_count,
@@ -151,6 +159,7 @@ impl Plan {
         } = num;
         Ok(Plan::finish(
             order,
+            task_funcs,
             pos,
             deps_off,
             deps_pos,
@@ -165,6 +174,7 @@ impl Plan {
     /// positions) for the request `request_ids`; `cache` says what each does with a cache.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
+        graph: &Graph,
         order: Vec<u32>,
         pos: Vec<u32>,
         deps_off: Vec<u32>,
@@ -177,8 +187,10 @@ impl Plan {
         for &q in &deps {
             dependents_count[q as usize] += 1;
         }
+        let task_funcs = order.iter().map(|&id| graph.node(id).task_func()).collect();
         Plan::finish(
             order,
+            task_funcs,
             pos,
             deps_off,
             deps,
@@ -194,6 +206,7 @@ impl Plan {
     #[allow(clippy::too_many_arguments)]
     fn finish(
         order: Vec<u32>,
+        task_funcs: Vec<u32>,
         pos: Vec<u32>,
         deps_off: Vec<u32>,
         deps_pos: Vec<u32>,
@@ -239,6 +252,7 @@ impl Plan {
         }
         Plan {
             order,
+            task_funcs,
             pos,
             deps_off,
             deps: deps_pos,
@@ -309,6 +323,13 @@ impl Plan {
     }
 
     /// The positions position `p` depends on.
+    /// The function of position `p` if it is a task whose arguments are exactly its
+    /// dependencies (`deps(p)`, in order).
+    pub fn task_func(&self, p: u32) -> Option<u32> {
+        let f = self.task_funcs[p as usize];
+        (f != NO_TASK_FUNC).then_some(f)
+    }
+
     pub fn deps(&self, p: u32) -> &[u32] {
         let p = p as usize;
         &self.deps[self.deps_off[p] as usize..self.deps_off[p + 1] as usize]
@@ -356,6 +377,7 @@ struct Frame {
 /// usual get plans nearly all of it): growing them copied each about twice over.
 struct Numbering {
     order: Vec<u32>,
+    task_funcs: Vec<u32>,
     deps_off: Vec<u32>,
     deps_pos: Vec<u32>,
     /// Dependents of each position so far (one slot more than positions: `finish` turns it
@@ -370,6 +392,7 @@ impl Numbering {
         deps_off.push(0);
         Numbering {
             order: Vec::with_capacity(ids),
+            task_funcs: Vec::with_capacity(ids),
             deps_off,
             deps_pos: Vec::with_capacity(edges),
             dependents_count: Vec::with_capacity(ids + 1),
@@ -377,12 +400,14 @@ impl Numbering {
         }
     }
 
-    /// Gives `id`, whose dependencies `deps` are all numbered, the next position.
+    /// Gives `id` (`Node::task_func`: `task_func`), whose dependencies `deps` are all
+    /// numbered, the next position.
     #[inline(always)]
-    fn number(&mut self, pos: &mut [u32], id: u32, deps: &[u32]) {
+    fn number(&mut self, pos: &mut [u32], id: u32, task_func: u32, deps: &[u32]) {
         let p = self.order.len() as u32;
         pos[id as usize] = p;
         self.order.push(id);
+        self.task_funcs.push(task_func);
         for &d in deps {
             let q = pos[d as usize];
             self.deps_pos.push(q);

@@ -157,6 +157,7 @@ pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {
         bytes_read,
     );
     Plan::from_parts(
+        graph,
         order,
         pos,
         deps_off,

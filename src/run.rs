@@ -351,12 +351,11 @@ impl<'a> Run<'a> {
     fn execute_as<const CACHED: bool>(&self, p: u32, worker: usize, scratch: &mut Scratch) -> bool {
         let graph = self.graph;
         let id = self.plan.order[p as usize];
-        let entry = graph.entry(id);
         // Found in the result cache: taken, not computed (nor reported as run).
         let found = CACHED && self.cache.is_some_and(|c| c.use_of(p) == Use::Found);
         let observed = self
             .callbacks
-            .filter(|_| !matches!(entry, View::Lit(_)) && !found);
+            .filter(|_| !found && (self.plan.task_func(p).is_some() || !graph.is_literal(id)));
         // Named only when something looks: an anonymous entry's name is made on demand.
         let name = observed.map(|_| graph.key_c(id));
         if let (Some(cb), Some(name)) = (observed, &name) {
@@ -365,11 +364,8 @@ impl<'a> Run<'a> {
         }
         let started = self.clock();
         let mut run_once = || match self.cache.filter(|_| CACHED) {
-            None => match entry {
-                View::Task(call) => self.invoke(id, call, &mut scratch.ptrs),
-                _ => self.eval(id, entry),
-            },
-            Some(cache) => self.cached(cache, p, id, entry, &mut scratch.ptrs),
+            None => self.compute(p, id, &mut scratch.ptrs),
+            Some(cache) => self.cached(cache, p, id, &mut scratch.ptrs),
         };
         let mut result = run_once();
         // ---- retries (as Dask's `retries=`): a failed entry runs again, up to `retries` more
@@ -457,18 +453,39 @@ impl<'a> Run<'a> {
         cache: &Attached,
         p: u32,
         id: u32,
-        entry: View<'_>,
         ptrs: &mut Vec<*const Value>,
     ) -> Result<Value, String> {
-        let result = match (cache.use_of(p), entry) {
-            (Use::Found, _) => return Ok(cache.take_found(p)),
-            (_, View::Task(call)) => self.invoke(id, call, ptrs),
-            _ => self.eval(id, entry),
+        let result = match cache.use_of(p) {
+            Use::Found => return Ok(cache.take_found(p)),
+            _ => self.compute(p, id, ptrs),
         };
         if let (Use::Store, Ok(v)) = (cache.use_of(p), &result) {
             cache.store(p, v);
         }
         result
+    }
+
+    /// Computes position `p`, entry `id`. A task whose arguments are exactly its dependencies
+    /// is called from the plan alone — its function and its inputs' positions, read in
+    /// position order — without reading the graph's node or edges (in graph order: for a
+    /// grid planned column by column, a cache miss or two a task); anything else from the
+    /// graph.
+    fn compute(&self, p: u32, id: u32, ptrs: &mut Vec<*const Value>) -> Result<Value, String> {
+        let Some(func) = self.plan.task_func(p) else {
+            return match self.graph.entry(id) {
+                View::Task(call) => self.invoke(id, call, ptrs),
+                entry => self.eval(id, entry),
+            };
+        };
+        ptrs.clear();
+        // SAFETY: `p`'s dependencies have completed, and `p` holds a count of each.
+        ptrs.extend(
+            self.plan
+                .deps(p)
+                .iter()
+                .map(|&q| unsafe { self.slots.get(q) } as *const Value),
+        );
+        self.call(id, func, ptrs, &[])
     }
 
     /// The value of a completed dependency.
@@ -547,11 +564,24 @@ impl<'a> Run<'a> {
         } else {
             self.graph.kwnames(names, nkwargs).collect()
         };
-        let (args, kwargs) = ptrs.split_at(nargs as usize);
+        debug_assert_eq!(nargs as usize + kwnames.len(), ptrs.len());
+        self.call(id, func, ptrs, &kwnames)
+    }
+
+    /// Calls function `func` for entry `id` on `ptrs`: the positional arguments, then one
+    /// value for each of `kwnames`.
+    fn call(
+        &self,
+        id: u32,
+        func: u32,
+        ptrs: &[*const Value],
+        kwnames: &[&[u8]],
+    ) -> Result<Value, String> {
+        let (args, kwargs) = ptrs.split_at(ptrs.len() - kwnames.len());
         let mut call = Call {
             key: self.graph.key_c_if_named(id),
             args,
-            kwnames: &kwnames,
+            kwnames,
             kwargs,
             outcome: Outcome::Returned(Value::Null),
         };
