@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::abi::daskr_call_t;
+use crate::keys::KeyOf;
 use crate::value::Value;
 
 /// The C task signature.
@@ -226,9 +227,9 @@ pub(crate) enum Outcome {
 /// What a running task sees: its key, its arguments (borrowed for the call) and where its
 /// result goes.
 pub struct Call<'a> {
-    /// The key of the graph entry being computed, with a trailing NUL (None: the entry is
-    /// anonymous).
-    pub(crate) key: Option<&'a [u8]>,
+    /// The graph entry being computed, whose key (with a trailing NUL; None: the entry is
+    /// anonymous) is looked up only if the task asks.
+    pub(crate) key: KeyOf<'a>,
     pub(crate) args: &'a [*const Value],
     /// Keyword names (each with a trailing NUL) and their values, in the order given.
     pub(crate) kwnames: &'a [&'a [u8]],
@@ -242,6 +243,7 @@ impl<'a> Call<'a> {
     pub fn key(&self) -> Option<&str> {
         // SAFETY: keys are interned from &str; the slice ends with the NUL we strip here.
         self.key
+            .c_name()
             .map(|k| unsafe { std::str::from_utf8_unchecked(&k[..k.len() - 1]) })
     }
 

@@ -10,7 +10,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::comp::{Comp, CompKind, Repr, TaskId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::func::Func;
-use crate::keys::Keys;
+use crate::keys::{KeyOf, Keys};
 use crate::value::{Names, Value};
 use std::sync::Arc;
 
@@ -679,7 +679,15 @@ impl Graph {
     /// The key of entry `id` followed by a NUL, or None if it is anonymous: for the hot paths
     /// that hand a key to C only when there is one.
     pub(crate) fn key_c_if_named(&self, id: u32) -> Option<&[u8]> {
-        (!self.keys.is_anonymous(id)).then(|| self.keys.c_name(id))
+        self.keys.c_name_if_named(id)
+    }
+
+    /// The key of entry `id`, to be looked up only if needed (see `KeyOf`).
+    pub(crate) fn key_of(&self, id: u32) -> KeyOf<'_> {
+        KeyOf {
+            keys: &self.keys,
+            id,
+        }
     }
 
     // ---- building ----

@@ -6,6 +6,22 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+/// An entry's key, looked up only when asked for: a running task's (`Call::key`), which most
+/// tasks never read — reading it for every task was a cache miss a task when a run goes
+/// through the entries in another order than they were added.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyOf<'a> {
+    pub keys: &'a Keys,
+    pub id: u32,
+}
+
+impl<'a> KeyOf<'a> {
+    /// The key followed by its NUL; None if the entry is anonymous.
+    pub(crate) fn c_name(self) -> Option<&'a [u8]> {
+        self.keys.c_name_if_named(self.id)
+    }
+}
+
 pub struct Keys {
     /// Every key's bytes followed by a NUL, so a key can be handed to C as a C string.
     arena: Vec<u8>,
@@ -107,7 +123,13 @@ impl Keys {
     /// Whether `id` was handed out by `anonymous`.
     pub fn is_anonymous(&self, id: u32) -> bool {
         let i = id as usize;
-        self.starts[i] == self.starts[i + 1]
+        // Without a key at all, nothing to read (a run asks for every task it calls).
+        self.named == 0 || self.starts[i] == self.starts[i + 1]
+    }
+
+    /// The key of `id` followed by its NUL, None if `id` is anonymous.
+    pub fn c_name_if_named(&self, id: u32) -> Option<&[u8]> {
+        (!self.is_anonymous(id)).then(|| self.c_name(id))
     }
 
     /// The key with this id (empty for an anonymous id). Panics on an id this table did not

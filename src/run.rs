@@ -579,7 +579,7 @@ impl<'a> Run<'a> {
     ) -> Result<Value, String> {
         let (args, kwargs) = ptrs.split_at(ptrs.len() - kwnames.len());
         let mut call = Call {
-            key: self.graph.key_c_if_named(id),
+            key: self.graph.key_of(id),
             args,
             kwnames,
             kwargs,

@@ -28,7 +28,7 @@ unsafe fn call_mut<'a>(c: *mut daskr_call_t) -> Option<&'a mut Call<'a>> {
 pub unsafe extern "C" fn daskr_call_key(call_: *const daskr_call_t) -> *const c_char {
     guard(|| {
         call(call_)
-            .and_then(|c| c.key)
+            .and_then(|c| c.key.c_name())
             .map_or(std::ptr::null(), |k| k.as_ptr().cast())
     })
 }
