@@ -116,6 +116,18 @@ func daskrGoCall(call *C.daskr_call_t, h C.uintptr_t, cancel C.uintptr_t) {
 		c.fail(err.Error())
 		return
 	}
+	// Numbers return in one cgo call (not two: making the value, then returning it).
+	switch x := result.(type) {
+	case int64:
+		C.daskr_call_return_int(call, C.int64_t(x))
+		return
+	case int:
+		C.daskr_call_return_int(call, C.int64_t(x))
+		return
+	case float64:
+		C.daskr_call_return_float(call, C.double(x))
+		return
+	}
 	v, err := toC(result)
 	if err != nil {
 		c.fail(fmt.Sprintf("result: %v", err))
@@ -260,7 +272,21 @@ func readObject(v *C.daskr_value_t) (any, bool) {
 }
 
 // Int is the i-th argument as an int64.
-func (c *Call) Int(i int) (int64, error) { return argAs(c, i, readInt, "int") }
+func (c *Call) Int(i int) (int64, error) {
+	c.live()
+	// One cgo call for the usual case (an int is there): not three.
+	var x C.int64_t
+	var v *C.daskr_value_t
+	if i >= 0 {
+		switch C.daskr_go_call_int(c.c, C.size_t(i), &x, &v) {
+		case 0:
+			return int64(x), nil
+		case 2:
+			return 0, newError(TypeMismatch, "argument %d: expected int, got %s", i, kindName(v))
+		}
+	}
+	return 0, newError(InvalidArgument, "missing argument %d (the task has %d)", i, c.NArgs())
+}
 
 // Float is the i-th argument as a float64 (an int converts).
 func (c *Call) Float(i int) (float64, error) { return argAs(c, i, readFloat, "float") }

@@ -169,6 +169,10 @@ func TestArgumentAccessors(t *testing.T) {
 		expect("String of int", fmt.Sprint(err), "type_mismatch: argument 0: expected string, got int")
 		_, err = c.Int(99)
 		expect("missing", fmt.Sprint(err), "invalid_argument: missing argument 99 (the task has 8)")
+		_, err = c.Int(-1)
+		expect("negative", fmt.Sprint(err), "invalid_argument: missing argument -1 (the task has 8)")
+		_, err = c.Int(2)
+		expect("Int of string", fmt.Sprint(err), "type_mismatch: argument 2: expected int, got string")
 
 		expect("nkwargs", c.NKwargs(), 3)
 		sep, _ := c.KwargString("sep", "?")
@@ -197,6 +201,62 @@ func TestArgumentAccessors(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Error(p)
+	}
+}
+
+// Tasks over handles only are added in one cgo call when their key and argument list are
+// small (daskr_go_add_task_handles), the general way otherwise: both give the same graph.
+func TestAddTaskOverHandlesShortAndLong(t *testing.T) {
+	noLeaks(t)
+	g := newGraph(t)
+	sum := newFunc(t, "sum", func(_ context.Context, c *daskr.Call) (any, error) {
+		total := int64(0)
+		for i := 0; i < c.NArgs(); i++ {
+			x, err := c.Int(i)
+			if err != nil {
+				return nil, err
+			}
+			total += x
+		}
+		return total, nil
+	})
+	var xs []any
+	for i := 1; i <= 20; i++ {
+		key := ""
+		if i%2 == 0 {
+			key = fmt.Sprintf("x%d", i)
+		}
+		xs = append(xs, must[daskr.TaskHandle](t)(g.AddValue(key, i)))
+	}
+	long := strings.Repeat("k", 200)
+	cases := []struct {
+		key  string
+		args []any
+		want int64
+	}{
+		{"none", nil, 0},
+		{"three", xs[:3], 6},
+		{"sixteen", xs[:16], 136},
+		{"twenty", xs, 210},
+		{long, xs[:2], 3},
+		{strings.Repeat("j", 127), xs[:4], 10},
+	}
+	for _, c := range cases {
+		must[daskr.TaskHandle](t)(g.AddTask(c.key, sum, c.args, nil))
+	}
+	anon := must[daskr.TaskHandle](t)(g.AddTask("", sum, xs[:5], nil))
+	for _, c := range cases {
+		if got := must[any](t)(g.Get(context.Background(), c.key)); got != c.want {
+			t.Errorf("%.10s...: got %v, want %d", c.key, got, c.want)
+		}
+	}
+	must[daskr.TaskHandle](t)(g.Add("over-anon", anon))
+	if got := must[any](t)(g.Get(context.Background(), "over-anon")); got != int64(15) {
+		t.Errorf("anonymous: got %v, want 15", got)
+	}
+	var e *daskr.Error
+	if _, err := g.AddTask("three", sum, xs[:3], nil); !errors.As(err, &e) || e.Kind != daskr.InvalidGraph {
+		t.Errorf("a key added twice: %v", err)
 	}
 }
 

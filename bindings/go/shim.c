@@ -72,3 +72,25 @@ daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *key
     if (cb_handle) options.callbacks = &callbacks;
     return daskr_graph_get(graph, keys, &options, out);
 }
+
+daskr_error_t *daskr_go_add_task_handles(daskr_graph_t *graph, const char *key, size_t key_len,
+                                         const daskr_func_t *func, const uint64_t *handles, size_t n,
+                                         daskr_task_t *out) {
+    /* On the stack (the Go side keeps to the sizes in shim.h): the usual task of a big graph
+     * allocates nothing here. */
+    char ckey[DASKR_GO_SMALL_KEY];
+    if (key_len > 0) {
+        memcpy(ckey, key, key_len);
+        ckey[key_len] = 0;
+    }
+    daskr_comp_t *args[DASKR_GO_SMALL_ARGS];
+    for (size_t i = 0; i < n; i++) args[i] = daskr_comp_ref_task(handles[i]);
+    /* daskr_graph_add_task takes every argument, on failure too. */
+    return daskr_graph_add_task(graph, key_len > 0 ? ckey : NULL, func, args, n, NULL, NULL, 0, out);
+}
+
+int daskr_go_call_int(const daskr_call_t *call, size_t i, int64_t *out, const daskr_value_t **value) {
+    *value = daskr_call_arg(call, i);
+    if (!*value) return 1;
+    return daskr_value_get_int(*value, out) ? 0 : 2;
+}

@@ -38,4 +38,18 @@ daskr_error_t *daskr_go_get(const daskr_graph_t *graph, const daskr_value_t *key
                             const daskr_progress_t *progress, uint32_t retries, double task_timeout_s,
                             const char *address, const daskr_cache_t *cache, daskr_value_t **out);
 
+/* daskr_graph_add_task for a task whose arguments are all task handles and that has no
+ * keyword arguments, in one call from Go: `key` is `key_len` bytes, not NUL-terminated
+ * (0: anonymous), key_len < DASKR_GO_SMALL_KEY and n <= DASKR_GO_SMALL_ARGS (the Go side
+ * takes the general path otherwise). */
+#define DASKR_GO_SMALL_KEY 128
+#define DASKR_GO_SMALL_ARGS 16
+daskr_error_t *daskr_go_add_task_handles(daskr_graph_t *graph, const char *key, size_t key_len,
+                                         const daskr_func_t *func, const uint64_t *handles, size_t n,
+                                         daskr_task_t *out);
+
+/* The i-th argument of a running task as an int, in one call from Go: 0 and *out set; 1 if
+ * there is no such argument; 2 if it is not an int (*value is the argument then). */
+int daskr_go_call_int(const daskr_call_t *call, size_t i, int64_t *out, const daskr_value_t **value);
+
 #endif
