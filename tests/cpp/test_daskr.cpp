@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daskr.hpp"
+#include "expect_error.hpp"
 
 using daskr::Call;
 using daskr::Error;
@@ -50,16 +51,7 @@ struct Other {
     int x = 0;
 };
 
-/// Calls `f` and returns the daskr::Error it throws (fails the test if it throws nothing).
-template <class F> Error expect_error(F &&f) {
-    try {
-        f();
-    } catch (const Error &e) {
-        return e;
-    }
-    ADD_FAILURE() << "expected a daskr::Error";
-    return Error(DASKR_ERROR_INTERNAL, "no error was thrown");
-}
+using daskr_test::expect_error;
 
 Func inc_func() {
     return Func("inc", [](Call &c) { return c.arg<int64_t>(0) + 1; });

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "daskr.hpp"
+#include "expect_error.hpp"
 
 using daskr::Call;
 using daskr::Error;
@@ -22,15 +23,7 @@ using daskr::Graph;
 
 namespace {
 
-template <class F> Error expect_error(F &&f) {
-    try {
-        f();
-    } catch (const Error &e) {
-        return e;
-    }
-    ADD_FAILURE() << "expected a daskr::Error";
-    return Error(DASKR_ERROR_INTERNAL, "no error was thrown");
-}
+using daskr_test::expect_error;
 
 bool contains(const std::string &s, const std::string &part) { return s.find(part) != std::string::npos; }
 
