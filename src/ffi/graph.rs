@@ -381,35 +381,46 @@ pub unsafe extern "C" fn daskr_func_new(
     free_user_data: daskr_free_fn,
     out: *mut *mut daskr_func_t,
 ) -> *mut daskr_error_t {
-    status(|| {
-        let checked = (|| {
-            let name = arg_str(name, "name")?;
-            let f =
-                fn_.ok_or_else(|| Error::invalid_argument(format!("function '{name}' is NULL")))?;
-            if out.is_null() {
-                return Err(Error::invalid_argument("out is NULL"));
-            }
-            Ok((name, f))
-        })();
-        match checked {
-            Ok((name, f)) => put(
-                out,
-                Box::into_raw(Box::new(daskr_func_t(Func::from_c(
-                    name,
-                    f,
-                    user_data,
-                    free_user_data,
-                )))),
-                "out",
-            ),
-            Err(e) => {
-                if let Some(free) = free_user_data {
-                    free(user_data);
-                }
-                Err(e)
-            }
+    status(|| func_new(name, fn_, user_data, free_user_data, out, |_| Ok(None)))
+}
+
+/// What both function constructors do: check the arguments — `cache_version`, given the
+/// name, checks what only one of them takes and says under which version a pure function's
+/// results may be cached — make the function, and free `user_data` if anything was wrong.
+unsafe fn func_new<'a>(
+    name: *const c_char,
+    fn_: daskr_task_fn,
+    user_data: *mut c_void,
+    free_user_data: daskr_free_fn,
+    out: *mut *mut daskr_func_t,
+    cache_version: impl FnOnce(&str) -> Result<Option<&'a str>, Error>,
+) -> Result<(), Error> {
+    let checked = (|| {
+        let name = arg_str(name, "name")?;
+        let version = cache_version(name)?;
+        let f = fn_.ok_or_else(|| Error::invalid_argument(format!("function '{name}' is NULL")))?;
+        if out.is_null() {
+            return Err(Error::invalid_argument("out is NULL"));
         }
-    })
+        Ok((name, version, f))
+    })();
+    match checked {
+        Ok((name, version, f)) => {
+            let func = match version {
+                Some(version) => {
+                    Func::from_c_versioned(name, f, user_data, free_user_data, version)
+                }
+                None => Func::from_c(name, f, user_data, free_user_data),
+            };
+            put(out, Box::into_raw(Box::new(daskr_func_t(func))), "out")
+        }
+        Err(e) => {
+            if let Some(free) = free_user_data {
+                free(user_data);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Flags for `daskr_func_new_versioned`.
@@ -432,37 +443,15 @@ pub unsafe extern "C" fn daskr_func_new_versioned(
     out: *mut *mut daskr_func_t,
 ) -> *mut daskr_error_t {
     status(|| {
-        let checked = (|| {
-            let name = arg_str(name, "name")?;
+        func_new(name, fn_, user_data, free_user_data, out, |name| {
             let version = arg_str(version, "version")?;
             if flags & !DASKR_FUNC_PURE != 0 {
                 return Err(Error::invalid_argument(format!(
                     "flags of function '{name}' are {flags:#x}: only DASKR_FUNC_PURE (1) is known"
                 )));
             }
-            let f =
-                fn_.ok_or_else(|| Error::invalid_argument(format!("function '{name}' is NULL")))?;
-            if out.is_null() {
-                return Err(Error::invalid_argument("out is NULL"));
-            }
-            Ok((name, version, f))
-        })();
-        match checked {
-            Ok((name, version, f)) => {
-                let func = if flags & DASKR_FUNC_PURE != 0 {
-                    Func::from_c_versioned(name, f, user_data, free_user_data, version)
-                } else {
-                    Func::from_c(name, f, user_data, free_user_data)
-                };
-                put(out, Box::into_raw(Box::new(daskr_func_t(func))), "out")
-            }
-            Err(e) => {
-                if let Some(free) = free_user_data {
-                    free(user_data);
-                }
-                Err(e)
-            }
-        }
+            Ok((flags & DASKR_FUNC_PURE != 0).then_some(version))
+        })
     })
 }
 
