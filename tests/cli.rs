@@ -549,20 +549,13 @@ fn retries_run_a_failing_task_again_under_every_local_scheduler() {
         ("processes", "exec"),
     ] {
         let env = [("DASKR_PROCESSES_START", start)];
-        let _ = std::fs::remove_file(&count);
-        let o = daskr_env(
-            &[
-                "run",
-                g,
-                "--keys",
-                "r",
-                "--scheduler",
-                scheduler,
-                "--retries",
-                "2",
-            ],
-            &env,
-        );
+        // `r` fails twice, then returns 5; each run starts from a fresh count.
+        let run_with_retries = |retries: &str| {
+            let _ = std::fs::remove_file(&count);
+            let args = ["run", g, "--keys", "r", "--scheduler", scheduler];
+            daskr_env(&[&args[..], &["--retries", retries]].concat(), &env)
+        };
+        let o = run_with_retries("2");
         assert!(o.status.success(), "{scheduler} {start}: {}", stderr(&o));
         assert_eq!(stdout(&o), "5\n");
         assert_eq!(
@@ -571,20 +564,7 @@ fn retries_run_a_failing_task_again_under_every_local_scheduler() {
             "{scheduler} {start}"
         );
 
-        let _ = std::fs::remove_file(&count);
-        let o = daskr_env(
-            &[
-                "run",
-                g,
-                "--keys",
-                "r",
-                "--scheduler",
-                scheduler,
-                "--retries",
-                "1",
-            ],
-            &env,
-        );
+        let o = run_with_retries("1");
         assert_eq!(o.status.code(), Some(1), "{scheduler} {start}");
         let e = &json(&o)["error"];
         assert_eq!(
