@@ -676,12 +676,6 @@ impl Graph {
         Cow::Owned(name)
     }
 
-    /// The key of entry `id` followed by a NUL, or None if it is anonymous: for the hot paths
-    /// that hand a key to C only when there is one.
-    pub(crate) fn key_c_if_named(&self, id: u32) -> Option<&[u8]> {
-        self.keys.c_name_if_named(id)
-    }
-
     /// The key of entry `id`, to be looked up only if needed (see `KeyOf`).
     pub(crate) fn key_of(&self, id: u32) -> KeyOf<'_> {
         KeyOf {

@@ -352,7 +352,7 @@ pub unsafe extern "C" fn daskr_graph_key(
             return std::ptr::null();
         };
         let g = g.read();
-        match g.resolve(task).and_then(|id| g.key_c_if_named(id)) {
+        match g.resolve(task).and_then(|id| g.key_of(id).c_name()) {
             Some(key) => key.as_ptr().cast(),
             None => std::ptr::null(),
         }
