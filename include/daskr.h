@@ -83,7 +83,7 @@ typedef struct daskr_cancel_t daskr_cancel_t;
 /**
  * The partition message version, written after the magic.
  */
-#define DASKR_WIRE_VERSION 1
+#define DASKR_WIRE_VERSION 2
 
 /**
  * How deeply lists and maps may nest inside one value (and computations inside one graph entry).
@@ -397,8 +397,8 @@ typedef struct {
   const char *address;
   /**
    * A result cache (`daskr_cache_open`): tasks found in it are not run, and what runs is
-   * stored. Borrowed for the get; NULL (the default) for none. Read by sync, threads and
-   * processes (which then forks its workers); the distributed scheduler refuses it.
+   * stored. Borrowed for the get; NULL (the default) for none. Read by every scheduler;
+   * under distributed it must be a directory every Dask worker reaches at the same path.
    */
   const daskr_cache_t *cache;
 } daskr_get_options_t;

@@ -1384,7 +1384,7 @@ struct Options {
     /// Counts entries as they run, readable from other threads; borrowed for the get.
     const Progress *progress = nullptr;
     /// Results kept on disk (tasks found there are not run); borrowed for the get, nullptr
-    /// for none. Read by sync, threads and processes.
+    /// for none. Every scheduler; under distributed, a directory every worker reaches.
     const Cache *cache = nullptr;
     // workers and the members below are read by some schedulers only (scheduler_reads says
     // which).

@@ -165,6 +165,11 @@ impl<'a> Reader<'a> {
         ))
     }
 
+    /// The next byte, left unread (None at the end).
+    pub fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
     pub fn byte(&mut self) -> Result<u8> {
         let b = *self
             .bytes

@@ -82,7 +82,7 @@ impl Graph {
 
     /// Plans a request (`plan`), then runs it on the scheduler the options name; `shape` is
     /// the request's shape, which the result takes.
-    fn run_request(
+    pub(crate) fn run_request(
         &self,
         plan: impl FnOnce(&Graph) -> Result<Plan>,
         shape: &Value,
@@ -105,20 +105,18 @@ impl Graph {
         // With a result cache, the plan shrinks to what must run or be read (`resume`).
         let plan = match options.cache {
             None => plan,
-            Some(cache) => {
-                if let Some(e) = crate::resume::unsupported(options.scheduler) {
-                    return (Err(e), stats);
-                }
-                crate::resume::resume(self, &plan, cache)
-            }
+            Some(cache) => crate::resume::resume(self, &plan, cache),
         };
         stats.plan_time = planning.elapsed();
         let scheduler = crate::sched::of(options.scheduler);
         let result = (scheduler.get)(self, &plan, keys, options, &mut stats, planning);
         if let Some(cache) = &plan.cache {
-            // The processes scheduler's workers stored in their own memory: what the plan
-            // knows (hits, and the positions that were to run and be stored).
-            if options.scheduler == crate::options::Scheduler::Processes {
+            // The processes and distributed schedulers' workers stored in their own memory:
+            // what the plan knows (hits, and the positions that were to run and be stored).
+            if matches!(
+                options.scheduler,
+                crate::options::Scheduler::Processes | crate::options::Scheduler::Distributed
+            ) {
                 stats.cache = cache.finish_elsewhere(result.is_ok());
             }
         }

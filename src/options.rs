@@ -45,7 +45,8 @@ pub struct Options<'a> {
     /// that changes it, which costs parallel runs of tiny tasks up to ~2x.
     pub measure_memory: bool,
     /// Results kept on disk: a task found there is not run, and what runs is stored
-    /// (`cache`, docs/cache.md). `sync`, `threads` and `processes` (with forked workers).
+    /// (`cache`, docs/cache.md). Every scheduler; under `distributed` it must be a directory
+    /// every Dask worker reaches at the same path (a shared filesystem).
     pub cache: Option<&'a Cache>,
 
     // ---- read only by some schedulers ----

@@ -273,16 +273,19 @@ impl Plan {
     /// Entries that compute something (everything but literals): what callbacks report. Only
     /// callbacks need it, so it is counted on demand (it reads every entry's expression).
     pub fn computed(&self, graph: &Graph) -> usize {
-        let found = |p: usize| {
-            self.cache
-                .as_ref()
-                .is_some_and(|c| c.use_of(p as u32) == crate::cache::Use::Found)
-        };
         self.order
             .iter()
             .enumerate()
-            .filter(|&(p, &id)| !graph.is_literal(id) && !found(p))
+            .filter(|&(p, &id)| !graph.is_literal(id) && !self.is_found(p as u32))
             .count()
+    }
+
+    /// Whether position `p`'s result was found in the result cache (it is read, not run).
+    #[inline]
+    pub fn is_found(&self, p: u32) -> bool {
+        self.cache
+            .as_ref()
+            .is_some_and(|c| c.use_of(p) == crate::cache::Use::Found)
     }
 
     /// Whether position `p` was requested (it holds one consumer more than its dependents).
@@ -300,13 +303,28 @@ impl Plan {
         if (0..graph.func_count() as u32).all(|f| graph.func(f).origin().is_some()) {
             return None;
         }
+        self.first_call(graph, |f| graph.func(f).origin().is_none())
+    }
+
+    /// Whether any planned entry calls a function (one found in the result cache does not:
+    /// its result is read).
+    pub fn calls_anything(&self, graph: &Graph) -> bool {
+        self.first_call(graph, |_| true).is_some()
+    }
+
+    /// The first planned entry (graph id), not found in the result cache, whose computation
+    /// calls a function `wanted` picks, and that function's index.
+    fn first_call(&self, graph: &Graph, wanted: impl Fn(u32) -> bool) -> Option<(u32, u32)> {
         let mut stack: Vec<View<'_>> = Vec::new();
-        for &id in &self.order {
+        for (p, &id) in self.order.iter().enumerate() {
+            if self.is_found(p as u32) {
+                continue;
+            }
             stack.push(graph.entry(id));
             while let Some(v) = stack.pop() {
                 match v {
                     View::Task(call) => {
-                        if graph.func(call.func).origin().is_none() {
+                        if wanted(call.func) {
                             return Some((id, call.func));
                         }
                         stack.extend(graph.args(&call));

@@ -20,21 +20,8 @@
 
 use crate::cache::store::{key_of, Hash, Index, Loc};
 use crate::cache::{hash::Hashes, Attached, Cache, Use};
-use crate::error::Error;
 use crate::graph::{Graph, View};
-use crate::options::Scheduler;
 use crate::plan::{Plan, UNPLANNED};
-
-/// Why the result cache cannot be used with `scheduler`, if it cannot.
-pub(crate) fn unsupported(scheduler: Scheduler) -> Option<Error> {
-    (scheduler == Scheduler::Distributed).then(|| {
-        Error::invalid_argument(
-            "a result cache is set, but the distributed scheduler does not use one yet: its \
-             workers would have to read and write the same directory, and this version does \
-             not hand them the cache's decisions; use threads or processes, or no cache",
-        )
-    })
-}
 
 /// The plan that computes `plan`'s request using `cache`.
 pub(crate) fn resume(graph: &Graph, plan: &Plan, cache: &Cache) -> Plan {

@@ -546,15 +546,59 @@ fn the_size_bound_evicts_least_recently_used() {
     assert_eq!(cache.usage().entries, 0);
 }
 
+/// examples/pipeline.json, its plugin found here and `replace` applied, written to `dir`.
+fn pipeline_file(dir: &Path, replace: (&str, &str)) -> PathBuf {
+    let text = std::fs::read_to_string(common::root().join("examples/pipeline.json")).unwrap();
+    let text = text
+        .replace(
+            "../target/plugins/libexample.so",
+            &example_plugin().to_string_lossy(),
+        )
+        .replace(replace.0, replace.1);
+    let path = dir.join(format!("pipeline-{}.json", replace.1.replace('.', "-")));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 #[test]
-fn the_distributed_scheduler_refuses_a_cache() {
-    let dir = scratch("distributed");
-    let cache = Cache::open(&dir).unwrap();
-    let g = common::counting_chain(&common::sum_list(), 1);
-    let e = g
-        .get_key("c-1", &with_cache(Scheduler::Distributed, &cache))
-        .unwrap_err();
-    assert!(e.message.contains("distributed"), "{}", e.message);
+fn fresh_worker_processes_store_and_read_through_their_messages() {
+    // `daskr worker` processes started afresh (as a Go program's are) hold no plan: what was
+    // found and the hashes to store under travel in the partition messages.
+    let dir = scratch("exec-workers");
+    let cache = dir.join("cache");
+    let run = |file: &Path| {
+        let stats = dir.join("stats.json");
+        let out = daskr_run(file, &cache, &stats)
+            .args(["--scheduler", "processes", "--workers", "2"])
+            .env("DASKR_PROCESSES_START", "exec")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stats_json(&stats)
+    };
+    let first = pipeline_file(&dir, ("", ""));
+    let s = run(&first);
+    assert_eq!(
+        (&s["entries_run"], &s["cache"]["misses"]),
+        (&8.into(), &8.into())
+    );
+    assert_eq!(Cache::open(&cache).unwrap().usage().entries, 8);
+    let s = run(&first);
+    assert_eq!(
+        (&s["entries_run"], &s["cache"]["hits"]),
+        (&0.into(), &2.into())
+    );
+    let changed = pipeline_file(&dir, ("myfile.a.data", "myfile.z.data"));
+    let s = run(&changed);
+    assert_eq!(
+        (&s["entries_run"], &s["cache"]["hits"]),
+        (&4.into(), &2.into())
+    );
+    assert_eq!(Cache::open(&cache).unwrap().usage().entries, 12);
 }
 
 /// A graph file of `n` independent additions and their sum, using the example plugin.

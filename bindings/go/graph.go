@@ -488,8 +488,9 @@ type Options struct {
 	// Address (Distributed): the Dask scheduler, "tcp://host:port"; "" for $DASKR_ADDRESS.
 	Address string
 	// Cache keeps task results on disk: tasks found there are not run, what runs is stored
-	// (see OpenCache). Threads and Sync only from Go: the processes scheduler needs forked
-	// workers, which a Go program cannot have.
+	// (see OpenCache). Every scheduler; with Processes from Go only plugin tasks run (in
+	// `daskr worker` processes), with Distributed the directory must be one every Dask worker
+	// reaches at the same path (a shared filesystem).
 	Cache *Cache
 }
 

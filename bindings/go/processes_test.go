@@ -224,3 +224,46 @@ func TestProcessesCrashesRetriesAndTimeouts(t *testing.T) {
 		}
 	}
 }
+
+// A Go program's processes get uses a result cache too: its fresh `daskr worker` processes
+// are sent what was found and the hashes to store under, and write the results themselves.
+func TestProcessesUseTheCacheFromGo(t *testing.T) {
+	noLeaks(t)
+	p := crashy(t)
+	inc, add := pluginFunc(t, p, "inc"), pluginFunc(t, p, "add")
+	cache, err := daskr.OpenCache(t.TempDir())
+	check(t, err)
+	defer cache.Close()
+	build := func(x int) *daskr.Graph {
+		g := daskr.NewGraph()
+		g.AddValue("x", x)
+		g.AddTask("y", inc, []any{daskr.Ref("x")}, nil)
+		g.AddTask("z", add, []any{daskr.Ref("y"), 10}, nil)
+		g.AddTask("w", inc, []any{100}, nil)
+		return g
+	}
+	var stats daskr.Stats
+	opts := processes(2)
+	opts.Cache, opts.Stats = cache, &stats
+	get := func(x int) any {
+		g := build(x)
+		defer g.Close()
+		return must[any](t)(g.GetWith(context.Background(), opts, "z", "w"))
+	}
+	if r := get(1); !reflect.DeepEqual(r, []any{int64(12), int64(101)}) || stats.EntriesRun != 4 || stats.CacheMisses != 3 {
+		t.Fatalf("first run: %v, stats %+v", r, stats)
+	}
+	if n, b := cache.Usage(); n != 3 || b != stats.CacheBytesWritten {
+		t.Fatalf("%d entries, %d bytes; stats %+v", n, b, stats)
+	}
+	if r := get(1); !reflect.DeepEqual(r, []any{int64(12), int64(101)}) || stats.EntriesRun != 0 || stats.CacheHits != 2 {
+		t.Fatalf("unchanged rerun: %v, stats %+v", r, stats)
+	}
+	// x changed: x (a literal), y and z run in the workers; w is read.
+	if r := get(5); !reflect.DeepEqual(r, []any{int64(16), int64(101)}) || stats.EntriesRun != 3 || stats.CacheHits != 1 {
+		t.Fatalf("changed rerun: %v, stats %+v", r, stats)
+	}
+	if n, _ := cache.Usage(); n != 5 {
+		t.Fatalf("%d entries", n)
+	}
+}

@@ -58,7 +58,8 @@ impl Cache {
         }
         let store = Store::open(dir).map_err(|e| io_error(dir, "cannot create it", e))?;
         Ok(Cache(Arc::new(Shared {
-            dir: dir.to_path_buf(),
+            // Absolute: partition messages name it to processes with other working folders.
+            dir: std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
             store: Arc::new(store),
             max_bytes: AtomicU64::new(0),
             max_entry_bytes: AtomicU64::new(0),
@@ -166,6 +167,32 @@ impl Attached {
         skipped: u64,
         bytes_read: u64,
     ) -> Attached {
+        let writer = Writer::new(shared.store.clone());
+        Attached::with_writer(shared, writer, uses, hashes, found, skipped, bytes_read)
+    }
+
+    /// The part of a get made elsewhere that one partition stores (on a Dask worker): `uses`
+    /// of the partition's own plan, Store or Compute only, written under the get's `tag`.
+    pub(crate) fn for_partition(
+        cache: &Cache,
+        tag: String,
+        uses: Vec<Use>,
+        hashes: Vec<Hash>,
+    ) -> Attached {
+        let shared = cache.shared().clone();
+        let writer = Writer::with_tag(shared.store.clone(), tag);
+        Attached::with_writer(shared, writer, uses, hashes, Vec::new(), 0, 0)
+    }
+
+    fn with_writer(
+        shared: Arc<Shared>,
+        writer: Writer,
+        uses: Vec<Use>,
+        hashes: Vec<Hash>,
+        found: Vec<Value>,
+        skipped: u64,
+        bytes_read: u64,
+    ) -> Attached {
         let hits = uses.iter().filter(|&&u| u == Use::Found).count() as u64;
         let mut counts = [0u32; 2];
         let slot = uses
@@ -187,7 +214,7 @@ impl Attached {
         );
         Attached {
             slot,
-            writer: Arc::new(Writer::new(shared.store.clone())),
+            writer: Arc::new(writer),
             shared,
             uses,
             hashes,
@@ -209,6 +236,31 @@ impl Attached {
         self.found.lock().unwrap_or_else(|e| e.into_inner())[self.slot[p as usize] as usize]
             .take()
             .expect("a found result is taken once")
+    }
+
+    /// A copy of position `p`'s found value, for a partition message (which may be sent
+    /// more than once: a worker that died has its partition sent again).
+    pub fn found_copy(&self, p: u32) -> Option<Value> {
+        if self.uses[p as usize] != Use::Found {
+            return None;
+        }
+        let found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        found[self.slot[p as usize] as usize].clone()
+    }
+
+    /// The hash position `p` is to be stored under, if it is to be stored.
+    pub fn hash_to_store(&self, p: u32) -> Option<&Hash> {
+        (self.uses[p as usize] == Use::Store).then(|| &self.hashes[self.slot[p as usize] as usize])
+    }
+
+    /// What a partition message carries for its stores to be made where it runs: the cache
+    /// directory, this get's tag (the segments' names) and the entry size limit.
+    pub fn elsewhere(&self) -> (&Path, &str, u64) {
+        (
+            &self.shared.dir,
+            self.writer.tag(),
+            self.shared.max_entry_bytes.load(Ordering::Relaxed),
+        )
     }
 
     /// Stores position `p`'s freshly computed result — unless it is a pointer (which cannot

@@ -28,6 +28,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use crate::encode;
@@ -65,7 +66,6 @@ pub struct Usage {
 
 pub(crate) struct Store {
     root: PathBuf,
-    serial: AtomicU64,
 }
 
 /// One entry a writer has ready: its hash, and its payload's place in the writer's data.
@@ -96,16 +96,25 @@ impl Store {
         let root = dir.join(LAYOUT);
         fs::create_dir_all(root.join("tmp"))?;
         fs::create_dir_all(root.join(SEGMENTS))?;
-        Ok(Store {
-            root,
-            serial: AtomicU64::new(0),
-        })
+        Ok(Store { root })
     }
 
-    /// A name no other writer uses: `tag` (the get's), this process, a counter.
+    /// A name no other writer uses: `tag` (the get's), this process, a counter. The process
+    /// is its id and a random number drawn once: Dask workers on several machines write into
+    /// one shared directory for one get, and their process ids may be equal (a fork keeps
+    /// the number but has an id of its own). The counter is the process's, not the handle's:
+    /// a worker opens the directory once per partition it runs, all under the same tag.
     pub fn segment_name(&self, tag: &str) -> String {
-        let n = self.serial.fetch_add(1, Ordering::Relaxed);
-        format!("{tag}-{}-{n}{SUFFIX}", std::process::id())
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        static NONCE: OnceLock<u32> = OnceLock::new();
+        let nonce = NONCE.get_or_init(|| {
+            // std seeds each RandomState from the system's randomness.
+            use std::hash::{BuildHasher, Hasher};
+            let h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.finish() as u32
+        });
+        let n = SERIAL.fetch_add(1, Ordering::Relaxed);
+        format!("{tag}-{}.{nonce:08x}-{n}{SUFFIX}", std::process::id())
     }
 
     /// Writes one segment holding `entries` (payloads in `data`) under `name`; returns its

@@ -52,6 +52,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Writer {
+    /// A writer for a new get (its tag made here).
     pub fn new(store: Arc<Store>) -> Writer {
         static GETS: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
@@ -62,6 +63,12 @@ impl Writer {
             std::process::id(),
             GETS.fetch_add(1, Ordering::Relaxed)
         );
+        Writer::with_tag(store, tag)
+    }
+
+    /// A writer for part of a get made elsewhere (a partition on a Dask worker), writing
+    /// under that get's `tag`.
+    pub fn with_tag(store: Arc<Store>, tag: String) -> Writer {
         Writer {
             store,
             tag,

@@ -105,8 +105,8 @@ pub struct daskr_get_options_t {
     pub address: *const c_char,
     // ---- version 2 ----
     /// A result cache (`daskr_cache_open`): tasks found in it are not run, and what runs is
-    /// stored. Borrowed for the get; NULL (the default) for none. Read by sync, threads and
-    /// processes (which then forks its workers); the distributed scheduler refuses it.
+    /// stored. Borrowed for the get; NULL (the default) for none. Read by every scheduler;
+    /// under distributed it must be a directory every Dask worker reaches at the same path.
     pub cache: *const super::cache::daskr_cache_t,
 }
 

@@ -9,7 +9,7 @@
 //!   the wire format (`wire`).
 
 pub(crate) mod distributed;
-mod local;
+pub(crate) mod local;
 pub(crate) mod partition;
 mod pool;
 pub mod processes;

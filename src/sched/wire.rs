@@ -14,11 +14,14 @@
 //! a fork of the caller, holding that graph, can resolve.
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use rustc_hash::FxHashMap;
 
+use crate::cache::store::Hash;
+use crate::cache::{Attached, Cache, Use};
 use crate::comp::Comp;
 use crate::encode;
 pub use crate::encode::{put_varint, Reader};
@@ -35,7 +38,7 @@ use crate::value::{Names, Value, MAX_NESTING};
 /// The first bytes of a partition message.
 pub const MAGIC: &[u8; 3] = b"DKP";
 /// The partition message version, written after the magic.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 
 const FUNC_PLUGIN: u8 = 0x01;
 const FUNC_LOCAL: u8 = 0x02;
@@ -44,6 +47,8 @@ const REF: u8 = 0x11;
 const LIST: u8 = 0x12;
 const TASK: u8 = 0x13;
 const MAP: u8 = 0x14;
+/// A task's result read from the result cache: a literal, but not a computation that ran.
+const FOUND: u8 = 0x15;
 
 /// Which functions a message may carry.
 #[derive(Clone, Copy)]
@@ -90,10 +95,16 @@ pub(crate) fn encode_partition(
         body: Vec::with_capacity(32 * range.len()),
         key: "".into(),
     };
-    for p in range {
+    let cache = plan.cache.as_deref();
+    for p in range.clone() {
         let id = plan.order[p as usize];
         enc.key = graph.key_name(id);
-        enc.expr(graph.entry(id))?;
+        // A result found in the cache travels as the literal it is (`resume` gave it no
+        // inputs).
+        match cache.and_then(|c| c.found_copy(p)) {
+            Some(v) => enc.literal(FOUND, &v)?,
+            None => enc.expr(graph.entry(id))?,
+        }
     }
     put_varint(&mut out, enc.func_index.len() as u64);
     out.extend_from_slice(&enc.func_table);
@@ -102,6 +113,23 @@ pub(crate) fn encode_partition(
     put_varint(&mut out, outputs.len() as u64);
     for &p in outputs {
         put_varint(&mut out, local[&plan.order[p as usize]] as u64);
+    }
+    let stores: Vec<(u32, &Hash)> = match cache {
+        None => Vec::new(),
+        Some(c) => range
+            .filter_map(|p| Some((local[&plan.order[p as usize]], c.hash_to_store(p)?)))
+            .collect(),
+    };
+    put_varint(&mut out, stores.len() as u64);
+    if let (Some(c), false) = (cache, stores.is_empty()) {
+        let (dir, tag, max_entry_bytes) = c.elsewhere();
+        put_bytes(&mut out, dir.as_os_str().as_bytes());
+        put_str(&mut out, tag);
+        put_varint(&mut out, max_entry_bytes);
+        for (index, hash) in stores {
+            put_varint(&mut out, u64::from(index));
+            out.extend_from_slice(hash);
+        }
     }
     Ok(out)
 }
@@ -122,20 +150,7 @@ impl Encoder<'_> {
     fn expr(&mut self, view: View<'_>) -> Result<()> {
         let graph = self.graph;
         match view {
-            View::Lit(v) => {
-                self.body.push(LIT);
-                encode::encode_into(v, &mut self.body).map_err(|e| {
-                    Error::new(
-                        ErrorKind::InvalidArgument,
-                        format!(
-                            "key '{}': its computation holds a value that cannot leave this \
-                             process ({}); use the threads scheduler",
-                            self.key, e.message
-                        ),
-                    )
-                    .with_key(&*self.key)
-                })?;
-            }
+            View::Lit(v) => self.literal(LIT, v)?,
             View::Ref(id) => {
                 self.body.push(REF);
                 put_varint(&mut self.body, u64::from(self.local[&id]));
@@ -180,6 +195,22 @@ impl Encoder<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A literal value, tagged `tag` (LIT or FOUND).
+    fn literal(&mut self, tag: u8, v: &Value) -> Result<()> {
+        self.body.push(tag);
+        encode::encode_into(v, &mut self.body).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "key '{}': its computation holds a value that cannot leave this process \
+                     ({}); use the threads scheduler",
+                    self.key, e.message
+                ),
+            )
+            .with_key(&*self.key)
+        })
     }
 
     fn func(&mut self, i: u32) -> Result<u32> {
@@ -228,6 +259,60 @@ pub(crate) struct PartitionMessage {
     /// Each task's computation (tasks are keys `inputs..`).
     comps: Vec<Comp>,
     outputs: Vec<u32>,
+    /// With a result cache: where the tasks' results are to be stored, and under what.
+    stores: Option<Stores>,
+    /// How many of the tasks' results were found in the cache (sent as literals).
+    found: u32,
+}
+
+/// The results a partition stores in its get's result cache.
+struct Stores {
+    dir: PathBuf,
+    /// The get's tag (`cache::Attached::elsewhere`).
+    tag: String,
+    max_entry_bytes: u64,
+    /// Key-table index → hash, for each task to store.
+    entries: Vec<(u32, Hash)>,
+}
+
+impl Stores {
+    /// The plan of a partition's graph for `request`, storing `stores` if any.
+    fn plan(graph: &Graph, request: &Value, stores: Option<Stores>) -> Result<Plan> {
+        let mut plan = Plan::new(graph, request)?;
+        if let Some(stores) = stores {
+            stores.attach(&mut plan)?;
+        }
+        Ok(plan)
+    }
+
+    /// Gives `plan` (of the partition's graph, whose ids are key-table indices) the cache's
+    /// part: the tasks to store, under their hashes.
+    fn attach(self, plan: &mut Plan) -> Result<()> {
+        let cache = Cache::open(&self.dir).map_err(|e| {
+            Error::invalid_argument(format!(
+                "{}; with the distributed scheduler the result cache must be a directory \
+                 every worker reaches at the same path (a shared filesystem)",
+                e.message
+            ))
+        })?;
+        cache.set_max_entry_bytes(self.max_entry_bytes);
+        let mut at: Vec<(u32, Hash)> = self
+            .entries
+            .into_iter()
+            .map(|(index, h)| (plan.pos[index as usize], h))
+            .filter(|&(p, _)| p != crate::plan::UNPLANNED)
+            .collect();
+        at.sort_unstable_by_key(|&(p, _)| p);
+        let mut uses = vec![Use::Compute; plan.len()];
+        for &(p, _) in &at {
+            uses[p as usize] = Use::Store;
+        }
+        let hashes = at.into_iter().map(|(_, h)| h).collect();
+        plan.cache = Some(Box::new(Attached::for_partition(
+            &cache, self.tag, uses, hashes,
+        )));
+        Ok(())
+    }
 }
 
 impl PartitionMessage {
@@ -287,8 +372,15 @@ impl PartitionMessage {
             graph: &graph,
         };
         let mut comps = Vec::with_capacity(nkeys - inputs);
+        let mut found = 0;
         for _ in inputs..nkeys {
-            comps.push(d.expr(0)?);
+            if d.r.peek() == Some(FOUND) {
+                d.r.byte()?;
+                comps.push(Comp::value(d.r.value(0)?));
+                found += 1;
+            } else {
+                comps.push(d.expr(0)?);
+            }
         }
         let mut r = d.r;
         let noutputs = r.count()?;
@@ -300,6 +392,32 @@ impl PartitionMessage {
             }
             outputs.push(o as u32);
         }
+        let nstores = r.count()?;
+        let stores = if nstores == 0 {
+            None
+        } else {
+            let len = r.varint()?;
+            let dir = PathBuf::from(std::ffi::OsStr::from_bytes(r.take(len)?));
+            let tag = r.string()?.to_string();
+            let max_entry_bytes = r.varint()?;
+            let mut entries = Vec::with_capacity(nstores);
+            for _ in 0..nstores {
+                let index = r.varint()?;
+                if index >= nkeys as u64 || (index as usize) < inputs {
+                    return Err(r.error(format!(
+                        "stored {index} is not one of the partition's tasks"
+                    )));
+                }
+                let hash: Hash = r.take(32)?.try_into().expect("32 bytes");
+                entries.push((index as u32, hash));
+            }
+            Some(Stores {
+                dir,
+                tag,
+                max_entry_bytes,
+                entries,
+            })
+        };
         if r.at != bytes.len() {
             return Err(r.error(format!("{} bytes after the message", bytes.len() - r.at)));
         }
@@ -310,6 +428,8 @@ impl PartitionMessage {
             funcs,
             comps,
             outputs,
+            stores,
+            found,
         })
     }
 
@@ -320,7 +440,8 @@ impl PartitionMessage {
 
     /// Runs the partition on `workers` threads of this process, given its inputs (encoded
     /// values, in the message's order), and returns its outputs as values.
-    pub fn run(self, inputs: &[&[u8]], workers: usize) -> Result<Vec<Value>> {
+    pub fn run(mut self, inputs: &[&[u8]], workers: usize) -> Result<Vec<Value>> {
+        let stores = self.stores.take();
         let (graph, request) = self.into_graph(inputs)?;
         let options = Options {
             scheduler: if workers > 1 {
@@ -331,7 +452,8 @@ impl PartitionMessage {
             num_workers: workers,
             ..Options::default()
         };
-        let result = graph.get(&request, &options)?;
+        let plan = |g: &Graph| Stores::plan(g, &request, stores);
+        let result = graph.run_request(plan, &request, &options).0?;
         Ok(match result.as_list() {
             Some(items) => items.to_vec(),
             None => Vec::new(),
@@ -343,19 +465,20 @@ impl PartitionMessage {
     /// records which task it is in without a system call. Inputs are not reported. Returns
     /// the outputs and figures about the run.
     pub fn run_observed(
-        self,
+        mut self,
         inputs: &[&[u8]],
         observer: &mut dyn Observer,
         measure_memory: bool,
         retries: u32,
     ) -> (Result<Vec<Value>>, Stats) {
         let mut stats = Stats::default();
-        let ninputs = self.inputs as u32;
+        let (ninputs, found) = (self.inputs as u32, self.found);
+        let stores = self.stores.take();
         let (graph, request) = match self.into_graph(inputs) {
             Ok(built) => built,
             Err(e) => return (Err(e), stats),
         };
-        let plan = match Plan::new(&graph, &request) {
+        let plan = match Stores::plan(&graph, &request, stores) {
             Ok(plan) => plan,
             Err(e) => return (Err(e), stats),
         };
@@ -390,10 +513,11 @@ impl PartitionMessage {
             Some(items) => items.to_vec(),
             None => Vec::new(),
         });
-        // Inputs "ran" as literals: count only the partition's own entries.
+        // Inputs, and results found in the cache, "ran" as literals: count only the
+        // partition's own computations.
         stats.entries_run = stats
             .entries_run
-            .saturating_sub(u64::from(ninputs).min(plan.len() as u64));
+            .saturating_sub(u64::from(ninputs + found).min(plan.len() as u64));
         (outputs, stats)
     }
 
@@ -704,14 +828,30 @@ mod tests {
 
     /// Runs `plan` partition by partition through messages, as a remote scheduler would.
     fn run_by_messages(g: &Graph, keys: &Value, workers: usize, max: usize) -> Result<Value> {
-        let plan = Plan::new(g, keys)?;
-        let parts = Partitions::cut(&plan, workers, max);
+        run_plan_by_messages(g, &Plan::new(g, keys)?, keys, workers, max)
+    }
+
+    /// Runs `plan` partition by partition, each decoded from its message and run as a worker
+    /// would, the outputs carried to the readers as encoded values.
+    fn run_plan_by_messages(
+        g: &Graph,
+        plan: &Plan,
+        keys: &Value,
+        workers: usize,
+        max: usize,
+    ) -> Result<Value> {
+        let parts = Partitions::cut(plan, workers, max);
         let mut results: FxHashMap<u32, Vec<u8>> = FxHashMap::default();
         for i in 0..parts.len() {
-            let message = encode_partition(g, &plan, &parts, i, Funcs::Local)?;
+            let message = encode_partition(g, plan, &parts, i, Funcs::Local)?;
             let inputs: Vec<&[u8]> = parts.inputs(i).iter().map(|p| &results[p][..]).collect();
             let part = PartitionMessage::decode(&message, Some(g))?;
-            let values = part.run(&inputs, 1)?;
+            // Both ways a worker runs one: on threads, and alone, observed.
+            let values = if i % 2 == 0 {
+                part.run(&inputs, 2)?
+            } else {
+                part.run_observed(&inputs, &mut Unobserved, false, 0).0?
+            };
             let outputs = parts.outputs(i);
             assert_eq!(values.len(), outputs.len());
             for (&p, v) in outputs.iter().zip(values) {
@@ -731,6 +871,91 @@ mod tests {
             let got = run_by_messages(&g, &keys, workers, max).unwrap();
             assert_eq!(got, expected, "workers {workers}, max {max}");
         }
+    }
+
+    struct Unobserved;
+    impl Observer for Unobserved {
+        fn before(&mut self, _: u32) -> bool {
+            true
+        }
+        fn after(&mut self, _: u32, _: bool) {}
+    }
+
+    #[test]
+    fn partitions_store_into_and_read_from_a_result_cache() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let dir = std::env::temp_dir().join(format!("daskr-wire-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let cache = Cache::open(&dir).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let inc = Func::new_versioned("inc", "1", move |c| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            let x = c.arg(0).unwrap().as_int().unwrap();
+            c.ret(Value::Int(x + 1));
+        });
+        // Two chains of 20 from two inputs, and their sum.
+        let graph = |a: i64| {
+            let mut g = Graph::new();
+            g.add_value("a", Value::Int(a)).unwrap();
+            g.add_value("b", Value::Int(100)).unwrap();
+            for (name, from) in [("a", "a"), ("b", "b")] {
+                for i in 0..20 {
+                    let prev = if i == 0 {
+                        from.to_string()
+                    } else {
+                        format!("{name}{}", i - 1)
+                    };
+                    g.add_task(&format!("{name}{i}"), &inc, vec![Comp::key(prev)], vec![])
+                        .unwrap();
+                }
+            }
+            let sum = Func::new_versioned("sum", "1", |c| {
+                let s = (0..c.nargs())
+                    .map(|i| c.arg(i).unwrap().as_int().unwrap())
+                    .sum();
+                c.ret(Value::Int(s));
+            });
+            g.add_task(
+                "sum",
+                &sum,
+                vec![Comp::key("a19"), Comp::key("b19")],
+                vec![],
+            )
+            .unwrap();
+            g
+        };
+        let keys = Value::list(vec![Value::str("sum"), Value::str("a5")]).unwrap();
+        let run = |g: &Graph| {
+            let plan = crate::resume::resume(g, &Plan::new(g, &keys).unwrap(), &cache);
+            let got = run_plan_by_messages(g, &plan, &keys, 2, 6).unwrap();
+            let stats = plan.cache.as_ref().unwrap().finish_elsewhere(true);
+            (got, stats)
+        };
+        let expected =
+            |a: i64| Value::list(vec![Value::Int(a + 20 + 120), Value::Int(a + 6)]).unwrap();
+
+        let (got, stats) = run(&graph(0));
+        assert_eq!(got, expected(0));
+        assert_eq!(calls.load(Ordering::Relaxed), 40);
+        // The workers wrote every result under the get's tag, which the caller counts.
+        assert_eq!((stats.misses, cache.usage().entries), (41, 41));
+        assert_eq!(stats.bytes_written, cache.usage().bytes);
+
+        // A rerun runs nothing: the requested results travel as literals.
+        let (got, stats) = run(&graph(0));
+        assert_eq!(got, expected(0));
+        assert_eq!(calls.load(Ordering::Relaxed), 40);
+        assert_eq!((stats.hits, stats.misses, stats.bytes_written), (2, 0, 0));
+
+        // A changed input reruns its chain and the sum; the other chain's end is read.
+        let (got, stats) = run(&graph(7));
+        assert_eq!(got, expected(7));
+        assert_eq!(calls.load(Ordering::Relaxed), 60);
+        assert_eq!((stats.hits, stats.misses), (1, 21));
+        assert_eq!(cache.usage().entries, 62);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -102,11 +102,6 @@ int main(void) {
     CHECK_OK(daskr_cache_clear(cache));
     daskr_cache_usage(cache, &entries, &bytes);
     CHECK(entries == 0);
-    /* The distributed scheduler refuses a cache, saying why. */
-    o.scheduler = DASKR_SCHEDULER_DISTRIBUTED;
-    daskr_value_t *out = NULL;
-    CHECK_ERR(daskr_graph_get_key(g, "b", &o, &out), DASKR_ERROR_INVALID_ARGUMENT, NULL);
-
     daskr_graph_free(g);
     CHECK(atomic_load(&freed) == 3);
     daskr_profile_free(profile);

@@ -113,6 +113,43 @@ def test_pipeline_same_as_threads(cluster):
     assert got[1] == daskr_run(path, "--keys", "clean-2", "--keys", "analyze", "--keys", "clean-2")[1]
 
 
+def test_a_result_cache_on_a_shared_directory_reruns_only_what_changed(cluster):
+    # The workers run on this machine: the directory is shared as a network filesystem
+    # would share it, at the same path everywhere.
+    cache = os.path.join(WORK, "cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    with open(os.path.join(ROOT, "examples", "pipeline.json")) as f:
+        text = f.read().replace("../target/plugins/libexample.so", EXAMPLE)
+
+    def run(rename):
+        path = os.path.join(WORK, "pipeline-cached.json")
+        with open(path, "w") as f:
+            f.write(text.replace("myfile.a.data", rename))
+        stats = os.path.join(WORK, "cache-stats.json")
+        code, out, err = on_cluster(cluster, path, "--cache", cache, "--stats-json", stats)
+        assert code == 0, err
+        assert out == daskr_run(path, "--scheduler", "threads")[1]
+        with open(stats) as f:
+            s = json.load(f)
+        return s["entries_run"], s["cache"]
+
+    def entries():
+        r = subprocess.run([DASKR, "cache", "stats", "--json", cache], capture_output=True, text=True)
+        return json.loads(r.stdout)
+
+    ran, c = run("myfile.a.data")
+    assert (ran, c["hits"], c["misses"]) == (8, 0, 8)
+    # The workers wrote every result, under the get's name, where the caller counts them.
+    assert entries()["entries"] == 8 and c["bytes_written"] == entries()["bytes"] > 0
+    ran, c = run("myfile.a.data")
+    assert (ran, c["hits"], c["skipped"]) == (0, 2, 6)
+    # One input renamed: its load and clean, then analyze and store run on the cluster; the
+    # two other cleaned files are read here and sent to the workers.
+    ran, c = run("myfile.z.data")
+    assert (ran, c["hits"], c["misses"], c["skipped"]) == (4, 2, 4, 2)
+    assert entries()["entries"] == 12
+
+
 @pytest.mark.parametrize("seed,n", [(1, 200), (2, 3000), (3, 12000)])
 def test_random_graphs_same_as_threads(cluster, seed, n):
     graph, keys = random_graph(seed, n)

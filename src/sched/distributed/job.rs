@@ -51,9 +51,10 @@ pub(crate) fn encode(graph: &Graph, plan: &Plan, parts: &Partitions) -> Result<V
             &mut part,
             &graph.key_name(plan.order[range.end as usize - 1]),
         );
+        // Results found in the result cache travel as literals: they do not run.
         let computed = range
             .clone()
-            .filter(|&p| !graph.is_literal(plan.order[p as usize]))
+            .filter(|&p| !graph.is_literal(plan.order[p as usize]) && !plan.is_found(p))
             .count();
         put_varint(&mut part, computed as u64);
         put_varint(&mut part, parts.outputs(i).len() as u64);

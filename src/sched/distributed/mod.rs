@@ -58,6 +58,15 @@ pub(crate) fn get(
 ) -> Result<Value> {
     let address = address(options)?;
     job::check_plugins_only(graph, plan)?;
+    if !plan.calls_anything(graph) {
+        // Nothing to run (every task's result was found in the result cache, or there are
+        // no tasks): the request is put together here, without the cluster.
+        let here = Options {
+            scheduler: crate::options::Scheduler::Sync,
+            ..*options
+        };
+        return crate::sched::local::get(graph, plan, keys, &here, stats, Instant::now());
+    }
     if plan.len() == 0 {
         // An empty request needs no cluster.
         if let Some(cb) = options.callbacks {
@@ -76,7 +85,11 @@ pub(crate) fn get(
         cb.start(plan.computed(graph));
     }
     if let Some(p) = options.progress {
-        p.begin(plan.len() as u64);
+        // Entries the cache spared, and those it found, are done from the start.
+        let cache = plan.cache.as_deref();
+        let (spared, found) = cache.map_or((0, 0), |c| (c.skipped, c.hits));
+        p.begin(plan.len() as u64 + spared);
+        p.add_done(spared + found);
     }
     let running = Instant::now();
     let outcome = run_job(&mut driver, graph, plan, &parts, &job, options, stats);
@@ -212,14 +225,16 @@ fn partition_done(
     stats: &mut Stats,
 ) {
     let range = parts.range(i);
-    stats.entries_run += range.len() as u64;
+    // Results found in the result cache did not run (progress counted them at the start).
+    let ran = range.clone().filter(|&p| !plan.is_found(p)).count() as u64;
+    stats.entries_run += ran;
     if let Some(p) = options.progress {
-        p.add_done(range.len() as u64);
+        p.add_done(ran);
     }
     if let Some(cb) = options.callbacks {
         for p in range {
             let id = plan.order[p as usize];
-            if graph.is_literal(id) {
+            if graph.is_literal(id) || plan.is_found(p) {
                 continue;
             }
             let name = graph.key_c(id);

@@ -18,7 +18,6 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::page::{now_ns, Page};
 use super::protocol::*;
-use crate::cache::Use;
 use crate::encode;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::Graph;
@@ -493,12 +492,7 @@ fn run_positions(
                 frame.executing(p);
                 let ok = run.execute(p, 0, &mut scratch);
                 // A result found in the cache was taken, not run (`resume`).
-                let found = f
-                    .plan
-                    .cache
-                    .as_ref()
-                    .is_some_and(|c| c.use_of(p) == Use::Found);
-                stats.entries_run += u64::from(!found);
+                stats.entries_run += u64::from(!f.plan.is_found(p));
                 observer.after(index, ok);
                 if !ok {
                     break;

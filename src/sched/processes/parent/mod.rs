@@ -69,16 +69,10 @@ pub(crate) fn get(
             return Err(cannot_fork(graph, id, func));
         }
     }
-    // A result cache's decisions (which positions were found, their values, the hashes to
-    // store under) live in the plan: only workers forked for this get hold them.
-    if plan.cache.is_some() && !may_fork {
-        return Err(Error::invalid_argument(
-            "a result cache is set, but the processes scheduler can use one only with workers \
-             forked from this process, and this process does not fork (a Go program, or \
-             DASKR_PROCESSES_START=exec); use the threads scheduler with the cache",
-        ));
-    }
-    let local = local.is_some() || plan.cache.is_some();
+    // A result cache's decisions (found values, the hashes to store under) are in the plan,
+    // which workers forked for this get hold, and travel in the partition messages the
+    // others are sent.
+    let local = local.is_some();
     if let Some(cb) = options.callbacks {
         cb.start(plan.computed(graph));
     }
@@ -910,11 +904,7 @@ impl<'a> Sched<'a> {
                     start: Duration::from_nanos(start.saturating_sub(epoch)),
                     end: Duration::from_nanos(end.saturating_sub(epoch)),
                     ok,
-                    cached: self
-                        .plan
-                        .cache
-                        .as_ref()
-                        .is_some_and(|c| c.use_of(p) == crate::cache::Use::Found),
+                    cached: self.plan.is_found(p),
                 }
             })
             .collect();

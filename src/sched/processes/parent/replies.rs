@@ -144,8 +144,7 @@ impl Sched<'_> {
         };
         let id = self.plan.order[p as usize];
         // Literals, and results read from the cache, did not run (`Plan::computed`).
-        let found = |c: &crate::cache::Attached| c.use_of(p) == crate::cache::Use::Found;
-        if self.graph.is_literal(id) || self.plan.cache.as_deref().is_some_and(found) {
+        if self.graph.is_literal(id) || self.plan.is_found(p) {
             return;
         }
         let name = self.graph.key_c(id);
