@@ -282,6 +282,63 @@ fn results_reach_the_disk_while_a_long_task_runs() {
     }
 }
 
+/// A `daskr run` killed outright (SIGKILL: no chance to write at its end) keeps what its
+/// cache writer wrote while it ran, and the rerun starts from there.
+#[test]
+fn a_killed_run_resumes_from_what_reached_the_disk() {
+    let dir = scratch("killed");
+    // Six seconds in all: far from the second after which the first results are on disk.
+    let n = 60;
+    // s-0 .. s-59, each sleeping 100 ms and returning its predecessor's value plus one.
+    let mut graph = serde_json::Map::new();
+    for i in 0..n {
+        let value = if i == 0 {
+            serde_json::json!(1)
+        } else {
+            serde_json::json!({"fn": "ex:add", "args": [format!("s-{}", i - 1), 1]})
+        };
+        graph.insert(
+            format!("s-{i}"),
+            serde_json::json!({"fn": "ex:sleep_ms", "args": [100], "kwargs": {"value": value}}),
+        );
+    }
+    let file = serde_json::json!({
+        "plugins": {"ex": example_plugin()},
+        "graph": graph,
+        "keys": format!("s-{}", n - 1),
+    });
+    let path = dir.join("slow-chain.json");
+    std::fs::write(&path, file.to_string()).unwrap();
+    let cache = dir.join("cache");
+    let stats = dir.join("stats.json");
+    let mut child = daskr_run(&path, &cache, &stats)
+        .args(["--scheduler", "sync"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first segment appears about a second after the first result: kill then.
+    let seg = cache.join("daskr-cache-v2/seg");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_dir(&seg).map_or(0, |d| d.count()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no segment written within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let kept = Cache::open(&cache).unwrap().usage().entries;
+    assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!((1..n).contains(&kept), "{kept} entries kept");
+
+    let out = daskr_run(&path, &cache, &stats).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), n.to_string());
+    let s = stats_json(&stats);
+    // The deepest result kept is read; only what follows it runs.
+    assert_eq!(s["cache"]["hits"], 1);
+    let ran = s["entries_run"].as_u64().unwrap();
+    assert!(ran <= n - kept, "{ran} ran after {kept} of {n} were kept");
+}
+
 /// Thousands of lookups in one get (found together, not one by one), with some entries
 /// damaged: the found ones are read, the damaged ones recomputed.
 #[test]
