@@ -18,9 +18,7 @@ namespace {
 
 long spin_iters = 0;
 
-int64_t int_or(const daskr::ValueView &v, int64_t fallback) {
-    return v.kind() == DASKR_KIND_INT ? v.as<int64_t>() : fallback;
-}
+int64_t int_or(const daskr::ValueView &v, int64_t fallback) { return v.get<int64_t>().value_or(fallback); }
 
 struct Funcs {
     daskr::Func noop{"noop", [](daskr::Call &c) {

@@ -205,6 +205,40 @@ struct BytesView {
 
 template <class T> struct from_value; // specialised below for every readable type
 
+namespace detail {
+/// `ValueView::get<T>`: T if `v` is one, in one C call.
+template <class T> std::optional<T> try_get(const daskr_value_t *v) noexcept {
+    if constexpr (std::is_same_v<T, bool>) {
+        bool b;
+        if (daskr_value_get_bool(v, &b)) return b;
+    } else if constexpr (std::is_integral_v<T>) {
+        int64_t i;
+        if (!daskr_value_get_int(v, &i)) return std::nullopt;
+        if constexpr (std::is_same_v<T, int64_t>) {
+            return i;
+        } else {
+            bool fits = std::is_signed_v<T> ? (i >= static_cast<int64_t>(std::numeric_limits<T>::min()) &&
+                                               i <= static_cast<int64_t>(std::numeric_limits<T>::max()))
+                                            : (i >= 0 && static_cast<uint64_t>(i) <= std::numeric_limits<T>::max());
+            if (fits) return static_cast<T>(i);
+        }
+    } else if constexpr (std::is_floating_point_v<T>) {
+        double x;
+        int64_t i;
+        if (daskr_value_get_float(v, &x)) return static_cast<T>(x);
+        if (daskr_value_get_int(v, &i)) return static_cast<T>(i);
+    } else if constexpr (std::is_same_v<T, std::string_view>) {
+        const char *s;
+        size_t n;
+        if (daskr_value_get_string(v, &s, &n)) return std::string_view(s, n);
+    } else {
+        static_assert(dependent_false<T>, "daskr: get<T> reads bool, integers, floats and std::string_view "
+                                          "(use as<T>() for the others)");
+    }
+    return std::nullopt;
+}
+} // namespace detail
+
 /// A borrowed value: a task's argument, or an item of a Value. Valid while what it was
 /// borrowed from lives (a task's arguments: until the task returns; an item: while its
 /// Value lives). Reading never copies more than the C++ type asked for.
@@ -225,8 +259,16 @@ public:
     /// Value (a new reference), ValueView.
     template <class T> T as() const { return from_value<T>::get(*this); }
 
+    /// The value as T if it is one, else nullopt: no exception, one C call — the way to read
+    /// an argument that may be of several kinds in a hot task. T: bool, an integer type
+    /// (nullopt if out of range), double/float (ints convert too), std::string_view
+    /// (borrowed); as<T>() reads every other type.
+    template <class T> std::optional<T> get() const noexcept { return detail::try_get<T>(v_); }
+
     /// Whether the value converts to T (without throwing).
     template <class T> bool is() const {
+        if constexpr (std::is_arithmetic_v<T> || std::is_same_v<T, std::string_view>)
+            return get<T>().has_value();
         try {
             (void)as<T>();
             return true;

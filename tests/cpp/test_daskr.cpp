@@ -226,6 +226,16 @@ TEST(Args, TypedReadersForEveryKind) {
         EXPECT_EQ(c.arg(4).size(), 3u);
         EXPECT_TRUE(c.arg(0).is<int64_t>());
         EXPECT_FALSE(c.arg(0).is<std::string>());
+        EXPECT_EQ(c.arg(0).get<int64_t>(), std::optional<int64_t>(-5));
+        EXPECT_EQ(c.arg(0).get<int8_t>(), std::optional<int8_t>(-5));
+        EXPECT_EQ(c.arg(0).get<uint32_t>(), std::nullopt); // out of range, no exception
+        EXPECT_EQ(c.arg(0).get<double>(), std::optional<double>(-5.0));
+        EXPECT_EQ(c.arg(0).get<std::string_view>(), std::nullopt);
+        EXPECT_EQ(c.arg(2).get<std::string_view>(), std::optional<std::string_view>("héllo"));
+        EXPECT_EQ(c.arg(3).get<bool>(), std::optional<bool>(true));
+        EXPECT_EQ(c.arg(3).get<int64_t>(), std::nullopt);
+        EXPECT_EQ(c.arg(7).get<int64_t>(), std::nullopt); // null
+        EXPECT_FALSE(c.arg(0).is<uint16_t>());
 
         EXPECT_EQ(c.nkwargs(), 3u);
         EXPECT_EQ(c.kwarg<std::string>("sep"), ",");

@@ -58,9 +58,9 @@ pub(crate) fn get(
 ) -> Result<Value> {
     let address = address(options)?;
     job::check_plugins_only(graph, plan)?;
-    if !plan.calls_anything(graph) {
-        // Nothing to run (every task's result was found in the result cache, or there are
-        // no tasks): the request is put together here, without the cluster.
+    if plan.cache.is_some() && !plan.calls_anything(graph) {
+        // Every task's result was found in the result cache: nothing runs, and the request
+        // is put together here, without the cluster.
         let here = Options {
             scheduler: crate::options::Scheduler::Sync,
             ..*options
