@@ -43,8 +43,8 @@ struct Funcs {
                      }};
 };
 
-daskr::Task add(daskr::Graph &g, const daskr::Func &f, const char *prefix, long i, long j, daskr::Args args = {},
-                daskr::Kwargs kw = {}) {
+daskr::Task add(daskr::Graph &g, const daskr::Func &f, const char *prefix, long i, long j, daskr::Args &&args = {},
+                daskr::Kwargs &&kw = {}) {
     char key[64];
     return g.add_task(bench_key(key, prefix, i, j), f, std::move(args), std::move(kw));
 }

@@ -54,6 +54,13 @@
 
 #include "daskr.h"
 
+// An error path kept out of the hot function that checks for it.
+#if defined(__GNUC__)
+#define DASKR_DETAIL_COLD __attribute__((noinline, cold))
+#else
+#define DASKR_DETAIL_COLD
+#endif
+
 namespace daskr {
 
 class Value;
@@ -752,9 +759,7 @@ public:
     /// The i-th positional argument; throws if there are fewer.
     ValueView arg(size_t i) const {
         const daskr_value_t *v = daskr_call_arg(c_, i);
-        if (!v)
-            throw Error(DASKR_ERROR_INVALID_ARGUMENT,
-                        "missing argument " + std::to_string(i) + " (the task has " + std::to_string(nargs()) + ")");
+        if (!v) missing_arg(i);
         return ValueView(v);
     }
     /// The i-th positional argument as T (see ValueView::as); std::optional<U> gives
@@ -837,6 +842,11 @@ public:
     }
 
 private:
+    // Out of line: keeps arg() small enough to inline into a task's hot loop.
+    [[noreturn]] DASKR_DETAIL_COLD void missing_arg(size_t i) const {
+        throw Error(DASKR_ERROR_INVALID_ARGUMENT,
+                    "missing argument " + std::to_string(i) + " (the task has " + std::to_string(nargs()) + ")");
+    }
     daskr_call_t *c_;
 };
 
@@ -980,6 +990,19 @@ private:
 /// The handle of a graph entry (returned by every Graph::add*); converts to a reference to
 /// that entry (cheaper than a reference by key). It belongs to the graph that made it: used
 /// with another graph, the add throws Error (DASKR_ERROR_INVALID_ARGUMENT).
+/// A key as the graph's functions take it: a C string or a std::string, borrowed for the
+/// call — a key made in a char buffer reaches the library without a std::string (and its
+/// allocation) in between.
+class KeyArg {
+public:
+    KeyArg(const char *key) noexcept : p_(key) {}
+    KeyArg(const std::string &key) noexcept : p_(key.c_str()) {}
+    const char *c_str() const noexcept { return p_; }
+
+private:
+    const char *p_;
+};
+
 struct Task {
     daskr_task_t id;
     friend bool operator==(Task a, Task b) { return a.id == b.id; }
@@ -1161,7 +1184,7 @@ private:
 };
 
 /// A reference to the entry `key`.
-inline Comp ref(const std::string &key) { return Comp::adopt(daskr_comp_ref(key.c_str())); }
+inline Comp ref(KeyArg key) { return Comp::adopt(daskr_comp_ref(key.c_str())); }
 /// A reference to the entry behind a handle.
 inline Comp ref(Task t) { return Comp::adopt(daskr_comp_ref_task(t.id)); }
 /// A literal (for when a type would otherwise be ambiguous).
@@ -1498,32 +1521,27 @@ public:
     }
 
     /// Adds the entry `key` computing `comp` (a literal, ref, list or inline task).
-    Task add(const std::string &key, Comp comp) {
+    Task add(KeyArg key, Comp comp) {
         daskr_task_t t = 0;
         detail::check(daskr_graph_add(g_.get(), key.c_str(), comp.release(), &t));
         return Task{t};
     }
     /// Adds the literal entry `key`.
-    template <class T> Task add_value(const std::string &key, T &&value) {
+    template <class T> Task add_value(KeyArg key, T &&value) {
         Value v = to_value(std::forward<T>(value));
         daskr_task_t t = 0;
         detail::check(daskr_graph_add_value(g_.get(), key.c_str(), v.release(), &t));
         return Task{t};
     }
     /// Adds the task entry `key`: f(args..., kwargs...).
-    Task add_task(const std::string &key, const Func &f, Args args = {}, Kwargs kwargs = {}) {
-        auto a = args.release();
-        auto k = kwargs.release();
-        daskr_task_t t = 0;
-        detail::check(daskr_graph_add_task(g_.get(), key.c_str(), f.raw(), a.data(), a.size(), k.names.data(),
-                                           k.values.data(), k.values.size(), &t));
-        return Task{t};
+    Task add_task(KeyArg key, const Func &f, Args &&args = {}, Kwargs &&kwargs = {}) {
+        return add_task_named(key.c_str(), f, args, kwargs);
     }
     /// Adds a task running a callable directly (a function named after the key).
     template <class F, class = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Func> &&
                                                 std::is_invocable_v<std::decay_t<F> &, Call &>>>
-    Task add_task(const std::string &key, F &&f, Args args = {}, Kwargs kwargs = {}) {
-        Func fn(key, std::forward<F>(f));
+    Task add_task(KeyArg key, F &&f, Args args = {}, Kwargs kwargs = {}) {
+        Func fn(key.c_str(), std::forward<F>(f));
         return add_task(key, fn, std::move(args), std::move(kwargs));
     }
     /// Adds an anonymous entry computing `comp`: it has no key and is reached only by its
@@ -1542,22 +1560,17 @@ public:
         return Task{t};
     }
     /// Adds an anonymous task entry: f(args..., kwargs...).
-    Task add_anonymous_task(const Func &f, Args args = {}, Kwargs kwargs = {}) {
-        auto a = args.release();
-        auto k = kwargs.release();
-        daskr_task_t t = 0;
-        detail::check(daskr_graph_add_task(g_.get(), nullptr, f.raw(), a.data(), a.size(), k.names.data(),
-                                           k.values.data(), k.values.size(), &t));
-        return Task{t};
+    Task add_anonymous_task(const Func &f, Args &&args = {}, Kwargs &&kwargs = {}) {
+        return add_task_named(nullptr, f, args, kwargs);
     }
     /// Adds the alias `key` for `target`.
-    Task add_alias(const std::string &key, const std::string &target) {
+    Task add_alias(KeyArg key, KeyArg target) {
         daskr_task_t t = 0;
         detail::check(daskr_graph_add_alias(g_.get(), key.c_str(), target.c_str(), &t));
         return Task{t};
     }
     /// The handle of `key`, defined yet or not.
-    Task handle(const std::string &key) {
+    Task handle(KeyArg key) {
         daskr_task_t t = 0;
         detail::check(daskr_graph_handle(g_.get(), key.c_str(), &t));
         return Task{t};
@@ -1572,7 +1585,7 @@ public:
         return k;
     }
     size_t size() const noexcept { return daskr_graph_len(g_.get()); }
-    bool contains(const std::string &key) const { return daskr_graph_contains(g_.get(), key.c_str()); }
+    bool contains(KeyArg key) const { return daskr_graph_contains(g_.get(), key.c_str()); }
 
     /// Computes `keys` (one key or a nested list) and returns the results in the same shape.
     /// Throws Error on failure (every held result has been released by then).
@@ -1602,6 +1615,21 @@ public:
     daskr_graph_t *raw() noexcept { return g_.get(); }
 
 private:
+    // add_task and add_anonymous_task (key nullptr). Without keyword arguments no vectors
+    // are made: the common task costs the wrapper nothing but the C call.
+    Task add_task_named(const char *key, const Func &f, Args &args, Kwargs &kwargs) {
+        auto a = args.release();
+        daskr_task_t t = 0;
+        if (kwargs.size() == 0) {
+            detail::check(
+                daskr_graph_add_task(g_.get(), key, f.raw(), a.data(), a.size(), nullptr, nullptr, 0, &t));
+        } else {
+            auto k = kwargs.release();
+            detail::check(daskr_graph_add_task(g_.get(), key, f.raw(), a.data(), a.size(), k.names.data(),
+                                               k.values.data(), k.values.size(), &t));
+        }
+        return Task{t};
+    }
     /// A get with `options`: `request(o, out)` is the C call asking for what is wanted.
     template <class Request> Value run_get(const Options &options, Request request) const {
         daskr_get_options_t o;
