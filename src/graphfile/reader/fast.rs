@@ -1,0 +1,391 @@
+//! The optimistic pass's own reading of the text. Its structure — the document's fields, the
+//! entries of `graph`, and the usual entry, `{"fn": "alias:symbol", "args": [...]}` with
+//! arguments that are plain strings and small integers — is read straight from the bytes;
+//! any other entry, and `plugins` and `keys`, go to serde_json, on their own text.
+//!
+//! Why not serde_json all the way: through serde's visitors a task of the wavefront file cost
+//! ~3,500 instructions to read, ~1,000 of them in serde_json's generic token handling and
+//! ~500 in the visitors that sort out what an object is. A task read here costs a fraction.
+//!
+//! It must accept nothing the exact passes refuse and read nothing differently, so what it
+//! reads itself is a subset where JSON leaves no room: strings with no escape and no control
+//! character (borrowed from the text), integers of at most 18 digits with no fraction or
+//! exponent (`-0` excluded: serde_json reads it as a float), `{`, `}`, `[`, `]`, `,`, `:` and
+//! JSON's four whitespace bytes. Anything else is either serde_json's to read (escaped
+//! strings, other values: the same parser with the same features, so the same result) or
+//! makes this pass give up (`None`), and the exact passes read the file and report its first
+//! error as they always have. Nesting deeper than a graph file may is measured before serde_json
+//! reads a value on its own (where its own limit would count from that value, not from the
+//! document): deeper than the limit, the pass gives up.
+
+use std::borrow::Cow;
+
+use serde::de::DeserializeSeed;
+use serde_json::Value as Json;
+
+use super::builder::{Args, Builder, Built, Entry, Piece, Stop};
+use super::computations::EntryShape;
+use super::shape::Any;
+use super::{load_plugins, PluginsSeed, Top, MAX_FILE_DEPTH};
+use crate::graph::{Arg, SimpleArgs};
+use crate::value::Value;
+
+/// A position in the text, and the strict reading of JSON's tokens from there.
+pub(super) struct Cursor<'t> {
+    text: &'t str,
+    bytes: &'t [u8],
+    at: usize,
+}
+
+impl<'t> Cursor<'t> {
+    pub(super) fn new(text: &'t str, at: usize) -> Cursor<'t> {
+        Cursor {
+            text,
+            bytes: text.as_bytes(),
+            at,
+        }
+    }
+
+    /// Skips JSON's whitespace (what serde_json skips: nothing else).
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not taken.
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.bytes.get(self.at).copied()
+    }
+
+    /// Takes `c` (after whitespace) if it is next.
+    #[inline]
+    fn eat(&mut self, c: u8) -> bool {
+        let next = self.peek() == Some(c);
+        self.at += usize::from(next);
+        next
+    }
+
+    /// Takes `c`, or gives up.
+    #[inline]
+    pub(super) fn expect(&mut self, c: u8) -> Option<()> {
+        self.eat(c).then_some(())
+    }
+
+    /// Whether only whitespace is left.
+    pub(super) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// A string with neither escapes nor control characters, borrowed from the text; None
+    /// (nothing taken) for any other string or any other value.
+    #[inline]
+    fn plain_str(&mut self) -> Option<&'t str> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let body = self.at + 1;
+        let end = body + find_special(&self.bytes[body..])?;
+        if self.bytes[end] != b'"' {
+            return None;
+        }
+        self.at = end + 1;
+        // Both ends are at ASCII bytes (quotes), so on character boundaries.
+        Some(&self.text[body..end])
+    }
+
+    /// Any string, borrowed if plain, else decoded by serde_json (its escapes, its errors);
+    /// None if it is not a valid string.
+    fn string(&mut self) -> Option<Cow<'t, str>> {
+        if let Some(s) = self.plain_str() {
+            return Some(Cow::Borrowed(s));
+        }
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let start = self.at;
+        let mut i = start + 1;
+        loop {
+            match *self.bytes.get(i)? {
+                b'"' => break,
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+        let s = serde_json::from_str::<String>(&self.text[start..=i]).ok()?;
+        self.at = i + 1;
+        Some(Cow::Owned(s))
+    }
+
+    /// An integer of at most 18 digits (so it fits an i64) with no fraction or exponent, as
+    /// serde_json reads it (an int); None (nothing taken) for any other value, `-0` included
+    /// (serde_json reads it as the float -0.0).
+    #[inline]
+    fn small_int(&mut self) -> Option<i64> {
+        self.ws();
+        let rest = &self.bytes[self.at..];
+        let negative = rest.first() == Some(&b'-');
+        let digits = &rest[usize::from(negative)..];
+        let n = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        let leading_zero = digits.first() == Some(&b'0') && (n > 1 || negative);
+        if n == 0 || n > 18 || leading_zero || matches!(digits.get(n), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        let value = digits[..n]
+            .iter()
+            .fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
+        self.at += usize::from(negative) + n;
+        Some(if negative { -value } else { value })
+    }
+
+    /// The text of the value that starts here, and how many levels of arrays and objects it
+    /// nests (0 for a scalar); taken. A forgiving scan: whether the text is JSON is for
+    /// serde_json to say when it reads it.
+    fn value_text(&mut self) -> Option<(&'t str, usize)> {
+        self.ws();
+        let start = self.at;
+        let (mut depth, mut deepest) = (0usize, 0usize);
+        let mut i = start;
+        loop {
+            match *self.bytes.get(i)? {
+                b'"' => {
+                    i += 1;
+                    loop {
+                        match *self.bytes.get(i)? {
+                            b'"' => break,
+                            b'\\' => i += 2,
+                            _ => i += 1,
+                        }
+                    }
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                    i += 1;
+                }
+                b']' | b'}' => {
+                    if depth == 0 {
+                        break;
+                    }
+                    depth -= 1;
+                    i += 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                b',' | b' ' | b'\n' | b'\t' | b'\r' if depth == 0 => break,
+                _ => i += 1,
+            }
+        }
+        self.at = i;
+        // `i` is just past a quote or bracket, or at an ASCII byte: a character boundary.
+        Some((&self.text[start..i], deepest))
+    }
+}
+
+/// The offset of the first byte that ends a plain run of string text — a quote, a backslash
+/// or a control character — eight bytes at a time.
+#[inline]
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let slash = w ^ (ONES * u64::from(b'\\'));
+        // The high bit of each byte that is zero (for quote and slash) or below 0x20 (for w):
+        // exact for the lowest such byte, which is the one wanted (a borrow only runs upward
+        // from a byte that is itself flagged).
+        let found = (quote.wrapping_sub(ONES) & !quote
+            | slash.wrapping_sub(ONES) & !slash
+            | w.wrapping_sub(ONES * 0x20) & !w)
+            & HIGH;
+        if found != 0 {
+            return Some(i + found.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|p| i + p)
+}
+
+/// Reads the document: its fields, `graph`'s entries into the builder (or put off), and what
+/// else it holds. None on anything the exact passes must look at.
+pub(super) fn document<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Top> {
+    let mut top = Top::default();
+    let mut seen_graph = false;
+    c.expect(b'{')?;
+    if !c.eat(b'}') {
+        loop {
+            let field = c.string()?;
+            c.expect(b':')?;
+            match &*field {
+                "plugins" if top.plugins.is_none() => {
+                    let plugins = on_its_own(c, 1, PluginsSeed)?;
+                    // Loaded now, so the entries after it find their functions.
+                    b.plugins = Some(load_plugins(&plugins, b.base_dir).ok()?);
+                    top.plugins = Some(plugins);
+                }
+                "keys" if top.keys.is_none() => {
+                    // `null` counts as given: a second `keys` is still a repeated field.
+                    let keys = on_its_own(c, 1, std::marker::PhantomData::<Option<Json>>)?;
+                    top.keys = Some(keys.unwrap_or(Json::Null));
+                }
+                "graph" if !seen_graph => {
+                    seen_graph = true;
+                    graph(c, b)?;
+                }
+                // Unknown or repeated: an error.
+                _ => return None,
+            }
+            if !c.eat(b',') {
+                break;
+            }
+        }
+        c.expect(b'}')?;
+    }
+    (seen_graph && c.at_end()).then_some(top)
+}
+
+/// `graph`'s entries.
+fn graph<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<()> {
+    c.expect(b'{')?;
+    if c.eat(b'}') {
+        return Some(());
+    }
+    loop {
+        let key = c.string()?;
+        c.expect(b':')?;
+        let before = b.graph.id_count();
+        match entry(c, b)? {
+            // An id interned before is a key put off earlier: defined twice.
+            Ok(entry) => match b.add(&key, entry) {
+                Ok(id) if id.index() as usize == before => {}
+                _ => return None,
+            },
+            Err(Stop::Later) => {
+                // Only a key with no escapes lies in the text as it is.
+                let Cow::Borrowed(k) = key else {
+                    return None;
+                };
+                if b.graph.id_of(k).is_some() {
+                    return None;
+                }
+                let id = b.graph.intern(k).ok()?;
+                let after = k.as_ptr() as usize - b.text.as_ptr() as usize + k.len() + 1;
+                b.deferred.push((id, after));
+            }
+            Err(Stop::Bad(_)) => return None,
+        }
+        if !c.eat(b',') {
+            break;
+        }
+    }
+    c.expect(b'}')
+}
+
+/// An entry of `graph` (its computation): the usual task read here, anything else by
+/// serde_json. None if the text is not what the exact passes would accept there.
+pub(super) fn entry<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<Entry>> {
+    let start = c.at;
+    if let Some(built) = task(c, b) {
+        return Some(built);
+    }
+    c.at = start;
+    // An entry is two levels down: inside the document and inside `graph`.
+    on_its_own(c, 2, Any(EntryShape { b }))
+}
+
+/// The value that starts here read by serde_json on its own text with `seed`, `levels`
+/// levels below the document's top: None if that is not valid JSON or nests deeper than a
+/// graph file may.
+fn on_its_own<'t, S: DeserializeSeed<'t>>(
+    c: &mut Cursor<'t>,
+    levels: usize,
+    seed: S,
+) -> Option<S::Value> {
+    let (text, depth) = c.value_text()?;
+    if levels + depth > MAX_FILE_DEPTH {
+        return None;
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = seed.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(value)
+}
+
+/// The usual task, `{"fn": "alias:symbol", "args": [...]}` (fields in either order, `args`
+/// optional) with arguments that are plain strings and small integers; built as `read_object`
+/// builds it. None if the entry is anything else (the cursor is left anywhere), or if its
+/// function is wrong (for `read_object` to say how).
+fn task<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<Entry>> {
+    c.expect(b'{')?;
+    let mut func: Option<Built<u32>> = None;
+    let mut args: Option<Built<Args>> = None;
+    loop {
+        let name = c.plain_str()?;
+        c.expect(b':')?;
+        match name {
+            "fn" if func.is_none() => func = Some(b.func(c.plain_str()?)),
+            "args" if args.is_none() => args = Some(simple_args(c, b)?),
+            _ => return None,
+        }
+        if !c.eat(b',') {
+            break;
+        }
+    }
+    c.expect(b'}')?;
+    // `read_object`'s order: the function first, then the arguments.
+    let func = match func? {
+        Ok(f) => f,
+        Err(Stop::Later) => return Some(Err(Stop::Later)),
+        Err(Stop::Bad(_)) => return None,
+    };
+    Some(args.unwrap_or(Ok(Args::new())).map(|args| Entry::Task {
+        func,
+        args,
+        kwargs: Vec::new(),
+    }))
+}
+
+/// `args` of plain strings and small integers: references and literals, as `ArgsShape`
+/// reads them. None if any argument is something else.
+fn simple_args<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<Args>> {
+    c.expect(b'[')?;
+    let mut args = SimpleArgs::new();
+    let mut later = false;
+    if !c.eat(b']') {
+        loop {
+            if let Some(s) = c.plain_str() {
+                match b.string(s) {
+                    Ok(Piece::Ref(id)) => args.push(Arg::Ref(id)),
+                    Ok(Piece::Lit(v)) => args.push(Arg::Lit(v)),
+                    Ok(Piece::Comp(_)) | Err(Stop::Bad(_)) => return None,
+                    // The rest is still read, to know the entry is this shape.
+                    Err(Stop::Later) => later = true,
+                }
+            } else {
+                args.push(Arg::Lit(Value::Int(c.small_int()?)));
+            }
+            if !c.eat(b',') {
+                break;
+            }
+        }
+        c.expect(b']')?;
+    }
+    Some(if later {
+        Err(Stop::Later)
+    } else {
+        Ok(Args::Simple(args))
+    })
+}
