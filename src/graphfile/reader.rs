@@ -39,7 +39,7 @@ use shape::{Any, Check, StrSeed};
 
 use crate::comp::TaskId;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::Graph;
+use crate::graph::{Graph, ValidKey};
 use crate::plugin::Plugin;
 use crate::value::Value;
 
@@ -170,9 +170,10 @@ enum Pass {
 fn read_again(b: &mut Builder<'_>, id: TaskId, at: usize) -> Option<()> {
     let mut c = fast::Cursor::new(b.text, at);
     c.expect(b':')?;
-    let entry = fast::entry(&mut c, b)?.ok()?;
     let key = b.graph.key(id)?.to_string();
-    b.add(&key, entry).ok().map(drop)
+    // Interned, so checked.
+    let key = ValidKey::nul_free(&key).ok()?;
+    fast::add_entry(&mut c, b, key)?.ok().map(drop)
 }
 
 // ---- the document ----
@@ -505,6 +506,8 @@ mod tests {
             r#"{"graph": {"a": {"ref": "nowhere"}, "b": {"lit": ["a", {"bytes": "AA=="}]}}}"#,
             r#"{"graph": {"a": {"fn": "t:f", "args": [1, "b", "c"]}, "b": {"args": ["a"], "fn": "t:f"}, "c": 2}}"#,
             r#"{"graph": {"a": {"fn": "t:f", "args": [1.5, [2]], "kwargs": {"k": "a"}}, "b": {"fn": "t:f"}}}"#,
+            r#"{"graph": {"a": 1, "b": {"kwargs": {"k": "a", "m": ["c", "x", []]}, "fn": "t:f", "args": [["a", 2, ["c"]], []]}, "c": {"fn": "t:f", "args": [[[[[["a"]]]]]]}}}"#,
+            r#"{"graph": {"b": {"fn": "t:f", "args": [["a"]], "kwargs": {"k": "a"}}, "a": {"fn": "t:f", "kwargs": {"k": ["b"]}}}}"#,
         ] {
             let f = fast(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(written(&f), written(&exactly(text).unwrap()), "{text}");
@@ -516,6 +519,10 @@ mod tests {
             r#"{"graph": {"a": {"fn": "t:f", "fn": "t:f"}}}"#,
             r#"{"graph": {"a": {"fn": "t:f", "args": [1], "args": [2]}}}"#,
             r#"{"graph": {"a": {"fn": "t:f", "args": [1,]}}}"#,
+            r#"{"graph": {"a": {"fn": "t:f", "kwargs": {"k": 1, "k": 2}}}}"#,
+            r#"{"graph": {"a": {"fn": "t:f", "kwargs": {"": 1}}}}"#,
+            r#"{"graph": {"a": {"fn": "t:f", "kwargs": {"k": 1}, "kwargs": {}}}}"#,
+            r#"{"graph": {"a": {"fn": "t:f", "args": [[1,]]}}}"#,
             r#"{"graph": {"a": {"fn": "u:f", "args": [1]}}}"#,
             r#"{"graph": {"a": [1, 2}}"#,
             r#"{"graph": {}, "keys": 3}"#,

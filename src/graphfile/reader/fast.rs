@@ -23,11 +23,12 @@ use std::borrow::Cow;
 use serde::de::DeserializeSeed;
 use serde_json::Value as Json;
 
-use super::builder::{Args, Builder, Built, Entry, Piece, Stop};
+use super::builder::{Args, Builder, Built, Entry, Kwargs, Piece, Stop};
 use super::computations::EntryShape;
 use super::shape::Any;
 use super::{load_plugins, PluginsSeed, Top, MAX_FILE_DEPTH};
-use crate::graph::{Arg, SimpleArgs};
+use crate::comp::{Comp, TaskId};
+use crate::graph::{Arg, ValidKey};
 use crate::value::Value;
 
 /// A position in the text, and the strict reading of JSON's tokens from there.
@@ -75,6 +76,15 @@ impl<'t> Cursor<'t> {
         self.eat(c).then_some(())
     }
 
+    /// Takes `s` (after whitespace) if the text goes on with it.
+    #[inline]
+    fn eat_str(&mut self, s: &[u8]) -> bool {
+        self.ws();
+        let next = self.bytes[self.at..].starts_with(s);
+        self.at += if next { s.len() } else { 0 };
+        next
+    }
+
     /// Whether only whitespace is left.
     pub(super) fn at_end(&mut self) -> bool {
         self.peek().is_none()
@@ -82,7 +92,7 @@ impl<'t> Cursor<'t> {
 
     /// A string with neither escapes nor control characters, borrowed from the text; None
     /// (nothing taken) for any other string or any other value.
-    #[inline]
+    #[inline(always)]
     fn plain_str(&mut self) -> Option<&'t str> {
         if self.peek() != Some(b'"') {
             return None;
@@ -154,9 +164,11 @@ impl<'t> Cursor<'t> {
                 b'"' => {
                     i += 1;
                     loop {
-                        match *self.bytes.get(i)? {
+                        i += find_special(self.bytes.get(i..)?)?;
+                        match self.bytes[i] {
                             b'"' => break,
                             b'\\' => i += 2,
+                            // A control character: serde_json will refuse it.
                             _ => i += 1,
                         }
                     }
@@ -192,7 +204,7 @@ impl<'t> Cursor<'t> {
 
 /// The offset of the first byte that ends a plain run of string text — a quote, a backslash
 /// or a control character — eight bytes at a time.
-#[inline]
+#[inline(always)]
 fn find_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -266,14 +278,17 @@ fn graph<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<()> {
     loop {
         let key = c.string()?;
         c.expect(b':')?;
+        // A key `plain_str` read has no control character, NUL included; a decoded one may.
+        let valid = match &key {
+            Cow::Borrowed(k) => ValidKey::nul_free(k),
+            Cow::Owned(k) => ValidKey::new(k),
+        };
         let before = b.graph.id_count();
-        match entry(c, b)? {
+        match add_entry(c, b, valid.ok()?)? {
             // An id interned before is a key put off earlier: defined twice.
-            Ok(entry) => match b.add(&key, entry) {
-                Ok(id) if id.index() as usize == before => {}
-                _ => return None,
-            },
-            Err(Stop::Later) => {
+            Ok(id) if id.index() as usize == before => {}
+            Ok(_) => return None,
+            Err(Later) => {
                 // Only a key with no escapes lies in the text as it is.
                 let Cow::Borrowed(k) = key else {
                     return None;
@@ -285,7 +300,6 @@ fn graph<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<()> {
                 let after = k.as_ptr() as usize - b.text.as_ptr() as usize + k.len() + 1;
                 b.deferred.push((id, after));
             }
-            Err(Stop::Bad(_)) => return None,
         }
         if !c.eat(b',') {
             break;
@@ -294,16 +308,43 @@ fn graph<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<()> {
     c.expect(b'}')
 }
 
-/// An entry of `graph` (its computation): the usual task read here, anything else by
-/// serde_json. None if the text is not what the exact passes would accept there.
-pub(super) fn entry<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<Entry>> {
+/// An entry that names something not known yet: put off, to be read again.
+pub(super) struct Later;
+
+/// Reads the entry `key` (its computation, which starts here) and adds it to the graph: the
+/// usual task read here, anything else by serde_json. Nothing is added if it names something
+/// not known yet; None if the text is not what the exact passes would accept there.
+pub(super) fn add_entry<'t>(
+    c: &mut Cursor<'t>,
+    b: &mut Builder<'t>,
+    key: ValidKey<'_>,
+) -> Option<Result<TaskId, Later>> {
     let start = c.at;
-    if let Some(built) = task(c, b) {
-        return Some(built);
+    let mut args = Args::new();
+    let mut kwargs = Kwargs::new();
+    let entry = match task(c, b, &mut args, &mut kwargs) {
+        Some(Ok(func)) => {
+            if let (Args::Simple(simple), true) = (&mut args, kwargs.is_empty()) {
+                // The usual task: added as it is, with no `Entry` built.
+                let func = &b.funcs[func as usize];
+                let id = b.graph.add_task_simple(Some(key), func, simple);
+                return Some(Ok(id.ok()?));
+            }
+            Ok(Entry::Task { func, args, kwargs })
+        }
+        Some(Err(Stop::Later)) => return Some(Err(Later)),
+        Some(Err(Stop::Bad(_))) => return None,
+        None => {
+            c.at = start;
+            // An entry is two levels down: inside the document and inside `graph`.
+            on_its_own(c, 2, Any(EntryShape { b: &mut *b }))?
+        }
+    };
+    match entry {
+        Ok(entry) => Some(Ok(b.add(key.as_str(), entry).ok()?)),
+        Err(Stop::Later) => Some(Err(Later)),
+        Err(Stop::Bad(_)) => None,
     }
-    c.at = start;
-    // An entry is two levels down: inside the document and inside `graph`.
-    on_its_own(c, 2, Any(EntryShape { b }))
 }
 
 /// The value that starts here read by serde_json on its own text with `seed`, `levels`
@@ -324,21 +365,65 @@ fn on_its_own<'t, S: DeserializeSeed<'t>>(
     Some(value)
 }
 
-/// The usual task, `{"fn": "alias:symbol", "args": [...]}` (fields in either order, `args`
-/// optional) with arguments that are plain strings and small integers; built as `read_object`
-/// builds it. None if the entry is anything else (the cursor is left anywhere), or if its
-/// function is wrong (for `read_object` to say how).
-fn task<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<Entry>> {
+/// How deeply lists may nest in a task's arguments read by hand (deeper ones are read by
+/// serde_json): far inside the depth limit, so it needs no measuring.
+const HAND_LISTS: usize = 4;
+
+/// A task, `{"fn": "alias:symbol", "args": [...], "kwargs": {...}}` (fields in any order,
+/// `args` and `kwargs` optional) whose arguments are plain strings, small integers and lists of
+/// them: read into `args` and `kwargs` as `read_object` reads it, its function returned. None if
+/// the entry is anything else (the cursor is left anywhere), or if its function is wrong (for
+/// `read_object` to say how).
+fn task<'t>(
+    c: &mut Cursor<'t>,
+    b: &mut Builder<'t>,
+    args: &mut Args,
+    kwargs: &mut Kwargs,
+) -> Option<Built<u32>> {
     c.expect(b'{')?;
     let mut func: Option<Built<u32>> = None;
-    let mut args: Option<Built<Args>> = None;
+    let (mut has_args, mut has_kwargs, mut later) = (false, false, false);
     loop {
-        let name = c.plain_str()?;
-        c.expect(b':')?;
-        match name {
-            "fn" if func.is_none() => func = Some(b.func(c.plain_str()?)),
-            "args" if args.is_none() => args = Some(simple_args(c, b)?),
-            _ => return None,
+        // The names as the writers write them; any other spelling ("f\u006e") is read by
+        // `read_object`.
+        if c.eat_str(b"\"fn\"") && func.is_none() {
+            c.expect(b':')?;
+            func = Some(function(c, b)?);
+        } else if c.eat_str(b"\"args\"") && !has_args {
+            c.expect(b':')?;
+            has_args = true;
+            c.expect(b'[')?;
+            if !c.eat(b']') {
+                loop {
+                    push_arg(c, b, args, &mut later)?;
+                    if !c.eat(b',') {
+                        break;
+                    }
+                }
+                c.expect(b']')?;
+            }
+        } else if c.eat_str(b"\"kwargs\"") && !has_kwargs {
+            c.expect(b':')?;
+            has_kwargs = true;
+            c.expect(b'{')?;
+            if !c.eat(b'}') {
+                loop {
+                    let name = c.plain_str()?;
+                    // `KwargsShape`'s problems (a plain name holds no NUL) are its to report.
+                    if name.is_empty() || kwargs.iter().any(|(n, _)| n == name) {
+                        return None;
+                    }
+                    c.expect(b':')?;
+                    let value = piece(c, b, HAND_LISTS, &mut later)?.into_comp();
+                    kwargs.push((name.to_string(), value));
+                    if !c.eat(b',') {
+                        break;
+                    }
+                }
+                c.expect(b'}')?;
+            }
+        } else {
+            return None;
         }
         if !c.eat(b',') {
             break;
@@ -346,46 +431,92 @@ fn task<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<Entry>> {
     }
     c.expect(b'}')?;
     // `read_object`'s order: the function first, then the arguments.
-    let func = match func? {
-        Ok(f) => f,
-        Err(Stop::Later) => return Some(Err(Stop::Later)),
-        Err(Stop::Bad(_)) => return None,
-    };
-    Some(args.unwrap_or(Ok(Args::new())).map(|args| Entry::Task {
-        func,
-        args,
-        kwargs: Vec::new(),
-    }))
+    match func? {
+        Ok(_) if later => Some(Err(Stop::Later)),
+        Err(Stop::Bad(_)) => None,
+        func => Some(func),
+    }
 }
 
-/// `args` of plain strings and small integers: references and literals, as `ArgsShape`
-/// reads them. None if any argument is something else.
-fn simple_args<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<Args>> {
-    c.expect(b'[')?;
-    let mut args = SimpleArgs::new();
-    let mut later = false;
-    if !c.eat(b']') {
-        loop {
-            if let Some(s) = c.plain_str() {
-                match b.string(s) {
-                    Ok(Piece::Ref(id)) => args.push(Arg::Ref(id)),
-                    Ok(Piece::Lit(v)) => args.push(Arg::Lit(v)),
-                    Ok(Piece::Comp(_)) | Err(Stop::Bad(_)) => return None,
-                    // The rest is still read, to know the entry is this shape.
-                    Err(Stop::Later) => later = true,
-                }
-            } else {
-                args.push(Arg::Lit(Value::Int(c.small_int()?)));
-            }
-            if !c.eat(b',') {
-                break;
-            }
+/// A task's function, `"alias:symbol"` (a plain string): the one the last task named if the
+/// text names it again, else looked up.
+fn function<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<u32>> {
+    if let Some((quoted, i)) = &b.quoted_func {
+        if c.eat_str(quoted.as_bytes()) {
+            return Some(Ok(*i));
         }
-        c.expect(b']')?;
     }
-    Some(if later {
-        Err(Stop::Later)
-    } else {
-        Ok(Args::Simple(args))
-    })
+    let name = c.plain_str()?;
+    let func = b.func(name);
+    if let Ok(i) = func {
+        b.quoted_func = Some((format!("\"{name}\""), i));
+    }
+    Some(func)
+}
+
+/// An argument read by hand into `args`, as `ArgsShape` reads it (`piece`, then
+/// `Args::push`), with the usual ones — plain strings and small integers while every argument
+/// so far was a reference or a literal — pushed straight to the simple arguments.
+#[inline]
+fn push_arg<'t>(
+    c: &mut Cursor<'t>,
+    b: &mut Builder<'t>,
+    args: &mut Args,
+    later: &mut bool,
+) -> Option<()> {
+    if let Args::Simple(simple) = args {
+        if let Some(s) = c.plain_str() {
+            match b.string(s) {
+                Ok(Piece::Ref(id)) => simple.push(Arg::Ref(id)),
+                Ok(Piece::Lit(v)) => simple.push(Arg::Lit(v)),
+                // The entry is put off: what it holds is read again then.
+                Err(Stop::Later) => *later = true,
+                Ok(Piece::Comp(_)) | Err(Stop::Bad(_)) => return None,
+            }
+            return Some(());
+        }
+        if let Some(i) = c.small_int() {
+            simple.push(Arg::Lit(Value::Int(i)));
+            return Some(());
+        }
+    }
+    args.push(piece(c, b, HAND_LISTS, later)?);
+    Some(())
+}
+
+/// An argument read by hand, as `CompShape` reads it: a plain string (a reference or a
+/// string), a small integer, or a list of them (`lists` levels deep at most). One that names
+/// something not known yet sets `later` (and stands in as null: the entry is put off). None
+/// for anything else.
+fn piece<'t>(
+    c: &mut Cursor<'t>,
+    b: &mut Builder<'t>,
+    lists: usize,
+    later: &mut bool,
+) -> Option<Piece> {
+    if let Some(s) = c.plain_str() {
+        return match b.string(s) {
+            Ok(p) => Some(p),
+            // The rest is still read, to know the entry is this shape.
+            Err(Stop::Later) => {
+                *later = true;
+                Some(Piece::Lit(Value::Null))
+            }
+            Err(Stop::Bad(_)) => None,
+        };
+    }
+    if lists > 0 && c.eat(b'[') {
+        let mut items = Vec::new();
+        if !c.eat(b']') {
+            loop {
+                items.push(piece(c, b, lists - 1, later)?.into_comp());
+                if !c.eat(b',') {
+                    break;
+                }
+            }
+            c.expect(b']')?;
+        }
+        return Some(Piece::Comp(Comp::list(items)));
+    }
+    Some(Piece::Lit(Value::Int(c.small_int()?)))
 }
