@@ -30,10 +30,10 @@ pub(super) struct Builder<'t> {
     pub(super) func_ids: FxHashMap<String, u32>,
     /// The last function looked up: consecutive tasks mostly call the same one.
     pub(super) last_func: Option<(String, u32)>,
-    /// The last function the one pass looked up by a plain name, as the text writes it
-    /// (`"alias:symbol"`, quotes included): a task naming it again is recognised in place,
-    /// with no scan and no lookup.
-    pub(super) quoted_func: Option<(String, u32)>,
+    /// The one pass: how the last task read by hand opened, from its `{` to the `[` of its
+    /// arguments (`{"fn": "alias:symbol", "args": [`, spacing included), and its function. A
+    /// task opening with the same bytes is read from its arguments on: in a big file most do.
+    pub(super) task_opening: Option<(&'t str, u32)>,
     /// Entries put off by the fast pass: (key id, offset of the text just after the key).
     pub(super) deferred: Vec<(TaskId, usize)>,
     /// The pass over keys: the first key defined twice or not a valid key.
@@ -218,7 +218,7 @@ impl<'t> Builder<'t> {
             funcs: Vec::new(),
             func_ids: FxHashMap::default(),
             last_func: None,
-            quoted_func: None,
+            task_opening: None,
             deferred: Vec::new(),
             key_problem: None,
             failed: None,

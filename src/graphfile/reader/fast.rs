@@ -49,7 +49,7 @@ impl<'t> Cursor<'t> {
 
     /// Skips JSON's whitespace (what serde_json skips: nothing else).
     #[inline]
-    fn ws(&mut self) {
+    pub(super) fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.bytes.get(self.at) {
             self.at += 1;
         }
@@ -380,28 +380,38 @@ fn task<'t>(
     args: &mut Args,
     kwargs: &mut Kwargs,
 ) -> Option<Built<u32>> {
-    c.expect(b'{')?;
+    c.ws();
+    let start = c.at;
     let mut func: Option<Built<u32>> = None;
     let (mut has_args, mut has_kwargs, mut later) = (false, false, false);
-    loop {
+    let mut more = match b.task_opening {
+        // Opened as the last task was: the same bytes, read the same way, up to the arguments.
+        Some((opening, f)) if c.eat_str(opening.as_bytes()) => {
+            func = Some(Ok(f));
+            has_args = true;
+            arguments(c, b, args, &mut later)?;
+            c.eat(b',')
+        }
+        _ => {
+            c.expect(b'{')?;
+            true
+        }
+    };
+    while more {
         // The names as the writers write them; any other spelling ("f\u006e") is read by
         // `read_object`.
         if c.eat_str(b"\"fn\"") && func.is_none() {
             c.expect(b':')?;
-            func = Some(function(c, b)?);
+            func = Some(b.func(c.plain_str()?));
         } else if c.eat_str(b"\"args\"") && !has_args {
             c.expect(b':')?;
             has_args = true;
             c.expect(b'[')?;
-            if !c.eat(b']') {
-                loop {
-                    push_arg(c, b, args, &mut later)?;
-                    if !c.eat(b',') {
-                        break;
-                    }
-                }
-                c.expect(b']')?;
+            if let (Some(Ok(f)), false) = (&func, has_kwargs) {
+                // `fn` then `args`: how the next task likely opens too.
+                b.task_opening = Some((&c.text[start..c.at], *f));
             }
+            arguments(c, b, args, &mut later)?;
         } else if c.eat_str(b"\"kwargs\"") && !has_kwargs {
             c.expect(b':')?;
             has_kwargs = true;
@@ -425,9 +435,7 @@ fn task<'t>(
         } else {
             return None;
         }
-        if !c.eat(b',') {
-            break;
-        }
+        more = c.eat(b',');
     }
     c.expect(b'}')?;
     // `read_object`'s order: the function first, then the arguments.
@@ -438,20 +446,23 @@ fn task<'t>(
     }
 }
 
-/// A task's function, `"alias:symbol"` (a plain string): the one the last task named if the
-/// text names it again, else looked up.
-fn function<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<Built<u32>> {
-    if let Some((quoted, i)) = &b.quoted_func {
-        if c.eat_str(quoted.as_bytes()) {
-            return Some(Ok(*i));
+/// A task's arguments after `args`' `[`, up to its `]`.
+fn arguments<'t>(
+    c: &mut Cursor<'t>,
+    b: &mut Builder<'t>,
+    args: &mut Args,
+    later: &mut bool,
+) -> Option<()> {
+    if !c.eat(b']') {
+        loop {
+            push_arg(c, b, args, later)?;
+            if !c.eat(b',') {
+                break;
+            }
         }
+        c.expect(b']')?;
     }
-    let name = c.plain_str()?;
-    let func = b.func(name);
-    if let Ok(i) = func {
-        b.quoted_func = Some((format!("\"{name}\""), i));
-    }
-    Some(func)
+    Some(())
 }
 
 /// An argument read by hand into `args`, as `ArgsShape` reads it (`piece`, then
