@@ -94,17 +94,19 @@ impl<'t> Cursor<'t> {
     /// (nothing taken) for any other string or any other value.
     #[inline(always)]
     fn plain_str(&mut self) -> Option<&'t str> {
-        if self.peek() != Some(b'"') {
+        self.ws();
+        let (&quote, rest) = self.bytes.get(self.at..)?.split_first()?;
+        if quote != b'"' {
+            return None;
+        }
+        let len = find_special(rest)?;
+        if rest.get(len) != Some(&b'"') {
             return None;
         }
         let body = self.at + 1;
-        let end = body + find_special(&self.bytes[body..])?;
-        if self.bytes[end] != b'"' {
-            return None;
-        }
-        self.at = end + 1;
+        self.at = body + len + 1;
         // Both ends are at ASCII bytes (quotes), so on character boundaries.
-        Some(&self.text[body..end])
+        self.text.get(body..body + len)
     }
 
     /// Any string, borrowed if plain, else decoded by serde_json (its escapes, its errors);
@@ -208,8 +210,9 @@ impl<'t> Cursor<'t> {
 fn find_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
     let mut i = 0;
-    while let Some(chunk) = bytes.get(i..i + 8) {
+    for chunk in &mut chunks {
         let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         let quote = w ^ (ONES * u64::from(b'"'));
         let slash = w ^ (ONES * u64::from(b'\\'));
@@ -225,7 +228,8 @@ fn find_special(bytes: &[u8]) -> Option<usize> {
         }
         i += 8;
     }
-    bytes[i..]
+    chunks
+        .remainder()
         .iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
         .map(|p| i + p)
@@ -530,4 +534,37 @@ fn piece<'t>(
         return Some(Piece::Comp(Comp::list(items)));
     }
     Some(Piece::Lit(Value::Int(c.small_int()?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    use super::find_special;
+
+    /// The eight-at-a-time scan finds what a byte-by-byte one finds, wherever the byte is
+    /// and whatever surrounds it (bytes above 0x7f, several special bytes in one word).
+    #[test]
+    fn find_special_finds_the_first_quote_backslash_or_control_byte() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let pool = [
+            b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xff, 0xe9, b'5',
+        ];
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..40);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    if rng.random_range(0..4) == 0 {
+                        pool[rng.random_range(0..pool.len())]
+                    } else {
+                        rng.random_range(0x20..=0xff)
+                    }
+                })
+                .collect();
+            let naive = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            assert_eq!(find_special(&bytes), naive, "{bytes:?}");
+        }
+    }
 }
