@@ -635,8 +635,13 @@ impl Graph {
     /// The references a call's arguments are, when they are all references (`ArgsAt::Deps`).
     #[inline]
     pub(crate) fn arg_refs(&self, call: &TaskCall) -> Option<&[u32]> {
-        match call.args {
-            ArgsAt::Deps(start) => Some(&self.deps[start as usize..(start + call.nargs) as usize]),
+        self.item_refs(call.args, call.nargs)
+    }
+    /// The references `n` items at `at` are, when they are all references.
+    #[inline]
+    pub(crate) fn item_refs(&self, at: ArgsAt, n: u32) -> Option<&[u32]> {
+        match at {
+            ArgsAt::Deps(start) => Some(&self.deps[start as usize..(start + n) as usize]),
             ArgsAt::Exprs(_) => None,
         }
     }

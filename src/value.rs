@@ -194,17 +194,36 @@ impl Value {
 
     /// A list value; fails if it would nest deeper than [`MAX_NESTING`].
     pub fn list(items: Vec<Value>) -> Result<Value> {
-        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
+        let depth = Value::list_depth(items.iter())?;
+        Ok(Value::List(ThinArc::from_header_and_iter(
+            depth,
+            items.into_iter(),
+        )))
+    }
+
+    /// A list value holding new references to `items` (read twice: their depth, then the
+    /// copies), without a vector in between.
+    pub(crate) fn list_of<'a, I>(items: I) -> Result<Value>
+    where
+        I: ExactSizeIterator<Item = &'a Value> + Clone,
+    {
+        let depth = Value::list_depth(items.clone())?;
+        Ok(Value::List(ThinArc::from_header_and_iter(
+            depth,
+            items.cloned(),
+        )))
+    }
+
+    /// The depth of a list of `items`, if within the limit.
+    fn list_depth<'a>(items: impl Iterator<Item = &'a Value>) -> Result<u32> {
+        let depth = 1 + items.map(Value::depth).max().unwrap_or(0);
         if depth > MAX_NESTING {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 format!("list nests {depth} levels deep; the limit is {MAX_NESTING}"),
             ));
         }
-        Ok(Value::List(ThinArc::from_header_and_iter(
-            depth,
-            items.into_iter(),
-        )))
+        Ok(depth)
     }
 
     /// A map value of `entries`, in order; fails on a name given twice (naming it) or if it

@@ -320,17 +320,27 @@ fn a_killed_run_resumes_from_what_reached_the_disk() {
     let seg = cache.join("daskr-cache-v2/seg");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::fs::read_dir(&seg).map_or(0, |d| d.count()) == 0 {
-        assert!(std::time::Instant::now() < deadline, "no segment written within a minute");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no segment written within a minute"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let kept = Cache::open(&cache).unwrap().usage().entries;
-    assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it was killed"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!((1..n).contains(&kept), "{kept} entries kept");
 
     let out = daskr_run(&path, &cache, &stats).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), n.to_string());
     let s = stats_json(&stats);
     // The deepest result kept is read; only what follows it runs.

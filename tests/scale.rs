@@ -75,6 +75,18 @@ fn nesting_100000_deep_is_a_clear_error_not_a_stack_overflow() {
         let v = g.get_key("ok", &opts(s)).unwrap();
         assert_eq!(v.depth(), MAX_NESTING - 1, "{s:?}");
     }
+    // Lists of references are made from the results themselves (no vector in between): the
+    // limit holds there too, once the results' depths are known.
+    g.add("one", Comp::list(vec![Comp::key("ok"), Comp::key("ok")]))
+        .unwrap();
+    g.add("two", Comp::list(vec![Comp::key("one")])).unwrap();
+    for s in [Scheduler::Sync, Scheduler::Threads] {
+        let v = g.get_key("one", &opts(s)).unwrap();
+        assert_eq!((v.depth(), v.as_list().unwrap().len()), (MAX_NESTING, 2));
+        let e = g.get_key("two", &opts(s)).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("two"), "{e}");
+        assert!(e.message.contains("levels deep"), "{e}");
+    }
 }
 
 /// 10,000,000 tasks (a fan of chains: 1,000 chains of 10,000) built and run; prints the
