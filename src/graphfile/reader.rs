@@ -30,6 +30,7 @@ mod computations;
 mod data;
 mod fast;
 mod shape;
+mod top;
 
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
@@ -41,15 +42,12 @@ use serde_json::Value as Json;
 use builder::{Builder, Stop};
 use computations::EntryShape;
 use shape::{Any, Check, StrSeed};
+use top::{json_kind, load_plugins, PluginsSeed, Top, MAX_FILE_DEPTH};
 
 use crate::comp::TaskId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::graph::{Graph, ValidKey};
-use crate::plugin::Plugin;
 use crate::value::Value;
-
-/// How deeply a graph file may nest (`graphfile::MAX_FILE_DEPTH`).
-const MAX_FILE_DEPTH: usize = crate::abi::DASKR_GRAPH_FILE_MAX_DEPTH as usize;
 
 /// A parsed graph file: the graph and the file's default `keys`, if it has them.
 pub struct GraphFile {
@@ -125,42 +123,6 @@ fn read_file_keys(keys: Option<Json>) -> Result<Option<Value>> {
     }
 }
 
-/// Opens the file's plugins, in file order.
-fn load_plugins(entries: &[(String, Json)], base_dir: &Path) -> Result<HashMap<String, Plugin>> {
-    let mut plugins: HashMap<String, Plugin> = HashMap::with_capacity(entries.len());
-    for (alias, path) in entries {
-        let at = format!("plugins.{alias}");
-        if plugins.contains_key(alias) {
-            // Two paths for one alias: which one a task runs would depend on the reader.
-            return Err(Error::new(
-                ErrorKind::InvalidGraph,
-                format!("{at}: the alias is declared twice"),
-            ));
-        }
-        if alias.is_empty() || alias.contains(':') {
-            return Err(Error::new(
-                ErrorKind::InvalidGraph,
-                format!("{at}: an alias must be non-empty and hold no ':'"),
-            ));
-        }
-        let Json::String(path) = path else {
-            return Err(Error::new(
-                ErrorKind::InvalidGraph,
-                format!(
-                    "{at}: expected the path of a plugin library (a string), got {}",
-                    json_kind(path)
-                ),
-            ));
-        };
-        let plugin = Plugin::open(base_dir.join(path)).map_err(|e| Error {
-            message: format!("{at}: {}", e.message),
-            ..e
-        })?;
-        plugins.insert(alias.clone(), plugin);
-    }
-    Ok(plugins)
-}
-
 // ---- the builder: what the visitors share ----
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -186,13 +148,6 @@ fn read_again(b: &mut Builder<'_>, id: TaskId, at: usize) -> Option<()> {
 struct DocSeed<'b, 't> {
     b: &'b mut Builder<'t>,
     pass: Pass,
-}
-
-/// What the document holds besides the graph (small: read as JSON).
-#[derive(Default)]
-struct Top {
-    plugins: Option<Vec<(String, Json)>>,
-    keys: Option<Json>,
 }
 
 const FIELDS: &[&str] = &["plugins", "graph", "keys"];
@@ -239,33 +194,6 @@ impl<'de> Visitor<'de> for DocSeed<'_, '_> {
             return Err(de::Error::missing_field("graph"));
         }
         Ok(top)
-    }
-}
-
-/// `plugins`: alias -> path, in file order, a repeated alias kept (to be refused).
-struct PluginsSeed;
-
-impl<'de> DeserializeSeed<'de> for PluginsSeed {
-    type Value = Vec<(String, Json)>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for PluginsSeed {
-    type Value = Vec<(String, Json)>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a map")
-    }
-    fn visit_map<A: MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> std::result::Result<Self::Value, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(entry) = map.next_entry::<String, Json>()? {
-            entries.push(entry);
-        }
-        Ok(entries)
     }
 }
 
@@ -388,17 +316,6 @@ fn graph_key_at(text: &[u8], line: usize, column: usize) -> Option<String> {
         i += 1;
     }
     entry.filter(|_| depth >= 2)
-}
-
-fn json_kind(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
 }
 
 /// `keys`: a key or a nested list of keys.
