@@ -917,13 +917,10 @@ impl<'a> ValidKey<'a> {
     pub(crate) fn new(key: &'a str) -> Result<ValidKey<'a>> {
         check_key(key).map(|()| ValidKey(key))
     }
-    /// A key read from a C string (`ffi::arg_str`), which ends at its first NUL byte: only
-    /// emptiness is left to check (the NUL scan was a tenth of a keyed add's instructions).
-    pub(crate) fn from_c(key: &'a str) -> Result<ValidKey<'a>> {
-        ValidKey::nul_free(key)
-    }
-    /// A key its reader already scanned and found no NUL byte in (a C string, a string the
-    /// graph-file reader found no control character in): only emptiness is left to check.
+    /// A key its reader already scanned and found no NUL byte in — a C string
+    /// (`ffi::arg_str`, which ends at its first NUL), a string the graph-file reader found no
+    /// control character in: only emptiness is left to check (the NUL scan was a tenth of a
+    /// keyed add's instructions).
     pub(crate) fn nul_free(key: &'a str) -> Result<ValidKey<'a>> {
         if key.is_empty() {
             return Err(Error::new(

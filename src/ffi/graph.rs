@@ -209,7 +209,7 @@ impl AddTo for Entry {
         let g = unsafe { live(self.graph)? };
         let key = match self.key.is_null() {
             true => None,
-            false => Some(ValidKey::from_c(unsafe { arg_str(self.key, "key")? })?),
+            false => Some(ValidKey::nul_free(unsafe { arg_str(self.key, "key")? })?),
         };
         if defer {
             g.change(|g| add(g, key))
