@@ -81,11 +81,13 @@ macro_rules! default_on_panic {
 default_on_panic!((), bool, usize, u32, u64, value::daskr_destructor_fn);
 
 /// Runs an ABI function body; a panic becomes the return type's failure value.
+#[inline(always)]
 pub(crate) fn guard<R: OnPanic>(body: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|panic| R::on_panic(panic_message(&*panic)))
 }
 
 /// Runs a body that fails with an `Error`, returning the C error pointer (NULL for success).
+#[inline(always)]
 pub(crate) fn status(body: impl FnOnce() -> Result<(), Error>) -> *mut daskr_error_t {
     guard(|| match body() {
         Ok(()) => std::ptr::null_mut(),
