@@ -31,16 +31,19 @@ fn example_plugin() -> &'static Path {
     })
 }
 
+/// The text of examples/pipeline.json with its plugin found here, and `replace` applied.
+fn pipeline_text(replace: (&str, &str)) -> String {
+    let text = std::fs::read_to_string(common::root().join("examples/pipeline.json")).unwrap();
+    text.replace(
+        "../target/plugins/libexample.so",
+        &example_plugin().to_string_lossy(),
+    )
+    .replace(replace.0, replace.1)
+}
+
 /// examples/pipeline.json with its plugin found here, and `replace` applied.
 fn pipeline(replace: (&str, &str)) -> graphfile::GraphFile {
-    let text = std::fs::read_to_string(common::root().join("examples/pipeline.json")).unwrap();
-    let text = text
-        .replace(
-            "../target/plugins/libexample.so",
-            &example_plugin().to_string_lossy(),
-        )
-        .replace(replace.0, replace.1);
-    graphfile::parse(text.as_bytes(), common::root()).unwrap()
+    graphfile::parse(pipeline_text(replace).as_bytes(), common::root()).unwrap()
 }
 
 fn with_cache<'a>(scheduler: Scheduler, cache: &'a Cache) -> Options<'a> {
@@ -613,17 +616,10 @@ fn the_size_bound_evicts_least_recently_used() {
     assert_eq!(cache.usage().entries, 0);
 }
 
-/// examples/pipeline.json, its plugin found here and `replace` applied, written to `dir`.
+/// `pipeline_text(replace)` written to `dir`.
 fn pipeline_file(dir: &Path, replace: (&str, &str)) -> PathBuf {
-    let text = std::fs::read_to_string(common::root().join("examples/pipeline.json")).unwrap();
-    let text = text
-        .replace(
-            "../target/plugins/libexample.so",
-            &example_plugin().to_string_lossy(),
-        )
-        .replace(replace.0, replace.1);
     let path = dir.join(format!("pipeline-{}.json", replace.1.replace('.', "-")));
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, pipeline_text(replace)).unwrap();
     path
 }
 
