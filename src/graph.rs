@@ -394,6 +394,17 @@ impl Graph {
         Ok(id)
     }
 
+    /// Makes entry `id` undefined again, so it can be added anew: for the graph-file reader,
+    /// which reads an entry again when it learns a string in it was a key. What the first
+    /// definition wrote to the arenas stays there unused.
+    pub(crate) fn forget_definition(&mut self, id: TaskId) {
+        let node = &mut self.nodes[id.index() as usize];
+        if node.expr != UNDEFINED {
+            node.expr = UNDEFINED;
+            self.defined -= 1;
+        }
+    }
+
     /// What errors about the entry being added call it: its key, or for an anonymous entry
     /// the name it will have (`key_name` of the next id).
     pub(crate) fn label<'k>(&self, key: Option<&'k str>) -> Cow<'k, str> {

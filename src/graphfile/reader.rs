@@ -7,12 +7,14 @@
 //! 1. **One pass, optimistic** (`fast`): it reads the text itself — the document, `graph`'s
 //!    entries, and tasks whose arguments are plain strings, small integers and lists of them —
 //!    and hands any other entry (and `plugins`, `keys`) to serde_json, on its own text. An
-//!    entry whose strings are all keys already read (or plain data) is added at once; an entry
-//!    that names something not known yet — a string that is no key read so far, a `{"ref"}` to
-//!    one, a `fn` whose alias the file declares after `graph` — has its key interned (so ids
-//!    stay in file order) and its place in the text noted (16 bytes), and is read again from
-//!    there once every key is known. Files written in dependency order (what `write` and most
-//!    producers give) are read in one pass. Any error, or anything outside what it reads
+//!    entry is added at once, a bare string that is no key read so far taken as a string and
+//!    noted (most are strings: "mean", a path); if one turns out to be a key defined further
+//!    on, the entry is read again at the end. An entry that names something not known yet
+//!    that cannot be taken as data — a `{"ref"}` to a key not read yet, a `fn` whose alias the
+//!    file declares after `graph` — has its key interned (so ids stay in file order) and its
+//!    place in the text noted (16 bytes), and is read again from there once every key is
+//!    known. Files written in dependency order (what `write` and most producers give) are read
+//!    in one pass. Any error, or anything outside what it reads
 //!    exactly as serde_json does, stops this pass.
 //! 2. **On any error, two exact passes** (`Pass::Keys`, then `Pass::Entries`), serde_json's
 //!    deserializer driving visitors, that report what the reader has always reported, in the
@@ -73,7 +75,20 @@ fn one_pass<'t>(text: &'t [u8], mut b: Builder<'t>) -> Option<GraphFile> {
         b.plugins = Some(HashMap::new());
     }
     // Every key interned so far is a key of the file's graph.
-    b.file_keys = Some(b.graph.id_count() as u32);
+    let file_keys = b.graph.id_count() as u32;
+    b.file_keys = Some(file_keys);
+    // An entry that read a string as a string while it was not known to be a key is read
+    // again if it is one (defined further on in the file).
+    let strings = std::mem::take(&mut b.unsure_strings);
+    let mut from = 0;
+    for (id, at, to) in std::mem::take(&mut b.unsure) {
+        let mut met = strings[from..to].iter();
+        from = to;
+        if met.any(|s| b.graph.id_of(s).is_some_and(|k| k.index() < file_keys)) {
+            b.graph.forget_definition(id);
+            read_again(&mut b, id, at)?;
+        }
+    }
     for (id, at) in std::mem::take(&mut b.deferred) {
         read_again(&mut b, id, at)?;
     }
@@ -419,7 +434,7 @@ mod tests {
     }
 
     /// What the one pass reads itself (so big files are not read three times): files in
-    /// dependency order, references ahead (put off), string literals, escapes; not errors.
+    /// dependency order, references ahead (read again), string literals, escapes; not errors.
     #[test]
     fn the_one_pass_reads_every_valid_file_whose_keys_have_no_escapes() {
         for text in [
@@ -430,9 +445,15 @@ mod tests {
             r#"{"graph": {"a": {"fn": "t:f", "args": [1.5, [2]], "kwargs": {"k": "a"}}, "b": {"fn": "t:f"}}}"#,
             r#"{"graph": {"a": 1, "b": {"kwargs": {"k": "a", "m": ["c", "x", []]}, "fn": "t:f", "args": [["a", 2, ["c"]], []]}, "c": {"fn": "t:f", "args": [[[[[["a"]]]]]]}}}"#,
             r#"{"graph": {"b": {"fn": "t:f", "args": [["a"]], "kwargs": {"k": "a"}}, "a": {"fn": "t:f", "kwargs": {"k": ["b"]}}}}"#,
+            // Strings that are no key (read as strings once), beside one that is a key further
+            // on (its entry read again), in the usual task and in one read by serde_json.
+            r#"{"graph": {"a": {"fn": "t:f", "args": ["x", "b"], "kwargs": {"k": "y"}}, "c": {"fn": "t:f", "args": ["x"], "kwargs": {"k": "y"}}, "d": {"fn": "t:f", "args": [{"lit": 1}, "z", "b"]}, "e": [1.5, "b\u0062", "b"], "b": 2}}"#,
         ] {
             let f = fast(text).unwrap_or_else(|| panic!("{text}"));
-            assert_eq!(written(&f), written(&exactly(text).unwrap()), "{text}");
+            let e = exactly(text).unwrap();
+            assert_eq!(written(&f), written(&e), "{text}");
+            // An entry read again (a string in it was a key further on) counts once.
+            assert_eq!(f.graph.len(), e.graph.len(), "{text}");
         }
         for text in [
             r#"{"graph": {"a": 1, "a": 2}}"#,

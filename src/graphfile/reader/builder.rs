@@ -2,6 +2,7 @@
 //! plugins and functions met so far, the entries put off, and what a computation read becomes
 //! (a piece, or why it was not built).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -36,6 +37,11 @@ pub(super) struct Builder<'t> {
     pub(super) task_opening: Option<(&'t str, u32)>,
     /// Entries put off by the fast pass: (key id, offset of the text just after the key).
     pub(super) deferred: Vec<(TaskId, usize)>,
+    /// Entries the fast pass added reading bare strings it did not know as strings, though a
+    /// key defined further on may be one: (key id, offset of the text just after the key, end
+    /// of its strings in `unsure_strings`). Read again only if one of them was a key.
+    pub(super) unsure: Vec<(TaskId, usize, usize)>,
+    pub(super) unsure_strings: Vec<Cow<'t, str>>,
     /// The pass over keys: the first key defined twice or not a valid key.
     pub(super) key_problem: Option<Error>,
     /// The pass over entries: the malformed entry that stopped it.
@@ -220,19 +226,41 @@ impl<'t> Builder<'t> {
             last_func: None,
             task_opening: None,
             deferred: Vec::new(),
+            unsure: Vec::new(),
+            unsure_strings: Vec::new(),
             key_problem: None,
             failed: None,
         }
     }
 
     /// A bare string: a reference if it is a key of the file's graph, else a string.
-    pub(super) fn string(&mut self, s: &str) -> Built<Piece> {
+    pub(super) fn string(&mut self, s: &str) -> Piece {
         match (self.graph.id_of(s), self.file_keys) {
-            (Some(id), Some(n)) if id.index() < n => Ok(Piece::Ref(id.0)),
-            (_, Some(_)) => Ok(Piece::Lit(Value::str(s))),
+            (Some(id), Some(n)) if id.index() < n => Piece::Ref(id.0),
+            (_, Some(_)) => Piece::Lit(Value::str(s)),
             // The fast pass interns only keys of the file's graph, as it reads them.
-            (Some(id), None) => Ok(Piece::Ref(id.0)),
-            (None, None) => Err(Stop::Later),
+            (Some(id), None) => Piece::Ref(id.0),
+            (None, None) => {
+                // Most such strings are strings ("mean", a path): read as one, and noted, so
+                // the entry is read again if a key further on is this string. (Putting the
+                // entry off instead read it twice, and its references the second time from
+                // the big key table instead of the recent keys.)
+                self.unsure_strings.push(self.in_text(s));
+                Piece::Lit(Value::str(s))
+            }
+        }
+    }
+
+    /// `s` as a slice of the fast pass's text if it is one (a string with no escapes), else
+    /// a copy.
+    fn in_text(&self, s: &str) -> Cow<'t, str> {
+        let text = self.text.as_bytes().as_ptr_range();
+        let at = s.as_ptr();
+        if text.contains(&at) && s.len() <= text.end as usize - at as usize {
+            let from = at as usize - text.start as usize;
+            Cow::Borrowed(&self.text[from..from + s.len()])
+        } else {
+            Cow::Owned(s.to_owned())
         }
     }
 

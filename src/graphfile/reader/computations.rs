@@ -44,7 +44,7 @@ impl<'de> Shape<'de> for EntryShape<'_, '_> {
         literal(Value::Float(v))
     }
     fn string(self, s: &str, _: bool) -> Built<Entry> {
-        self.b.string(s).map(Entry::Piece)
+        Ok(Entry::Piece(self.b.string(s)))
     }
     fn array<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Built<Entry>, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
@@ -82,7 +82,7 @@ impl<'de> Shape<'de> for CompShape<'_, '_> {
         Ok(Piece::Lit(Value::Float(v)))
     }
     fn string(self, s: &str, _: bool) -> Built<Piece> {
-        self.b.string(s)
+        Ok(self.b.string(s))
     }
     fn array<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<Built<Piece>, A::Error> {
         let b = self.b;

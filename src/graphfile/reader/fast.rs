@@ -283,6 +283,8 @@ fn graph<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<()> {
     }
     loop {
         let key = c.string()?;
+        // Where the entry is read again from, if it is.
+        let after = c.at;
         c.expect(b':')?;
         // A key `plain_str` read has no control character, NUL included; a decoded one may.
         let valid = match &key {
@@ -290,11 +292,18 @@ fn graph<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<()> {
             Cow::Owned(k) => ValidKey::new(k),
         };
         let before = b.graph.id_count();
+        let strings = b.unsure_strings.len();
         match add_entry(c, b, valid.ok()?)? {
             // An id interned before is a key put off earlier: defined twice.
-            Ok(id) if id.index() as usize == before => {}
+            Ok(id) if id.index() as usize == before => {
+                if b.unsure_strings.len() > strings {
+                    b.unsure.push((id, after, b.unsure_strings.len()));
+                }
+            }
             Ok(_) => return None,
             Err(Later) => {
+                // Read again whole: the strings it met are read again too.
+                b.unsure_strings.truncate(strings);
                 // Only a key with no escapes lies in the text as it is.
                 let Cow::Borrowed(k) = key else {
                     return None;
@@ -303,7 +312,6 @@ fn graph<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>) -> Option<()> {
                     return None;
                 }
                 let id = b.graph.intern(k).ok()?;
-                let after = k.as_ptr() as usize - b.text.as_ptr() as usize + k.len() + 1;
                 b.deferred.push((id, after));
             }
         }
@@ -389,13 +397,13 @@ fn task<'t>(
     c.ws();
     let start = c.at;
     let mut func: Option<Built<u32>> = None;
-    let (mut has_args, mut has_kwargs, mut later) = (false, false, false);
+    let (mut has_args, mut has_kwargs) = (false, false);
     let mut more = match b.task_opening {
         // Opened as the last task was: the same bytes, read the same way, up to the arguments.
         Some((opening, f)) if c.eat_str(opening.as_bytes()) => {
             func = Some(Ok(f));
             has_args = true;
-            arguments(c, b, args, &mut later)?;
+            arguments(c, b, args)?;
             c.eat(b',')
         }
         _ => {
@@ -417,7 +425,7 @@ fn task<'t>(
                 // `fn` then `args`: how the next task likely opens too.
                 b.task_opening = Some((&c.text[start..c.at], *f));
             }
-            arguments(c, b, args, &mut later)?;
+            arguments(c, b, args)?;
         } else if c.eat_str(b"\"kwargs\"") && !has_kwargs {
             c.expect(b':')?;
             has_kwargs = true;
@@ -430,7 +438,7 @@ fn task<'t>(
                         return None;
                     }
                     c.expect(b':')?;
-                    let value = piece(c, b, HAND_LISTS, &mut later)?.into_comp();
+                    let value = piece(c, b, HAND_LISTS)?.into_comp();
                     kwargs.push((name.to_string(), value));
                     if !c.eat(b',') {
                         break;
@@ -446,7 +454,6 @@ fn task<'t>(
     c.expect(b'}')?;
     // `read_object`'s order: the function first, then the arguments.
     match func? {
-        Ok(_) if later => Some(Err(Stop::Later)),
         Err(Stop::Bad(_)) => None,
         func => Some(func),
     }
@@ -457,11 +464,10 @@ fn arguments<'t>(
     c: &mut Cursor<'t>,
     b: &mut Builder<'t>,
     args: &mut Args,
-    later: &mut bool,
 ) -> Option<()> {
     if !c.eat(b']') {
         loop {
-            push_arg(c, b, args, later)?;
+            push_arg(c, b, args)?;
             if !c.eat(b',') {
                 break;
             }
@@ -479,16 +485,13 @@ fn push_arg<'t>(
     c: &mut Cursor<'t>,
     b: &mut Builder<'t>,
     args: &mut Args,
-    later: &mut bool,
 ) -> Option<()> {
     if let Args::Simple(simple) = args {
         if let Some(s) = c.plain_str() {
             match b.string(s) {
-                Ok(Piece::Ref(id)) => simple.push(Arg::Ref(id)),
-                Ok(Piece::Lit(v)) => simple.push(Arg::Lit(v)),
-                // The entry is put off: what it holds is read again then.
-                Err(Stop::Later) => *later = true,
-                Ok(Piece::Comp(_)) | Err(Stop::Bad(_)) => return None,
+                Piece::Ref(id) => simple.push(Arg::Ref(id)),
+                Piece::Lit(v) => simple.push(Arg::Lit(v)),
+                Piece::Comp(_) => return None,
             }
             return Some(());
         }
@@ -497,36 +500,26 @@ fn push_arg<'t>(
             return Some(());
         }
     }
-    args.push(piece(c, b, HAND_LISTS, later)?);
+    args.push(piece(c, b, HAND_LISTS)?);
     Some(())
 }
 
 /// An argument read by hand, as `CompShape` reads it: a plain string (a reference or a
-/// string), a small integer, or a list of them (`lists` levels deep at most). One that names
-/// something not known yet sets `later` (and stands in as null: the entry is put off). None
-/// for anything else.
+/// string), a small integer, or a list of them (`lists` levels deep at most). None for
+/// anything else.
 fn piece<'t>(
     c: &mut Cursor<'t>,
     b: &mut Builder<'t>,
     lists: usize,
-    later: &mut bool,
 ) -> Option<Piece> {
     if let Some(s) = c.plain_str() {
-        return match b.string(s) {
-            Ok(p) => Some(p),
-            // The rest is still read, to know the entry is this shape.
-            Err(Stop::Later) => {
-                *later = true;
-                Some(Piece::Lit(Value::Null))
-            }
-            Err(Stop::Bad(_)) => None,
-        };
+        return Some(b.string(s));
     }
     if lists > 0 && c.eat(b'[') {
         let mut items = Vec::new();
         if !c.eat(b']') {
             loop {
-                items.push(piece(c, b, lists - 1, later)?.into_comp());
+                items.push(piece(c, b, lists - 1)?.into_comp());
                 if !c.eat(b',') {
                     break;
                 }
