@@ -460,11 +460,7 @@ fn task<'t>(
 }
 
 /// A task's arguments after `args`' `[`, up to its `]`.
-fn arguments<'t>(
-    c: &mut Cursor<'t>,
-    b: &mut Builder<'t>,
-    args: &mut Args,
-) -> Option<()> {
+fn arguments<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>, args: &mut Args) -> Option<()> {
     if !c.eat(b']') {
         loop {
             push_arg(c, b, args)?;
@@ -481,11 +477,7 @@ fn arguments<'t>(
 /// `Args::push`), with the usual ones — plain strings and small integers while every argument
 /// so far was a reference or a literal — pushed straight to the simple arguments.
 #[inline]
-fn push_arg<'t>(
-    c: &mut Cursor<'t>,
-    b: &mut Builder<'t>,
-    args: &mut Args,
-) -> Option<()> {
+fn push_arg<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>, args: &mut Args) -> Option<()> {
     if let Args::Simple(simple) = args {
         if let Some(s) = c.plain_str() {
             match b.string(s) {
@@ -507,11 +499,7 @@ fn push_arg<'t>(
 /// An argument read by hand, as `CompShape` reads it: a plain string (a reference or a
 /// string), a small integer, or a list of them (`lists` levels deep at most). None for
 /// anything else.
-fn piece<'t>(
-    c: &mut Cursor<'t>,
-    b: &mut Builder<'t>,
-    lists: usize,
-) -> Option<Piece> {
+fn piece<'t>(c: &mut Cursor<'t>, b: &mut Builder<'t>, lists: usize) -> Option<Piece> {
     if let Some(s) = c.plain_str() {
         return Some(b.string(s));
     }
