@@ -162,6 +162,102 @@ pub fn release() -> usize {
     blocks[..n].iter().map(|b| b.1).sum()
 }
 
+/// Whether fresh large blocks ask for transparent huge pages: yes, unless `DASKR_HUGE_PAGES`
+/// is `0` (or `1`: yes whatever the machine), or the machine is a VM that hands free memory
+/// back to its host in huge-page-sized blocks (virtio-balloon free page reporting at order 9).
+/// There a fresh huge page is often one the host took back, and its first touch waits while
+/// the host backs it again: measured on such a VM, cold 10^6-task gets took 1.3–4× longer on
+/// huge pages in about half the runs (`clear_page_erms` ~90% of their samples), and their
+/// median went from ~165 to ~400 ns a task; small pages do not come from those blocks.
+/// Decided once, without allocating (this runs inside the allocator).
+fn huge_pages() -> bool {
+    use std::sync::atomic::AtomicU8;
+    // 0: not decided yet, 1: yes, 2: no.
+    static DECIDED: AtomicU8 = AtomicU8::new(0);
+    match DECIDED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let yes = match env_flag(c"DASKR_HUGE_PAGES") {
+                Some(yes) => yes,
+                None => !free_memory_reported_in_huge_pages(),
+            };
+            DECIDED.store(if yes { 1 } else { 2 }, Ordering::Relaxed);
+            yes
+        }
+    }
+}
+
+/// `name` set to `0` (false) or `1` (true); None if unset or anything else.
+fn env_flag(name: &std::ffi::CStr) -> Option<bool> {
+    // SAFETY: getenv reads the environment; the pointer it gives is read at once.
+    let v = unsafe { libc::getenv(name.as_ptr()) };
+    if v.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null getenv result is a NUL-terminated string.
+    match unsafe { std::ffi::CStr::from_ptr(v) }.to_bytes() {
+        b"0" => Some(false),
+        b"1" => Some(true),
+        _ => None,
+    }
+}
+
+/// Whether a virtio balloon device reports free pages to the host (feature bit 5,
+/// VIRTIO_BALLOON_F_REPORTING, negotiated) at an order no larger than a huge page's (9, the
+/// kernel's default `page_reporting_order`).
+fn free_memory_reported_in_huge_pages() -> bool {
+    let mut buf = [0u8; 256];
+    let order = read_file(
+        c"/sys/module/page_reporting/parameters/page_reporting_order",
+        &mut buf,
+    )
+    .and_then(|text| std::str::from_utf8(text).ok()?.trim().parse::<u32>().ok())
+    .unwrap_or(9);
+    if order > 9 {
+        return false;
+    }
+    (0..64u32).any(|i| {
+        let mut path = [0u8; 64];
+        let is_balloon = read_file(virtio_path(&mut path, i, b"device"), &mut buf)
+            .is_some_and(|id| id.starts_with(b"0x0005"));
+        is_balloon
+            && read_file(virtio_path(&mut path, i, b"features"), &mut buf)
+                .is_some_and(|bits| bits.get(5) == Some(&b'1'))
+    })
+}
+
+/// `/sys/bus/virtio/devices/virtio{i}/{file}` as a C string in `buf`.
+fn virtio_path<'b>(buf: &'b mut [u8; 64], i: u32, file: &[u8]) -> &'b std::ffi::CStr {
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| {
+        buf[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+    };
+    put(b"/sys/bus/virtio/devices/virtio");
+    if i >= 10 {
+        put(&[b'0' + (i / 10) as u8]);
+    }
+    put(&[b'0' + (i % 10) as u8, b'/']);
+    put(file);
+    put(b"\0");
+    std::ffi::CStr::from_bytes_with_nul(&buf[..n]).expect("one NUL, at the end")
+}
+
+/// The start of the file at `path` (what fits in `buf`), None if it cannot be read.
+fn read_file<'b>(path: &std::ffi::CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    // SAFETY: plain system calls on a path and a buffer this function owns for the call.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+        libc::close(fd);
+        usize::try_from(n).ok().map(|n| &buf[..n])
+    }
+}
+
 /// A fresh mapping of `len` bytes (a multiple of HUGE_PAGE), aligned to HUGE_PAGE so that
 /// every page of it can be huge, and moved whole by `mremap`.
 unsafe fn map_fresh(len: usize) -> *mut u8 {
@@ -186,8 +282,10 @@ unsafe fn map_fresh(len: usize) -> *mut u8 {
     if end > aligned + len {
         libc::munmap((aligned + len) as *mut libc::c_void, end - aligned - len);
     }
-    // Advisory: without THP support this fails harmlessly and the block uses small pages.
-    libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    if huge_pages() {
+        // Advisory: without THP support this fails harmlessly and the block uses small pages.
+        libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
     aligned as *mut u8
 }
 
@@ -319,6 +417,25 @@ unsafe impl GlobalAlloc for DaskrAlloc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn virtio_paths_and_small_reads() {
+        let mut path = [0u8; 64];
+        assert_eq!(
+            virtio_path(&mut path, 7, b"device").to_bytes(),
+            b"/sys/bus/virtio/devices/virtio7/device"
+        );
+        assert_eq!(
+            virtio_path(&mut path, 42, b"features").to_bytes(),
+            b"/sys/bus/virtio/devices/virtio42/features"
+        );
+        let mut buf = [0u8; 8];
+        assert!(read_file(c"/nonexistent/daskr", &mut buf).is_none());
+        // Only what fits is read.
+        assert_eq!(read_file(c"/proc/self/status", &mut buf).map(<[u8]>::len), Some(8));
+        // Whatever the machine, the answer is the same every time it is asked.
+        assert_eq!(huge_pages(), huge_pages());
+    }
 
     /// A Rust program's own allocator frees large blocks itself: daskr keeps nothing.
     #[cfg(not(feature = "huge-page-alloc"))]
