@@ -13,6 +13,9 @@
 //! with retained pages moved in the same way. Memory handed to C callers is never allocated
 //! here with one allocator and freed with another: every daskr object is freed by daskr.
 //!
+//! Huge pages are asked for except on a VM that hands free memory back to its host in
+//! huge-page-sized blocks (`huge_pages`): there a fresh huge page costs more than it saves.
+//!
 //! It is the `#[global_allocator]` only with the `huge-page-alloc` feature (on by default);
 //! without it nothing is ever retained and `release` returns 0.
 
