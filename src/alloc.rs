@@ -435,7 +435,10 @@ mod tests {
         let mut buf = [0u8; 8];
         assert!(read_file(c"/nonexistent/daskr", &mut buf).is_none());
         // Only what fits is read.
-        assert_eq!(read_file(c"/proc/self/status", &mut buf).map(<[u8]>::len), Some(8));
+        assert_eq!(
+            read_file(c"/proc/self/status", &mut buf).map(<[u8]>::len),
+            Some(8)
+        );
         // Whatever the machine, the answer is the same every time it is asked.
         assert_eq!(huge_pages(), huge_pages());
     }
