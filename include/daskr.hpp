@@ -1624,17 +1624,19 @@ public:
 private:
     // add_task and add_anonymous_task (key nullptr). Without keyword arguments no vectors
     // are made: the common task costs the wrapper nothing but the C call.
+    // The keyword path lives out of line, so this one stays small enough to inline.
     Task add_task_named(const char *key, const Func &f, Args &args, Kwargs &kwargs) {
         auto a = args.release();
+        if (kwargs.size() != 0) return add_task_with_kwargs(key, f, a, kwargs);
         daskr_task_t t = 0;
-        if (kwargs.size() == 0) {
-            detail::check(
-                daskr_graph_add_task(g_.get(), key, f.raw(), a.data(), a.size(), nullptr, nullptr, 0, &t));
-        } else {
-            auto k = kwargs.release();
-            detail::check(daskr_graph_add_task(g_.get(), key, f.raw(), a.data(), a.size(), k.names.data(),
-                                               k.values.data(), k.values.size(), &t));
-        }
+        detail::check(daskr_graph_add_task(g_.get(), key, f.raw(), a.data(), a.size(), nullptr, nullptr, 0, &t));
+        return Task{t};
+    }
+    DASKR_DETAIL_COLD Task add_task_with_kwargs(const char *key, const Func &f, Args::Released a, Kwargs &kwargs) {
+        auto k = kwargs.release();
+        daskr_task_t t = 0;
+        detail::check(daskr_graph_add_task(g_.get(), key, f.raw(), a.data(), a.size(), k.names.data(),
+                                           k.values.data(), k.values.size(), &t));
         return Task{t};
     }
     /// A get with `options`: `request(o, out)` is the C call asking for what is wanted.
