@@ -399,9 +399,35 @@ impl Graph {
     /// definition wrote to the arenas stays there unused.
     pub(crate) fn forget_definition(&mut self, id: TaskId) {
         let node = &mut self.nodes[id.index() as usize];
-        if node.expr != UNDEFINED {
-            node.expr = UNDEFINED;
-            self.defined -= 1;
+        if node.expr == UNDEFINED {
+            return;
+        }
+        let expr = std::mem::replace(&mut node.expr, UNDEFINED);
+        self.defined -= 1;
+        if expr & DEPS_TASK == 0 {
+            // Its literals (strings, mostly) are freed now rather than with the graph.
+            self.drop_literals(expr);
+        }
+    }
+
+    /// Replaces every literal under expression `at` with null.
+    fn drop_literals(&mut self, at: u32) {
+        let (start, len) = match self.exprs[at as usize] {
+            Expr::Lit(_) => {
+                self.exprs[at as usize] = Expr::Lit(Value::Null);
+                return;
+            }
+            Expr::Ref(_) | Expr::RefList { .. } => return,
+            Expr::List { start, len } => (start, len),
+            Expr::Map { start, names } => (start, self.map_names[names as usize].len() as u32),
+            Expr::Task { start, nargs, .. } => (start, nargs),
+            Expr::KwTask { start, call, .. } => {
+                let k = self.kw_calls[call as usize];
+                (start, k.nargs + k.nkwargs)
+            }
+        };
+        for child in start..start + len {
+            self.drop_literals(child);
         }
     }
 
@@ -1060,6 +1086,40 @@ impl DepSet {
 
 #[cfg(test)]
 mod tests {
+    /// An entry read again (the graph-file reader) frees what its first definition held at
+    /// once, however deep, and only that: the redefined entry and the rest keep theirs.
+    #[test]
+    fn a_forgotten_definition_frees_its_literals_once() {
+        use super::*;
+        use std::sync::atomic::AtomicUsize;
+        static FREED: AtomicUsize = AtomicUsize::new(0);
+        unsafe extern "C" fn count(_: *mut std::ffi::c_void) {
+            FREED.fetch_add(1, Ordering::SeqCst);
+        }
+        let pointer = || Comp::value(Value::pointer(std::ptr::null_mut(), "t", Some(count)));
+        let mut g = Graph::new();
+        let kept = g.add("kept", pointer()).unwrap();
+        let other = g.add_value("other", Value::Int(1)).unwrap();
+        let nested = Comp::list(vec![
+            Comp::value(Value::str("s")),
+            Comp::list(vec![pointer(), Comp::id(other)]),
+            pointer(),
+        ]);
+        let x = g.add("x", nested).unwrap();
+        assert_eq!(g.len(), 3);
+        g.forget_definition(x);
+        assert_eq!(FREED.load(Ordering::SeqCst), 2);
+        assert_eq!(g.len(), 2);
+        g.forget_definition(x); // already forgotten: nothing more
+        assert_eq!(g.len(), 2);
+        assert_eq!(g.add("x", pointer()).unwrap(), x);
+        assert_eq!(g.len(), 3);
+        assert_eq!(FREED.load(Ordering::SeqCst), 2);
+        assert!(g.contains("kept") && kept != x);
+        drop(g);
+        assert_eq!(FREED.load(Ordering::SeqCst), 4);
+    }
+
     #[test]
     fn an_expression_is_16_bytes() {
         // The arena holds one per task and one per argument: at a million tasks, every 8

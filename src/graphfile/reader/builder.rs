@@ -245,8 +245,9 @@ impl<'t> Builder<'t> {
                 // the entry is read again if a key further on is this string. (Putting the
                 // entry off instead read it twice, and its references the second time from
                 // the big key table instead of the recent keys.) A file whose entries come
-                // before the keys they name is read twice either way, and its graph keeps what
-                // the first reading wrote (~56 bytes a task on a reversed 300k chain).
+                // before the keys they name is read twice either way, and its graph keeps the
+                // expressions the first reading wrote (their literals are freed): a reversed
+                // 300k chain's peak RSS 157.6 MB before this, 161.0 MB with it.
                 self.unsure_strings.push(self.in_text(s));
                 Piece::Lit(Value::str(s))
             }
