@@ -14,8 +14,8 @@
 //!    file declares after `graph` — has its key interned (so ids stay in file order) and its
 //!    place in the text noted (16 bytes), and is read again from there once every key is
 //!    known. Files written in dependency order (what `write` and most producers give) are read
-//!    in one pass. Any error, or anything outside what it reads
-//!    exactly as serde_json does, stops this pass.
+//!    in one pass. Any error, or anything outside what it reads exactly as serde_json does,
+//!    stops this pass.
 //! 2. **On any error, two exact passes** (`Pass::Keys`, then `Pass::Entries`), serde_json's
 //!    deserializer driving visitors, that report what the reader has always reported, in the
 //!    same order: a syntax error anywhere first (pass 1 checks the whole text, interning every
@@ -75,16 +75,16 @@ fn one_pass<'t>(text: &'t [u8], mut b: Builder<'t>) -> Option<GraphFile> {
         b.plugins = Some(HashMap::new());
     }
     // Every key interned so far is a key of the file's graph.
-    let file_keys = b.graph.id_count() as u32;
-    b.file_keys = Some(file_keys);
+    b.file_keys = Some(b.graph.id_count() as u32);
     // An entry that read a string as a string while it was not known to be a key is read
-    // again if it is one (defined further on in the file).
+    // again if it is one (defined further on in the file). Before any entry is read again,
+    // every key known is one of the file's.
     let strings = std::mem::take(&mut b.unsure_strings);
     let mut from = 0;
     for (id, at, to) in std::mem::take(&mut b.unsure) {
         let mut met = strings[from..to].iter();
         from = to;
-        if met.any(|s| b.graph.id_of(s).is_some_and(|k| k.index() < file_keys)) {
+        if met.any(|s| b.graph.id_of(s).is_some()) {
             b.graph.forget_definition(id);
             read_again(&mut b, id, at)?;
         }
